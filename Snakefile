@@ -1,0 +1,30 @@
+# repro: ten 2024 language-model papers as one workflow.
+#   snakemake               every registered paper at the default (tiny) scale
+#   snakemake obsscaling    one paper
+#   snakemake --workflow-profile profiles/paper    paper scale
+# See README.md and DESIGN notes in workflow/rules/common.smk.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+
+# Papers registered in the workflow; each has workflow/rules/<slug>.smk, a
+# `<slug>` target rule, and writes results/{scale}/<slug>/numbers.json.
+PAPERS = ["obsscaling"]
+
+
+include: "workflow/rules/obsscaling.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        numbers=expand("results/{scale}/{paper}/numbers.json", scale=SCALE, paper=PAPERS),
+        scorecard=f"results/{SCALE}/scorecard.md",

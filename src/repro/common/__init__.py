@@ -1,0 +1,1 @@
+"""Shared infrastructure used by two or more papers (fetch, io, seeds, fits, plotting, lm, llm)."""

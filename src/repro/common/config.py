@@ -1,0 +1,103 @@
+"""params.yaml: validation against JSON schemas and per-scale resolution.
+
+``params.yaml`` holds, per paper, a ``base`` block (the paper's own settings, used
+at ``paper`` scale) and optional override blocks per smaller scale (``tiny``,
+``smoke``). :func:`resolve` deep-merges the overrides into the base block; an
+override key that the base block does not have is an error, so a typo can never
+silently create a new setting (DESIGN.md, "Params").
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCALES = ("paper", "tiny", "smoke")
+
+
+class ParamsError(ValueError):
+    """params.yaml is invalid; the message names the offending key."""
+
+
+def _key_path(path: Any) -> str:
+    return ".".join(str(p) for p in path if str(p)) or "<top level>"
+
+
+def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML/JSON schema file."""
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def validate_block(block: Any, schema: Mapping[str, Any], where: str, context: str = "") -> None:
+    """Validate one block against ``schema``; raise :class:`ParamsError` naming the key.
+
+    Only the deepest error is reported: it names the exact key, and one clear
+    message beats a wall of cascading ones.
+    """
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(block))
+    if not errors:
+        return
+    err = max(errors, key=lambda e: len(e.absolute_path))
+    key = _key_path([where, *err.absolute_path])
+    suffix = f" ({context})" if context else ""
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed))
+        keys = ", ".join(f"{key}.{k}" for k in extra)
+        raise ParamsError(f"params.yaml: unknown key {keys}{suffix}; allowed keys here: {allowed}")
+    raise ParamsError(f"params.yaml: {key}: {err.message}{suffix}")
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Return ``base`` with ``override`` merged in; unknown override keys are errors."""
+    out = copy.deepcopy(dict(base))
+    for k, v in override.items():
+        if k not in out:
+            raise ParamsError(f"params.yaml: unknown key {where}.{k} (not in the base block)")
+        if isinstance(v, Mapping) and isinstance(out[k], Mapping):
+            out[k] = deep_merge(out[k], v, f"{where}.{k}")
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def resolve(config: Mapping[str, Any], slug: str, scale: str) -> dict[str, Any]:
+    """The effective parameters of paper ``slug`` at ``scale`` (base + overrides)."""
+    if scale not in SCALES:
+        raise ParamsError(f"params.yaml: scale: {scale!r} is not one of {list(SCALES)}")
+    if slug not in config:
+        raise ParamsError(f"params.yaml: missing block for paper {slug!r}")
+    block = config[slug]
+    base = block["base"]
+    if scale == "paper":
+        return copy.deepcopy(base)
+    merged = base
+    # smoke builds on tiny: the smoke config is the tiny run made smaller still.
+    for s in ("tiny", "smoke") if scale == "smoke" else ("tiny",):
+        if block.get(s):
+            merged = deep_merge(merged, block[s], f"{slug}.{s}")
+    return merged
+
+
+def validate_params(config: Mapping[str, Any], schema_dir: str | os.PathLike[str]) -> None:
+    """Validate the whole params.yaml: top level, then every paper at every scale.
+
+    ``schema_dir`` holds ``params.schema.yaml`` (top level) and ``<slug>.schema.yaml``
+    per paper (the schema of the resolved block).
+    """
+    schema_dir = Path(schema_dir)
+    validate_block(dict(config), load_schema(schema_dir / "params.schema.yaml"), "")
+    for slug, block in config.items():
+        paper_schema = schema_dir / f"{slug}.schema.yaml"
+        if not isinstance(block, Mapping) or not paper_schema.exists():
+            continue
+        schema = load_schema(paper_schema)
+        for scale in SCALES:
+            validate_block(resolve(config, slug, scale), schema, slug, f"resolved at scale {scale}")

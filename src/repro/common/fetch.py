@@ -1,0 +1,144 @@
+"""Pinned, checksummed downloads with an offline mirror (DESIGN.md, "Data").
+
+Every file the workflow downloads is named by a canonical public URL pinned to a
+commit and by its sha256. :func:`fetch` writes it under ``resources/`` using the
+mirror layout (``resources/HOST/PATH``), verifies the checksum before the file
+becomes visible, and never leaves a partial file behind.
+
+If the environment variable ``REPRO_MIRROR`` is set, ``https://HOST/PATH`` is
+read from ``$REPRO_MIRROR/HOST/PATH`` instead of the network. GitHub raw URLs
+(``raw.githubusercontent.com/OWNER/REPO/COMMIT/PATH``) use the GitHub web form
+``github.com/OWNER/REPO/COMMIT/PATH`` as their mirror key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from repro.common.io import atomic_open
+
+MIRROR_ENV = "REPRO_MIRROR"
+DEFAULT_RESOURCES = Path("resources")
+_CHUNK = 1 << 20
+
+
+class FetchError(RuntimeError):
+    """A download could not be completed (no network, no mirror copy, bad checksum)."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A pinned remote file: canonical URL and expected sha256 (hex)."""
+
+    url: str
+    sha256: str
+
+    @property
+    def key(self) -> str:
+        """The mirror key (``HOST/PATH``) of this URL."""
+        return mirror_key(self.url)
+
+
+def mirror_key(url: str) -> str:
+    """Map a URL to its mirror-relative path ``HOST/PATH``.
+
+    ``raw.githubusercontent.com/O/R/C/P`` and ``github.com/O/R/raw/C/P`` both map to
+    ``github.com/O/R/C/P`` so that one mirror copy serves either spelling.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise FetchError(f"not an http(s) URL: {url!r}")
+    host, path = parsed.netloc, parsed.path.lstrip("/")
+    if host == "raw.githubusercontent.com":
+        host = "github.com"
+    elif host == "github.com":
+        parts = path.split("/")
+        if len(parts) > 4 and parts[2] in ("raw", "blob"):
+            path = "/".join(parts[:2] + parts[3:])
+    if not path or ".." in path.split("/"):
+        raise FetchError(f"URL has no usable path: {url!r}")
+    return f"{host}/{path}"
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def local_path(url: str, resources: str | os.PathLike[str] = DEFAULT_RESOURCES) -> Path:
+    """Where :func:`fetch` stores ``url``: ``resources/HOST/PATH``."""
+    return Path(resources) / mirror_key(url)
+
+
+def _copy_stream(src, dst, h) -> None:
+    while chunk := src.read(_CHUNK):
+        h.update(chunk)
+        dst.write(chunk)
+
+
+def fetch(
+    url: str,
+    sha256: str,
+    dest: str | os.PathLike[str] | None = None,
+    *,
+    mirror: str | os.PathLike[str] | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Download ``url`` to ``dest`` (default ``resources/HOST/PATH``) and verify its sha256.
+
+    The mirror (``mirror`` argument, else ``$REPRO_MIRROR``) is used when set; the
+    network is used otherwise. An existing ``dest`` with the right checksum is kept
+    as is. Raises :class:`FetchError` naming the URL (and the mirror variable) when
+    neither source has the file, and naming the file when the checksum differs; in
+    every failure case ``dest`` is not created.
+    """
+    dest_path = Path(dest) if dest is not None else local_path(url)
+    sha256 = sha256.lower()
+    if dest_path.exists() and sha256_file(dest_path) == sha256:
+        return dest_path
+    # A missing, stale or corrupted copy is (re)fetched; atomic_open keeps the old
+    # file (or no file) in place until the new one has been verified.
+    mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
+    h = hashlib.sha256()
+    with atomic_open(dest_path, "wb") as out:
+        if mirror:
+            src_path = Path(mirror) / mirror_key(url)
+            if not src_path.is_file():
+                raise FetchError(
+                    f"{url} is not in the mirror: expected {src_path} "
+                    f"({MIRROR_ENV}={mirror}). Add the file to the mirror or unset "
+                    f"{MIRROR_ENV} to download it."
+                )
+            with open(src_path, "rb") as src:
+                _copy_stream(src, out, h)
+        else:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (pinned URL)
+                    _copy_stream(resp, out, h)
+            except (urllib.error.URLError, OSError, TimeoutError) as exc:
+                raise FetchError(
+                    f"cannot download {url}: {exc}. Without network access set "
+                    f"{MIRROR_ENV} to a mirror folder holding {mirror_key(url)}."
+                ) from exc
+        got = h.hexdigest()
+        if got != sha256:
+            raise FetchError(
+                f"sha256 mismatch for {url} -> {dest_path}: expected {sha256}, got {got}. "
+                "The file was not written; the pinned checksum or the source is wrong."
+            )
+    return dest_path
+
+
+def fetch_resource(res: Resource, dest: str | os.PathLike[str] | None = None, **kwargs) -> Path:
+    """:func:`fetch` for a :class:`Resource`."""
+    return fetch(res.url, res.sha256, dest, **kwargs)

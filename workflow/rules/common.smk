@@ -1,0 +1,74 @@
+# Helpers shared by every paper's rules (no rules here).
+#
+# Parameters and library code are file inputs of the rules that use them, so that
+# Snakemake's mtime logic reruns exactly the affected steps after a parameter edit
+# or a code change, also in a fresh clone restored with `dvc pull` (which carries
+# no .snakemake metadata): see `step_params` and `library_files`.
+
+import os
+from pathlib import Path
+
+from repro.common.config import ParamsError, resolve, validate_params
+from repro.common.io import write_json_if_changed
+
+# Validate params.yaml at parse time; the error names the key.
+try:
+    validate_params(config, os.path.join(workflow.basedir, "workflow", "schemas"))
+except ParamsError as _err:
+    raise WorkflowError(str(_err)) from None
+
+SCALE = config.get("scale", "tiny")
+
+
+def paper_params(slug, scale=SCALE):
+    """The resolved parameters of a paper at a scale (base block + scale overrides)."""
+    return resolve(config, slug, scale)
+
+
+def _select(params, keys):
+    """Pick dotted keys (e.g. "pca.n_components" or "pca") from a resolved block."""
+    out = {}
+    for key in keys:
+        node = params
+        for part in key.split("."):
+            node = node[part]
+        out[key] = node
+    return out
+
+
+def step_params(slug, step, keys):
+    """Input function: results/{scale}/<slug>/params/<step>.json with only `keys`.
+
+    The file is (re)written when its content changes and left alone otherwise, so
+    its mtime moves exactly when a parameter this step reads is edited.
+    """
+
+    def _params_file(wildcards):
+        path = f"results/{wildcards.scale}/{slug}/params/{step}.json"
+        write_json_if_changed(path, _select(paper_params(slug, wildcards.scale), keys))
+        return path
+
+    return _params_file
+
+
+def library_files(*modules):
+    """The source files of library modules, as rule inputs (code changes rerun).
+
+    A module is a dotted name under src/repro ("obsscaling", "common.io"): a
+    package contributes all its .py files, a module its own file.
+    """
+    files = []
+    for mod in modules:
+        base = Path("src/repro", *mod.split("."))
+        if base.is_dir():
+            files.extend(sorted(str(p) for p in base.rglob("*.py")))
+        elif base.with_suffix(".py").exists():
+            files.append(str(base.with_suffix(".py")))
+        else:
+            raise WorkflowError(f"library_files: no module src/repro/{mod}")
+    return files
+
+
+def gpus(n=1):
+    """GPU resource request for paper-scale rules (read by executors such as SLURM)."""
+    return n if SCALE == "paper" else 0
