@@ -6,6 +6,7 @@
 # no .snakemake metadata): see `step_params` and `library_files`.
 
 import os
+from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
 from repro.common.config import ParamsError, resolve, validate_params
@@ -37,16 +38,25 @@ def _select(params, keys):
 
 
 def step_params(slug, step, keys):
-    """Input function: results/{scale}/<slug>/params/<step>.json with only `keys`.
+    """Rule input: results/{scale}/<slug>/params/<step>.json holding only `keys`.
 
-    The file is (re)written when its content changes and left alone otherwise, so
-    its mtime moves exactly when a parameter this step reads is edited.
+    The file is written now, at parse time, for the configured scale, and only when
+    its content changes, so its mtime moves exactly when a parameter this step
+    reads is edited. (Writing it from an input function instead would race
+    Snakemake's file-existence cache on a first run.) Returns an input function
+    that gives the path, with a clear error for a scale that is not configured.
     """
+    write_json_if_changed(
+        f"results/{SCALE}/{slug}/params/{step}.json", _select(paper_params(slug, SCALE), keys)
+    )
 
     def _params_file(wildcards):
-        path = f"results/{wildcards.scale}/{slug}/params/{step}.json"
-        write_json_if_changed(path, _select(paper_params(slug, wildcards.scale), keys))
-        return path
+        if wildcards.scale != SCALE:
+            raise WorkflowError(
+                f"results/{wildcards.scale}/{slug}/... requested while scale={SCALE}: "
+                f"run with --config scale={wildcards.scale} (or the matching profile)"
+            )
+        return f"results/{wildcards.scale}/{slug}/params/{step}.json"
 
     return _params_file
 
