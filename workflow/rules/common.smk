@@ -82,3 +82,9 @@ def library_files(*modules):
 def gpus(n=1):
     """GPU resource request for paper-scale rules (read by executors such as SLURM)."""
     return n if SCALE == "paper" else 0
+
+
+# The software environment of every rule, relative to workflow/rules. The repro
+# package with its locked dependencies. Plain `snakemake` uses the active venv;
+# `--software-deployment-method conda` builds this environment instead.
+REPRO_ENV = "../envs/repro.yaml"

@@ -1,6 +1,383 @@
-# Observational Scaling Laws (Ruan, Maddison, Hashimoto 2024). Placeholder: being written.
+# Observational Scaling Laws (Ruan, Maddison, Hashimoto 2024), exact tier.
+#
+# DAG: fetch -> pca -> family_loglinear
+#            -> post_training | agents | lbv2 | preregistered | emergent | subset_selection
+#            -> numbers (results/{scale}/obsscaling/numbers.json) ; one fig_* rule per figure.
+# Every analysis runs on the authors' released CSVs (pinned in params.yaml: obsscaling.data),
+# in seconds, so tiny = paper settings; smoke shrinks the family-subset search.
+#
+# numbers.json keys (flat, dotted; MSEs are in the transformed target space):
+#   pca.explained_variance.pc1..pc5, .top3; pca.complete_cases.explained_variance.pc1..pc5;
+#   pca.loadings.pc{1,2,3}.<benchmark>; pca.n_models, .n_families, .n_models_with_flops
+#   family_loglinear.mean_r2, .n_families, family_loglinear.<family>.{n,r2,slope}
+#   post_training.<target>.<x>.{train_mse,test_mse,train_mae,test_mae,n_train,n_test,test_mse_converged}
+#       target: gsm8k_naive gsm8k_cot gsm8k_cot_sc bbh_fewshot bbh_cot; x: log_size log_flops pc1 pc2 pc3
+#       (pcK = PC-1..K); .pc<k>.equiv_slope (steepness per decade of Llama-2-equivalent FLOPs);
+#       post_training.<target>.pc3_notebook_pca.* (PCA with 3 components)
+#   agents.<agentbench|agentboard>.pc<k>.{train_mse,test_mse,...}, k = 1..4
+#   lbv2.<gpqa|math_hard|bbh>.<log_size|log_flops|pc3>.{train_mse,test_mse,...}, lbv2.<task>.chance
+#   preregistered.<gsm8k_naive|gsm8k_cot|gsm8k_cot_sc>.pc3.{train_mse,test_mse,n_train,n_test}
+#   emergent.<task>.<log_size|log_flops|pc3>.{train_mse,test_mse,...}
+#   subset.budget<B>.{objective,families,n_models,n_families}; subset.random.budget<B>.objective_mean
+#   subset.eval.<vopt|random>.budget<B>.gmean_test_mse (random: mean over draws; .log_mean/.log_std)
+#   subset.eval.all.{gmean_test_mse,n_train_models}; subset.n_subsets; subset.pool.*
+#   subset.guide.budget<B>.{objective,families,n_models}; subset.guide.n_subsets
+
+from repro.obsscaling.data import pinned_files
+
+OBS_DATA = pinned_files(paper_params("obsscaling")["data"])  # name -> {url, sha256, path}
+OBS_FILE = {name: spec["path"] for name, spec in OBS_DATA.items()}
+OBS_OUT = "results/{scale}/obsscaling"
+OBS_LOG = "logs/{scale}/obsscaling"
+OBS_BENCH = "benchmarks/{scale}/obsscaling"
+OBS_STEP_CODE = library_files(
+    "obsscaling.data", "obsscaling.capability", "obsscaling.predict", "obsscaling.selection",
+    "obsscaling.steps", "common.fits", "common.lowrank", "common.io",
+)  # fmt: skip
+OBS_FIG_CODE = library_files("obsscaling.figures", "common.plotting", "common.fits", "common.io")
+OBS_FIT_KEYS = ["benchmarks", "imputation", "pca", "fit"]
+OBS_TITLES = {
+    "gsm8k_naive": "GSM8K naive (5-shot)",
+    "gsm8k_cot": "GSM8K CoT (8-shot)",
+    "gsm8k_cot_sc": "GSM8K CoT + self-consistency",
+    "bbh_fewshot": "BBH few-shot",
+    "bbh_cot": "BBH CoT",
+    "agentbench": "AgentBench (overall / 10)",
+    "agentboard": "AgentBoard (success rate)",
+}
+OBS_FIGURES = ["pca", "family_loglinear", "post_training", "agents", "subset_selection"]
+OBS_TITLES_POST = {name: OBS_TITLES.get(name, name) for name in paper_params("obsscaling")["post_training"]["targets"]}
+OBS_TITLES_AGENTS = {name: OBS_TITLES.get(name, name) for name in paper_params("obsscaling")["agents"]["targets"]}
 
 
 rule obsscaling:
+    """Every obsscaling number and figure at the default scale."""
     input:
-        "results/{SCALE}/obsscaling/numbers.json".format(SCALE=SCALE),
+        numbers=f"results/{SCALE}/obsscaling/numbers.json",
+        figures=expand("results/{scale}/obsscaling/figures/{fig}.png", scale=SCALE, fig=OBS_FIGURES),
+
+
+rule obsscaling__fetch:
+    """The seven released CSVs, from the pinned URL or $REPRO_MIRROR, sha256-checked."""
+    output:
+        **OBS_FILE,
+    params:
+        urls={name: spec["url"] for name, spec in OBS_DATA.items()},
+        sha256={name: spec["sha256"] for name, spec in OBS_DATA.items()},
+    log:
+        "logs/obsscaling/fetch.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/fetch.py"
+
+
+rule obsscaling__pca:
+    """(a) Sec. 3.2: PCA (with PCA imputation) of the base models' benchmark matrix."""
+    input:
+        base_eval=OBS_FILE["base_eval"],
+        params=step_params(
+            "obsscaling", "pca",
+            ["benchmarks", "imputation", "pca.n_components", "capability.benchmarks", "capability.family_filter"],
+        ),  # fmt: skip
+        code=OBS_STEP_CODE,
+    output:
+        numbers=f"{OBS_OUT}/pca/numbers.json",
+        scree=f"{OBS_OUT}/pca/scree.csv",
+        loadings=f"{OBS_OUT}/pca/loadings.csv",
+        scores=f"{OBS_OUT}/pca/scores.csv",
+    params:
+        step="capability",
+    log:
+        f"{OBS_LOG}/pca.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/step.py"
+
+
+rule obsscaling__family_loglinear:
+    """(b) Sec. 3.2, Fig. 3: PC-1 vs log10 FLOPs within each family."""
+    input:
+        scores=rules.obsscaling__pca.output.scores,
+        params=step_params("obsscaling", "family_loglinear", ["capability.min_family_models"]),
+        code=OBS_STEP_CODE,
+    output:
+        numbers=f"{OBS_OUT}/family_loglinear/numbers.json",
+        fits=f"{OBS_OUT}/family_loglinear/fits.csv",
+    params:
+        step="family_loglinear",
+    log:
+        f"{OBS_LOG}/family_loglinear.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/step.py"
+
+
+rule obsscaling__post_training:
+    """(c) Sec. 4.2: GSM8K naive/CoT/CoT+SC and BBH, trained below the Llama-2-7B FLOPs cutoff."""
+    input:
+        base_eval=OBS_FILE["base_eval"],
+        post_training=OBS_FILE["post_training"],
+        params=step_params("obsscaling", "post_training", OBS_FIT_KEYS + ["post_training"]),
+        code=OBS_STEP_CODE,
+    output:
+        numbers=f"{OBS_OUT}/post_training/numbers.json",
+        predictions=f"{OBS_OUT}/post_training/predictions.csv",
+        fits=f"{OBS_OUT}/post_training/fits.csv",
+    params:
+        step="post_training",
+    log:
+        f"{OBS_LOG}/post_training.log",
+    benchmark:
+        f"{OBS_BENCH}/post_training.tsv"
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/step.py"
+
+
+rule obsscaling__agents:
+    """(d) Sec. 4.3: AgentBench / AgentBoard from instruct-model benchmarks, top 10% held out."""
+    input:
+        instruct_eval=OBS_FILE["instruct_eval"],
+        agent_eval=OBS_FILE["agent_eval"],
+        params=step_params("obsscaling", "agents", OBS_FIT_KEYS + ["agents"]),
+        code=OBS_STEP_CODE,
+    output:
+        numbers=f"{OBS_OUT}/agents/numbers.json",
+        predictions=f"{OBS_OUT}/agents/predictions.csv",
+        fits=f"{OBS_OUT}/agents/fits.csv",
+    params:
+        step="agents",
+    log:
+        f"{OBS_LOG}/agents.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/step.py"
+
+
+rule obsscaling__lbv2:
+    """(e) App. C.3: Open LLM Leaderboard v2 (GPQA, MATH-hard, BBH) with per-target cutoffs."""
+    input:
+        base_eval=OBS_FILE["base_eval"],
+        leaderboard_v2=OBS_FILE["leaderboard_v2"],
+        params=step_params("obsscaling", "lbv2", OBS_FIT_KEYS + ["lbv2"]),
+        code=OBS_STEP_CODE,
+    output:
+        numbers=f"{OBS_OUT}/lbv2/numbers.json",
+        predictions=f"{OBS_OUT}/lbv2/predictions.csv",
+    params:
+        step="lbv2",
+    log:
+        f"{OBS_LOG}/lbv2.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/step.py"
+
+
+rule obsscaling__preregistered:
+    """(f) Models released after the paper, predicted from the earlier ones (GSM8K, PC-1..3)."""
+    input:
+        base_eval=OBS_FILE["base_eval"],
+        post_training=OBS_FILE["post_training"],
+        params=step_params("obsscaling", "preregistered", OBS_FIT_KEYS + ["post_training.targets", "preregistered"]),
+        code=OBS_STEP_CODE,
+    output:
+        numbers=f"{OBS_OUT}/preregistered/numbers.json",
+        predictions=f"{OBS_OUT}/preregistered/predictions.csv",
+    params:
+        step="preregistered",
+    log:
+        f"{OBS_LOG}/preregistered.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/step.py"
+
+
+rule obsscaling__emergent:
+    """(g) Sec. 4.1: BIG-bench 'emergent' tasks; per-task cutoff and transform from params (unverified)."""
+    input:
+        base_eval=OBS_FILE["base_eval"],
+        emergent=OBS_FILE["emergent"],
+        params=step_params("obsscaling", "emergent", OBS_FIT_KEYS + ["emergent"]),
+        code=OBS_STEP_CODE,
+    output:
+        numbers=f"{OBS_OUT}/emergent/numbers.json",
+        predictions=f"{OBS_OUT}/emergent/predictions.csv",
+    params:
+        step="emergent",
+    log:
+        f"{OBS_LOG}/emergent.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/step.py"
+
+
+rule obsscaling__subset_selection:
+    """(h) Sec. 5: V-optimal family subsets by budget vs random subsets, scored on the GSM8K targets."""
+    input:
+        base_eval=OBS_FILE["base_eval"],
+        post_training=OBS_FILE["post_training"],
+        params=step_params(
+            "obsscaling", "subset_selection", OBS_FIT_KEYS + ["post_training.targets", "subset_selection"]
+        ),
+        code=OBS_STEP_CODE,
+    output:
+        numbers=f"{OBS_OUT}/subset_selection/numbers.json",
+        curve=f"{OBS_OUT}/subset_selection/curve.csv",
+        choices=f"{OBS_OUT}/subset_selection/choices.csv",
+    params:
+        step="subset_selection",
+    log:
+        f"{OBS_LOG}/subset_selection.log",
+    benchmark:
+        f"{OBS_BENCH}/subset_selection.tsv"
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/step.py"
+
+
+rule obsscaling__numbers:
+    """Merge every step's numbers into results/{scale}/obsscaling/numbers.json (keys: see the header)."""
+    input:
+        parts=[
+            rules.obsscaling__pca.output.numbers,
+            rules.obsscaling__family_loglinear.output.numbers,
+            rules.obsscaling__post_training.output.numbers,
+            rules.obsscaling__agents.output.numbers,
+            rules.obsscaling__lbv2.output.numbers,
+            rules.obsscaling__preregistered.output.numbers,
+            rules.obsscaling__emergent.output.numbers,
+            rules.obsscaling__subset_selection.output.numbers,
+        ],
+        code=library_files("obsscaling.steps", "common.io"),
+    output:
+        numbers=f"{OBS_OUT}/numbers.json",
+    log:
+        f"{OBS_LOG}/numbers.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/numbers.py"
+
+
+rule obsscaling__fig_pca:
+    """Fig. 2: scree plot and PC-1..3 loadings."""
+    input:
+        scree=rules.obsscaling__pca.output.scree,
+        loadings=rules.obsscaling__pca.output.loadings,
+        code=OBS_FIG_CODE,
+    output:
+        png=report(f"{OBS_OUT}/figures/pca.png", caption="../report/obsscaling_pca.rst", category="obsscaling"),
+        pdf=f"{OBS_OUT}/figures/pca.pdf",
+    log:
+        f"{OBS_LOG}/fig_pca.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/fig_pca.py"
+
+
+rule obsscaling__fig_family_loglinear:
+    """Fig. 3: PC-1 vs log10 FLOPs per family."""
+    input:
+        scores=rules.obsscaling__pca.output.scores,
+        fits=rules.obsscaling__family_loglinear.output.fits,
+        code=OBS_FIG_CODE,
+    output:
+        png=report(
+            f"{OBS_OUT}/figures/family_loglinear.png",
+            caption="../report/obsscaling_family_loglinear.rst",
+            category="obsscaling",
+        ),
+        pdf=f"{OBS_OUT}/figures/family_loglinear.pdf",
+    log:
+        f"{OBS_LOG}/fig_family_loglinear.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/fig_family.py"
+
+
+rule obsscaling__fig_post_training:
+    """Fig. 5: post-training interventions on the Llama-2-equivalent FLOPs axis, PC-1..3 fits."""
+    input:
+        predictions=rules.obsscaling__post_training.output.predictions,
+        fits=rules.obsscaling__post_training.output.fits,
+        numbers=rules.obsscaling__post_training.output.numbers,
+        code=OBS_FIG_CODE,
+    output:
+        png=report(
+            f"{OBS_OUT}/figures/post_training.png",
+            caption="../report/obsscaling_post_training.rst",
+            category="obsscaling",
+        ),
+        pdf=f"{OBS_OUT}/figures/post_training.pdf",
+    params:
+        titles=OBS_TITLES_POST,
+        predictor="pc3",
+        reference_family="Llama-2",
+        cutoff_key="post_training.cutoff_flops",
+        heldout_top=False,
+        ylabel="accuracy",
+    log:
+        f"{OBS_LOG}/fig_post_training.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/fig_predictions.py"
+
+
+rule obsscaling__fig_agents:
+    """Fig. 6: agent benchmarks on the Llama-2-Chat-equivalent FLOPs axis, PC-1..3 fits."""
+    input:
+        predictions=rules.obsscaling__agents.output.predictions,
+        fits=rules.obsscaling__agents.output.fits,
+        numbers=rules.obsscaling__agents.output.numbers,
+        code=OBS_FIG_CODE,
+    output:
+        png=report(
+            f"{OBS_OUT}/figures/agents.png", caption="../report/obsscaling_agents.rst", category="obsscaling"
+        ),
+        pdf=f"{OBS_OUT}/figures/agents.pdf",
+    params:
+        titles=OBS_TITLES_AGENTS,
+        predictor="pc3",
+        reference_family="Llama-2-Chat",
+        cutoff_key=None,
+        heldout_top=True,
+        ylabel="normalized score",
+    log:
+        f"{OBS_LOG}/fig_agents.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/fig_predictions.py"
+
+
+rule obsscaling__fig_subset_selection:
+    """Fig. 7: test MSE vs number of selected models (V-optimal vs random vs all)."""
+    input:
+        curve=rules.obsscaling__subset_selection.output.curve,
+        numbers=rules.obsscaling__subset_selection.output.numbers,
+        code=OBS_FIG_CODE,
+    output:
+        png=report(
+            f"{OBS_OUT}/figures/subset_selection.png",
+            caption="../report/obsscaling_subset_selection.rst",
+            category="obsscaling",
+        ),
+        pdf=f"{OBS_OUT}/figures/subset_selection.pdf",
+    log:
+        f"{OBS_LOG}/fig_subset_selection.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/obsscaling/fig_subset.py"

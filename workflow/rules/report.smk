@@ -13,5 +13,7 @@ rule scorecard:
         papers=PAPERS,
     log:
         "logs/{scale}/scorecard.log",
+    conda:
+        REPRO_ENV
     script:
         "../scripts/report/scorecard.py"
