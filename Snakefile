@@ -26,5 +26,6 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        numbers=expand("results/{scale}/{paper}/numbers.json", scale=SCALE, paper=PAPERS),
+        # Everything each paper's target rule asks for (numbers.json and figures).
+        papers=[getattr(rules, paper).input for paper in PAPERS],
         scorecard=f"results/{SCALE}/scorecard.md",

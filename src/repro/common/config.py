@@ -99,5 +99,8 @@ def validate_params(config: Mapping[str, Any], schema_dir: str | os.PathLike[str
         if not isinstance(block, Mapping) or not paper_schema.exists():
             continue
         schema = load_schema(paper_schema)
-        for scale in SCALES:
-            validate_block(resolve(config, slug, scale), schema, slug, f"resolved at scale {scale}")
+        # The base block first, so an error in it is named obsscaling.base.<key>; an
+        # error that appears only once overrides are merged comes from that scale's block.
+        validate_block(block["base"], schema, f"{slug}.base")
+        for scale in ("tiny", "smoke"):
+            validate_block(resolve(config, slug, scale), schema, f"{slug}.{scale}", "after merging into base")

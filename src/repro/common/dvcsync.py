@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 _RUN_STAGE = re.compile(r"^run@(?P<scale>[a-z]+)-(?P<paper>[a-z0-9_]+)$")
 _SCORECARD_STAGE = re.compile(r"^scorecard@(?P<scale>[a-z]+)$")
@@ -57,28 +58,37 @@ def snakemake_targets(stages: Sequence[str]) -> list[tuple[str, str]]:
     return out
 
 
+def _stage_output(scale: str, target: str) -> str:
+    """The results path a run/scorecard stage produces."""
+    return target if target.startswith("results/") else f"results/{scale}/{target}"
+
+
 def pull(remote: str | None = None, *, quiet: bool = False) -> dict[str, list[str]]:
     """``dvc pull`` then mark every unchanged stage's outputs current for Snakemake.
 
-    Returns {"current": [...stages...], "stale": [...stages...]}.
+    Returns {"current": [...], "stale": [...], "absent": [...]} (stage names).
     """
-    cmd = ["dvc", "pull", *(["-r", remote] if remote else [])]
+    # --allow-missing: stages nobody has computed yet (e.g. paper scale) are not an error.
+    cmd = ["dvc", "pull", "--allow-missing", *(["-r", remote] if remote else [])]
     proc = _run(cmd)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
     stages = _stage_list()
     changed = changed_stages()
-    report: dict[str, list[str]] = {"current": [], "stale": []}
+    report: dict[str, list[str]] = {"current": [], "stale": [], "absent": []}
     # Run stages first, then scorecards (which read the run stages' numbers).
     ordered = sorted(stages, key=lambda s: (s.startswith("scorecard"), s))
     for stage in ordered:
         targets = snakemake_targets([stage])
         if not targets:
             continue
+        scale, target = targets[0]
+        if not Path(_stage_output(scale, target)).exists():
+            report["absent"].append(stage)
+            continue
         if stage in changed:
             report["stale"].append(stage)
             continue
-        scale, target = targets[0]
         touch = ["snakemake", "--touch", "--cores", "1", "--quiet", "all", "--config", f"scale={scale}", "--", target]
         proc = _run(touch)
         if proc.returncode != 0:
@@ -89,6 +99,8 @@ def pull(remote: str | None = None, *, quiet: bool = False) -> dict[str, list[st
             print(f"current: {stage}")
         for stage in report["stale"]:
             print(f"stale (dependencies changed locally; snakemake will rerun it): {stage}")
+        for stage in report["absent"]:
+            print(f"absent (not in the remote; never computed and pushed): {stage}")
     return report
 
 

@@ -1,0 +1,103 @@
+"""Workflow tests: lint, dry runs at both scales, params errors, a smoke run, bad data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from workflow_helpers import ROOT, planned_rules, snakemake
+
+REQUIRED_OBSSCALING_KEYS = (
+    ["pca.explained_variance.pc1", "pca.explained_variance.top3", "family_loglinear.mean_r2"]
+    + [
+        f"post_training.{t}.{x}.test_mse"
+        for t in ("gsm8k_naive", "gsm8k_cot", "gsm8k_cot_sc", "bbh_fewshot", "bbh_cot")
+        for x in ("log_size", "log_flops", "pc1", "pc2", "pc3")
+    ]
+    + [f"agents.{a}.pc{k}.test_mse" for a in ("agentbench", "agentboard") for k in range(1, 5)]
+    + [f"lbv2.{t}.{x}.test_mse" for t in ("gpqa", "math_hard", "bbh") for x in ("log_size", "log_flops", "pc3")]
+    + [f"preregistered.{t}.pc3.test_mse" for t in ("gsm8k_naive", "gsm8k_cot", "gsm8k_cot_sc")]
+)
+
+
+def test_lint_is_clean():
+    proc = snakemake(["--lint"], ROOT)
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+
+
+def test_dry_run_tiny_plans_every_paper(repo_copy):
+    out = snakemake(["-n"], repo_copy).stdout
+    rules = planned_rules(out)
+    assert rules.get("obsscaling__numbers") == 1 and rules.get("scorecard") == 1
+    assert "results/tiny/obsscaling/numbers.json" in out
+
+
+def test_dry_run_paper_scale(repo_copy):
+    out = snakemake(["-n", "--workflow-profile", "profiles/paper"], repo_copy).stdout
+    assert "results/paper/obsscaling/numbers.json" in out
+    assert "results/tiny/" not in out
+
+
+def _edit_params(repo: Path, old: str, new: str) -> None:
+    p = repo / "params.yaml"
+    text = p.read_text()
+    assert old in text, old
+    p.write_text(text.replace(old, new, 1))
+
+
+def test_unknown_params_key_is_named_and_nothing_written(repo_copy):
+    _edit_params(repo_copy, "      test_fraction: 0.1\n", "      test_fraction: 0.1\n      test_fractoin: 0.2\n")
+    proc = snakemake(["-n"], repo_copy, check=False)
+    assert proc.returncode != 0
+    assert "unknown key obsscaling.base.agents.test_fractoin" in proc.stdout + proc.stderr
+    assert not (repo_copy / "results").exists()
+
+
+def test_wrong_params_type_is_named(repo_copy):
+    _edit_params(repo_copy, "      test_fraction: 0.1\n", "      test_fraction: lots\n")
+    proc = snakemake(["-n"], repo_copy, check=False)
+    assert proc.returncode != 0
+    assert "obsscaling.base.agents.test_fraction: 'lots' is not of type 'number'" in proc.stdout + proc.stderr
+
+
+def test_smoke_run_writes_numbers_scorecard_and_figures(repo_copy):
+    snakemake(["--config", "scale=smoke", "--", "obsscaling", "results/smoke/scorecard.md"], repo_copy, timeout=900)
+    numbers = json.loads((repo_copy / "results/smoke/obsscaling/numbers.json").read_text())
+    missing = [k for k in REQUIRED_OBSSCALING_KEYS if k not in numbers]
+    assert not missing, missing
+    # Deterministic linear algebra is independent of the scale's search settings.
+    assert abs(numbers["pca.explained_variance.pc1"] - 0.8016) < 5e-5
+    card = (repo_copy / "results/smoke/scorecard.md").read_text()
+    assert "## obsscaling" in card and "| `pca.explained_variance.pc1` |" in card
+    for fig in ("pca", "family_loglinear", "post_training", "agents", "subset_selection"):
+        png = repo_copy / f"results/smoke/obsscaling/figures/{fig}.png"
+        assert png.stat().st_size > 10_000, png
+    # A second run has nothing to do.
+    again = snakemake(["-n", "--config", "scale=smoke", "--", "obsscaling"], repo_copy).stdout
+    assert "Nothing to be done" in again
+
+
+def test_corrupted_download_fails_cleanly(repo_copy, mirror, tmp_path, monkeypatch):
+    """A mirror file whose sha256 differs from the pin: one clear error, no file left behind."""
+    rel = Path("github.com/ryoungj/ObsScaling/4d6e1e43fd2635d04654aa77d1df9d5266ea0382/eval_results")
+    bad_mirror = tmp_path / "bad-mirror"
+    shutil.copytree(mirror / rel, bad_mirror / rel)
+    target = bad_mirror / rel / "instruct_llm_agent_eval.csv"
+    target.chmod(0o644)
+    target.write_text(target.read_text().replace("ABench-OA", "ABench-XX"))
+    monkeypatch.setenv("REPRO_MIRROR", str(bad_mirror))
+    proc = snakemake(["--cores", "1", "obsscaling__fetch"], repo_copy, check=False)
+    assert proc.returncode != 0
+    assert "sha256 mismatch" in proc.stdout + proc.stderr
+    assert not (repo_copy / "resources" / rel / "instruct_llm_agent_eval.csv").exists()
+
+
+def test_missing_mirror_copy_names_url_and_variable(repo_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRO_MIRROR", str(tmp_path / "empty"))
+    proc = snakemake(["--cores", "1", "obsscaling__fetch"], repo_copy, check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "raw.githubusercontent.com/ryoungj/ObsScaling" in text and "REPRO_MIRROR" in text
+    assert not (repo_copy / "resources").exists() or not any((repo_copy / "resources").rglob("*.csv"))
