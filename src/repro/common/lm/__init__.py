@@ -1,0 +1,18 @@
+"""Small language models trained from scratch: corpora, tokenizers, models, trainer, evaluation.
+
+Used by the tiny scale of six papers (ttt, datavalue, pplcorr, entigraph, obsscaling,
+distalign). Typical use::
+
+    from repro.common.lm import corpora, tokenizer, models, trainer, evaluate
+
+    docs = corpora.load_mix("default")
+    train_docs, heldout_docs = corpora.split_documents(docs, heldout_frac=0.1, seed=0)
+    tok = tokenizer.train_tokenizer([d.text for d in train_docs], "bpe", vocab_size=2048)
+    train_ids = tokenizer.encode_documents(tok, [d.text for d in train_docs])
+    cfg = models.ModelConfig(vocab_size=tok.vocab_size)
+    model = models.build_model(cfg)
+    history = trainer.train(model, train_ids, trainer.TrainConfig(steps=1000))
+    models.save_model_dir("results/tiny/x/model", model, cfg, tok)
+
+The module contract every model follows is documented in :mod:`repro.common.lm.models`.
+"""

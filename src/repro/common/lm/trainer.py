@@ -1,0 +1,445 @@
+"""A small, exact-resume trainer for causal LMs (nanoGPT-style loop).
+
+Trains any module following the contract of :mod:`repro.common.lm.models`
+(``forward(input_ids[B, T]) -> logits[B, T, V]``) on a flat array of token ids:
+
+* batches are random contiguous windows of ``context + 1`` tokens; the offsets of step
+  ``s`` are drawn from ``numpy.random.default_rng((seed, 0, s, micro))``, so the data
+  order depends only on the seed and the step, never on where a run was resumed;
+* AdamW (Loshchilov & Hutter 2019) with weight decay on matrices and embeddings only,
+  linear warmup then cosine decay to ``min_lr`` (the GPT-3 / Chinchilla recipe);
+* gradient accumulation (``batch_size`` sequences per micro-batch, ``grad_accum``
+  micro-batches per optimizer step) and global-norm gradient clipping;
+* bf16 autocast on CUDA only (CPU runs stay in fp32 so they are deterministic and
+  comparable across machines);
+* periodic held-out loss on a fixed set of windows (same windows at every eval);
+* checkpoints in safetensors (model, optimizer, step, history, torch RNG states)
+  written atomically; an interrupted run resumes to bit-identical weights on CPU.
+
+DESIGN.md, "Determinism": one torch thread per job by default (``threads=1``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from repro.common.io import atomic_open, atomic_write_bytes
+from repro.common.seeds import seed_everything
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+# Independent random streams derived from the seed (numpy SeedSequence entropy).
+_TRAIN_STREAM = 0
+_EVAL_STREAM = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings. Defaults suit the ~1M-parameter tiny model on CPU."""
+
+    steps: int = 1000  # optimizer steps
+    batch_size: int = 16  # sequences per micro-batch
+    context: int = 256  # tokens per training sequence (<= the model's context)
+    lr: float = 1e-3  # peak learning rate (small models tolerate a high lr)
+    warmup: int = 100  # linear warmup steps
+    min_lr: float = 1e-4  # cosine floor (lr/10, as in Chinchilla)
+    weight_decay: float = 0.1  # decoupled AdamW decay on matrices/embeddings only
+    betas: tuple[float, float] = (0.9, 0.95)  # beta2=0.95 is the usual LM choice for stability
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # global grad-norm clip; 0 disables
+    grad_accum: int = 1  # micro-batches per optimizer step
+    eval_every: int = 100  # steps between held-out evals (and at the last step); 0 disables
+    eval_batches: int = 10  # held-out micro-batches per eval
+    log_every: int = 10  # steps between history entries
+    ckpt_every: int = 0  # steps between checkpoints (0: only at the end / at stop_at)
+    seed: int = 0
+    threads: int = 1  # torch CPU threads (one per job; measure before raising)
+    device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
+    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.context < 1 or self.grad_accum < 1:
+            raise ValueError("steps, batch_size, context and grad_accum must be positive")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
+        if not 0 <= self.min_lr <= self.lr:
+            raise ValueError("need 0 <= min_lr <= lr")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.grad_accum * self.context
+
+
+# Fields that do not change the trajectory of the weights: a resumed run may differ in them.
+_RESUME_FREE = {"threads", "device", "eval_every", "eval_batches", "log_every", "ckpt_every"}
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Learning rate of optimizer step ``step`` (0-based): linear warmup, cosine decay."""
+    if cfg.warmup > 0 and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    span = max(1, cfg.steps - cfg.warmup)
+    progress = min(1.0, (step - cfg.warmup) / span)
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    """bf16 autocast only on CUDA (``precision`` auto or bf16); CPU always runs fp32."""
+    return device.type == "cuda" and cfg.precision in ("auto", "bf16")
+
+
+# ---------------------------------------------------------------------------------------
+# Token data
+
+
+def save_tokens(path: str | os.PathLike[str], tokens: np.ndarray) -> np.ndarray:
+    """Write ``tokens`` as ``.npy`` atomically and return a read-only memory map of it."""
+    path = Path(path)
+    with atomic_open(path, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(tokens))
+    return load_tokens(path)
+
+
+def load_tokens(path: str | os.PathLike[str]) -> np.ndarray:
+    """Memory-map a token file written by :func:`save_tokens` (no copy into RAM)."""
+    return np.load(path, mmap_mode="r")
+
+
+def sample_windows(
+    tokens: np.ndarray, n: int, context: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` random contiguous windows: inputs ``x[n, context]`` and targets ``y = x`` shifted by one."""
+    if len(tokens) < context + 1:
+        raise ValueError(f"need at least context+1={context + 1} tokens, have {len(tokens)}")
+    offsets = rng.integers(0, len(tokens) - context, size=n)
+    idx = offsets[:, None] + np.arange(context + 1)[None, :]
+    block = torch.from_numpy(np.asarray(tokens[idx], dtype=np.int64))
+    return block[:, :-1], block[:, 1:]
+
+
+def _batch_rng(seed: int, stream: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, stream, *key]))
+
+
+def eval_windows(tokens: np.ndarray, cfg: TrainConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The fixed held-out batches used at every eval (depend on the seed only)."""
+    rng = _batch_rng(cfg.seed, _EVAL_STREAM)
+    return [sample_windows(tokens, cfg.batch_size, cfg.context, rng) for _ in range(cfg.eval_batches)]
+
+
+def lm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy (nats); logits upcast to fp32 for a stable softmax."""
+    logits = model(x)
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+@torch.no_grad()
+def estimate_loss(
+    model: nn.Module,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+    bf16: bool = False,
+) -> float:
+    """Mean loss over ``batches`` in eval mode (restores the previous mode)."""
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for x, y in batches:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            total += lm_loss(model, x.to(device), y.to(device)).item()
+    model.train(was_training)
+    return total / max(1, len(batches))
+
+
+# ---------------------------------------------------------------------------------------
+# Optimizer
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with decay on >=2-D tensors (matrices, embeddings) and none on biases/norms."""
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 else no_decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    cfg: TrainConfig,
+    history: list[dict[str, Any]],
+    elapsed: float = 0.0,
+    pending_losses: Sequence[float] = (),
+) -> Path:
+    """Write model, optimizer state, step, history and RNG states to one safetensors file.
+
+    Tensors go in the safetensors payload (``model.*``, ``optim.<i>.<key>``,
+    ``rng.*``); everything else is JSON in its string metadata. The write is atomic.
+    """
+    from safetensors.torch import save
+
+    from repro.common.lm.models import unique_state_dict
+
+    tensors: dict[str, torch.Tensor] = {f"model.{k}": v.cpu() for k, v in unique_state_dict(model).items()}
+    opt_state = optimizer.state_dict()
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, state in opt_state["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous().clone()
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    tensors["rng.torch_cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    metadata = {
+        "step": str(step),
+        "elapsed": repr(float(elapsed)),
+        "config": json.dumps(cfg.to_dict(), sort_keys=True),
+        "history": json.dumps(history),
+        "param_groups": json.dumps(opt_state["param_groups"]),
+        "optim_scalars": json.dumps(scalars),
+        # Step losses not yet averaged into a history entry, so that an interrupted run
+        # logs exactly what an uninterrupted one does.
+        "pending_losses": json.dumps([float(x) for x in pending_losses]),
+    }
+    path = Path(path)
+    atomic_write_bytes(path, save(tensors, metadata=metadata))
+    return path
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load_checkpoint` restored."""
+
+    step: int
+    config: dict[str, Any]
+    history: list[dict[str, Any]]
+    elapsed: float
+    pending_losses: list[float] = dataclasses.field(default_factory=list)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    restore_rng: bool = True,
+) -> Checkpoint:
+    """Restore model (and optimizer, RNG states) in place from :func:`save_checkpoint`."""
+    from safetensors import safe_open
+
+    from repro.common.lm.models import load_unique_state_dict
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    load_unique_state_dict(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if optimizer is not None:
+        state: dict[int, dict[str, Any]] = {}
+        for k, v in tensors.items():
+            if k.startswith("optim."):
+                _, idx, key = k.split(".", 2)
+                state.setdefault(int(idx), {})[key] = v
+        for idx, extra in json.loads(metadata["optim_scalars"]).items():
+            state.setdefault(int(idx), {}).update(extra)
+        optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
+    if restore_rng:
+        torch.set_rng_state(tensors["rng.torch_cpu"])
+        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+        if cuda_states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
+    return Checkpoint(
+        step=int(metadata["step"]),
+        config=json.loads(metadata["config"]),
+        history=json.loads(metadata["history"]),
+        elapsed=float(metadata["elapsed"]),
+        pending_losses=json.loads(metadata.get("pending_losses", "[]")),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The loop
+
+
+def train(
+    model: nn.Module,
+    train_tokens: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    eval_tokens: np.ndarray | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    resume: bool = True,
+    stop_at: int | None = None,
+    progress: bool = True,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train ``model`` in place on ``train_tokens``; return the history.
+
+    History entries (every ``log_every`` steps, at evals and at the end) are dicts with
+    ``step`` (optimizer steps done), ``train_loss`` (mean over the steps since the last
+    entry), ``eval_loss`` (``None`` between evals), ``lr``, ``tokens`` (seen so far) and
+    ``elapsed`` (seconds of training, summed over resumed segments).
+
+    With ``out_dir``, a checkpoint is written every ``ckpt_every`` steps, at
+    ``stop_at`` and at the end; with ``resume=True`` an existing checkpoint there is
+    loaded first (the trajectory-relevant config must match) and training continues
+    from its step. ``stop_at`` ends the run early after that many steps, as an
+    interruption would (used to test exact resume).
+    """
+    model_ctx = getattr(model, "context", None)
+    if isinstance(model_ctx, int) and cfg.context > model_ctx:
+        raise ValueError(f"TrainConfig.context={cfg.context} exceeds the model's context {model_ctx}")
+    seed_everything(cfg.seed, torch_threads=cfg.threads)
+    device = resolve_device(cfg.device)
+    bf16 = use_bf16(cfg, device)
+    model.to(device)
+    model.train()
+    optimizer = make_optimizer(model, cfg)
+
+    ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
+    start, history, elapsed_before, losses = 0, [], 0.0, []
+    if ckpt_path is not None and resume and ckpt_path.is_file():
+        ck = load_checkpoint(ckpt_path, model, optimizer)
+        _check_resume_config(ck.config, cfg, ckpt_path)
+        start, history, elapsed_before, losses = ck.step, ck.history, ck.elapsed, ck.pending_losses
+    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+
+    eval_batches = eval_windows(eval_tokens, cfg) if eval_tokens is not None and cfg.eval_every else None
+    params = [p for p in model.parameters() if p.requires_grad]
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="train", dynamic_ncols=True)
+    try:
+        for step in range(start, end):
+            lr = lr_at(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            step_loss = torch.zeros((), device=device)
+            for micro in range(cfg.grad_accum):
+                x, y = sample_windows(
+                    train_tokens, cfg.batch_size, cfg.context, _batch_rng(cfg.seed, _TRAIN_STREAM, step, micro)
+                )
+                x, y = _to_device(x, device), _to_device(y, device)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = lm_loss(model, x, y)
+                (loss / cfg.grad_accum).backward()
+                step_loss += loss.detach() / cfg.grad_accum
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(step_loss.item())  # one device sync per step, not per micro-batch
+            done = step + 1
+            bar.update(1)
+
+            is_eval = eval_batches is not None and (done % cfg.eval_every == 0 or done == cfg.steps)
+            is_log = done % max(1, cfg.log_every) == 0 or done == cfg.steps or is_eval
+            if is_log:
+                entry = {
+                    "step": done,
+                    "train_loss": float(np.mean(losses)),
+                    "eval_loss": estimate_loss(model, eval_batches, device, bf16) if is_eval else None,
+                    "lr": lr,
+                    "tokens": done * cfg.tokens_per_step,
+                    "elapsed": elapsed_before + time.perf_counter() - t0,
+                }
+                losses = []
+                history.append(entry)
+                bar.set_postfix(loss=f"{entry['train_loss']:.3f}", **(
+                    {"eval": f"{entry['eval_loss']:.3f}"} if entry["eval_loss"] is not None else {}
+                ))
+                if callback is not None:
+                    callback(entry)
+            if ckpt_path is not None and cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < end:
+                save_checkpoint(ckpt_path, model, optimizer, done, cfg, history,
+                                elapsed_before + time.perf_counter() - t0, losses)
+    finally:
+        bar.close()
+    if ckpt_path is not None and end > start:
+        save_checkpoint(
+            ckpt_path, model, optimizer, end, cfg, history, elapsed_before + time.perf_counter() - t0, losses
+        )
+    model.eval()
+    return history
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    # Pinned host memory lets the copy to the GPU overlap with compute.
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+def _check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
+    now = cfg.to_dict()
+    diff = sorted(k for k in set(saved) | set(now) if k not in _RESUME_FREE and saved.get(k) != now.get(k))
+    if diff:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff)
+        raise ValueError(
+            f"cannot resume from {path}: the training config changed ({details}); "
+            "delete the checkpoint or pass resume=False to start over"
+        )
+
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "Checkpoint",
+    "TrainConfig",
+    "estimate_loss",
+    "eval_windows",
+    "lm_loss",
+    "load_checkpoint",
+    "load_tokens",
+    "lr_at",
+    "make_optimizer",
+    "resolve_device",
+    "sample_windows",
+    "save_checkpoint",
+    "save_tokens",
+    "train",
+    "use_bf16",
+]
