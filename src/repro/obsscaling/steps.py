@@ -43,6 +43,7 @@ from repro.obsscaling.predict import (
     FitConfig,
     Prediction,
     Preprocess,
+    Splitter,
     Target,
     cutoff_split,
     models_split,
@@ -241,6 +242,23 @@ def family_loglinear_step(paths: Mapping[str, PathLike], params: Params) -> Step
     return StepResult({"family_loglinear": numbers}, {"fits": fits})
 
 
+
+def _predict_each(
+    df: pd.DataFrame,
+    target: Target,
+    predictors: Sequence[str],
+    split: Splitter,
+    pre: Preprocess,
+    fit: FitConfig,
+    reference_family: str | None,
+) -> dict[str, Prediction]:
+    """One held-out prediction per predictor (x = log size, log FLOPs, PC-1..k) for one target."""
+    return {
+        x: run_prediction(df, target, x, split, preprocess=pre, fit=fit, reference_family=reference_family)
+        for x in predictors
+    }
+
+
 # --- (c) post-training interventions -----------------------------------------------------
 
 
@@ -308,14 +326,9 @@ def agents_step(paths: Mapping[str, PathLike], params: Params) -> StepResult:
     numbers: dict[str, Any] = {}
     tables, fit_rows = [], []
     for name, spec in cfg["targets"].items():
-        preds = {}
-        for k in cfg["n_pcs"]:
-            predictor = f"pc{k}"
-            p = run_prediction(
-                df, _target(spec), predictor, split, preprocess=pre, fit=fit, reference_family=cfg["reference_family"]
-            )
-            preds[predictor] = p
-            fit_rows.append(_fits_row(name, predictor, p))
+        predictors = [f"pc{k}" for k in cfg["n_pcs"]]
+        preds = _predict_each(df, _target(spec), predictors, split, pre, fit, cfg["reference_family"])
+        fit_rows.extend(_fits_row(name, predictor, p) for predictor, p in preds.items())
         numbers[name] = {k: dict(p.metrics) for k, p in preds.items()}
         tables.append(_predictions_table(name, preds))
     return StepResult(
@@ -342,10 +355,7 @@ def lbv2_step(paths: Mapping[str, PathLike], params: Params) -> StepResult:
         chance = bbh_chance() if spec["chance"] == "bbh_subtask_mean" else float(spec["chance"])
         target = _target(spec, (chance, 1.0))
         split = cutoff_split(FLOPS, float(spec["cutoff_flops"]))
-        preds = {
-            x: run_prediction(df, target, x, split, preprocess=pre, fit=fit, reference_family=cfg["reference_family"])
-            for x in cfg["predictors"]
-        }
+        preds = _predict_each(df, target, cfg["predictors"], split, pre, fit, cfg["reference_family"])
         numbers[name] = {x: dict(p.metrics) for x, p in preds.items()}
         numbers[name]["chance"] = chance
         tables.append(_predictions_table(name, preds))
@@ -372,12 +382,7 @@ def preregistered_step(paths: Mapping[str, PathLike], params: Params) -> StepRes
     tables = []
     for name, spec in targets.items():
         pre = _preprocess(params, spec["benchmarks"])
-        preds = {
-            x: run_prediction(
-                df, _target(spec), x, split, preprocess=pre, fit=fit, reference_family=cfg["reference_family"]
-            )
-            for x in cfg["predictors"]
-        }
+        preds = _predict_each(df, _target(spec), cfg["predictors"], split, pre, fit, cfg["reference_family"])
         numbers[name] = {x: dict(p.metrics) for x, p in preds.items()}
         tables.append(_predictions_table(name, preds))
     return StepResult({"preregistered": numbers}, {"predictions": pd.concat(tables, ignore_index=True)})
@@ -398,12 +403,7 @@ def emergent_step(paths: Mapping[str, PathLike], params: Params) -> StepResult:
     for name, spec in cfg["tasks"].items():
         pre = _preprocess(params, spec["benchmarks"])
         split = cutoff_split(FLOPS, float(spec["cutoff_flops"]))
-        preds = {
-            x: run_prediction(
-                df, _target(spec), x, split, preprocess=pre, fit=fit, reference_family=cfg["reference_family"]
-            )
-            for x in cfg["predictors"]
-        }
+        preds = _predict_each(df, _target(spec), cfg["predictors"], split, pre, fit, cfg["reference_family"])
         numbers[name] = {x: dict(p.metrics) for x, p in preds.items()}
         tables.append(_predictions_table(name, preds))
     return StepResult({"emergent": numbers}, {"predictions": pd.concat(tables, ignore_index=True)})
