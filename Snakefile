@@ -1,6 +1,6 @@
 # repro: ten 2024 language-model papers as one workflow.
 #   snakemake               every registered paper at the default (tiny) scale
-#   snakemake obsscaling    one paper
+#   snakemake obsscaling    one paper (or: snakemake ttt)
 #   snakemake --workflow-profile profiles/paper    paper scale
 # See README.md and DESIGN notes in workflow/rules/common.smk.
 
@@ -16,10 +16,12 @@ include: "workflow/rules/common.smk"
 
 # Papers registered in the workflow; each has workflow/rules/<slug>.smk, a
 # `<slug>` target rule, and writes results/{scale}/<slug>/numbers.json.
-PAPERS = ["obsscaling"]
+PAPERS = ["obsscaling", "ttt"]
 
 
+include: "workflow/rules/corpora.smk"
 include: "workflow/rules/obsscaling.smk"
+include: "workflow/rules/ttt.smk"
 include: "workflow/rules/report.smk"
 
 

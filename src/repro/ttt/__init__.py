@@ -8,5 +8,7 @@ Modules:
   helpers and the Table-1 ladder;
 * ``equivalence``: primal = dual and Theorem 1 (TTT = linear attention) as numbers;
 * ``latency``: prefill / decode ms per token vs context;
-* ``experiments``: per-position loss of a trained model (loss vs token index).
+* ``experiments``: per-position loss of a trained model (loss vs token index);
+* ``pipeline``: the experiments of ``workflow/rules/ttt.smk`` (data, named runs, training through the shared
+  trainer, evaluation, numbers.json); ``figures``: their plots.
 """

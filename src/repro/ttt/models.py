@@ -308,9 +308,16 @@ def build_model(cfg: LMConfig) -> CausalLM:
 
 
 def count_parameters(cfg: LMConfig) -> int:
-    """Parameters of ``build_model(cfg)``, counted without allocating weights (meta device)."""
-    with torch.device("meta"):
-        return build_model(cfg).num_parameters()
+    """Parameters of ``build_model(cfg)``, counted without allocating weights (meta device).
+
+    The blocks are identical, so the count is linear in ``n_layer``: two one- and two-layer builds give it
+    exactly (building a 24-layer paper-scale model dozens of times during width matching is slow).
+    """
+    if cfg.n_layer <= 2:
+        with torch.device("meta"):
+            return build_model(cfg).num_parameters()
+    one, two = count_parameters(replace(cfg, n_layer=1)), count_parameters(replace(cfg, n_layer=2))
+    return one + (cfg.n_layer - 1) * (two - one)
 
 
 def match_parameters(cfg: LMConfig, target: int, knob: str | None = None, multiple_of: int = 8) -> LMConfig:
