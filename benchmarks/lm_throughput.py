@@ -83,9 +83,12 @@ def main() -> int:
         "cpu_count": os.cpu_count(),
         "load_average_before": load_before,
         "load_average_after": load_after,
+        # A 1-minute load average well above 0 before the run means other jobs shared the
+        # cores, which makes the 2-thread number pessimistic.
         "note": (
-            "2 CPU cores shared with other engineers' jobs during the run (see load averages); "
-            "absolute numbers are noisy and the 2-thread number is pessimistic when the cores are busy."
+            "measured on an idle machine"
+            if load_before[0] < 0.75
+            else "other jobs shared the cores during the run (see load averages): the 2-thread number is pessimistic"
         ),
         "torch": torch.__version__,
         "python": sys.version.split()[0],
