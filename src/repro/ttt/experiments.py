@@ -10,30 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from repro.common.lm.evaluate import window_losses
 
-@torch.no_grad()
+
 def per_position_loss(model: nn.Module, windows: Tensor, batch_size: int = 8) -> np.ndarray:
     """Mean next-token cross-entropy (nats) at every position, averaged over held-out windows.
 
     ``windows [N, T + 1]`` are token ids; position ``t`` is the loss of predicting ``windows[:, t + 1]``
-    from ``windows[:, :t + 1]``. Returns ``[T]`` float64.
+    from ``windows[:, :t + 1]``. Returns ``[T]`` float64. The per-token losses come from the shared
+    :func:`repro.common.lm.evaluate.window_losses` (one implementation of the loss for every paper).
     """
     if windows.dim() != 2 or windows.shape[1] < 2:
         raise ValueError("windows must be [N, T + 1] with T >= 1")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    total = torch.zeros(windows.shape[1] - 1, dtype=torch.float64)
-    for i in range(0, windows.shape[0], batch_size):
-        w = windows[i:i + batch_size].to(device)
-        logits = model(w[:, :-1])
-        ce = F.cross_entropy(logits.transpose(1, 2).float(), w[:, 1:], reduction="none")  # [b, T]
-        total += ce.sum(0).double().cpu()
-    model.train(was_training)
-    return (total / windows.shape[0]).numpy()
+    losses = torch.cat([window_losses(model, windows[i : i + batch_size]) for i in range(0, len(windows), batch_size)])
+    return losses.double().mean(0).numpy()
 
 
 def late_minus_early_loss(curve: np.ndarray | Tensor, fraction: float = 0.25) -> float:
