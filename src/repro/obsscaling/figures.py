@@ -2,7 +2,7 @@
 
 * :func:`plot_capability_space` -- Fig. 2: scree plot and PC-1..3 loadings.
 * :func:`plot_family_loglinear` -- Fig. 3: PC-1 vs log10 FLOPs, one line per family.
-* :func:`plot_scaling_predictions` -- Figs. 5-6: targets on the reference family's
+* :func:`plot_predicted_vs_equivalent_compute` -- Figs. 5-6: targets on the reference family's
   equivalent-compute axis, train/test points, the fitted sigmoid and the cutoff.
 * :func:`plot_subset_curve` -- Fig. 7: test MSE vs number of selected models.
 
@@ -25,7 +25,7 @@ from repro.obsscaling.data import FAMILY, FLOPS
 __all__ = [
     "plot_capability_space",
     "plot_family_loglinear",
-    "plot_scaling_predictions",
+    "plot_predicted_vs_equivalent_compute",
     "plot_subset_curve",
 ]
 
@@ -80,7 +80,7 @@ def plot_family_loglinear(scores: pd.DataFrame, fits: pd.DataFrame, pc: str = "P
     return fig
 
 
-def plot_scaling_predictions(
+def plot_predicted_vs_equivalent_compute(
     predictions: pd.DataFrame,
     fits: pd.DataFrame,
     targets: Sequence[str],

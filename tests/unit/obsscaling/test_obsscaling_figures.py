@@ -29,11 +29,11 @@ def test_figures_build_and_save(tables, tmp_path):
     figs = {
         "pca": figures.plot_capability_space(tables["cap"]["scree"], tables["cap"]["loadings"]),
         "family": figures.plot_family_loglinear(tables["cap"]["scores"], tables["fam"]),
-        "post": figures.plot_scaling_predictions(
+        "post": figures.plot_predicted_vs_equivalent_compute(
             tables["post"]["predictions"], tables["post"]["fits"], ["gsm8k_naive", "gsm8k_cot"], "pc3",
             cutoff_log10=1.924,
         ),  # fmt: skip
-        "agents": figures.plot_scaling_predictions(
+        "agents": figures.plot_predicted_vs_equivalent_compute(
             tables["agents"]["predictions"], tables["agents"]["fits"], ["agentbench"], "pc3", heldout_top=True,
             reference_family="Llama-2-Chat",
         ),  # fmt: skip
