@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from repro.common.io import atomic_open
+from repro.common.io import atomic_open, sha256_file
 
 MIRROR_ENV = "REPRO_MIRROR"
 DEFAULT_RESOURCES = Path("resources")
@@ -64,15 +64,6 @@ def mirror_key(url: str) -> str:
     if not path or ".." in path.split("/"):
         raise FetchError(f"URL has no usable path: {url!r}")
     return f"{host}/{path}"
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def local_path(url: str, resources: str | os.PathLike[str] = DEFAULT_RESOURCES) -> Path:

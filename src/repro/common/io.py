@@ -9,6 +9,7 @@ are atomic").
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -97,6 +98,28 @@ def write_json_if_changed(path: str | os.PathLike[str], obj: Any) -> bool:
         return False
     atomic_write_text(path, text)
     return True
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(paths: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...], extra: Any = None) -> str:
+    """sha256 over the contents of ``paths`` (in order, with their names) and a JSON-able ``extra``.
+
+    Used to tell whether a saved intermediate state (e.g. a resumable training
+    checkpoint) was produced from exactly the same inputs.
+    """
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(str(p).encode() + b"\0" + sha256_file(p).encode() + b"\0")
+    h.update(dumps_json(extra).encode())
+    return h.hexdigest()
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

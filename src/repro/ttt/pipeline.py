@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from repro.common.io import read_json, write_json
+from repro.common.io import fingerprint, read_json, write_json
 from repro.common.lm.corpora import Document, load_mix, split_documents
 from repro.common.lm.evaluate import position_loss_curve
 from repro.common.lm.tokenizer import Tokenizer, encode_documents, train_tokenizer, unigram_entropy
@@ -271,8 +271,11 @@ def training_flops_per_token(cfg: LMConfig) -> float:
 
 
 def train_run(spec: Mapping[str, Any], train_tokens: np.ndarray, heldout_tokens: np.ndarray, out_dir: str,
-              *, progress: bool = True) -> dict[str, Any]:
-    """Train one run with the shared trainer (exact resume from ``out_dir``); return its history record."""
+              *, progress: bool = True, resume_key: str = "") -> dict[str, Any]:
+    """Train one run with the shared trainer (exact resume from ``out_dir``); return its history record.
+
+    ``resume_key`` fingerprints the run's inputs: a checkpoint in ``out_dir`` from other inputs is not resumed.
+    """
     cfg = lm_config(spec)
     tcfg = TrainConfig.from_dict(spec["train"])
     top = int(np.max(train_tokens)) if len(train_tokens) else 0
@@ -281,8 +284,8 @@ def train_run(spec: Mapping[str, Any], train_tokens: np.ndarray, heldout_tokens:
     torch.manual_seed(tcfg.seed)  # the initial weights depend on the run's seed only
     model = build_model(cfg)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    write_json(Path(out_dir) / "config.json", {"model": spec["model"], "train": spec["train"]})
-    history = train(model, train_tokens, tcfg, eval_tokens=heldout_tokens, out_dir=out_dir, progress=progress)
+    history = train(model, train_tokens, tcfg, eval_tokens=heldout_tokens, out_dir=out_dir, progress=progress,
+                    resume_key=resume_key)
     return {"name": spec["name"], "label": spec["label"], "n_params": model.num_parameters(),
             "flops_per_token": training_flops_per_token(cfg), "tokens_per_step": tcfg.tokens_per_step,
             "history": history}
@@ -388,18 +391,19 @@ def read_runs(paths: Mapping[str, str]) -> dict[str, Any]:
 
 
 def run_training(spec: Mapping[str, Any], train_path: str, heldout_path: str, work_dir: str, weights_out: str,
-                 *, progress: bool = True) -> dict[str, Any]:
+                 *, progress: bool = True, input_files: Sequence[str] = ()) -> dict[str, Any]:
     """Train a run in ``work_dir`` (its checkpoint there makes a killed job resume exactly), then publish the final
-    checkpoint at ``weights_out`` (hard link, else copy). A checkpoint left by a run with another config is
-    discarded: a parameter edit must retrain, not fail on the trainer's resume check."""
+    checkpoint at ``weights_out`` (hard link, else copy).
+
+    The resume key is a fingerprint of ``spec``, the token files and ``input_files`` (the library code): after a
+    parameter, data or code change the old checkpoint in ``work_dir`` is not resumed and the run trains afresh.
+    """
     from repro.common.lm.trainer import load_tokens
 
     ckpt = Path(work_dir) / CHECKPOINT_FILE
-    cfg_file = Path(work_dir) / "config.json"
-    if ckpt.exists() and (not cfg_file.exists()
-                          or read_json(cfg_file) != {"model": dict(spec["model"]), "train": dict(spec["train"])}):
-        ckpt.unlink()
-    record = train_run(spec, load_tokens(train_path), load_tokens(heldout_path), work_dir, progress=progress)
+    resume_key = fingerprint([train_path, heldout_path, *input_files], extra=dict(spec))
+    record = train_run(spec, load_tokens(train_path), load_tokens(heldout_path), work_dir, progress=progress,
+                       resume_key=resume_key)
     out = Path(weights_out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

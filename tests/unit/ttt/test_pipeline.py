@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from repro.common.io import read_json
+from repro.common.io import sha256_file
+from repro.common.lm.trainer import checkpoint_resume_key
 from repro.ttt import pipeline
 from repro.ttt.models import LMConfig, count_parameters
 
@@ -108,7 +109,6 @@ def test_run_training_and_evaluate(trained) -> None:
     tmp_path, spec, record = trained
     assert [h["step"] for h in record["history"]] == [1, 2, 3]
     assert record["history"][-1]["tokens"] == 3 * 2 * 32 and record["flops_per_token"] > 0
-    assert read_json(tmp_path / "work" / "config.json")["model"] == spec["model"]
     model = pipeline.load_trained(spec, tmp_path / "out")
     ev = pipeline.evaluate_run(model, np.load(tmp_path / "held.npy"), 32, PARAMS["eval"])
     assert len(ev["curve"]) == 32 and math.isclose(ev["final_eval_loss"], float(np.mean(ev["curve"])))
@@ -124,6 +124,29 @@ def test_changed_config_retrains_instead_of_failing_resume(trained) -> None:
                                    str(tmp_path / "work"), str(tmp_path / "out" / "checkpoint.safetensors"),
                                    progress=False)
     assert [h["step"] for h in record["history"]] == [1, 2, 3]
+
+
+def test_changed_input_file_retrains_and_same_inputs_resume(trained) -> None:
+    """A changed code/data file must retrain (a stale checkpoint is never passed off as new)."""
+    tmp_path, spec, _ = trained
+    code = tmp_path / "code.py"
+    work_ckpt = tmp_path / "work" / "checkpoint.safetensors"
+    args = (spec, str(tmp_path / "train.npy"), str(tmp_path / "held.npy"), str(tmp_path / "work"),
+            str(tmp_path / "out" / "checkpoint.safetensors"))
+
+    def run(code_text: str) -> tuple[dict, str]:
+        code.write_text(code_text)
+        record = pipeline.run_training(*args, progress=False, input_files=[str(code)])
+        return record, sha256_file(work_ckpt)
+
+    before = sha256_file(work_ckpt)
+    first, key1 = run("x = 1\n")
+    assert key1 != before  # new inputs: trained afresh and a new checkpoint written
+    assert checkpoint_resume_key(work_ckpt) != ""
+    resumed, key2 = run("x = 1\n")
+    assert key2 == key1 and resumed["history"] == first["history"]  # same inputs: resumed, nothing retrained
+    _, key3 = run("x = 2\n")
+    assert key3 != key1  # changed code: retrained
 
 
 def test_collect_numbers_and_tables() -> None:

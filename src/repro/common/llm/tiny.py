@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from repro.common.fetch import sha256_file
+from repro.common.io import sha256_file
 from repro.common.llm.base import register
 from repro.common.llm.local import LocalLM
 from repro.common.lm.models import WEIGHTS_FILE, load_model_dir

@@ -213,6 +213,7 @@ def save_checkpoint(
     history: list[dict[str, Any]],
     elapsed: float = 0.0,
     pending_losses: Sequence[float] = (),
+    resume_key: str = "",
 ) -> Path:
     """Write model, optimizer state, step, history and RNG states to one safetensors file.
 
@@ -246,6 +247,8 @@ def save_checkpoint(
         # Step losses not yet averaged into a history entry, so that an interrupted run
         # logs exactly what an uninterrupted one does.
         "pending_losses": json.dumps([float(x) for x in pending_losses]),
+        # Fingerprint of the run's inputs (see train(resume_key=...)).
+        "resume_key": resume_key,
     }
     path = Path(path)
     atomic_write_bytes(path, save(tensors, metadata=metadata))
@@ -261,6 +264,14 @@ class Checkpoint:
     history: list[dict[str, Any]]
     elapsed: float
     pending_losses: list[float] = dataclasses.field(default_factory=list)
+
+
+def checkpoint_resume_key(path: str | os.PathLike[str]) -> str:
+    """The ``resume_key`` a checkpoint was written with ("" if none), read from its metadata only."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return (f.metadata() or {}).get("resume_key", "")
 
 
 def load_checkpoint(
@@ -317,6 +328,7 @@ def train(
     stop_at: int | None = None,
     progress: bool = True,
     callback: Callable[[dict[str, Any]], None] | None = None,
+    resume_key: str = "",
 ) -> list[dict[str, Any]]:
     """Train ``model`` in place on ``train_tokens``; return the history.
 
@@ -330,6 +342,11 @@ def train(
     loaded first (the trajectory-relevant config must match) and training continues
     from its step. ``stop_at`` ends the run early after that many steps, as an
     interruption would (used to test exact resume).
+
+    ``resume_key`` fingerprints everything the run depends on beyond ``cfg`` (data,
+    model code, the caller's config). A checkpoint written under another key belongs to
+    a run with different inputs: it is ignored and training starts over, so resuming
+    after an interruption never passes off an old run's weights as a new one's.
     """
     model_ctx = getattr(model, "context", None)
     if isinstance(model_ctx, int) and cfg.context > model_ctx:
@@ -343,7 +360,7 @@ def train(
 
     ckpt_path = Path(out_dir) / CHECKPOINT_FILE if out_dir is not None else None
     start, history, elapsed_before, losses = 0, [], 0.0, []
-    if ckpt_path is not None and resume and ckpt_path.is_file():
+    if ckpt_path is not None and resume and ckpt_path.is_file() and checkpoint_resume_key(ckpt_path) == resume_key:
         ck = load_checkpoint(ckpt_path, model, optimizer)
         _check_resume_config(ck.config, cfg, ckpt_path)
         start, history, elapsed_before, losses = ck.step, ck.history, ck.elapsed, ck.pending_losses
@@ -396,12 +413,13 @@ def train(
                     callback(entry)
             if ckpt_path is not None and cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < end:
                 save_checkpoint(ckpt_path, model, optimizer, done, cfg, history,
-                                elapsed_before + time.perf_counter() - t0, losses)
+                                elapsed_before + time.perf_counter() - t0, losses, resume_key)
     finally:
         bar.close()
     if ckpt_path is not None and end > start:
         save_checkpoint(
-            ckpt_path, model, optimizer, end, cfg, history, elapsed_before + time.perf_counter() - t0, losses
+            ckpt_path, model, optimizer, end, cfg, history, elapsed_before + time.perf_counter() - t0, losses,
+            resume_key,
         )
     model.eval()
     return history

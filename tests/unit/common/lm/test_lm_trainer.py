@@ -149,3 +149,21 @@ def test_config_round_trip_and_validation():
         TrainConfig(precision="fp8")
     with pytest.raises(ValueError, match="min_lr"):
         TrainConfig(lr=1e-4, min_lr=1e-3)
+
+
+def test_checkpoint_from_other_inputs_is_not_resumed(tmp_path, tokens):
+    """resume_key: a checkpoint written for other inputs (data, code) is ignored, never resumed."""
+    from repro.common.lm.trainer import checkpoint_resume_key
+
+    cfg = TrainConfig(steps=4, batch_size=2, context=16, warmup=1, eval_every=0, log_every=1, seed=0)
+    out = tmp_path / "run"
+    train(_model(), tokens, cfg, out_dir=out, progress=False, stop_at=2, resume_key="inputs-A")
+    assert checkpoint_resume_key(out / "checkpoint.safetensors") == "inputs-A"
+    # Same key: resumes at step 2 and only logs steps 3-4.
+    hist = train(_model(), tokens, cfg, out_dir=out, progress=False, resume_key="inputs-A")
+    assert [h["step"] for h in hist][-1] == 4
+    # Other key: the step-4 checkpoint belongs to other inputs, so training starts from step 0.
+    seen = []
+    train(_model(), tokens, cfg, out_dir=out, progress=False, resume_key="inputs-B", callback=seen.append)
+    assert [h["step"] for h in seen] == [1, 2, 3, 4]
+    assert checkpoint_resume_key(out / "checkpoint.safetensors") == "inputs-B"
