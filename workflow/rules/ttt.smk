@@ -8,7 +8,7 @@
 # (ablation b = 16 and ladder "+ learnable eta" = the main TTT-Linear run) is trained once.
 # Scales: paper = Table 3 (the Pile by hub id, Llama-2 tokenizer, 125M..1.3B, GPUs; needs network);
 # tiny = BPE-1024 on Gutenberg chapters + WikiText articles, d 64/128 x 2 layers, context 512, 300 steps
-# x 2k tokens per run, one seed (the whole paper ~10 min on 2 cores); smoke = seconds per job.
+# x 2k tokens per run, one seed (the whole paper ~12 min on 2 cores); smoke = seconds per job.
 #
 # numbers.json keys (flat, dotted; losses in nats per token on held-out documents at the training context):
 #   equivalence.primal_dual.max_abs_diff (max over TTT-Linear and TTT-MLP; float64, T 64, d 16, b 16, LN +
