@@ -2,7 +2,7 @@
 #   snakemake               every registered paper at the default (tiny) scale
 #   snakemake obsscaling    one paper (or: snakemake ttt)
 #   snakemake --workflow-profile profiles/paper    paper scale
-# See README.md and DESIGN notes in workflow/rules/common.smk.
+# The registered papers are listed once, in workflow/papers.yaml; see README.md.
 
 from snakemake.utils import min_version
 
@@ -13,15 +13,16 @@ configfile: "params.yaml"
 
 
 include: "workflow/rules/common.smk"
-
-# Papers registered in the workflow; each has workflow/rules/<slug>.smk, a
-# `<slug>` target rule, and writes results/{scale}/<slug>/numbers.json.
-PAPERS = ["obsscaling", "ttt"]
-
-
 include: "workflow/rules/corpora.smk"
-include: "workflow/rules/obsscaling.smk"
-include: "workflow/rules/ttt.smk"
+
+
+# One rules file per registered paper; each defines a target rule named <slug>
+# that asks for results/{scale}/<slug>/numbers.json and the paper's figures.
+for _paper in PAPERS:
+
+    include: f"workflow/rules/{_paper}.smk"
+
+
 include: "workflow/rules/report.smk"
 
 

@@ -11,10 +11,18 @@ from pathlib import Path
 
 from repro.common.config import ParamsError, resolve, validate_params
 from repro.common.io import write_json_if_changed
+from repro.common.registry import RegistryError, load_registry
+
+# The registered papers: workflow/papers.yaml is the only list of them.
+try:
+    REGISTRY = load_registry(os.path.join(workflow.basedir, "workflow", "papers.yaml"))
+except RegistryError as _err:
+    raise WorkflowError(str(_err)) from None
+PAPERS = REGISTRY.slugs
 
 # Validate params.yaml at parse time; the error names the key.
 try:
-    validate_params(config, os.path.join(workflow.basedir, "workflow", "schemas"))
+    validate_params(config, os.path.join(workflow.basedir, "workflow", "schemas"), PAPERS)
 except ParamsError as _err:
     raise WorkflowError(str(_err)) from None
 
@@ -26,19 +34,26 @@ def paper_params(slug, scale=SCALE):
     return resolve(config, slug, scale)
 
 
-def _select(params, keys):
+def _select(params, keys, slug):
     """Pick dotted keys (e.g. "pca.n_components" or "pca") from a resolved block."""
     out = {}
     for key in keys:
         node = params
         for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise WorkflowError(
+                    f"params.yaml: unknown key {slug}.{key} (asked for by a rule of {slug}); "
+                    f"keys here: {sorted(node) if isinstance(node, dict) else node!r}"
+                )
             node = node[part]
         out[key] = node
     return out
 
 
-def step_params(slug, step, keys):
+def step_params(slug, step, keys=None):
     """Rule input: results/{scale}/<slug>/params/<step>.json holding only `keys`.
+
+    `keys` are dotted params keys; the default is the step's own section, [step].
 
     The file is written now, at parse time, for the configured scale, and only when
     its content changes, so its mtime moves exactly when a parameter this step
@@ -46,8 +61,9 @@ def step_params(slug, step, keys):
     Snakemake's file-existence cache on a first run.) Returns an input function
     that gives the path, with a clear error for a scale that is not configured.
     """
+    keys = [step] if keys is None else keys
     write_json_if_changed(
-        f"results/{SCALE}/{slug}/params/{step}.json", _select(paper_params(slug, SCALE), keys)
+        f"results/{SCALE}/{slug}/params/{step}.json", _select(paper_params(slug, SCALE), keys, slug)
     )
 
     def _params_file(wildcards):

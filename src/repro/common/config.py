@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,18 +86,34 @@ def resolve(config: Mapping[str, Any], slug: str, scale: str) -> dict[str, Any]:
     return merged
 
 
-def validate_params(config: Mapping[str, Any], schema_dir: str | os.PathLike[str]) -> None:
+def top_level_schema(schema_dir: str | os.PathLike[str], papers: Sequence[str]) -> dict[str, Any]:
+    """The top-level schema with one required ``paper_block`` property per registered paper.
+
+    ``params.schema.yaml`` describes everything but the papers; the list of papers
+    comes from the registry (``workflow/papers.yaml``), never typed a second time.
+    """
+    schema = load_schema(Path(schema_dir) / "params.schema.yaml")
+    schema = copy.deepcopy(schema)
+    for slug in papers:
+        schema["properties"][slug] = {"$ref": "#/$defs/paper_block", "description": f"paper {slug} (workflow/papers.yaml)"}
+    schema["required"] = [*schema.get("required", []), *papers]
+    return schema
+
+
+def validate_params(config: Mapping[str, Any], schema_dir: str | os.PathLike[str], papers: Sequence[str]) -> None:
     """Validate the whole params.yaml: top level, then every paper at every scale.
 
-    ``schema_dir`` holds ``params.schema.yaml`` (top level) and ``<slug>.schema.yaml``
-    per paper (the schema of the resolved block).
+    ``schema_dir`` holds ``params.schema.yaml`` (top level, papers excluded) and
+    ``<slug>.schema.yaml`` per paper (the schema of the resolved block); ``papers``
+    are the registered slugs. A block for an unregistered paper is an unknown key.
     """
     schema_dir = Path(schema_dir)
-    validate_block(dict(config), load_schema(schema_dir / "params.schema.yaml"), "")
-    for slug, block in config.items():
+    validate_block(dict(config), top_level_schema(schema_dir, papers), "")
+    for slug in papers:
+        block = config[slug]
         paper_schema = schema_dir / f"{slug}.schema.yaml"
-        if not isinstance(block, Mapping) or not paper_schema.exists():
-            continue
+        if not paper_schema.exists():
+            raise ParamsError(f"{paper_schema}: missing (every registered paper has a params schema)")
         schema = load_schema(paper_schema)
         # The base block first, so an error in it is named obsscaling.base.<key>; an
         # error that appears only once overrides are merged comes from that scale's block.

@@ -1,6 +1,7 @@
 import pytest
 
 from repro.common.config import ParamsError, deep_merge, resolve, validate_block, validate_params
+from repro.common.registry import load_registry
 
 SCHEMA = {
     "type": "object",
@@ -47,4 +48,4 @@ def test_project_params_yaml_is_valid(repo_root):
     import yaml
 
     config = yaml.safe_load((repo_root / "params.yaml").read_text())
-    validate_params(config, repo_root / "workflow" / "schemas")
+    validate_params(config, repo_root / "workflow" / "schemas", load_registry(repo_root / "workflow" / "papers.yaml").slugs)

@@ -1,0 +1,84 @@
+"""The paper registry, ``workflow/papers.yaml`` (DESIGN.md, "Adding a paper").
+
+The one list of registered papers. The Snakefile includes each paper's rules file
+from it, ``dvc.yaml`` reads it through ``vars:``, :func:`repro.common.config.validate_params`
+derives the top-level params schema from it, and the scorecard iterates over it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+TIERS = ("exact", "end_to_end")
+_SLUG = re.compile(r"^[a-z][a-z0-9]*$")
+
+
+class RegistryError(ValueError):
+    """``workflow/papers.yaml`` is malformed; the message names the entry and field."""
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One registered paper."""
+
+    slug: str
+    title: str
+    tiers: tuple[str, ...]
+    downloads: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The parsed registry: papers in file order, download groups, DVC scales."""
+
+    papers: dict[str, Paper]
+    downloads: dict[str, str]  # group -> folder
+    scales: tuple[str, ...]
+
+    @property
+    def slugs(self) -> list[str]:
+        return list(self.papers)
+
+
+def load_registry(path: str | os.PathLike[str]) -> Registry:
+    """Parse and check ``workflow/papers.yaml``."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh) or {}
+    unknown = set(doc) - {"papers", "downloads", "scales"}
+    if unknown:
+        raise RegistryError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
+    downloads = {}
+    for key, spec in (doc.get("downloads") or {}).items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("folder"), str):
+            raise RegistryError(f"{path}: downloads.{key}: needs a `folder` string")
+        downloads[str(key)] = spec["folder"]
+    papers = {}
+    for slug, spec in (doc.get("papers") or {}).items():
+        where = f"{path}: papers.{slug}"
+        if not _SLUG.match(str(slug)):
+            raise RegistryError(f"{where}: a slug is lower-case letters and digits")
+        if not isinstance(spec, dict):
+            raise RegistryError(f"{where}: expected a mapping")
+        extra = set(spec) - {"title", "tiers", "downloads"}
+        if extra:
+            raise RegistryError(f"{where}: unknown field(s) {sorted(extra)}")
+        tiers = tuple(spec.get("tiers") or ())
+        if not tiers or set(tiers) - set(TIERS):
+            raise RegistryError(f"{where}.tiers: {list(tiers)}; each must be one of {list(TIERS)}")
+        groups = tuple(spec.get("downloads") or ())
+        missing = [g for g in groups if g not in downloads]
+        if missing:
+            raise RegistryError(f"{where}.downloads: {missing} not in the `downloads` section {sorted(downloads)}")
+        if not isinstance(spec.get("title"), str):
+            raise RegistryError(f"{where}.title: required string")
+        papers[str(slug)] = Paper(slug=str(slug), title=spec["title"], tiers=tiers, downloads=groups)
+    if not papers:
+        raise RegistryError(f"{path}: no papers registered")
+    scales = tuple(doc.get("scales") or ())
+    return Registry(papers=papers, downloads=downloads, scales=scales)
