@@ -69,7 +69,7 @@ rule obsscaling__fetch:
     conda:
         REPRO_ENV
     script:
-        "../scripts/obsscaling/fetch.py"
+        "../scripts/common/fetch.py"
 
 
 rule obsscaling__pca:

@@ -1,4 +1,7 @@
-"""Adapter: download (or copy from $REPRO_MIRROR) the pinned ObsScaling CSVs, sha256-checked."""
+"""Adapter: download (or copy from $REPRO_MIRROR) a rule's pinned files, sha256-checked.
+
+``params.urls`` and ``params.sha256`` map each named output to its pinned URL and checksum.
+"""
 
 import sys
 
