@@ -18,14 +18,18 @@
 #   lbv2.<gpqa|math_hard|bbh>.<log_size|log_flops|pc3>.{train_mse,test_mse,...}, lbv2.<task>.chance
 #   preregistered.<gsm8k_naive|gsm8k_cot|gsm8k_cot_sc>.pc3.{train_mse,test_mse,n_train,n_test}
 #   emergent.<task>.<log_size|log_flops|pc3>.{train_mse,test_mse,...}
-#   subset.budget<B>.{objective,families,n_models,n_families}; subset.random.budget<B>.objective_mean
-#   subset.eval.<vopt|random>.budget<B>.gmean_test_mse (random: mean over draws; .log_mean/.log_std)
-#   subset.eval.all.{gmean_test_mse,n_train_models}; subset.n_subsets; subset.pool.*
-#   subset.guide.budget<B>.{objective,families,n_models}; subset.guide.n_subsets
+#   subset_selection.budget<B>.{objective,families,n_models,n_families};
+#   subset_selection.random.budget<B>.{objective_mean,objective_draw0,families_draw0}
+#   subset_selection.eval.<vopt|random>.budget<B>.gmean_test_mse (random: mean over draws; .log_mean/.log_std)
+#   subset_selection.eval.all.{gmean_test_mse,n_train_models}; subset_selection.n_subsets;
+#   subset_selection.pool.*; subset_selection.guide.budget<B>.{objective,families,n_models};
+#   subset_selection.guide.n_subsets
+# Rule = step = numbers prefix: obsscaling__<step> runs repro.obsscaling.steps.<step>_step (typed config:
+# repro.obsscaling.config) through workflow/scripts/common/step.py.
 
 from repro.obsscaling.data import pinned_files
 
-OBS_DATA = pinned_files(paper_params("obsscaling")["data"])  # name -> {url, sha256, path}
+OBS_DATA = pinned_files(paper_params("obsscaling")["data"])  # (OBS is defined below)  # name -> {url, sha256, path}
 OBS_FILE = {name: spec["path"] for name, spec in OBS_DATA.items()}
 OBS_OUT = "results/{scale}/obsscaling"
 OBS_LOG = "logs/{scale}/obsscaling"
@@ -34,20 +38,15 @@ OBS_STEP_CODE = library_files(
     "obsscaling.data", "obsscaling.capability", "obsscaling.predict", "obsscaling.selection",
     "obsscaling.steps", "common.fits", "common.lowrank", "common.io",
 )  # fmt: skip
-OBS_FIG_CODE = library_files("obsscaling.figures", "common.plotting", "common.fits", "common.io")
+OBS_FIG_CODE = library_files(
+    "obsscaling.figures", "common.figures", "common.plotting", "common.fits", "common.io"
+)
 OBS_FIT_KEYS = ["benchmarks", "imputation", "pca", "fit"]
-OBS_TITLES = {
-    "gsm8k_naive": "GSM8K naive (5-shot)",
-    "gsm8k_cot": "GSM8K CoT (8-shot)",
-    "gsm8k_cot_sc": "GSM8K CoT + self-consistency",
-    "bbh_fewshot": "BBH few-shot",
-    "bbh_cot": "BBH CoT",
-    "agentbench": "AgentBench (overall / 10)",
-    "agentboard": "AgentBoard (success rate)",
-}
+OBS = paper_params("obsscaling")
 OBS_FIGURES = ["pca", "family_loglinear", "post_training", "agents", "subset_selection"]
-OBS_TITLES_POST = {name: OBS_TITLES.get(name, name) for name in paper_params("obsscaling")["post_training"]["targets"]}
-OBS_TITLES_AGENTS = {name: OBS_TITLES.get(name, name) for name in paper_params("obsscaling")["agents"]["targets"]}
+OBS_TITLES = OBS["figures"]["titles"]
+OBS_TITLES_POST = {name: OBS_TITLES.get(name, name) for name in OBS["post_training"]["targets"]}
+OBS_TITLES_AGENTS = {name: OBS_TITLES.get(name, name) for name in OBS["agents"]["targets"]}
 
 
 rule obsscaling:
@@ -86,14 +85,12 @@ rule obsscaling__pca:
         scree=f"{OBS_OUT}/pca/scree.csv",
         loadings=f"{OBS_OUT}/pca/loadings.csv",
         scores=f"{OBS_OUT}/pca/scores.csv",
-    params:
-        step="capability",
     log:
         f"{OBS_LOG}/pca.log",
     conda:
         REPRO_ENV
     script:
-        "../scripts/obsscaling/step.py"
+        "../scripts/common/step.py"
 
 
 rule obsscaling__family_loglinear:
@@ -105,14 +102,12 @@ rule obsscaling__family_loglinear:
     output:
         numbers=f"{OBS_OUT}/family_loglinear/numbers.json",
         fits=f"{OBS_OUT}/family_loglinear/fits.csv",
-    params:
-        step="family_loglinear",
     log:
         f"{OBS_LOG}/family_loglinear.log",
     conda:
         REPRO_ENV
     script:
-        "../scripts/obsscaling/step.py"
+        "../scripts/common/step.py"
 
 
 rule obsscaling__post_training:
@@ -126,8 +121,6 @@ rule obsscaling__post_training:
         numbers=f"{OBS_OUT}/post_training/numbers.json",
         predictions=f"{OBS_OUT}/post_training/predictions.csv",
         fits=f"{OBS_OUT}/post_training/fits.csv",
-    params:
-        step="post_training",
     log:
         f"{OBS_LOG}/post_training.log",
     benchmark:
@@ -135,7 +128,7 @@ rule obsscaling__post_training:
     conda:
         REPRO_ENV
     script:
-        "../scripts/obsscaling/step.py"
+        "../scripts/common/step.py"
 
 
 rule obsscaling__agents:
@@ -149,14 +142,12 @@ rule obsscaling__agents:
         numbers=f"{OBS_OUT}/agents/numbers.json",
         predictions=f"{OBS_OUT}/agents/predictions.csv",
         fits=f"{OBS_OUT}/agents/fits.csv",
-    params:
-        step="agents",
     log:
         f"{OBS_LOG}/agents.log",
     conda:
         REPRO_ENV
     script:
-        "../scripts/obsscaling/step.py"
+        "../scripts/common/step.py"
 
 
 rule obsscaling__lbv2:
@@ -176,7 +167,7 @@ rule obsscaling__lbv2:
     conda:
         REPRO_ENV
     script:
-        "../scripts/obsscaling/step.py"
+        "../scripts/common/step.py"
 
 
 rule obsscaling__preregistered:
@@ -189,14 +180,12 @@ rule obsscaling__preregistered:
     output:
         numbers=f"{OBS_OUT}/preregistered/numbers.json",
         predictions=f"{OBS_OUT}/preregistered/predictions.csv",
-    params:
-        step="preregistered",
     log:
         f"{OBS_LOG}/preregistered.log",
     conda:
         REPRO_ENV
     script:
-        "../scripts/obsscaling/step.py"
+        "../scripts/common/step.py"
 
 
 rule obsscaling__emergent:
@@ -209,14 +198,12 @@ rule obsscaling__emergent:
     output:
         numbers=f"{OBS_OUT}/emergent/numbers.json",
         predictions=f"{OBS_OUT}/emergent/predictions.csv",
-    params:
-        step="emergent",
     log:
         f"{OBS_LOG}/emergent.log",
     conda:
         REPRO_ENV
     script:
-        "../scripts/obsscaling/step.py"
+        "../scripts/common/step.py"
 
 
 rule obsscaling__subset_selection:
@@ -232,8 +219,6 @@ rule obsscaling__subset_selection:
         numbers=f"{OBS_OUT}/subset_selection/numbers.json",
         curve=f"{OBS_OUT}/subset_selection/curve.csv",
         choices=f"{OBS_OUT}/subset_selection/choices.csv",
-    params:
-        step="subset_selection",
     log:
         f"{OBS_LOG}/subset_selection.log",
     benchmark:
@@ -241,7 +226,7 @@ rule obsscaling__subset_selection:
     conda:
         REPRO_ENV
     script:
-        "../scripts/obsscaling/step.py"
+        "../scripts/common/step.py"
 
 
 rule obsscaling__numbers:
@@ -257,7 +242,7 @@ rule obsscaling__numbers:
             rules.obsscaling__emergent.output.numbers,
             rules.obsscaling__subset_selection.output.numbers,
         ],
-        code=library_files("obsscaling.steps", "common.io"),
+        code=library_files("common.steps", "common.io"),
     output:
         numbers=f"{OBS_OUT}/numbers.json",
     log:
@@ -265,119 +250,54 @@ rule obsscaling__numbers:
     conda:
         REPRO_ENV
     script:
-        "../scripts/obsscaling/numbers.py"
+        "../scripts/common/numbers.py"
 
 
-rule obsscaling__fig_pca:
-    """Fig. 2: scree plot and PC-1..3 loadings."""
-    input:
-        scree=rules.obsscaling__pca.output.scree,
-        loadings=rules.obsscaling__pca.output.loadings,
-        code=OBS_FIG_CODE,
-    output:
-        png=report(f"{OBS_OUT}/figures/pca.png", caption="../report/obsscaling_pca.rst", category="obsscaling"),
-        pdf=f"{OBS_OUT}/figures/pca.pdf",
-    log:
-        f"{OBS_LOG}/fig_pca.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/obsscaling/fig_pca.py"
-
-
-rule obsscaling__fig_family_loglinear:
-    """Fig. 3: PC-1 vs log10 FLOPs per family."""
-    input:
-        scores=rules.obsscaling__pca.output.scores,
-        fits=rules.obsscaling__family_loglinear.output.fits,
-        code=OBS_FIG_CODE,
-    output:
-        png=report(
-            f"{OBS_OUT}/figures/family_loglinear.png",
-            caption="../report/obsscaling_family_loglinear.rst",
-            category="obsscaling",
-        ),
-        pdf=f"{OBS_OUT}/figures/family_loglinear.pdf",
-    log:
-        f"{OBS_LOG}/fig_family_loglinear.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/obsscaling/fig_family.py"
-
-
-rule obsscaling__fig_post_training:
-    """Fig. 5: post-training interventions on the Llama-2-equivalent FLOPs axis, PC-1..3 fits."""
-    input:
-        predictions=rules.obsscaling__post_training.output.predictions,
-        fits=rules.obsscaling__post_training.output.fits,
-        numbers=rules.obsscaling__post_training.output.numbers,
-        code=OBS_FIG_CODE,
-    output:
-        png=report(
-            f"{OBS_OUT}/figures/post_training.png",
-            caption="../report/obsscaling_post_training.rst",
-            category="obsscaling",
-        ),
-        pdf=f"{OBS_OUT}/figures/post_training.pdf",
-    params:
-        titles=OBS_TITLES_POST,
-        predictor="pc3",
-        reference_family="Llama-2",
-        cutoff_key="post_training.cutoff_flops",
-        heldout_top=False,
-        ylabel="accuracy",
-    log:
-        f"{OBS_LOG}/fig_post_training.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/obsscaling/fig_predictions.py"
-
-
-rule obsscaling__fig_agents:
-    """Fig. 6: agent benchmarks on the Llama-2-Chat-equivalent FLOPs axis, PC-1..3 fits."""
-    input:
-        predictions=rules.obsscaling__agents.output.predictions,
-        fits=rules.obsscaling__agents.output.fits,
-        numbers=rules.obsscaling__agents.output.numbers,
-        code=OBS_FIG_CODE,
-    output:
-        png=report(
-            f"{OBS_OUT}/figures/agents.png", caption="../report/obsscaling_agents.rst", category="obsscaling"
-        ),
-        pdf=f"{OBS_OUT}/figures/agents.pdf",
-    params:
-        titles=OBS_TITLES_AGENTS,
-        predictor="pc3",
-        reference_family="Llama-2-Chat",
-        cutoff_key=None,
-        heldout_top=True,
-        ylabel="normalized score",
-    log:
-        f"{OBS_LOG}/fig_agents.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/obsscaling/fig_predictions.py"
-
-
-rule obsscaling__fig_subset_selection:
-    """Fig. 7: test MSE vs number of selected models (V-optimal vs random vs all)."""
-    input:
+# Figures (Figs. 2, 3, 5, 6, 7): one generated rule per entry, drawn by repro.obsscaling.figures.FIGURES[name]
+# from the compute steps' small tables; labels come from params (obsscaling.figures and the steps' own keys).
+OBS_FIG_INPUTS = {
+    "pca": dict(scree=rules.obsscaling__pca.output.scree, loadings=rules.obsscaling__pca.output.loadings),
+    "family_loglinear": dict(
+        scores=rules.obsscaling__pca.output.scores, fits=rules.obsscaling__family_loglinear.output.fits
+    ),
+    "post_training": dict(rules.obsscaling__post_training.output),
+    "agents": dict(rules.obsscaling__agents.output),
+    "subset_selection": dict(
         curve=rules.obsscaling__subset_selection.output.curve,
         numbers=rules.obsscaling__subset_selection.output.numbers,
-        code=OBS_FIG_CODE,
-    output:
-        png=report(
-            f"{OBS_OUT}/figures/subset_selection.png",
-            caption="../report/obsscaling_subset_selection.rst",
-            category="obsscaling",
-        ),
-        pdf=f"{OBS_OUT}/figures/subset_selection.pdf",
-    log:
-        f"{OBS_LOG}/fig_subset_selection.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/obsscaling/fig_subset.py"
+    ),
+}
+OBS_FIG_LABELS = {
+    "post_training": dict(
+        OBS["figures"]["post_training"],
+        titles=OBS_TITLES_POST,
+        reference_family=OBS["post_training"]["reference_family"],
+    ),
+    "agents": dict(
+        OBS["figures"]["agents"], titles=OBS_TITLES_AGENTS, reference_family=OBS["agents"]["reference_family"]
+    ),
+}
+
+for _fig in OBS_FIGURES:
+
+    rule:
+        name:
+            f"obsscaling__fig_{_fig}"
+        input:
+            **OBS_FIG_INPUTS[_fig],
+            code=OBS_FIG_CODE,
+        output:
+            png=report(
+                f"{OBS_OUT}/figures/{_fig}.png",
+                caption=f"../report/obsscaling_{_fig}.rst",
+                category="obsscaling",
+            ),
+            pdf=f"{OBS_OUT}/figures/{_fig}.pdf",
+        params:
+            labels=OBS_FIG_LABELS.get(_fig, {}),
+        log:
+            f"{OBS_LOG}/fig_{_fig}.log",
+        conda:
+            REPRO_ENV
+        script:
+            "../scripts/common/figure.py"

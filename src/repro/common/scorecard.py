@@ -7,7 +7,8 @@ Each paper lists what it is compared with in ``workflow/expected/<slug>.yaml``::
     entries:                                # numbers with a reference value
       - key: pca.explained_variance.pc1     # a key of numbers.json
         published: 0.8016                   # null: report the value, assert nothing
-        tolerance: {abs: 1.0e-4}            # or {rtol: 0.01}
+        tolerance: {abs: 1.0e-4}            # or {rtol: 0.01}; a list published with {set: true}
+                                            # is compared as a set (e.g. selected families)
         origin: paper                       # paper: printed in the paper (table/figure);
                                             # authors_code: recomputed with the authors' code
                                             # on their released data
@@ -81,7 +82,7 @@ class Expected:
     """One reference number and how to compare with it."""
 
     key: str
-    published: float | None
+    published: float | tuple[str, ...] | None
     source: str
     scales: tuple[str, ...]
     abs_tol: float | None = None
@@ -90,10 +91,14 @@ class Expected:
     origin: str = "paper"
     explained: Explanation | None = None
 
-    def within(self, value: float) -> bool:
-        """True when ``value`` matches the published number within tolerance."""
+    def within(self, value: Any) -> bool:
+        """True when ``value`` matches the published value within tolerance (a set: equal as sets)."""
         assert self.published is not None
-        diff = abs(value - self.published)
+        if isinstance(self.published, tuple):
+            return isinstance(value, (list, tuple)) and set(map(str, value)) == set(self.published)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        diff = abs(float(value) - self.published)
         if self.abs_tol is not None and diff <= self.abs_tol:
             return True
         if self.rtol is not None and diff <= self.rtol * abs(self.published):
@@ -223,9 +228,18 @@ def _parse_entry(e: Mapping[str, Any], where: str) -> Expected:
     if unknown:
         raise ExpectedError(f"{where}: unknown field(s) {sorted(unknown)}")
     tol = e.get("tolerance") or {}
-    if e["published"] is not None:
+    published: float | tuple[str, ...] | None
+    if isinstance(e["published"], list):
+        if tol != {"set": True}:
+            raise ExpectedError(f"{where} ({e['key']}): a published list needs tolerance {{set: true}}")
+        published = tuple(str(x) for x in e["published"])
+    elif e["published"] is None:
+        published = None
+    else:
         if not ({"abs", "rtol"} & set(tol)):
             raise ExpectedError(f"{where} ({e['key']}): a published value needs tolerance.abs or tolerance.rtol")
+        published = float(e["published"])
+    if e["published"] is not None:
         if e.get("origin") not in ORIGINS:
             raise ExpectedError(f"{where} ({e['key']}): origin must be one of {sorted(ORIGINS)}")
     explained = None
@@ -236,7 +250,7 @@ def _parse_entry(e: Mapping[str, Any], where: str) -> Expected:
         explained = Explanation(reason=ex["reason"], evidence=ex.get("evidence"))
     return Expected(
         key=str(e["key"]),
-        published=None if e["published"] is None else float(e["published"]),
+        published=published,
         source=str(e["source"]),
         scales=tuple(e["scales"]),
         abs_tol=tol.get("abs"),
@@ -307,16 +321,13 @@ def status(entry: Expected, numbers: Mapping[str, Any], scale: str) -> tuple[str
         return NOT_AT_SCALE, value
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING, None
-    if entry.published is None or not isinstance(value, (int, float)):
+    if entry.published is None:
         return REPORTED, value
-    if entry.within(float(value)):
+    if entry.within(value):
         return MATCH, value
     if entry.explained is not None:
         ev = entry.explained.evidence
-        if ev is None:
-            return EXPLAINED, value
-        ev_value = numbers.get(ev)
-        if isinstance(ev_value, (int, float)) and entry.within(float(ev_value)):
+        if ev is None or entry.within(numbers.get(ev)):
             return EXPLAINED, value
     return MISMATCH, value
 
@@ -359,6 +370,8 @@ def _fmt(v: Any) -> str:
 
 
 def _tol(e: Expected) -> str:
+    if isinstance(e.published, tuple):
+        return "as a set"
     parts = []
     if e.abs_tol is not None:
         parts.append(f"±{e.abs_tol:g}")

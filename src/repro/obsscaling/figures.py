@@ -12,13 +12,17 @@ Every function returns a matplotlib Figure; saving is the caller's job
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from repro.common.fits import sigmoid
+from repro.common.io import flatten, read_json
 from repro.common.plotting import apply_style
 from repro.obsscaling.data import FAMILY, FLOPS
 
@@ -27,6 +31,7 @@ __all__ = [
     "plot_family_loglinear",
     "plot_predicted_vs_equivalent_compute",
     "plot_subset_curve",
+    "FIGURES",
 ]
 
 TRAIN_COLOR, TEST_COLOR, FIT_COLOR = "#1f77b4", "#d62728", "#222222"
@@ -148,3 +153,43 @@ def plot_subset_curve(curve: pd.DataFrame, n_all: int | None = None) -> plt.Figu
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+# --- the figure registry (rule obsscaling__fig_<name>; repro.common.figures) ----------------------
+
+
+def _fig_pca(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
+    return plot_capability_space(pd.read_csv(inputs["scree"]), pd.read_csv(inputs["loadings"]))
+
+
+def _fig_family_loglinear(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
+    return plot_family_loglinear(pd.read_csv(inputs["scores"]), pd.read_csv(inputs["fits"]))
+
+
+def _predictions_figure(cutoff_key: str | None, heldout_top: bool) -> Callable[..., plt.Figure]:
+    """Figs. 5-6 share one plot; the split (FLOPs cutoff vs top fraction) decides the marker line."""
+
+    def draw(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
+        cutoff = flatten(read_json(inputs["numbers"]))[cutoff_key] if cutoff_key else None
+        titles = dict(labels["titles"])
+        return plot_predicted_vs_equivalent_compute(
+            pd.read_csv(inputs["predictions"]), pd.read_csv(inputs["fits"]), list(titles), labels["predictor"],
+            titles=titles, reference_family=labels["reference_family"], ylabel=labels["ylabel"],
+            cutoff_log10=None if cutoff is None else math.log10(cutoff), heldout_top=heldout_top,
+        )  # fmt: skip
+
+    return draw
+
+
+def _fig_subset_selection(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
+    n_all = flatten(read_json(inputs["numbers"]))["subset_selection.eval.all.n_train_models"]
+    return plot_subset_curve(pd.read_csv(inputs["curve"]), n_all=n_all)
+
+
+FIGURES: dict[str, Callable[[Mapping[str, Path], Mapping[str, Any]], plt.Figure]] = {
+    "pca": _fig_pca,  # Fig. 2
+    "family_loglinear": _fig_family_loglinear,  # Fig. 3
+    "post_training": _predictions_figure("post_training.cutoff_flops", heldout_top=False),  # Fig. 5
+    "agents": _predictions_figure(None, heldout_top=True),  # Fig. 6
+    "subset_selection": _fig_subset_selection,  # Fig. 7
+}
