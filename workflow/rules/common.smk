@@ -9,7 +9,7 @@ import os
 from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
-from repro.common.config import ParamsError, resolve, validate_params
+from repro.common.config import ParamsError, resolve, select_keys, validate_params
 from repro.common.io import write_json_if_changed
 from repro.common.registry import RegistryError, load_registry
 
@@ -34,22 +34,6 @@ def paper_params(slug, scale=SCALE):
     return resolve(config, slug, scale)
 
 
-def _select(params, keys, slug):
-    """Pick dotted keys (e.g. "pca.n_components" or "pca") from a resolved block."""
-    out = {}
-    for key in keys:
-        node = params
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise WorkflowError(
-                    f"params.yaml: unknown key {slug}.{key} (asked for by a rule of {slug}); "
-                    f"keys here: {sorted(node) if isinstance(node, dict) else node!r}"
-                )
-            node = node[part]
-        out[key] = node
-    return out
-
-
 def step_params(slug, step, keys=None):
     """Rule input: results/{scale}/<slug>/params/<step>.json holding only `keys`.
 
@@ -62,8 +46,12 @@ def step_params(slug, step, keys=None):
     that gives the path, with a clear error for a scale that is not configured.
     """
     keys = [step] if keys is None else keys
+    try:
+        selected = select_keys(paper_params(slug, SCALE), keys, slug)
+    except ParamsError as err:
+        raise WorkflowError(str(err)) from None
     write_json_if_changed(
-        f"results/{SCALE}/{slug}/params/{step}.json", _select(paper_params(slug, SCALE), keys, slug)
+        f"results/{SCALE}/{slug}/params/{step}.json", selected
     )
 
     def _params_file(wildcards):

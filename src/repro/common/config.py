@@ -120,3 +120,21 @@ def validate_params(config: Mapping[str, Any], schema_dir: str | os.PathLike[str
         validate_block(block["base"], schema, f"{slug}.base")
         for scale in ("tiny", "smoke"):
             validate_block(resolve(config, slug, scale), schema, f"{slug}.{scale}", "after merging into base")
+
+
+def select_keys(params: Mapping[str, Any], keys: Sequence[str], slug: str) -> dict[str, Any]:
+    """Pick dotted keys (e.g. ``"pca.n_components"`` or ``"pca"``) from a resolved block.
+
+    This is what a rule's resolved-params file holds (``step_params`` in common.smk);
+    a key that does not exist is a :class:`ParamsError` naming it and the keys there.
+    """
+    out: dict[str, Any] = {}
+    for key in keys:
+        node: Any = params
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                here = sorted(node) if isinstance(node, Mapping) else repr(node)
+                raise ParamsError(f"params.yaml: unknown key {slug}.{key} (asked for by a rule of {slug}); keys here: {here}")
+            node = node[part]
+        out[key] = node
+    return out

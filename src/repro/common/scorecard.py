@@ -480,3 +480,22 @@ def check_scorecard(card: Scorecard) -> None:
     """Raise ``AssertionError`` listing every MISMATCH or missing enforced number."""
     if card.failures:
         raise AssertionError(f"{len(card.failures)} scorecard failure(s) at {card.scale} scale:\n" + "\n".join(card.failures))
+
+
+def check_partial(
+    expected: PaperExpected, numbers: Mapping[str, Any], scale: str, prefix: str = ""
+) -> tuple[int, list[str]]:
+    """Compare only the entries (under ``prefix``) whose key ``numbers`` has, e.g. one step's output.
+
+    Returns (number of entries compared, failures). Unit tests use it so that the
+    reference values live in ``workflow/expected/<slug>.yaml`` only, never retyped.
+    """
+    compared, failures = 0, []
+    for e in expected.entries:
+        if not e.key.startswith(prefix) or e.key not in numbers or scale not in e.scales:
+            continue
+        st, val = status(e, numbers, scale)
+        compared += 1
+        if st in FAILING:
+            failures.append(f"{e.key}: {st} (computed {_fmt(val)}, reference {_fmt(e.published)})")
+    return compared, failures

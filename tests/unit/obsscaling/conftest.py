@@ -16,8 +16,11 @@ import yaml
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threads only add overhead
 
-from repro.common.config import resolve  # noqa: E402
+from repro.common.config import resolve, select_keys  # noqa: E402
 from repro.common.fetch import MIRROR_ENV, fetch  # noqa: E402
+from repro.common.scorecard import PaperExpected, load_expected  # noqa: E402
+from repro.common.steps import build_config, nest  # noqa: E402
+from repro.obsscaling import config as C  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_MIRROR = ROOT.parent / "shared" / "mirror"
@@ -48,3 +51,39 @@ def obs_data(obs_params, tmp_path_factory) -> dict[str, Path]:
         url = data["url"].format(commit=data["commit"], file=spec["file"])
         paths[name] = fetch(url, spec["sha256"], dest / spec["file"], mirror=mirror)
     return paths
+
+
+# The params keys each rule reads (workflow/rules/obsscaling.smk, step_params) and its config type.
+FIT_KEYS = ["benchmarks", "imputation", "pca", "fit"]
+STEP_KEYS: dict[str, tuple[type, list[str]]] = {
+    "pca": (C.PcaConfig, ["benchmarks", "imputation", "pca.n_components", "capability.benchmarks", "capability.family_filter"]),
+    "family_loglinear": (C.FamilyLoglinearConfig, ["capability.min_family_models"]),
+    "post_training": (C.PostTrainingConfig, FIT_KEYS + ["post_training"]),
+    "agents": (C.AgentsConfig, FIT_KEYS + ["agents"]),
+    "lbv2": (C.Lbv2Config, FIT_KEYS + ["lbv2"]),
+    "preregistered": (C.PreregisteredConfig, FIT_KEYS + ["post_training.targets", "preregistered"]),
+    "emergent": (C.EmergentConfig, FIT_KEYS + ["emergent"]),
+    "subset_selection": (C.SubsetSelectionConfig, FIT_KEYS + ["post_training.targets", "subset_selection"]),
+}
+
+
+def _step_config(step: str, params: dict):
+    cls, keys = STEP_KEYS[step]
+    return build_config(cls, nest(select_keys(params, keys, "obsscaling")), "obsscaling")
+
+
+@pytest.fixture(scope="session")
+def step_config():
+    """``step_config(step, params)``: the typed config of a step from a (modified) params block, as the adapter builds it."""
+    return _step_config
+
+
+@pytest.fixture(scope="session")
+def step_names() -> list[str]:
+    return list(STEP_KEYS)
+
+
+@pytest.fixture(scope="session")
+def expected() -> PaperExpected:
+    """workflow/expected/obsscaling.yaml: the only place the reference values are written."""
+    return load_expected(ROOT / "workflow" / "expected" / "obsscaling.yaml")

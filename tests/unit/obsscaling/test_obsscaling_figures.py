@@ -1,61 +1,67 @@
-"""repro.obsscaling.figures: every figure builds from the steps' tables and saves as PNG+PDF."""
+"""repro.obsscaling.figures: every registered figure builds from the steps' tables and saves as PNG+PDF."""
 
 from __future__ import annotations
 
 import pytest
 
+from repro.common.figures import FigureError, figure_function
+from repro.common.io import write_json
 from repro.common.plotting import savefig
 from repro.obsscaling import figures, steps
 
 
 @pytest.fixture(scope="module")
-def tables(obs_data, obs_params):
+def step_files(obs_data, obs_params, tmp_path_factory, step_config):
+    """Each step's outputs written as the workflow writes them (reduced subset search, no refits)."""
     import copy
 
     params = copy.deepcopy(obs_params)
     params["post_training"].update(converged_tol=None, notebook_pca_components=None)
-    cap = steps.capability_step(obs_data, params)
-    from repro.obsscaling.capability import family_loglinearity
-
-    return {
-        "cap": cap.tables,
-        "fam": family_loglinearity(cap.tables["scores"]),
-        "post": steps.post_training_step(obs_data, params).tables,
-        "agents": steps.agents_step(obs_data, params).tables,
+    sub = params["subset_selection"]
+    sub.update(max_families=3, budgets=[4, 8], random_draws=2)
+    sub["guide"]["enabled"] = False
+    out = tmp_path_factory.mktemp("obs_steps")
+    files = {}
+    results = {
+        "pca": steps.pca_step(obs_data, step_config("pca", params)),
+        "post_training": steps.post_training_step(obs_data, step_config("post_training", params)),
+        "agents": steps.agents_step(obs_data, step_config("agents", params)),
+        "subset_selection": steps.subset_selection_step(obs_data, step_config("subset_selection", params)),
     }
+    for step, res in results.items():
+        files[step] = {name: out / f"{step}_{name}.csv" for name in res.tables}
+        for name, table in res.tables.items():
+            table.to_csv(files[step][name], index=False)
+        files[step]["numbers"] = out / f"{step}_numbers.json"
+        write_json(files[step]["numbers"], res.numbers)
+    fam = steps.family_loglinear_step({"scores": files["pca"]["scores"]}, step_config("family_loglinear", params))
+    files["family_loglinear"] = {"fits": out / "fam_fits.csv", "scores": files["pca"]["scores"]}
+    fam.tables["fits"].to_csv(files["family_loglinear"]["fits"], index=False)
+    return files, params
 
 
-def test_figures_build_and_save(tables, tmp_path):
-    figs = {
-        "pca": figures.plot_capability_space(tables["cap"]["scree"], tables["cap"]["loadings"]),
-        "family": figures.plot_family_loglinear(tables["cap"]["scores"], tables["fam"]),
-        "post": figures.plot_predicted_vs_equivalent_compute(
-            tables["post"]["predictions"], tables["post"]["fits"], ["gsm8k_naive", "gsm8k_cot"], "pc3",
-            cutoff_log10=1.924,
-        ),  # fmt: skip
-        "agents": figures.plot_predicted_vs_equivalent_compute(
-            tables["agents"]["predictions"], tables["agents"]["fits"], ["agentbench"], "pc3", heldout_top=True,
-            reference_family="Llama-2-Chat",
-        ),  # fmt: skip
+def test_every_registered_figure_builds_and_saves(step_files, tmp_path):
+    files, params = step_files
+    labels = {
+        "post_training": dict(params["figures"]["post_training"], titles={"gsm8k_naive": "GSM8K"},
+                              reference_family=params["post_training"]["reference_family"]),
+        "agents": dict(params["figures"]["agents"], titles={"agentbench": "AgentBench"},
+                       reference_family=params["agents"]["reference_family"]),
+    }  # fmt: skip
+    inputs = {
+        "pca": {k: files["pca"][k] for k in ("scree", "loadings")},
+        "family_loglinear": files["family_loglinear"],
+        "post_training": files["post_training"],
+        "agents": files["agents"],
+        "subset_selection": {k: files["subset_selection"][k] for k in ("curve", "numbers")},
     }
-    assert len(figs["pca"].axes) == 2 and len(figs["post"].axes) == 2
-    for name, fig in figs.items():
-        out = savefig(fig, tmp_path / f"{name}.png")
-        assert out.stat().st_size > 1000 and out.with_suffix(".pdf").exists()
+    assert set(inputs) == set(figures.FIGURES)
+    for name, fig_inputs in inputs.items():
+        fig = figure_function("obsscaling", name)(fig_inputs, labels.get(name, {}))
+        png = savefig(fig, tmp_path / f"{name}.png")
+        assert png.stat().st_size > 10_000 and png.with_suffix(".pdf").exists(), name
 
 
-def test_subset_curve_figure(tmp_path):
-    import pandas as pd
-
-    curve = pd.DataFrame(
-        {
-            "budget": [4, 8, 4, 8, 4, 8],
-            "method": ["vopt", "vopt", "random", "random", "all", "all"],
-            "gmean_test_mse": [1e-2, 5e-3, 3e-2, 2e-2, 3e-3, 3e-3],
-            "low": [1e-2, 5e-3, 2e-2, 1e-2, 3e-3, 3e-3],
-            "high": [1e-2, 5e-3, 4e-2, 3e-2, 3e-3, 3e-3],
-        }
-    )
-    fig = figures.plot_subset_curve(curve, n_all=47)
-    assert fig.axes[0].get_yscale() == "log"
-    savefig(fig, tmp_path / "subset.png")
+def test_unknown_figure_lists_the_registered_ones():
+    with pytest.raises(FigureError, match="registered: .*'pca'"):
+        figure_function("obsscaling", "nope")
