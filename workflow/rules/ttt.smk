@@ -1,9 +1,11 @@
 # Learning to (Learn at Test Time): RNNs with Expressive Hidden States (Sun et al. 2024), end-to-end tier.
 #
-# DAG: corpora__fetch -> ttt__tokenizer -> ttt__tokens -> ttt__train (one job per run) -> ttt__evaluate
-#      ttt__equivalence ; ttt__latency ; all -> ttt__numbers (results/{scale}/ttt/numbers.json)
-#      one ttt__fig_* rule per figure (they read the small CSVs written by ttt__numbers / ttt__latency).
-# Runs (repro.ttt.pipeline.run_specs): `<arch>-<size>-s<seed>` (LM comparison at equal parameter count),
+# DAG: corpora__fetch -> ttt__tokenizer -> ttt__data -> ttt__train (one job per run) -> ttt__evaluate
+#      -> ttt__text | ttt__ablation | ttt__ladder ; ttt__equivalence ; ttt__latency
+#      -> ttt__numbers (results/{scale}/ttt/numbers.json) ; one generated ttt__fig_<name> rule per figure.
+# Rule = step = numbers prefix: ttt__<step> runs repro.ttt.steps.<step>_step (typed configs:
+# repro.ttt.config) through workflow/scripts/common/step.py.
+# Runs (repro.ttt.runs.run_specs): `<arch>-<size>-s<seed>` (LM comparison at equal parameter count),
 # `minibatch-b<b>` (b = T: full-batch GD) and `ladder-<row>` (Table 1); a run that equals another one
 # (ablation b = 16 and ladder "+ learnable eta" = the main TTT-Linear run) is trained once.
 # Scales: paper = Table 3 (the Pile by hub id, Llama-2 tokenizer, 125M..1.3B, GPUs; needs network);
@@ -14,35 +16,36 @@
 #   equivalence.primal_dual.max_abs_diff (max over TTT-Linear and TTT-MLP; float64, T 64, d 16, b 16, LN +
 #       residual, random per-token eta), equivalence.primal_dual_{linear,mlp}.max_abs_diff,
 #       equivalence.linear_attention.max_abs_diff (Theorem 1: b = T, W0 = 0, eta = 1/2, no LN/residual)
-#   tiny.<arch>.{final_eval_loss,late_minus_early_loss}   at the largest size (mean over seeds)
-#   tiny.<arch>.<size>.{final_eval_loss,late_minus_early_loss,loss_early,loss_late,n_params,train_flops}
-#   tiny.<arch>.<size>.seed<k>.final_eval_loss
+#   text.<arch>.{final_eval_loss,late_minus_early_loss}   at the largest size (mean over seeds)
+#   text.<arch>.<size>.{final_eval_loss,late_minus_early_loss,loss_early,loss_late,n_params,train_flops}
+#   text.<arch>.<size>.seed<k>.final_eval_loss
 #       late_minus_early_loss = mean loss over the last quarter of positions - mean over the first quarter
 #   ablation.minibatch.<b>.{final_eval_loss,late_minus_early_loss}    b in ablation.minibatch_sizes, T = full batch
 #   ladder.<row>.{final_eval_loss,perplexity}   row: linear_attention learnable_w0 ln_residual minibatch
 #       learnable_eta mamba_backbone
 #   latency.<device>.ctx<T>.<arch>.{prefill_ms_per_token,decode_ms_per_token}   device: cpu | cuda
 #   data.{train_tokens,heldout_tokens,train_documents,heldout_documents,vocab_size,heldout_unigram_entropy}
-# ("tiny." is the key prefix of the LM comparison at every scale, as named in the issue.)
+#   tokenizer.{kind,vocab_size}
 
-from repro.ttt.pipeline import run_specs
+from repro.common.steps import build_config
+from repro.ttt.config import TttParams
+from repro.ttt.runs import run_specs
 
-TTT = paper_params("ttt")
+TTT = build_config(TttParams, paper_params("ttt"), "ttt")
 TTT_RUNS = run_specs(TTT)
+TTT_GROUP_RUNS = {
+    group: [name for name, spec in TTT_RUNS.items() if any(r["group"] == group for r in spec["roles"])]
+    for group in ("main", "minibatch", "ladder")
+}
 TTT_OUT = "results/{scale}/ttt"
 TTT_LOG = "logs/{scale}/ttt"
 TTT_BENCH = "benchmarks/{scale}/ttt"
 TTT_CORPORA = (
-    expand(f"{CORPORA_RESOURCES}/{{corpus}}.json", corpus=TTT["data"]["corpora"])
-    if TTT["data"]["source"] == "mirror"
-    else []
+    expand(f"{CORPORA_RESOURCES}/{{corpus}}.json", corpus=TTT.data.corpora) if TTT.data.source == "mirror" else []
 )
 TTT_FIGURES = ["position_loss", "loss_vs_flops", "minibatch", "ladder", "latency"]
-TTT_LIB = library_files(
-    "ttt.blocks", "ttt.layers", "ttt.mamba", "ttt.models", "ttt.equivalence", "ttt.latency", "ttt.experiments",
-    "ttt.pipeline", "common.lm", "common.io", "common.seeds", "common.fetch",
-)  # fmt: skip (compute code; figures.py only reruns the figure rules)
-TTT_FIG_CODE = library_files("ttt.figures", "common.plotting", "common.scorecard")
+TTT_LIB = library_files("ttt", "common.lm", "common.io", "common.seeds", "common.fetch", "common.steps")
+TTT_FIG_CODE = library_files("ttt.figures", "ttt.archs", "common.figures", "common.plotting", "common.scorecard")
 
 # One resolved-params file per run (model + train config only), written at parse time and only when it
 # changes, so a parameter edit retrains exactly the runs whose configuration it changes. (Like step_params
@@ -55,6 +58,11 @@ for _name, _spec in TTT_RUNS.items():
 
 
 write_json_if_changed(f"results/{SCALE}/ttt/params/runs.json", TTT_RUNS)  # every run with its roles
+
+
+def ttt_run_files(group, kind):
+    """The history.json / eval.json files of the runs of a group (main | minibatch | ladder)."""
+    return expand(f"{TTT_OUT}/runs/{{run}}/{kind}.json", run=TTT_GROUP_RUNS[group], allow_missing=True)
 
 
 wildcard_constraints:
@@ -81,49 +89,47 @@ rule ttt__tokenizer:
         params=step_params("ttt", "tokenizer", ["data", "tokenizer"]),
         code=TTT_LIB,
     output:
+        numbers=f"{TTT_OUT}/tokenizer/numbers.json",
         tokenizer=directory(f"{TTT_OUT}/data/tokenizer"),
-        stats=f"{TTT_OUT}/data/tokenizer.json",
     log:
         f"{TTT_LOG}/tokenizer.log",
     conda:
         REPRO_ENV
     script:
-        "../scripts/ttt/tokenizer.py"
+        "../scripts/common/step.py"
 
 
-rule ttt__tokens:
+rule ttt__data:
     """Train / held-out token arrays (held out by document; EOS between documents)."""
     input:
         corpora=TTT_CORPORA,
         tokenizer=rules.ttt__tokenizer.output.tokenizer,
-        params=step_params("ttt", "tokens", ["data", "tokenizer", "context"]),
+        params=step_params("ttt", "data", ["data", "tokenizer", "context"]),
         code=TTT_LIB,
     output:
+        numbers=f"{TTT_OUT}/data/numbers.json",
         train=f"{TTT_OUT}/data/train.npy",
         heldout=f"{TTT_OUT}/data/heldout.npy",
-        stats=f"{TTT_OUT}/data/stats.json",
     log:
-        f"{TTT_LOG}/tokens.log",
+        f"{TTT_LOG}/data.log",
     benchmark:
-        f"{TTT_BENCH}/tokens.tsv"
+        f"{TTT_BENCH}/data.tsv"
     conda:
         REPRO_ENV
     script:
-        "../scripts/ttt/tokens.py"
+        "../scripts/common/step.py"
 
 
 rule ttt__train:
     """One training run with the shared trainer (repro.common.lm.trainer.train; exact resume from runs/<run>/train)."""
     input:
-        train=rules.ttt__tokens.output.train,
-        heldout=rules.ttt__tokens.output.heldout,
+        train=rules.ttt__data.output.train,
+        heldout=rules.ttt__data.output.heldout,
         params=f"{TTT_OUT}/params/run-{{run}}.json",  # written at parse time (above)
         code=TTT_LIB,
     output:
         weights=f"{TTT_OUT}/runs/{{run}}/checkpoint.safetensors",
         history=f"{TTT_OUT}/runs/{{run}}/history.json",
-    params:
-        work_dir=f"{TTT_OUT}/runs/{{run}}/train",
     threads: 1
     resources:
         gpu=gpus(),
@@ -135,16 +141,16 @@ rule ttt__train:
     conda:
         REPRO_ENV
     script:
-        "../scripts/ttt/train.py"
+        "../scripts/common/step.py"
 
 
 rule ttt__evaluate:
     """Per-position held-out loss at the training context (loss vs token index), its mean and late - early."""
     input:
         weights=rules.ttt__train.output.weights,
-        heldout=rules.ttt__tokens.output.heldout,
+        heldout=rules.ttt__data.output.heldout,
         run=f"{TTT_OUT}/params/run-{{run}}.json",
-        params=step_params("ttt", "eval", ["eval", "context"]),
+        params=step_params("ttt", "evaluate", ["eval", "context"]),
         code=TTT_LIB,
     output:
         eval=f"{TTT_OUT}/runs/{{run}}/eval.json",
@@ -157,34 +163,35 @@ rule ttt__evaluate:
     conda:
         REPRO_ENV
     script:
-        "../scripts/ttt/evaluate.py"
+        "../scripts/common/step.py"
 
 
 rule ttt__equivalence:
     """Sec. 2.5 / Theorem 1: primal vs dual form and TTT (b = T, W0 = 0, eta = 1/2) vs causal linear attention."""
     input:
-        params=step_params("ttt", "equivalence", ["equivalence"]),
+        params=step_params("ttt", "equivalence"),
         code=TTT_LIB,
     output:
-        numbers=f"{TTT_OUT}/equivalence.json",
+        numbers=f"{TTT_OUT}/equivalence/numbers.json",
     log:
         f"{TTT_LOG}/equivalence.log",
     conda:
         REPRO_ENV
     script:
-        "../scripts/ttt/equivalence.py"
+        "../scripts/common/step.py"
 
 
 rule ttt__latency:
     """Prefill (dual form / SDPA / scan) and decode (primal / KV cache / state) ms per token vs context."""
     input:
         params=step_params(
-            "ttt", "latency", ["latency", "sizes", "tokenizer", "context", "mini_batch_size", "mamba_layers_per_block"],
-        ),  # fmt: skip
+            "ttt", "latency", ["latency", "sizes", "tokenizer", "context", "mini_batch_size", "mamba_layers_per_block"]
+        ),
         code=TTT_LIB,
     output:
-        table=f"{TTT_OUT}/latency.csv",
-    threads: TTT["latency"]["threads"] or 1
+        numbers=f"{TTT_OUT}/latency/numbers.json",
+        table=f"{TTT_OUT}/latency/latency.csv",
+    threads: TTT.latency.threads or 1
     resources:
         gpu=gpus(),
         runtime=60 if SCALE == "paper" else 10,
@@ -195,123 +202,114 @@ rule ttt__latency:
     conda:
         REPRO_ENV
     script:
-        "../scripts/ttt/latency.py"
+        "../scripts/common/step.py"
+
+
+rule ttt__text:
+    """Sec. 3.2: the LM comparison at equal parameter count (loss, loss by token index, loss vs FLOPs)."""
+    input:
+        specs=f"{TTT_OUT}/params/runs.json",
+        histories=ttt_run_files("main", "history"),
+        evals=ttt_run_files("main", "eval"),
+        params=step_params("ttt", "text", ["sizes"]),
+        code=TTT_LIB,
+    output:
+        numbers=f"{TTT_OUT}/text/numbers.json",
+        runs=f"{TTT_OUT}/text/runs.csv",
+        curves=f"{TTT_OUT}/text/curves.csv",
+        flops=f"{TTT_OUT}/text/flops.csv",
+    log:
+        f"{TTT_LOG}/text.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/common/step.py"
+
+
+rule ttt__ablation:
+    """Mini-batch ablation: TTT-Linear held-out loss vs b."""
+    input:
+        specs=f"{TTT_OUT}/params/runs.json",
+        histories=ttt_run_files("minibatch", "history"),
+        evals=ttt_run_files("minibatch", "eval"),
+        code=TTT_LIB,
+    output:
+        numbers=f"{TTT_OUT}/ablation/numbers.json",
+        runs=f"{TTT_OUT}/ablation/runs.csv",
+    log:
+        f"{TTT_LOG}/ablation.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/common/step.py"
+
+
+rule ttt__ladder:
+    """Table 1: from linear attention to TTT-Linear (M), one row per change."""
+    input:
+        specs=f"{TTT_OUT}/params/runs.json",
+        histories=ttt_run_files("ladder", "history"),
+        evals=ttt_run_files("ladder", "eval"),
+        code=TTT_LIB,
+    output:
+        numbers=f"{TTT_OUT}/ladder/numbers.json",
+        runs=f"{TTT_OUT}/ladder/runs.csv",
+    log:
+        f"{TTT_LOG}/ladder.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/common/step.py"
 
 
 rule ttt__numbers:
-    """Merge everything into results/{scale}/ttt/numbers.json (keys: see the header) and the figure tables."""
+    """Merge every step's numbers into results/{scale}/ttt/numbers.json (keys: see the header)."""
     input:
-        histories=expand(f"{TTT_OUT}/runs/{{run}}/history.json", run=TTT_RUNS, allow_missing=True),
-        evals=expand(f"{TTT_OUT}/runs/{{run}}/eval.json", run=TTT_RUNS, allow_missing=True),
-        equivalence=rules.ttt__equivalence.output.numbers,
-        latency=rules.ttt__latency.output.table,
-        data=rules.ttt__tokens.output.stats,
-        specs=f"{TTT_OUT}/params/runs.json",
-        params=step_params(
-            "ttt", "numbers", ["archs", "sizes", "seeds", "ablation", "ladder", "latency", "mini_batch_size"]
-        ),
-        code=TTT_LIB,
+        parts=[
+            rules.ttt__tokenizer.output.numbers,
+            rules.ttt__data.output.numbers,
+            rules.ttt__equivalence.output.numbers,
+            rules.ttt__latency.output.numbers,
+            rules.ttt__text.output.numbers,
+            rules.ttt__ablation.output.numbers,
+            rules.ttt__ladder.output.numbers,
+        ],
+        code=library_files("common.steps", "common.io"),
     output:
         numbers=f"{TTT_OUT}/numbers.json",
-        runs=f"{TTT_OUT}/tables/runs.csv",
-        curves=f"{TTT_OUT}/tables/curves.csv",
-        flops=f"{TTT_OUT}/tables/flops.csv",
-    params:
-        runs=list(TTT_RUNS),
     log:
         f"{TTT_LOG}/numbers.log",
     conda:
         REPRO_ENV
     script:
-        "../scripts/ttt/numbers.py"
+        "../scripts/common/numbers.py"
 
 
-rule ttt__fig_position_loss:
-    """Held-out loss vs token index per arch and size (the paper's 'keeps improving with context' figure)."""
-    input:
-        table=rules.ttt__numbers.output.curves,
-        code=TTT_FIG_CODE,
-    output:
-        png=report(f"{TTT_OUT}/figures/position_loss.png", caption="../report/ttt_position_loss.rst", category="ttt"),
-        pdf=f"{TTT_OUT}/figures/position_loss.pdf",
-    params:
-        kind="position_loss",
-    log:
-        f"{TTT_LOG}/fig_position_loss.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/ttt/figure.py"
+# Figures: one generated rule per entry, drawn by repro.ttt.figures.FIGURES[name] from a small table.
+TTT_FIG_INPUTS = {
+    "position_loss": dict(table=rules.ttt__text.output.curves),
+    "loss_vs_flops": dict(table=rules.ttt__text.output.flops),
+    "minibatch": dict(table=rules.ttt__ablation.output.runs),
+    "ladder": dict(table=rules.ttt__ladder.output.runs, expected="workflow/expected/ttt.yaml"),
+    "latency": dict(table=rules.ttt__latency.output.table),
+}
 
+for _fig in TTT_FIGURES:
 
-rule ttt__fig_loss_vs_flops:
-    """Held-out loss vs approximate training FLOPs (archs x sizes)."""
-    input:
-        table=rules.ttt__numbers.output.flops,
-        code=TTT_FIG_CODE,
-    output:
-        png=report(f"{TTT_OUT}/figures/loss_vs_flops.png", caption="../report/ttt_loss_vs_flops.rst", category="ttt"),
-        pdf=f"{TTT_OUT}/figures/loss_vs_flops.pdf",
-    params:
-        kind="loss_vs_flops",
-    log:
-        f"{TTT_LOG}/fig_loss_vs_flops.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/ttt/figure.py"
-
-
-rule ttt__fig_minibatch:
-    """TTT-Linear held-out loss vs mini-batch size b."""
-    input:
-        table=rules.ttt__numbers.output.runs,
-        code=TTT_FIG_CODE,
-    output:
-        png=report(f"{TTT_OUT}/figures/minibatch.png", caption="../report/ttt_minibatch.rst", category="ttt"),
-        pdf=f"{TTT_OUT}/figures/minibatch.pdf",
-    params:
-        kind="minibatch",
-    log:
-        f"{TTT_LOG}/fig_minibatch.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/ttt/figure.py"
-
-
-rule ttt__fig_ladder:
-    """Table-1 ladder: our perplexities next to the paper's (different scale)."""
-    input:
-        table=rules.ttt__numbers.output.runs,
-        expected="workflow/expected/ttt.yaml",
-        code=TTT_FIG_CODE,
-    output:
-        png=report(f"{TTT_OUT}/figures/ladder.png", caption="../report/ttt_ladder.rst", category="ttt"),
-        pdf=f"{TTT_OUT}/figures/ladder.pdf",
-    params:
-        kind="ladder",
-    log:
-        f"{TTT_LOG}/fig_ladder.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/ttt/figure.py"
-
-
-rule ttt__fig_latency:
-    """Prefill and decode ms per token vs context length."""
-    input:
-        table=rules.ttt__latency.output.table,
-        code=TTT_FIG_CODE,
-    output:
-        png=report(f"{TTT_OUT}/figures/latency.png", caption="../report/ttt_latency.rst", category="ttt"),
-        pdf=f"{TTT_OUT}/figures/latency.pdf",
-    params:
-        kind="latency",
-    log:
-        f"{TTT_LOG}/fig_latency.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/ttt/figure.py"
+    rule:
+        name:
+            f"ttt__fig_{_fig}"
+        input:
+            **TTT_FIG_INPUTS[_fig],
+            code=TTT_FIG_CODE,
+        output:
+            png=report(f"{TTT_OUT}/figures/{_fig}.png", caption=f"../report/ttt_{_fig}.rst", category="ttt"),
+            pdf=f"{TTT_OUT}/figures/{_fig}.pdf",
+        params:
+            labels={"scale": SCALE},
+        log:
+            f"{TTT_LOG}/fig_{_fig}.log",
+        conda:
+            REPRO_ENV
+        script:
+            "../scripts/common/figure.py"

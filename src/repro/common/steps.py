@@ -9,6 +9,10 @@ A step function has the signature::
 
     def <step>_step(inputs: Mapping[str, Path], config: <Step>Config) -> StepResult
 
+and, if it writes files itself (a checkpoint, a tokenizer), a third parameter
+``outputs: Mapping[str, Path]`` with the rule's named outputs. An input that is a
+list of files (e.g. ``code``) arrives as a list of paths.
+
 ``inputs`` are the rule's named input files; ``config`` is a typed (dataclass)
 config built once, at the edge, from the step's resolved-params JSON by
 :func:`build_config`: library functions never see ``Mapping[str, Any]``. The
@@ -62,25 +66,31 @@ class StepResult:
     """What a compute step produces.
 
     ``numbers``: nested (or dotted) numbers, flattened into ``numbers.json`` under
-    the step's prefix. ``tables``: small tables (CSV), one per named rule output,
-    that figure rules plot. ``files``: other named outputs the step already wrote
-    (e.g. a checkpoint directory written atomically by the trainer); listed so the
-    writer can check every rule output is accounted for.
+    the step's prefix (written to the rule output ``numbers``; a step whose rule has
+    no such output, e.g. one training run, returns none). ``tables``: small tables
+    (CSV), one per named rule output, that figure rules plot. ``records``: JSON
+    documents (e.g. a loss curve), one per named output. ``files``: other named
+    outputs the step already wrote itself, atomically (e.g. a checkpoint written by
+    the trainer); listed so the writer can check every rule output is accounted for.
     """
 
-    numbers: dict[str, Any]
+    numbers: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    records: dict[str, Any] = field(default_factory=dict)
     files: tuple[str, ...] = ()
 
 
 def write_step_outputs(result: StepResult, outputs: Mapping[str, PathLike], prefix: str | None = None) -> None:
-    """Write ``numbers`` (JSON) and every table (CSV) to the rule's named outputs, atomically.
+    """Write ``numbers`` (JSON), tables (CSV) and records (JSON) to the rule's named outputs, atomically.
 
-    The output names must be exactly ``numbers`` + the table names + ``files``.
-    With ``prefix`` (the step name), every numbers key must start with it: rule name,
-    step function and numbers prefix are one name.
+    The output names must be exactly ``numbers`` (if the rule has it) + the table,
+    record and file names. With ``prefix`` (the step name), every numbers key must
+    start with it: rule name, step function and numbers prefix are one name.
     """
-    expected = {"numbers", *result.tables, *result.files}
+    with_numbers = "numbers" in outputs
+    if result.numbers and not with_numbers:
+        raise StepError("the step produced numbers but its rule has no `numbers` output")
+    expected = {*result.tables, *result.records, *result.files} | ({"numbers"} if with_numbers else set())
     if set(outputs) != expected:
         raise StepError(f"step outputs {sorted(outputs)} do not match the results {sorted(expected)}")
     if prefix is not None:
@@ -90,7 +100,10 @@ def write_step_outputs(result: StepResult, outputs: Mapping[str, PathLike], pref
     for name, table in result.tables.items():
         with atomic_open(outputs[name], "w", newline="", encoding="utf-8") as fh:
             table.to_csv(fh, index=False, float_format="%.10g")
-    write_json(outputs["numbers"], result.numbers)
+    for name, record in result.records.items():
+        write_json(outputs[name], record)
+    if with_numbers:
+        write_json(outputs["numbers"], result.numbers)
 
 
 def merge_numbers(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -268,7 +281,10 @@ def run_step(
         if config_section:
             params = params.get(config_section, {})
         kwargs["config"] = build_config(cls, params, where)
-    result = fn({k: Path(v) for k, v in inputs.items()}, **kwargs)
+    if "outputs" in inspect.signature(fn).parameters:
+        kwargs["outputs"] = {k: Path(v) for k, v in outputs.items()}
+    paths = {k: Path(v) if isinstance(v, (str, os.PathLike)) else [Path(x) for x in v] for k, v in inputs.items()}
+    result = fn(paths, **kwargs)
     if not isinstance(result, StepResult):
         raise StepError(f"{fn.__module__}.{fn.__name__} returned {type(result).__name__}, not a StepResult")
     write_step_outputs(result, outputs, prefix=step)

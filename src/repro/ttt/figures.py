@@ -6,16 +6,19 @@ figure; saving is :func:`repro.common.plotting.savefig`'s job.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from repro.common.plotting import apply_style
+from repro.common.scorecard import load_expected
+from repro.ttt.archs import ARCHS
 
-ARCH_COLORS = {"transformer": "C0", "mamba": "C1", "ttt_linear": "C2", "ttt_mlp": "C3", "ttt_linear_m": "C4",
-               "ttt_mlp_m": "C5"}
+ARCH_COLORS = {name: arch.color for name, arch in ARCHS.items()}
 
 
 def plot_position_loss(curves: pd.DataFrame, scale: str) -> plt.Figure:
@@ -113,3 +116,21 @@ def plot_latency(latency: pd.DataFrame) -> plt.Figure:
         ax.set_title(f"{title}, {device}")
         ax.legend()
     return fig
+
+
+# --- the figure registry (rule ttt__fig_<name>; repro.common.figures) -----------------------------
+
+
+def _ladder(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
+    expected = load_expected(inputs["expected"]).entries
+    paper = {e.key.split(".")[1]: e.published for e in expected if e.key.startswith("ladder.") and e.published}
+    return plot_ladder(pd.read_csv(inputs["table"]), paper, labels["scale"])  # type: ignore[arg-type]
+
+
+FIGURES: dict[str, Callable[[Mapping[str, Path], Mapping[str, Any]], plt.Figure]] = {
+    "position_loss": lambda inputs, labels: plot_position_loss(pd.read_csv(inputs["table"]), labels["scale"]),
+    "loss_vs_flops": lambda inputs, labels: plot_loss_vs_flops(pd.read_csv(inputs["table"]), labels["scale"]),
+    "minibatch": lambda inputs, labels: plot_minibatch(pd.read_csv(inputs["table"]), labels["scale"]),
+    "ladder": _ladder,
+    "latency": lambda inputs, labels: plot_latency(pd.read_csv(inputs["table"])),
+}

@@ -23,18 +23,16 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from repro.common.seeds import seed_everything
+from repro.ttt.archs import get_arch
 from repro.ttt.models import LMConfig, build_model
 
-ARCH_VARIANTS = {"ttt_linear": ("ttt_linear", "T"), "ttt_linear_m": ("ttt_linear", "M"),
-                 "ttt_mlp": ("ttt_mlp", "T"), "ttt_mlp_m": ("ttt_mlp", "M"),
-                 "transformer": ("transformer", "T"), "mamba": ("mamba", "T")}
 
 
 @dataclass
 class LatencyConfig:
     """What to time (defaults: the toy models of papers/ttt.md Sec. 6 on a 2-core CPU)."""
 
-    archs: tuple[str, ...] = ("ttt_linear", "transformer", "mamba")  # keys of ARCH_VARIANTS
+    archs: tuple[str, ...] = ("ttt_linear", "transformer", "mamba")  # names in repro.ttt.archs.ARCHS
     contexts: tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192)
     model: LMConfig = field(default_factory=lambda: LMConfig(vocab_size=256, d_model=128, n_layer=4, n_head=4))
     mamba_layers_per_block: int = 2  # Mamba has two mixers per Transformer block (equal parameters)
@@ -69,8 +67,9 @@ def device_label(device: torch.device, threads: int | None) -> str:
 
 
 def arch_config(arch: str, base: LMConfig, mamba_layers_per_block: int = 2) -> LMConfig:
-    """The ``LMConfig`` for one of ``ARCH_VARIANTS`` on top of ``base``."""
-    variant, backbone = ARCH_VARIANTS[arch]
+    """The ``LMConfig`` of architecture ``arch`` (repro.ttt.archs) on top of ``base``."""
+    a = get_arch(arch)
+    variant, backbone = a.variant, a.backbone
     cfg = replace(base, variant=variant, backbone=backbone, ttt_form="dual")
     if variant == "mamba":
         cfg = replace(cfg, n_layer=base.n_layer * mamba_layers_per_block)

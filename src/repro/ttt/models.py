@@ -397,15 +397,13 @@ def ladder_configs(base: LMConfig) -> dict[str, LMConfig]:
 # Registration with the shared toolkit (repro.common.lm): build_model(ModelConfig(arch="ttt_linear", ...))
 # ---------------------------------------------------------------------------------------------------
 
-TOOLKIT_ARCHS = {"ttt_transformer": ("transformer", "T"), "ttt_mamba": ("mamba", "T"),
-                 "ttt_linear": ("ttt_linear", "T"), "ttt_linear_m": ("ttt_linear", "M"),
-                 "ttt_mlp": ("ttt_mlp", "T"), "ttt_mlp_m": ("ttt_mlp", "M")}
-
-
 def lm_config_from_toolkit(mc: Any) -> LMConfig:
     """``LMConfig`` from a ``repro.common.lm.ModelConfig``: shared fields map one to one, ``mc.extra`` holds
     the TTT/Mamba-specific ones (e.g. ``{"mini_batch_size": 16, "learnable_eta": False}``)."""
-    variant, backbone = TOOLKIT_ARCHS[mc.arch]
+    from repro.ttt.archs import toolkit_arch
+
+    arch = toolkit_arch(mc.arch)
+    variant, backbone = arch.variant, arch.backbone
     if mc.dropout or (mc.n_kv_head is not None and mc.n_kv_head != mc.n_head):
         raise ValueError("the ttt models have no dropout and no grouped-query attention")
     known = set(LMConfig.__dataclass_fields__) - {"variant", "backbone"}
@@ -422,8 +420,10 @@ def _register_with_toolkit() -> None:
         from repro.common.lm.models import register_model
     except ImportError:  # the shared toolkit is optional for this library
         return
-    for arch in TOOLKIT_ARCHS:
-        register_model(arch)(_toolkit_builder)
+    from repro.ttt.archs import ARCHS
+
+    for arch in ARCHS.values():
+        register_model(arch.toolkit)(_toolkit_builder)
 
 
 def _toolkit_builder(mc: Any) -> CausalLM:

@@ -16,7 +16,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 
 run_step(
     snakemake.rule,  # noqa: F821
-    {k: v for k, v in snakemake.input.items() if k not in ("params", "code")},  # noqa: F821
+    {k: v for k, v in snakemake.input.items() if k != "params"},  # noqa: F821
     dict(snakemake.output.items()),  # noqa: F821
     params_file=snakemake.input.get("params"),  # noqa: F821
     config_section=snakemake.params.get("config_section"),  # noqa: F821

@@ -1,0 +1,197 @@
+"""Typed configs of the ttt experiments, built once from params.yaml (the ``ttt`` block).
+
+:class:`TttParams` mirrors the whole resolved block (the rules file builds it at
+parse time to expand the training runs); each step's config holds the sections its
+rule reads. Field comments give the meaning; params.yaml sets the values (base =
+the paper's Table 3 settings, tiny/smoke = CPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from repro.common.lm.trainer import TrainConfig
+from repro.ttt.models import LMConfig
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    source: Literal["hub", "mirror"]  # hub: a Hugging Face dataset id (network) | mirror: offline corpora
+    hub_dataset: str  # paper scale: the Pile (uncopyrighted copy)
+    hub_text_field: str
+    hub_train_split: str
+    hub_heldout_split: str
+    max_documents: int | None  # None: the whole split
+    corpora: tuple[str, ...]  # mirror: corpus names of repro.common.lm.corpora
+    heldout_frac: float  # mirror: document-level held-out fraction
+    split_seed: int
+
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    kind: Literal["hf", "bpe", "char"]  # hf: a hub tokenizer by id; bpe/char: trained on the training split
+    hf_id: str
+    vocab_size: int  # the models' embedding size (>= the tokenizer's)
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """One model size of Table 3: width, depth, heads, optimizer steps and peak learning rate."""
+
+    name: str
+    d_model: int
+    n_layer: int
+    n_head: int
+    steps: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The Table 3 recipe: AdamW, cosine to ``min_lr`` after ``warmup_frac`` warm-up."""
+
+    batch_size: int
+    grad_accum: int
+    min_lr: float
+    warmup_frac: float
+    weight_decay: float
+    betas: tuple[float, float]
+    grad_clip: float
+    eval_every: int
+    eval_batches: int
+    log_every: int
+    ckpt_every: int
+    threads: int
+    device: str
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    max_windows: int  # evenly spaced non-overlapping held-out windows
+    batch_size: int
+    fraction: float  # late_minus_early_loss: last minus first fraction of positions
+    curve_bins: int  # log-spaced bins of the plotted curve
+
+
+@dataclass(frozen=True)
+class AblationSettings:
+    arch: str
+    size: str
+    minibatch_sizes: tuple[int | None, ...]  # None: b = T (full-batch GD)
+
+
+@dataclass(frozen=True)
+class LadderSettings:
+    size: str
+    rows: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EquivalenceSettings:
+    seed: int
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    size: str
+    archs: tuple[str, ...]
+    contexts: tuple[int, ...]
+    device: str
+    dtype: str
+    threads: int | None
+    batch: int
+    warmup: int
+    repeats: int
+    decode_steps: int
+
+
+@dataclass(frozen=True)
+class TttParams:
+    """The whole resolved ``ttt`` block (used by the rules file to expand the runs)."""
+
+    data: DataSettings
+    tokenizer: TokenizerSettings
+    context: int  # training = evaluation context
+    mini_batch_size: int  # TTT mini-batch b (Sec. 2.4)
+    mamba_layers_per_block: int
+    archs: tuple[str, ...]
+    sizes: tuple[SizeSpec, ...]
+    seeds: tuple[int, ...]
+    train: TrainSettings
+    eval: EvalSettings
+    ablation: AblationSettings
+    ladder: LadderSettings
+    equivalence: EquivalenceSettings
+    latency: LatencySettings
+
+    def size(self, name: str) -> SizeSpec:
+        for s in self.sizes:
+            if s.name == name:
+                return s
+        raise KeyError(f"ttt: no size named {name!r}; sizes: {[s.name for s in self.sizes]}")
+
+
+# --- step configs: the sections each rule reads -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """Rule ttt__tokenizer."""
+
+    data: DataSettings
+    tokenizer: TokenizerSettings
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Rule ttt__data."""
+
+    data: DataSettings
+    tokenizer: TokenizerSettings
+    context: int
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Rule ttt__train: one training run (written per run at parse time by the rules file)."""
+
+    name: str
+    label: str
+    model: LMConfig
+    train: TrainConfig
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Rule ttt__evaluate."""
+
+    eval: EvalSettings
+    context: int
+
+
+@dataclass(frozen=True)
+class EquivalenceConfig:
+    """Rule ttt__equivalence."""
+
+    equivalence: EquivalenceSettings
+
+
+@dataclass(frozen=True)
+class LatencyStepConfig:
+    """Rule ttt__latency: the timed models are the Transformer of ``latency.size`` and its equal-parameter peers."""
+
+    latency: LatencySettings
+    sizes: tuple[SizeSpec, ...]
+    tokenizer: TokenizerSettings
+    context: int
+    mini_batch_size: int
+    mamba_layers_per_block: int
+
+
+@dataclass(frozen=True)
+class ResultsConfig:
+    """Rule ttt__text: the sizes (the largest gives the headline ``text.<arch>.*`` numbers)."""
+
+    sizes: tuple[SizeSpec, ...]
+

@@ -1,0 +1,198 @@
+"""Workflow steps of the ttt paper: typed config + files -> numbers, tables, records (the paper contract).
+
+Rule ``ttt__<step>`` runs ``<step>_step`` through ``workflow/scripts/common/step.py``; its numbers
+land under ``<step>.`` in numbers.json (:mod:`repro.common.steps`). The per-run rules (``train``,
+``evaluate``) produce records, not numbers: ``text``, ``ablation`` and ``ladder`` gather them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from repro.common.io import fingerprint, read_json
+from repro.common.lm.evaluate import position_loss_curve
+from repro.common.lm.tokenizer import encode_documents, unigram_entropy
+from repro.common.lm.trainer import CHECKPOINT_FILE, load_checkpoint, load_tokens, save_tokens, train
+from repro.common.steps import StepResult, build_config
+from repro.ttt import latency as lat
+from repro.ttt.config import (
+    DataConfig,
+    EquivalenceConfig,
+    EvaluateConfig,
+    LatencyStepConfig,
+    ResultsConfig,
+    RunSpec,
+    TokenizerConfig,
+)
+from repro.ttt.data import corpora_root, load_tokenizer, make_tokenizer, split_texts
+from repro.ttt.equivalence import equivalence_numbers
+from repro.ttt.experiments import binned_curve, late_minus_early_loss
+from repro.ttt.models import LMConfig, build_model, equal_parameter_configs
+from repro.ttt.results import ablation_results, latency_numbers, ladder_results, text_results
+from repro.ttt.runs import training_flops_per_token, transformer_config
+
+log = logging.getLogger(__name__)
+Inputs = Mapping[str, Any]  # name -> Path (or list of Paths, e.g. the corpora manifests)
+
+
+def tokenizer_step(inputs: Inputs, config: TokenizerConfig, outputs: Mapping[str, Path]) -> StepResult:
+    """Train (or fetch) the tokenizer on the training split only and save it to the ``tokenizer`` output."""
+    train_texts, _ = split_texts(config.data, corpora_root(inputs["corpora"]))
+    tk = make_tokenizer(config.tokenizer, train_texts)
+    if tk.vocab_size > config.tokenizer.vocab_size:
+        raise ValueError(f"tokenizer has {tk.vocab_size} ids > ttt.tokenizer.vocab_size {config.tokenizer.vocab_size}")
+    tmp = outputs["tokenizer"].with_name(outputs["tokenizer"].name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tk.save(tmp)
+    shutil.rmtree(outputs["tokenizer"], ignore_errors=True)
+    os.replace(tmp, outputs["tokenizer"])
+    return StepResult(numbers={"tokenizer": {"kind": tk.kind, "vocab_size": int(tk.vocab_size)}}, files=("tokenizer",))
+
+
+def data_step(inputs: Inputs, config: DataConfig, outputs: Mapping[str, Path]) -> StepResult:
+    """Encode the train / held-out documents (EOS between documents) into ``.npy`` token arrays."""
+    train_texts, held_texts = split_texts(config.data, corpora_root(inputs["corpora"]))
+    tk = load_tokenizer(inputs["tokenizer"], config.tokenizer)
+    train_ids = encode_documents(tk, train_texts)
+    held_ids = encode_documents(tk, held_texts)
+    need = config.context + 1
+    if len(held_ids) < need or len(train_ids) < need:
+        raise ValueError(f"too few tokens for ttt.context {config.context}: train {len(train_ids)}, held-out {len(held_ids)}")
+    save_tokens(outputs["train"], train_ids)
+    save_tokens(outputs["heldout"], held_ids)
+    stats = {"train_tokens": int(len(train_ids)), "heldout_tokens": int(len(held_ids)),
+             "train_documents": len(train_texts), "heldout_documents": len(held_texts),
+             "vocab_size": int(tk.vocab_size), "heldout_unigram_entropy": unigram_entropy(held_ids, int(tk.vocab_size))}  # fmt: skip
+    return StepResult(numbers={"data": stats}, files=("train", "heldout"))
+
+
+def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> StepResult:
+    """Train one run with the shared trainer in ``<run>/train`` (a killed job resumes exactly), then publish
+    the final checkpoint at the ``weights`` output (hard link, else copy) and its history record.
+
+    The resume key fingerprints the run spec, the token files and the library code (``code``): after a
+    parameter, data or code change an old checkpoint is not resumed and the run trains afresh.
+    """
+    work_dir = outputs["weights"].parent / "train"
+    code = [str(p) for p in inputs.get("code", [])]
+    spec = {"name": config.name, "label": config.label, "model": _asdict(config.model), "train": config.train.to_dict()}
+    resume_key = fingerprint([str(inputs["train"]), str(inputs["heldout"]), *code], extra=spec)
+    train_tokens, held_tokens = load_tokens(inputs["train"]), load_tokens(inputs["heldout"])
+    cfg, tcfg = config.model, config.train
+    top = int(np.max(train_tokens)) if len(train_tokens) else 0
+    if top >= cfg.vocab_size:
+        raise ValueError(f"token id {top} >= model vocab_size {cfg.vocab_size}")
+    torch.manual_seed(tcfg.seed)  # the initial weights depend on the run's seed only
+    model = build_model(cfg)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log.info("run %s: %s", config.name, config.label)
+    history = train(model, train_tokens, tcfg, eval_tokens=held_tokens, out_dir=work_dir, progress=True,
+                    resume_key=resume_key)
+    tmp = outputs["weights"].with_name(outputs["weights"].name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(work_dir / CHECKPOINT_FILE, tmp)
+    except OSError:
+        shutil.copy2(work_dir / CHECKPOINT_FILE, tmp)
+    os.replace(tmp, outputs["weights"])
+    record = {"name": config.name, "label": config.label, "n_params": model.num_parameters(),
+              "flops_per_token": training_flops_per_token(cfg), "tokens_per_step": tcfg.tokens_per_step,
+              "history": history}  # fmt: skip
+    return StepResult(records={"history": record}, files=("weights",))
+
+
+def _asdict(cfg: LMConfig) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(cfg)
+
+
+def load_trained(spec: RunSpec, weights: str | os.PathLike[str]) -> torch.nn.Module:
+    """The trained model of a run from its checkpoint (no optimizer, RNG untouched)."""
+    model = build_model(spec.model)
+    load_checkpoint(Path(weights), model, restore_rng=False)
+    return model.eval()
+
+
+def evaluate_step(inputs: Inputs, config: EvaluateConfig) -> StepResult:
+    """Per-position held-out loss at the training context (non-overlapping windows, evenly spaced): the curve,
+    its mean (``final_eval_loss``), the late-minus-early difference and a log-binned curve for plotting."""
+    torch.set_num_threads(1)
+    spec = build_config(RunSpec, read_json(inputs["run"]), "ttt run")
+    model = load_trained(spec, inputs["weights"])
+    ev = config.eval
+    curve = position_loss_curve(model, load_tokens(inputs["heldout"]), config.context, max_windows=ev.max_windows,
+                                batch_size=ev.batch_size).astype(np.float64)  # fmt: skip
+    k = max(1, int(round(len(curve) * ev.fraction)))
+    record = {"final_eval_loss": float(curve.mean()), "late_minus_early_loss": late_minus_early_loss(curve, ev.fraction),
+              "loss_early": float(curve[:k].mean()), "loss_late": float(curve[-k:].mean()),
+              "curve": [float(x) for x in curve], "binned": binned_curve(curve, ev.curve_bins)}  # fmt: skip
+    log.info("%s", {key: v for key, v in record.items() if key not in ("curve", "binned")})
+    return StepResult(records={"eval": record})
+
+
+def equivalence_step(inputs: Inputs, config: EquivalenceConfig) -> StepResult:
+    """Sec. 2.5 / Theorem 1: primal = dual form, and TTT (b = T, W0 = 0, eta = 1/2) = causal linear attention."""
+    return StepResult(numbers=equivalence_numbers(seed=config.equivalence.seed))
+
+
+def latency_step(inputs: Inputs, config: LatencyStepConfig) -> StepResult:
+    """Prefill (dual form / SDPA / scan) and decode (primal / KV cache / state) ms per token vs context."""
+    s = config.latency
+    sizes = {z.name: z for z in config.sizes}
+    if s.size not in sizes:
+        raise KeyError(f"ttt.latency.size {s.size!r} is not one of ttt.sizes {sorted(sizes)}")
+    model = transformer_config(sizes[s.size], config.tokenizer.vocab_size, config.context, config.mini_batch_size)
+    cfg = lat.LatencyConfig(archs=s.archs, contexts=s.contexts, model=model,
+                            mamba_layers_per_block=config.mamba_layers_per_block, batch=s.batch, warmup=s.warmup,
+                            repeats=s.repeats, decode_steps=s.decode_steps, threads=s.threads, device=s.device,
+                            dtype=s.dtype)  # fmt: skip
+    rows = lat.measure_latency(cfg, progress=lambda row: log.info("%s", row))
+    log.info("\n%s", lat.format_table(rows))
+    return StepResult(numbers=latency_numbers(rows, s.device.split(":")[0]), tables={"table": pd.DataFrame(rows)})
+
+
+def _runs(inputs: Inputs) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(specs, histories, evals) of the runs given as inputs, keyed by run name (the run's folder)."""
+    histories = {Path(p).parent.name: read_json(p) for p in inputs["histories"]}
+    evals = {Path(p).parent.name: read_json(p) for p in inputs["evals"]}
+    if set(histories) != set(evals):
+        raise ValueError(f"ttt: runs with a history but no evaluation or back: {sorted(set(histories) ^ set(evals))}")
+    specs = {name: spec for name, spec in read_json(inputs["specs"]).items() if name in histories}
+    unknown = sorted(set(histories) - set(specs))
+    if unknown:
+        raise ValueError(f"ttt: runs not in runs.json: {unknown}")
+    return specs, histories, evals
+
+
+def text_step(inputs: Inputs, config: ResultsConfig) -> StepResult:
+    """Sec. 3.2: the LM comparison at equal parameter count (loss, loss by token index, loss vs FLOPs)."""
+    out = text_results(*_runs(inputs), [s.name for s in config.sizes])
+    return StepResult(numbers=out["numbers"], tables={k: pd.DataFrame(out[k]) for k in ("runs", "curves", "flops")})
+
+
+def ablation_step(inputs: Inputs) -> StepResult:
+    """Sec. 3.4 ablation: held-out loss vs TTT mini-batch size b."""
+    out = ablation_results(*_runs(inputs))
+    return StepResult(numbers=out["numbers"], tables={"runs": pd.DataFrame(out["runs"])})
+
+
+def ladder_step(inputs: Inputs) -> StepResult:
+    """Table 1: the ladder from linear attention to TTT-Linear (M), one change per row."""
+    out = ladder_results(*_runs(inputs))
+    return StepResult(numbers=out["numbers"], tables={"runs": pd.DataFrame(out["runs"])})
+
+
+__all__ = [
+    "tokenizer_step", "data_step", "train_step", "evaluate_step", "equivalence_step", "latency_step",
+    "text_step", "ablation_step", "ladder_step", "load_trained", "equal_parameter_configs",
+]  # fmt: skip
