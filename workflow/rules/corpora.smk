@@ -6,6 +6,8 @@
 # A paper's data step takes the manifests of the corpora it reads as inputs and loads the documents with
 # repro.common.lm.corpora.load_mix(names, "resources/corpora") (files already there are only re-checked).
 
+from repro.common.lm.corpora import DEFAULT_MIX as CORPORA_DEFAULT_MIX
+
 CORPORA_RESOURCES = "resources/corpora"
 
 
@@ -23,3 +25,10 @@ rule corpora__fetch:
         REPRO_ENV
     script:
         "../scripts/corpora/fetch.py"
+
+
+rule corpora__fetch_all:
+    """Every corpus of the cleanly licensed default mix (DVC stage fetch@corpora); opt-in corpora are fetched
+    only by the papers that name them."""
+    input:
+        manifests=expand(f"{CORPORA_RESOURCES}/{{corpus}}.json", corpus=CORPORA_DEFAULT_MIX),

@@ -1,14 +1,16 @@
-# Cross-paper outputs: the scorecard (published vs computed numbers).
+# Cross-paper outputs: the scorecard (every computed number next to its reference, every claim with its
+# verdict; repro.common.scorecard) and metrics.json (every paper's numbers, for `dvc metrics`).
 
 
 rule scorecard:
-    """results/{scale}/scorecard.md from every paper's numbers.json and workflow/expected/*.yaml."""
+    """results/{scale}/scorecard.md and metrics.json from every paper's numbers.json and workflow/expected/*.yaml."""
     input:
         numbers=expand("results/{{scale}}/{paper}/numbers.json", paper=PAPERS),
         expected=expand("workflow/expected/{paper}.yaml", paper=PAPERS),
         code=library_files("common.scorecard", "common.io"),
     output:
         scorecard="results/{scale}/scorecard.md",
+        metrics="results/{scale}/metrics.json",
     params:
         papers=PAPERS,
     log:
@@ -16,4 +18,4 @@ rule scorecard:
     conda:
         REPRO_ENV
     script:
-        "../scripts/report/scorecard.py"
+        "../scripts/common/scorecard.py"

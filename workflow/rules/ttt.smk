@@ -19,6 +19,8 @@
 #   text.<arch>.{final_eval_loss,late_minus_early_loss}   at the largest size (mean over seeds)
 #   text.<arch>.<size>.{final_eval_loss,late_minus_early_loss,loss_early,loss_late,n_params,train_flops}
 #   text.<arch>.<size>.seed<k>.final_eval_loss
+#   text.ngram_floor.{loss,unigram_loss}  count-based floors on the same training tokens (Witten-Bell bigram,
+#       add-one unigram; repro.common.lm.ngram); text.best_model.final_eval_loss (best arch x size)
 #       late_minus_early_loss = mean loss over the last quarter of positions - mean over the first quarter
 #   ablation.minibatch.<b>.{final_eval_loss,late_minus_early_loss}    b in ablation.minibatch_sizes, T = full batch
 #   ladder.<row>.{final_eval_loss,perplexity}   row: linear_attention learnable_w0 ln_residual minibatch
@@ -60,9 +62,12 @@ for _name, _spec in TTT_RUNS.items():
 write_json_if_changed(f"results/{SCALE}/ttt/params/runs.json", TTT_RUNS)  # every run with its roles
 
 
-def ttt_run_files(group, kind):
-    """The history.json / eval.json files of the runs of a group (main | minibatch | ladder)."""
-    return expand(f"{TTT_OUT}/runs/{{run}}/{kind}.json", run=TTT_GROUP_RUNS[group], allow_missing=True)
+# The history.json / eval.json files of the runs of each group (main | minibatch | ladder).
+TTT_RUN_FILES = {
+    (group, kind): expand(f"{TTT_OUT}/runs/{{run}}/{kind}.json", run=names, allow_missing=True)
+    for group, names in TTT_GROUP_RUNS.items()
+    for kind in ("history", "eval")
+}
 
 
 wildcard_constraints:
@@ -209,8 +214,10 @@ rule ttt__text:
     """Sec. 3.2: the LM comparison at equal parameter count (loss, loss by token index, loss vs FLOPs)."""
     input:
         specs=f"{TTT_OUT}/params/runs.json",
-        histories=ttt_run_files("main", "history"),
-        evals=ttt_run_files("main", "eval"),
+        histories=TTT_RUN_FILES["main", "history"],
+        evals=TTT_RUN_FILES["main", "eval"],
+        train=rules.ttt__data.output.train,
+        heldout=rules.ttt__data.output.heldout,
         params=step_params("ttt", "text", ["sizes"]),
         code=TTT_LIB,
     output:
@@ -230,8 +237,8 @@ rule ttt__ablation:
     """Mini-batch ablation: TTT-Linear held-out loss vs b."""
     input:
         specs=f"{TTT_OUT}/params/runs.json",
-        histories=ttt_run_files("minibatch", "history"),
-        evals=ttt_run_files("minibatch", "eval"),
+        histories=TTT_RUN_FILES["minibatch", "history"],
+        evals=TTT_RUN_FILES["minibatch", "eval"],
         code=TTT_LIB,
     output:
         numbers=f"{TTT_OUT}/ablation/numbers.json",
@@ -248,8 +255,8 @@ rule ttt__ladder:
     """Table 1: from linear attention to TTT-Linear (M), one row per change."""
     input:
         specs=f"{TTT_OUT}/params/runs.json",
-        histories=ttt_run_files("ladder", "history"),
-        evals=ttt_run_files("ladder", "eval"),
+        histories=TTT_RUN_FILES["ladder", "history"],
+        evals=TTT_RUN_FILES["ladder", "eval"],
         code=TTT_LIB,
     output:
         numbers=f"{TTT_OUT}/ladder/numbers.json",

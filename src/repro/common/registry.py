@@ -33,11 +33,19 @@ class Paper:
 
 
 @dataclass(frozen=True)
+class Download:
+    """A download group: the rule that fetches its pinned files and the folder they land in."""
+
+    folder: str
+    target: str  # a Snakemake rule without wildcards (DVC stage fetch@<group> runs it)
+
+
+@dataclass(frozen=True)
 class Registry:
     """The parsed registry: papers in file order, download groups, DVC scales."""
 
     papers: dict[str, Paper]
-    downloads: dict[str, str]  # group -> folder
+    downloads: dict[str, Download]
     scales: tuple[str, ...]
 
     @property
@@ -55,9 +63,9 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
         raise RegistryError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
     downloads = {}
     for key, spec in (doc.get("downloads") or {}).items():
-        if not isinstance(spec, dict) or not isinstance(spec.get("folder"), str):
-            raise RegistryError(f"{path}: downloads.{key}: needs a `folder` string")
-        downloads[str(key)] = spec["folder"]
+        if not isinstance(spec, dict) or set(spec) != {"folder", "target"} or not all(isinstance(v, str) for v in spec.values()):
+            raise RegistryError(f"{path}: downloads.{key}: needs exactly `folder` and `target` (strings)")
+        downloads[str(key)] = Download(folder=spec["folder"], target=spec["target"])
     papers = {}
     for slug, spec in (doc.get("papers") or {}).items():
         where = f"{path}: papers.{slug}"

@@ -20,6 +20,7 @@ import torch
 
 from repro.common.io import fingerprint, read_json
 from repro.common.lm.evaluate import position_loss_curve
+from repro.common.lm.ngram import bigram_heldout_loss, unigram_heldout_loss
 from repro.common.lm.tokenizer import encode_documents, unigram_entropy
 from repro.common.lm.trainer import CHECKPOINT_FILE, load_checkpoint, load_tokens, save_tokens, train
 from repro.common.steps import StepResult, build_config
@@ -175,8 +176,16 @@ def _runs(inputs: Inputs) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any
 
 
 def text_step(inputs: Inputs, config: ResultsConfig) -> StepResult:
-    """Sec. 3.2: the LM comparison at equal parameter count (loss, loss by token index, loss vs FLOPs)."""
+    """Sec. 3.2: the LM comparison at equal parameter count (loss, loss by token index, loss vs FLOPs), with the
+    count-based bigram floor fitted on the same training tokens (``text.ngram_floor.loss``)."""
     out = text_results(*_runs(inputs), [s.name for s in config.sizes])
+    # The sanity floor: what counting does on the same training tokens (repro.common.lm.ngram).
+    train, held = load_tokens(inputs["train"]), load_tokens(inputs["heldout"])
+    vocab = int(max(train.max(), held.max())) + 1
+    out["numbers"]["text.ngram_floor.loss"] = bigram_heldout_loss(train, held, vocab)
+    out["numbers"]["text.ngram_floor.unigram_loss"] = unigram_heldout_loss(train, held, vocab)
+    best = min(v for k, v in out["numbers"].items() if k.count(".") == 2 and k.endswith(".final_eval_loss"))
+    out["numbers"]["text.best_model.final_eval_loss"] = best
     return StepResult(numbers=out["numbers"], tables={k: pd.DataFrame(out[k]) for k in ("runs", "curves", "flops")})
 
 

@@ -1,0 +1,22 @@
+"""Adapter: results/{scale}/scorecard.md and metrics.json (repro.common.scorecard).
+
+The scorecard lists failures (unexplained MISMATCH, missing enforced numbers) in its log; the workflow
+tests fail on them (repro.common.scorecard.check_scorecard), the rule itself never hides a result.
+"""
+
+import sys
+
+from repro.common.io import atomic_write_text, read_json, write_json
+from repro.common.scorecard import evaluate_scorecard
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+
+numbers = dict(zip(snakemake.params.papers, snakemake.input.numbers))  # noqa: F821
+card = evaluate_scorecard(snakemake.wildcards.scale, numbers, snakemake.input.expected)  # noqa: F821
+print(f"totals: {card.totals}", file=sys.stderr)
+for failure in card.failures:
+    print(f"FAILURE {failure}", file=sys.stderr)
+atomic_write_text(snakemake.output.scorecard, card.markdown)  # noqa: F821
+metrics = {slug: read_json(path) for slug, path in numbers.items()}
+metrics["claims"] = card.claims
+write_json(snakemake.output.metrics, metrics)  # noqa: F821
