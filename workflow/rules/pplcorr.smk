@@ -13,7 +13,7 @@
 #                                        is float32), crosscheck.linear_same_support (1: same selected set)
 #   crosscheck.n_cases
 #   exact.<target>.top10_overlap         |our top-10 ∩ released top_ten_from_estimate| (synthetic matrix)
-#   exact.<target>.ref_in_near_tie_topk  1 when every reference text is in our top-13
+#   exact.<target>.ref_in_near_tie_topk  1 when every reference text is in our top-13 (.ref_count_in_near_tie_topk: how many)
 #   exact.<target>.max_missing_gap       largest (10th estimate - estimate of a missed reference text)
 #   exact.<target>.heldout_spearman      Fig. 4: 5-fold out-of-fold Spearman(predicted, true error)
 #   exact.<target>.heldout_fold_spearman_mean, exact.<target>.sign_cdf_rank_corr, exact.n_llms

@@ -148,6 +148,7 @@ def _exact_one(X: pd.DataFrame, E: pd.DataFrame, target: str, ref: dict[int, str
     nums = {
         "top10_overlap": len(set(ours.tolist()) & set(ref)),
         "ref_in_near_tie_topk": int(set(ref) <= wide),
+        "ref_count_in_near_tie_topk": len(set(ref) & wide),
         "max_missing_gap": float(max((kth - est[i] for i in missing), default=0.0)),
         "heldout_spearman": held.spearman,
         "heldout_fold_spearman_mean": float(np.mean(held.fold_spearman)),
