@@ -1,0 +1,1 @@
+"""Improving Pretraining Data Using Perplexity Correlations (Thrush, Potts, Hashimoto 2024)."""

@@ -1,0 +1,114 @@
+"""Released data of Thrush et al. (2024): the BPB matrix and the benchmark-error CSV (Sec. 4, App.).
+
+* BPB CSV (``examples/get_error_and_bpb/bpb_csvs/*.csv``): one row per text (domain, page or
+  synthetic document), an id column, and one column per LLM named ``"('family', 'hf/name')"``.
+* Error CSV (``error_csvs/error.csv``): one row per benchmark (column ``benchmark``), one column
+  per LLM. arc_easy / piqa / sciq hold 1 - accuracy; the LAMBADA rows hold perplexity.
+
+:func:`load_bpb` transposes the BPB CSV (rows = LLMs) and sorts LLMs alphabetically,
+:func:`target_errors` averages a benchmark group into the target ``y`` and aligns it with
+the LLMs of ``X``; a missing LLM or a NaN value is an error that names the LLM.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["TARGET_GROUPS", "DataError", "load_bpb", "load_errors", "target_errors", "check_bpb"]
+
+#: Target -> benchmark rows of the error CSV averaged into ``y`` (the paper's eight targets
+#: as named in the released ``fasttext_info`` files; LAMBADA averages two variants).
+TARGET_GROUPS: dict[str, tuple[str, ...]] = {
+    "arc_easy": ("arc_easy",),
+    "piqa": ("piqa",),
+    "sciq": ("sciq",),
+    "lambada": ("lambada_openai", "lambada_standard"),
+    "lambada_de": ("lambada_openai_mt_de",),
+    "lambada_es": ("lambada_openai_mt_es",),
+    "lambada_fr": ("lambada_openai_mt_fr",),
+    "lambada_it": ("lambada_openai_mt_it",),
+}
+
+
+class DataError(ValueError):
+    """Released or generated data that the estimators cannot use; the message names the LLM/text."""
+
+
+def check_bpb(bpb: pd.DataFrame) -> None:
+    """Refuse a BPB matrix (rows = models) with NaN/inf values, naming the first bad models."""
+    values = bpb.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = np.nonzero(bad.any(axis=1))[0]
+        names = [str(bpb.index[i]) for i in rows[:5]]
+        cols = [str(bpb.columns[j]) for j in np.nonzero(bad[rows[0]])[0][:3]]
+        raise DataError(
+            f"BPB matrix has NaN/inf values for {len(rows)} model(s), e.g. {names} (texts {cols}); "
+            "drop the texts or models explicitly before estimating"
+        )
+
+
+def load_bpb(path: str | os.PathLike[str], id_column: str = "id") -> pd.DataFrame:
+    """The BPB matrix with rows = LLMs (sorted by name) and columns = text ids (file order)."""
+    df = pd.read_csv(path)
+    if id_column not in df.columns:
+        raise DataError(f"{path}: no id column {id_column!r}; columns start with {list(df.columns[:3])}")
+    if df[id_column].duplicated().any():
+        raise DataError(f"{path}: duplicate text ids, e.g. {df[id_column][df[id_column].duplicated()].iloc[0]!r}")
+    X = df.set_index(id_column).T
+    X.index = X.index.astype(str)
+    X = X.sort_index().astype(np.float64)
+    check_bpb(X)
+    return X
+
+
+def load_errors(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The error CSV with rows = LLMs (sorted) and columns = benchmarks."""
+    df = pd.read_csv(path)
+    if "benchmark" not in df.columns:
+        raise DataError(f"{path}: no 'benchmark' column")
+    E = df.set_index("benchmark").T
+    E.index = E.index.astype(str)
+    return E.sort_index().astype(np.float64)
+
+
+def target_errors(errors: pd.DataFrame, models: Sequence[str], target: str) -> np.ndarray:
+    """``y`` for ``target`` (mean over its benchmark group), in the order of ``models``.
+
+    Every model of the BPB matrix must have a finite error for every benchmark of the group.
+    """
+    if target not in TARGET_GROUPS:
+        raise DataError(f"unknown target {target!r}; known: {sorted(TARGET_GROUPS)}")
+    group = TARGET_GROUPS[target]
+    missing_b = [b for b in group if b not in errors.columns]
+    if missing_b:
+        raise DataError(f"error CSV has no benchmark(s) {missing_b} needed by target {target!r}")
+    missing = [m for m in models if m not in errors.index]
+    if missing:
+        raise DataError(f"model(s) {missing[:5]} of the BPB matrix missing from the error CSV ({len(missing)} in all)")
+    sub = errors.loc[list(models), list(group)]
+    bad = sub.index[~np.isfinite(sub.to_numpy()).all(axis=1)]
+    if len(bad):
+        raise DataError(f"model(s) {list(bad[:5])} have NaN errors for target {target!r}")
+    return sub.mean(axis=1).to_numpy(dtype=np.float64)
+
+
+def pinned_files(data: dict, resources: str = "resources") -> dict[str, dict[str, str]]:
+    """``{name: {url, sha256, path}}`` for the released files named in params ``data``.
+
+    ``data = {url: ".../{commit}/{file}", commit, folder, files: {name: {file, sha256}}}``;
+    each file lands at ``<resources>/<folder>/<commit>/<file>`` (the registry's download folder).
+    """
+    out = {}
+    for name, spec in data["files"].items():
+        url = data["url"].format(commit=data["commit"], file=spec["file"])
+        out[name] = {
+            "url": url,
+            "sha256": spec["sha256"],
+            "path": f"{resources}/{data['folder']}/{data['commit']}/{spec['file']}",
+        }
+    return out

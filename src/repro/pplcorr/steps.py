@@ -1,0 +1,399 @@
+"""Steps of pplcorr (Thrush, Potts, Hashimoto 2024): rule ``pplcorr__<step>`` = ``<step>_step``.
+
+* :func:`crosscheck_step` - our estimators/projections vs the authors' PyPI package (test oracle).
+* :func:`exact_step` - released BPB + error CSVs -> per-target estimates, top-ten lists vs the
+  released ``fasttext_info`` YAMLs, and Fig. 4's 5-fold held-out rank prediction.
+* :func:`rpjv2_step` - (paper scale) the RedPajama-v2 domain matrix, git-blob-checked.
+* :func:`pages_step`, :func:`population_step` - the live tier's pages, cloze targets and LM population.
+* :func:`live_step` - estimate -> project -> classify -> select -> pretrain -> target error per arm.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from repro.common.fetch import DEFAULT_RESOURCES
+from repro.common.gitblob import fetch_git_blob
+from repro.common.lm.corpora import load_mix
+from repro.common.steps import StepResult
+from repro.pplcorr import data, exact, live
+from repro.pplcorr.estimators import ESTIMATORS, estimator, l2, linear
+from repro.pplcorr.ngram import train_ngram
+
+log = logging.getLogger(__name__)
+
+RANDOM_CLOZE_FLOOR = "random-guess error 1 - 1/n_choices"
+
+
+# --- crosscheck ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CrosscheckConfig:
+    """Random single-index-model cases + the released matrix, ours vs ``perplexity-correlations``."""
+
+    n_cases: int = 20  # random Gaussian single-index cases
+    n_llms: tuple[int, ...] = (10, 40, 90)  # N of the random cases (cycled)
+    n_texts: tuple[int, ...] = (50, 500)  # D of the random cases (cycled)
+    targets: tuple[str, ...] = tuple(data.TARGET_GROUPS)  # released-matrix targets
+    filter_ratio: float = 0.1  # uniform tau = 1 / (filter_ratio * D) for the projections
+    seed: int = 0
+
+
+def _oracle():
+    try:
+        from perplexity_correlations import estimation, projection
+    except ImportError as err:  # pragma: no cover - the test extra pins it
+        raise ImportError(
+            "the crosscheck step needs the authors' package as a test oracle: "
+            "pip install perplexity-correlations==0.1.2 (in the [test] extra)"
+        ) from err
+    return estimation, projection
+
+
+def crosscheck_cases(config: CrosscheckConfig, X_rel: np.ndarray, ys: Mapping[str, np.ndarray]):
+    """(name, X, y) cases: Gaussian single-index ``y = tanh(<theta, x>) + noise`` plus the released matrix."""
+    rng = np.random.default_rng(config.seed)
+    for i in range(config.n_cases):
+        n = config.n_llms[i % len(config.n_llms)]
+        d = config.n_texts[i % len(config.n_texts)]
+        X = rng.normal(size=(n, d))
+        theta = rng.normal(size=d)
+        y = np.tanh(X @ theta / np.sqrt(d) + 0.3 * rng.normal(size=n))
+        if i % 2:  # ties in X and y: ordinal tie-breaking must agree too
+            X, y = np.round(X, 1), np.round(y, 1)
+        yield f"random{i:02d}", X, y
+    for t, y in ys.items():
+        yield f"released_{t}", X_rel, y
+
+
+def crosscheck_step(inputs: Mapping[str, Path], config: CrosscheckConfig) -> StepResult:
+    """Max |ours - oracle| per function over all cases (Sec. 3 estimators; Sec. 3.4 projections)."""
+    est_o, proj_o = _oracle()
+    X = data.load_bpb(inputs["bpb"])
+    E = data.load_errors(inputs["errors"])
+    ys = {t: data.target_errors(E, X.index, t) for t in config.targets}
+    rows = []
+    for name, Xc, yc in crosscheck_cases(config, X.to_numpy(), ys):
+        for fn in ESTIMATORS:
+            ours = ESTIMATORS[fn](Xc, yc)
+            theirs = getattr(est_o, fn)(Xc, yc)
+            rows.append((name, fn, float(np.max(np.abs(ours - theirs))), True))
+        est = ESTIMATORS["spearmanr"](Xc, yc)
+        tau = np.full(est.size, 1.0 / (config.filter_ratio * est.size))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the oracle's spurious "violation of tau bounds" warning
+            p_lin = proj_o.linear(est, tau)
+            p_l2 = proj_o.l2(est, tau)
+        ours_lin = linear(est, tau)
+        rows.append((name, "linear", float(np.max(np.abs(ours_lin - p_lin))), bool(np.array_equal(ours_lin > 1e-6, p_lin > 1e-6))))
+        rows.append((name, "l2", float(np.max(np.abs(l2(est, tau) - p_l2))), True))
+    table = pd.DataFrame(rows, columns=["case", "function", "max_abs_diff", "same_support"])
+    f64 = table[table["function"] != "linear"]
+    lin = table[table["function"] == "linear"]
+    numbers = {
+        "crosscheck": {
+            "max_abs_diff": float(f64["max_abs_diff"].max()),
+            "linear_max_abs_diff": float(lin["max_abs_diff"].max()),
+            "linear_same_support": int(lin["same_support"].all()),  # support: p > 1e-6 (float32 oracle)
+            "n_cases": int(table["case"].nunique()),
+            **{f"{fn}.max_abs_diff": float(g["max_abs_diff"].max()) for fn, g in table.groupby("function")},
+        }
+    }
+    return StepResult(numbers=numbers, tables={"table": table})
+
+
+# --- exact ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExactConfig:
+    """Sec. 4 / Fig. 4 on the released matrices."""
+
+    targets: tuple[str, ...] = tuple(data.TARGET_GROUPS)
+    estimator: str = "spearmanr"  # the examples' default (notes Sec. 5.1)
+    top_k: int = 10
+    near_tie_k: int = 13  # references are checked to lie in our top-13 (near-ties at 10th place)
+    folds: int = 5
+    filter_ratio: float = 0.1
+    seed: int = 0
+    variants: tuple[str, ...] = ("synthetic",)  # + "rpjv2" at paper scale (needs input bpb_rpjv2)
+
+
+def _exact_one(X: pd.DataFrame, E: pd.DataFrame, target: str, ref: dict[int, str], config: ExactConfig):
+    y = data.target_errors(E, X.index, target)
+    est = estimator(config.estimator)(X.to_numpy(), y)
+    cols = list(X.columns)
+    for i, name in ref.items():
+        if i >= len(cols) or str(cols[i]) != name:
+            raise data.DataError(f"released top-ten entry {i}: {name!r} is not text {i} of the BPB matrix")
+    ours = exact.top_k(est, config.top_k)
+    wide = set(exact.top_k(est, config.near_tie_k).tolist())
+    kth = np.sort(est)[::-1][config.top_k - 1]
+    missing = [i for i in ref if i not in set(ours.tolist())]
+    cdf = estimator("sign_cdf")(X.to_numpy(), y)
+    held = exact.heldout_rank_prediction(
+        X.to_numpy(), y, folds=config.folds, seed=config.seed, estimator_name=config.estimator,
+        filter_ratio=config.filter_ratio,
+    )
+    nums = {
+        "top10_overlap": len(set(ours.tolist()) & set(ref)),
+        "ref_in_near_tie_topk": int(set(ref) <= wide),
+        "ref_count_in_near_tie_topk": len(set(ref) & wide),
+        "max_missing_gap": float(max((kth - est[i] for i in missing), default=0.0)),
+        "heldout_spearman": held.spearman,
+        "heldout_fold_spearman_mean": float(np.mean(held.fold_spearman)),
+        "sign_cdf_rank_corr": float(stats.spearmanr(est, cdf).statistic),
+    }
+    bars = pd.DataFrame(
+        {"target": target, "rank": np.arange(1, len(ours) + 1), "text": [str(cols[i]) for i in ours],
+         "estimate": est[ours], "in_reference": [int(i in ref) for i in ours]}
+    )
+    scatter = pd.DataFrame({"target": target, "llm": X.index, "error": y, "predicted": held.predicted})
+    return nums, bars, scatter
+
+
+def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
+    """Top-ten texts per target vs ``top_ten_from_estimate``; Fig. 4 held-out Spearman per target."""
+    E = data.load_errors(inputs["errors"])
+    numbers: dict = {}
+    bars, scatter = [], []
+    for variant in config.variants:
+        X = data.load_bpb(inputs[f"bpb_{variant}"], id_column="id" if variant == "synthetic" else "domain")
+        for t in config.targets:
+            suffix = "_synthetic" if variant == "synthetic" else ""
+            ref = exact.reference_top_ten(inputs[f"info_{t}{suffix}"])
+            nums, b, s = _exact_one(X, E, t, ref, config)
+            key = t if variant == "synthetic" else f"rpjv2.{t}"
+            numbers[key] = nums
+            if variant == "synthetic":
+                bars.append(b)
+                scatter.append(s)
+    numbers["n_llms"] = int(len(data.load_bpb(inputs["bpb_synthetic"]).index))
+    return StepResult(
+        numbers={"exact": numbers}, tables={"top10": pd.concat(bars), "heldout": pd.concat(scatter)}
+    )
+
+
+# --- rpjv2 (paper scale) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rpjv2Config:
+    """The RedPajama-v2 domain BPB matrix (not mirrored: > 4 MiB), pinned by git blob id."""
+
+    url: str = ""  # pinned raw URL (commit in the path)
+    git_blob: str = ""  # `git hash-object` of the file, as GitHub lists it
+    dest: str = ""  # where the file lands (the rule's `matrix` output)
+
+
+def rpjv2_step(inputs: Mapping[str, Path], config: Rpjv2Config) -> StepResult:
+    """Fetch the matrix (network or ``$REPRO_MIRROR``), check its git blob id, count LLMs and domains."""
+    path = fetch_git_blob(config.url, config.git_blob, config.dest)
+    X = data.load_bpb(path, id_column="domain")
+    return StepResult(numbers={"rpjv2": {"n_llms": len(X.index), "n_domains": len(X.columns)}}, files=("matrix",))
+
+
+# --- live tier -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PagesConfig:
+    """Pages, splits and cloze targets of the live tier (module docstring of repro.pplcorr.live)."""
+
+    corpora: tuple[str, ...] = ("all",)  # "all" = default + opt-in mirrored corpora (research use)
+    page_bytes: int = 1000
+    max_bytes_per_domain: int = 500_000
+    eval_pages: int = 8  # per domain: the BPB matrix
+    task_pages: int = 40  # per target domain: cloze items
+    target_sample_pages: int = 20  # per target domain: DSIR's target text
+    pool_frac: float = 0.6  # of the rest: selection pool (the remainder trains the population)
+    targets: dict[str, str] = field(default_factory=lambda: {"science": "abc:science"})  # target -> domain
+    n_items: int = 200
+    context_bytes: int = 200
+    n_choices: int = 4
+    seed: int = 0
+
+
+def pages_step(inputs: Mapping[str, Path], config: PagesConfig) -> StepResult:
+    """Sec. 4 in miniature: pages of >= 20 domains and LAMBADA-like cloze targets."""
+    names = config.corpora[0] if config.corpora == ("all",) else config.corpora
+    manifests = [p for k, p in inputs.items() if k.startswith("corpus_")]
+    resources = manifests[0].parent if manifests else Path(DEFAULT_RESOURCES) / "corpora"
+    docs = load_mix(names, resources, allow_opt_in=True)
+    pages = live.make_pages(
+        docs, page_bytes=config.page_bytes, max_bytes_per_domain=config.max_bytes_per_domain,
+        eval_pages=config.eval_pages, task_pages=config.task_pages, target_sample_pages=config.target_sample_pages,
+        pool_frac=config.pool_frac, target_domains=list(config.targets.values()), seed=config.seed,
+    )  # fmt: skip
+    cloze = pd.concat(
+        [
+            live.make_cloze(pages, t, d, n_items=config.n_items, context_bytes=config.context_bytes,
+                            n_choices=config.n_choices, seed=config.seed)
+            for t, d in sorted(config.targets.items())
+        ]
+    )  # fmt: skip
+    split_bytes = pages.groupby("split")["bytes"].sum()
+    numbers = {
+        "pages": {
+            "n_domains": int(pages["domain"].nunique()),
+            "n_pages": len(pages),
+            **{f"bytes.{k}": int(v) for k, v in split_bytes.items()},
+            "n_cloze_items": len(cloze),
+        }
+    }
+    return StepResult(numbers=numbers, tables={"pages": pages, "cloze": cloze})
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """The LM population standing in for the paper's 90 public LLMs (Sec. 4)."""
+
+    size: int = 48
+    orders: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+    smoothings: tuple[str, ...] = ("witten_bell", "add_k")
+    dirichlet_alpha: float = 0.3  # domain mixture ~ Dirichlet(alpha)
+    min_bytes: int = 20_000  # training bytes ~ log-uniform(min, max)
+    max_bytes: int = 400_000
+    seed: int = 0
+
+
+def population_step(inputs: Mapping[str, Path], config: PopulationConfig) -> StepResult:
+    """Train the population; BPB per domain on held-out pages (X) and cloze errors (y) per model."""
+    pages = pd.read_csv(inputs["pages"], keep_default_na=False)
+    cloze = pd.read_csv(inputs["cloze"], keep_default_na=False)
+    domains = sorted(pages["domain"].unique())
+    members = live.population_specs(
+        domains, size=config.size, orders=config.orders, smoothings=config.smoothings,
+        dirichlet_alpha=config.dirichlet_alpha, min_bytes=config.min_bytes, max_bytes=config.max_bytes,
+        seed=config.seed,
+    )  # fmt: skip
+    X, E = live.train_population(pages, cloze, members, config.seed)
+    bpb = X.reset_index(names="model")
+    errors = E.reset_index(names="model")
+    info = pd.DataFrame(
+        [(m.name, m.order, m.smoothing, m.train_bytes) for m in members],
+        columns=["model", "order", "smoothing", "train_bytes"],
+    )
+    errors = errors.merge(info, on="model")
+    numbers = {"population": {"size": len(members), "mean_bpb": float(X.to_numpy().mean())}}
+    return StepResult(numbers=numbers, tables={"bpb": bpb, "errors": errors})
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """The fresh LM trained on each arm's pages (a count-based byte n-gram: cheap, seeds vary the data)."""
+
+    order: int = 4
+    smoothing: str = "witten_bell"
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Estimate -> project -> classify -> select -> pretrain -> evaluate (Sec. 3.4, 4, 5)."""
+
+    estimator: str = "sign_cdf"  # the paper's main estimator
+    filter_ratio: float = 0.1  # tau_j = bytes_j / sum bytes / filter_ratio
+    budget_bytes: int = 200_000  # equal for every arm
+    seeds: tuple[int, ...] = (0, 1, 2)
+    arms: tuple[str, ...] = live.ARMS
+    folds: int = 5  # Fig. 4 procedure over the population
+    classifier_features: int = 262_144  # hashed word 1-2-grams, logistic regression
+    dsir_features: int = 10_000  # DSIR's hashed buckets
+    targets: dict[str, str] = field(default_factory=lambda: {"science": "abc:science"})  # = pages.targets
+    n_choices: int = 4  # = pages.n_choices (random floor)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+
+
+def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
+    """Target error per arm (mean, std over seeds), beside the random-guess floor."""
+    pages = pd.read_csv(inputs["pages"], keep_default_na=False)
+    cloze = pd.read_csv(inputs["cloze"], keep_default_na=False)
+    X = pd.read_csv(inputs["bpb"]).set_index("model")
+    E = pd.read_csv(inputs["errors"]).set_index("model")
+    missing = [m for m in X.index if m not in E.index]
+    if missing:
+        raise data.DataError(f"model(s) {missing[:5]} of the BPB matrix missing from the error table")
+    data.check_bpb(X)
+    pool = pages[pages["split"] == "pool"].reset_index(drop=True)
+    pool_bytes = pool.groupby("domain")["bytes"].sum()
+    floor = 1.0 - 1.0 / config.n_choices
+    nums: dict = {"population": {"size": len(X.index)}, "floor": {"cloze_error": floor}}
+    arm_rows, est_rows = [], []
+    for target, domain in sorted(config.targets.items()):
+        y = E.loc[X.index, target].to_numpy(dtype=np.float64)
+        items = cloze[cloze["target"] == target]
+        est, w = live.pplcorr_domains(X, y, pool_bytes, estimator_name=config.estimator, filter_ratio=config.filter_ratio)
+        rank = int((est > est[domain]).sum()) + 1
+        held = exact.heldout_rank_prediction(X.to_numpy(), y, folds=config.folds, estimator_name=config.estimator,
+                                             filter_ratio=config.filter_ratio)  # fmt: skip
+        mean_bpb = X.mean(axis=1).to_numpy()
+        t_nums: dict = {
+            "target_domain_rank": rank,
+            "n_domains_selected": int((w > 0).sum()),
+            "heldout_spearman": held.spearman,
+            "bpb_error_spearman": float(stats.spearmanr(mean_bpb, y).statistic),
+            "population": {"error_min": float(y.min()), "error_mean": float(y.mean()),
+                           "frac_beat_floor": float(np.mean(y < floor))},
+        }  # fmt: skip
+        for dom in X.columns:
+            est_rows.append((target, dom, float(est[dom]), float(w[dom]), int(dom == domain)))
+        coarse = domain.split(":", 1)[1]
+        for arm in config.arms:
+            errs = []
+            for seed in config.seeds:
+                chosen, info = live.select_pages(
+                    arm, pages, budget_bytes=config.budget_bytes, seed=seed, weights=w, target_coarse=coarse,
+                    target_domain=domain, n_features=config.classifier_features, dsir_features=config.dsir_features,
+                )  # fmt: skip
+                sel = pool.iloc[chosen]
+                lm = train_ngram(sel["text"].tolist(), config.pretrain.order, config.pretrain.smoothing)
+                err = live.cloze_error(lm, items)
+                errs.append(err)
+                frac_target = float(sel.loc[sel["domain"] == domain, "bytes"].sum() / sel["bytes"].sum())
+                arm_rows.append((target, arm, seed, err, int(sel["bytes"].sum()), frac_target, json.dumps(info)))
+                log.info("%s %s seed %d: error %.4f, %.1f%% target-domain bytes", target, arm, seed, err, 100 * frac_target)
+            t_nums[arm] = {"error_mean": float(np.mean(errs)), "error_std": float(np.std(errs)),
+                           "beats_floor": int(np.mean(errs) < floor)}  # fmt: skip
+            if arm == "pplcorr":
+                t_nums[arm]["classifier_f1"] = float(np.mean([json.loads(r[-1])["classifier_f1"] for r in arm_rows[-len(config.seeds):]]))
+        nums[target] = t_nums
+    arms = pd.DataFrame(arm_rows, columns=["target", "arm", "seed", "error", "bytes", "frac_target_domain", "info"])
+    estimates = pd.DataFrame(est_rows, columns=["target", "domain", "estimate", "weight", "is_target_domain"])
+    return StepResult(numbers={"live": nums}, tables={"arms": arms, "estimates": estimates})
+
+
+@dataclass(frozen=True)
+class PaperConfig:
+    """The paper's 160M pretraining setting (Sec. 5); names real dataset/model ids for networked users."""
+
+    pool: dict[str, str] = field(default_factory=dict)  # RPJv2 sample: dataset id, subset and fields
+    tokenizer: str = "meta-llama/Llama-2-7b-hf"  # chunking tokenizer of the BPB sample
+    chunk_tokens: int = 512
+    pages_per_domain: int = 25
+    model: dict[str, object] = field(default_factory=dict)  # Pythia-160M config and optimiser
+    benchmarks: tuple[str, ...] = ()  # the eight lm-eval targets
+    baselines: tuple[str, ...] = ()
+    gpus: int = 4
+
+
+def paper_pretrain_step(inputs: Mapping[str, Path], config: PaperConfig) -> StepResult:
+    """Paper scale only: pretraining 160M models on 3.2B selected tokens needs GPUs and the hub.
+
+    Not implemented in this repository; the rule exists so that the paper-scale DAG (and its
+    resources) dry-runs. Refuses to run rather than write placeholder numbers.
+    """
+    raise NotImplementedError(
+        f"pplcorr paper-scale pretraining ({config.model.get('config')}, {config.model.get('tokens')} tokens on "
+        f"{config.pool.get('dataset')}, {config.gpus} GPUs) is not implemented here; "
+        "run the authors' training configs on a GPU cluster"
+    )
