@@ -1,0 +1,363 @@
+"""A fused Triton kernel for the TTT-Linear dual form (forward), and its dispatch rule.
+
+Sun et al. 2024, Sec. 2.4 (mini-batch TTT), Sec. 2.5 and App. A (dual form), Sec. 2.7 (LN and residual,
+learnable W0, learnable per-token η); the systems claim of Sec. 3.3 is that this layer beats a Transformer
+at 8k context. The PyTorch dual form (``repro.ttt.layers._dual_full_linear`` / ``_dual_chunk``) is one
+Python iteration per mini-batch, i.e. ~10 small kernels per 16 tokens; this kernel runs the whole scan of
+one (sequence, head) pair in one program, with that head's ``W`` (``d x d``, float32) and ``b`` held in
+registers from the first mini-batch to the last. Per mini-batch ``X_Q, X_K, X_V`` (``b x d``):
+
+* ``Z_K = X_K W + b``; ``G = ∂ℓ/∂Z_K`` with the analytic LayerNorm backward of ``‖γ LN(Z_K) + β − (X_V − X_K)‖²``
+  (or ``2(Z_K − X_V)`` without LN and residual), exactly as ``layers._loss_grad``;
+* ``Z̄ = X_Q W + b − (E ⊙ (X_Q X_Kᵀ + 1)) G`` with ``E_ij = s_i η_j`` for ``j ≤ i``;
+* ``W ← W − s_b X_Kᵀ (η ⊙ G)``, ``b ← b − s_b Σ_j η_j G_j``;
+* output ``X_Q + γ LN(Z̄) + β`` (the paper's and the official code's residual; without LN, ``Z̄``).
+
+A trailing partial mini-batch of ``m < b`` tokens is a shorter mini-batch (masked rows); its accumulated
+``Σ η ∇`` is returned as the state's ``grads`` with ``count = m`` and the weights are not stepped, exactly as
+``ttt_scan`` does, so decoding continues the same mini-batch. One launch covers every (sequence, head)
+pair (grid ``B * H``). Forward only: when autograd needs gradients, the dispatch uses the PyTorch dual form.
+
+Precision: all element-wise work, LayerNorm statistics and ``W``/``b`` are float32. Matmul operands are
+float32 with IEEE products when the inputs are float32 (the interpreter tests and the fp32 GPU check), and
+bfloat16 with float32 accumulation when the inputs are bfloat16 (the speed setting).
+
+Dispatch (``use_triton``): environment ``REPRO_TTT_KERNEL`` = ``auto`` (default: the kernel for CUDA tensors
+when Triton imports and the configuration is supported, else PyTorch), ``triton`` (always the kernel; an
+error says why when it cannot run; on CPU tensors it needs ``TRITON_INTERPRET=1``) or ``torch`` (never).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+import torch
+from torch import Tensor
+
+KERNEL_ENV = "REPRO_TTT_KERNEL"
+_MODES = ("auto", "triton", "torch")
+tl: Any = None  # triton.language, bound on first launch (see _kernel)
+
+
+def kernel_mode() -> str:
+    """The switch: ``REPRO_TTT_KERNEL`` in ``auto`` | ``triton`` | ``torch`` (unset = ``auto``)."""
+    mode = os.environ.get(KERNEL_ENV, "auto").strip().lower() or "auto"
+    if mode not in _MODES:
+        raise ValueError(f"{KERNEL_ENV} must be one of {_MODES}, got {mode!r}")
+    return mode
+
+
+def triton_available() -> bool:
+    """Whether ``import triton`` works (the wheel is a test dependency; CPU-only machines have it too)."""
+    try:
+        import triton  # noqa: F401
+        import triton.language  # noqa: F401
+    except Exception:  # pragma: no cover - depends on the environment
+        return False
+    return True
+
+
+def _interpret() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
+
+
+def triton_unsupported_reason(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, spec: Any,
+                              gamma: Tensor | None, beta: Tensor | None) -> str | None:
+    """Why the kernel cannot run this call (``None`` if it can). Checked in this order, each one named."""
+    if spec.kind != "linear":
+        return f"inner model {spec.kind!r} (the kernel is TTT-Linear only)"
+    if spec.mini_batch_size is None:
+        return "batch GD (mini_batch_size=None)"
+    b = spec.mini_batch_size
+    if b < 16 or b & (b - 1):
+        return f"mini_batch_size={b} (the kernel needs a power of two >= 16)"
+    d = xq.shape[-1]
+    if d < 16 or d & (d - 1) or d > 128:
+        return f"head_dim={d} (the kernel needs a power of two in [16, 128])"
+    if state.count != 0:
+        return f"the state is inside a mini-batch (count={state.count})"
+    if set(state.params) - {"W1", "b1"}:
+        return f"unexpected inner parameters {sorted(state.params)}"
+    if spec.ln_residual and (gamma is None or beta is None):
+        return "LN and residual without gamma/beta"
+    if xq.shape[2] == 0:
+        return "empty sequence"
+    if torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (xq, xk, xv, eta, gamma, beta, *state.params.values())
+    ):
+        return "gradients are required (the kernel is forward-only)"
+    dev = xq.device
+    if any(t.device != dev for t in (xk, xv, eta, *state.params.values())):
+        return "tensors on different devices"
+    if dev.type != "cuda" and not _interpret():
+        return f"device {dev.type!r} without TRITON_INTERPRET=1"
+    if xq.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        return f"dtype {xq.dtype}"
+    if not triton_available():
+        return "triton is not importable"
+    return None
+
+
+def use_triton(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, spec: Any,
+               gamma: Tensor | None, beta: Tensor | None) -> bool:
+    """Dispatch rule of ``ttt_scan``'s dual form: ``True`` to run ``triton_ttt_linear_scan``.
+
+    ``auto``: only for CUDA tensors and supported calls. ``torch``: never. ``triton``: always, raising a
+    ``RuntimeError`` that names the reason when the kernel cannot run this call.
+    """
+    mode = kernel_mode()
+    if mode == "torch":
+        return False
+    if mode == "auto" and xq.device.type != "cuda":
+        return False
+    reason = triton_unsupported_reason(state, xq, xk, xv, eta, spec, gamma, beta)
+    if reason is None:
+        return True
+    if mode == "triton":
+        raise RuntimeError(f"{KERNEL_ENV}=triton but the Triton TTT-Linear kernel cannot run: {reason}")
+    return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# The kernel. Defined undecorated and jitted on first use, so that ``TRITON_INTERPRET`` is read when
+# the kernel is first launched (not when this module is imported), and the module imports without Triton.
+# ---------------------------------------------------------------------------------------------------
+
+
+def _ttt_linear_fwd_kernel(
+    XQ, XK, XV, ETA, S, W0, B0, GAMMA, BETA,  # inputs
+    OUT, WN, BN, GW, GB,  # outputs
+    T, H, eps,
+    sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t,
+    se_b, se_h, se_t,
+    sw_b, sw_h, sw_r,
+    sb_b, sb_h,
+    so_b, so_h, so_t,
+    D: tl.constexpr, BT: tl.constexpr, LN: tl.constexpr, HAS_BIAS: tl.constexpr,
+    MM_DTYPE: tl.constexpr, MM_PREC: tl.constexpr, MM_EMULATE: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    i_b = pid // H
+    i_h = pid % H
+    rows = tl.arange(0, BT)
+    cols = tl.arange(0, D)
+    # this (sequence, head)'s initial weights, float32, kept on chip for the whole scan
+    W = tl.load(W0 + i_b * sw_b + i_h * sw_h + cols[:, None] * sw_r + cols[None, :]).to(tl.float32)
+    if HAS_BIAS:
+        bvec = tl.load(B0 + i_b * sb_b + i_h * sb_h + cols).to(tl.float32)[None, :]
+    else:
+        bvec = tl.zeros([1, D], dtype=tl.float32)
+    if LN:
+        gam = tl.load(GAMMA + i_h * D + cols).to(tl.float32)[None, :]
+        bet = tl.load(BETA + i_h * D + cols).to(tl.float32)[None, :]
+    s = tl.load(S + rows).to(tl.float32)  # position factors s_i
+    s_last = tl.load(S + BT - 1).to(tl.float32)
+    causal = rows[:, None] >= rows[None, :]
+    dW = tl.zeros([D, D], dtype=tl.float32)
+    dB = tl.zeros([1, D], dtype=tl.float32)
+    q_base = XQ + i_b * sq_b + i_h * sq_h
+    k_base = XK + i_b * sk_b + i_h * sk_h
+    v_base = XV + i_b * sv_b + i_h * sv_h
+    e_base = ETA + i_b * se_b + i_h * se_h
+    o_base = OUT + i_b * so_b + i_h * so_h
+    n_chunks = tl.cdiv(T, BT)
+    for c in range(0, n_chunks):
+        t = c * BT + rows
+        tm = t < T
+        m2 = tm[:, None]
+        xq = tl.load(q_base + t[:, None] * sq_t + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+        xk = tl.load(k_base + t[:, None] * sk_t + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+        xv = tl.load(v_base + t[:, None] * sv_t + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+        eta = tl.load(e_base + t * se_t, mask=tm, other=0.0).to(tl.float32)
+        xq_m = xq.to(MM_DTYPE)
+        xk_m = xk.to(MM_DTYPE)
+        W_m = W.to(MM_DTYPE)
+        if MM_EMULATE:  # interpreter: round to the low precision, multiply in float32 (see triton_ttt_linear_scan)
+            xq_m = xq_m.to(tl.float32)
+            xk_m = xk_m.to(tl.float32)
+            W_m = W_m.to(tl.float32)
+        # gradient of the loss at the mini-batch start weights, per token (Sec. 2.5: analytic LN backward)
+        zk = tl.dot(xk_m, W_m, input_precision=MM_PREC) + bvec
+        if LN:
+            mu = tl.sum(zk, axis=1) / D
+            zc = zk - mu[:, None]
+            inv = 1.0 / tl.sqrt(tl.sum(zc * zc, axis=1) / D + eps)
+            xhat = zc * inv[:, None]
+            u = 2.0 * gam * gam * xhat + 2.0 * gam * (bet - (xv - xk))
+            u_mean = tl.sum(u, axis=1) / D
+            ux_mean = tl.sum(u * xhat, axis=1) / D
+            g = (u - u_mean[:, None] - xhat * ux_mean[:, None]) * inv[:, None]
+        else:
+            g = 2.0 * (zk - xv)
+        # dual form: causal, learning-rate-weighted "attention" of the test view on the training view
+        qk = tl.dot(xq_m, tl.trans(xk_m), input_precision=MM_PREC)
+        E = tl.where(causal, s[:, None] * eta[None, :], 0.0)
+        if HAS_BIAS:
+            attn = E * (qk + 1.0)
+        else:
+            attn = E * qk
+        z = tl.dot(xq_m, W_m, input_precision=MM_PREC) + bvec
+        attn_m = attn.to(MM_DTYPE)
+        g_m = g.to(MM_DTYPE)
+        if MM_EMULATE:
+            attn_m = attn_m.to(tl.float32)
+            g_m = g_m.to(tl.float32)
+        z = z - tl.dot(attn_m, g_m, input_precision=MM_PREC)
+        # Σ_j η_j ∇ℓ_j over the mini-batch; the weights step only when it is complete
+        eg = eta[:, None] * g
+        eg_m = eg.to(MM_DTYPE)
+        if MM_EMULATE:
+            eg_m = eg_m.to(tl.float32)
+        dW = tl.dot(tl.trans(xk_m), eg_m, input_precision=MM_PREC)
+        step = tl.where(c * BT + BT <= T, s_last, 0.0)
+        W = W - step * dW
+        if HAS_BIAS:
+            dB = tl.sum(eg, axis=0)[None, :]
+            bvec = bvec - step * dB
+        # inner-model output f(x_Q) = x_Q + LN(f_res(x_Q)) (or f_res without LN and residual)
+        if LN:
+            zmu = tl.sum(z, axis=1) / D
+            zz = z - zmu[:, None]
+            zinv = 1.0 / tl.sqrt(tl.sum(zz * zz, axis=1) / D + eps)
+            out = xq + gam * (zz * zinv[:, None]) + bet
+        else:
+            out = z
+        tl.store(o_base + t[:, None] * so_t + cols[None, :], out.to(OUT.dtype.element_ty), mask=m2)
+    hd = pid * D * D + cols[:, None] * D + cols[None, :]
+    tl.store(WN + hd, W)
+    tl.store(GW + hd, dW)
+    tl.store(BN + pid * D + cols[None, :], bvec)
+    tl.store(GB + pid * D + cols[None, :], dB)
+
+
+_JIT_CACHE: dict[bool, Any] = {}
+
+
+def _kernel() -> Any:
+    """The jitted kernel for the current ``TRITON_INTERPRET`` setting (compiled/interpreted lazily)."""
+    interp = _interpret()
+    if interp not in _JIT_CACHE:
+        import triton
+        import triton.language
+
+        # the Triton frontend resolves ``tl`` in this module's globals (annotations stay strings: from
+        # __future__ import annotations; Triton reads "tl.constexpr" from the string)
+        globals()["tl"] = triton.language
+        _JIT_CACHE[interp] = triton.jit(_ttt_linear_fwd_kernel)
+    return _JIT_CACHE[interp]
+
+
+@contextmanager
+def _interpretable_stdlib() -> Iterator[None]:
+    """Interpreter only: make Triton's own ``@jit`` library functions (``tl.sum``, ``tl.zeros``, ...) callable.
+
+    Triton decides at *import* time whether its standard library is interpreted; when something in the
+    process imported ``triton`` before ``TRITON_INTERPRET=1`` was set (a peer library, ``torch.compile``),
+    ``tl.sum`` & co. are compiled-mode functions that the interpreter refuses to call. For the duration of an
+    interpreted launch they are swapped for interpreted twins and restored afterwards (a test-only path;
+    compiled launches never enter it).
+    """
+    import triton.language as tl_
+    from triton.runtime.interpreter import InterpretedFunction
+    from triton.runtime.jit import JITFunction
+
+    saved = []
+    for mod in (tl_, tl_.standard, tl_.math):
+        for name, val in list(vars(mod).items()):
+            if isinstance(val, JITFunction) and not name.startswith("_"):
+                saved.append((mod, name, val))
+                setattr(mod, name, InterpretedFunction(val.fn))
+    try:
+        yield
+    finally:
+        for mod, name, val in saved:
+            setattr(mod, name, val)
+
+
+def triton_ttt_linear_scan(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, scale: Tensor,
+                           spec: Any, gamma: Tensor | None = None, beta: Tensor | None = None,
+                           *, num_warps: int = 4, num_stages: int = 2) -> tuple[Tensor, Any]:
+    """TTT-Linear prefill with the fused Triton kernel; same contract as ``repro.ttt.layers.ttt_scan``.
+
+    Args:
+        state: ``InnerState`` at a mini-batch boundary (``count = 0``), params ``W1 [B, H, d, d]`` and
+            optionally ``b1 [B, H, 1, d]`` (expanded views of ``W0`` are fine: no copy is made).
+        xq, xk, xv: views ``[B, H, T, d]`` (any strides with a contiguous last dim).
+        eta: per-token rates ``[B, H, T]``; scale: position factors ``s_i``, length >= b.
+        spec: ``InnerSpec`` (linear, power-of-two ``b >= 16``); gamma, beta: inner LN ``[H, d]``.
+
+    Returns:
+        outputs ``[B, H, T, d]`` (a transposed view of a ``[B, T, H, d]`` buffer, so merging heads is free)
+        in the dtype of ``xq``, and the final ``InnerState`` (params/grads in the dtype of ``W1``).
+    """
+    from repro.ttt.layers import InnerState
+
+    reason = triton_unsupported_reason(state, xq, xk, xv, eta, spec, gamma, beta)
+    if reason is not None:
+        raise RuntimeError(f"the Triton TTT-Linear kernel cannot run: {reason}")
+    B, H, T, d = xq.shape
+    b = spec.mini_batch_size
+    if scale.numel() < b:
+        raise ValueError(f"scale has {scale.numel()} entries, need at least mini_batch_size={b}")
+    import triton.language as tl
+
+    def last_contig(v: Tensor) -> Tensor:
+        return v if v.stride(-1) == 1 else v.contiguous()
+
+    xq, xk, xv = last_contig(xq), last_contig(xk), last_contig(xv)
+    W0 = last_contig(state.params["W1"])
+    if W0.stride(-1) != 1 or W0.shape != (B, H, d, d):
+        raise ValueError(f"state W1 must be [B, H, d, d] = {(B, H, d, d)}, got {tuple(W0.shape)}")
+    has_bias = "b1" in state.params
+    B0 = state.params["b1"] if has_bias else W0
+    if has_bias:
+        B0 = last_contig(B0)
+        if B0.shape != (B, H, 1, d):
+            raise ValueError(f"state b1 must be [B, H, 1, d], got {tuple(B0.shape)}")
+    ln = spec.ln_residual
+    gam = (gamma.reshape(H, d).to(torch.float32).contiguous() if ln else W0)
+    bet = (beta.reshape(H, d).to(torch.float32).contiguous() if ln else W0)
+    s = scale[:b].to(device=xq.device, dtype=torch.float32).contiguous()
+    dev = xq.device
+    out = torch.empty(B, T, H, d, device=dev, dtype=xq.dtype).transpose(1, 2)
+    WN = torch.empty(B, H, d, d, device=dev, dtype=torch.float32)
+    GW = torch.empty_like(WN)
+    BN = torch.empty(B, H, 1, d, device=dev, dtype=torch.float32)
+    GB = torch.empty_like(BN)
+    low = xq.dtype in (torch.bfloat16, torch.float16)
+    mm_dtype = (tl.bfloat16 if xq.dtype == torch.bfloat16 else tl.float16) if low else tl.float32
+    mm_prec = "tf32" if low else "ieee"
+    # Triton's interpreter multiplies bfloat16 blocks as their raw uint16 bits (garbage; fp16 is fine): there
+    # the operands are rounded to the low precision and multiplied in float32, which is what a tensor-core
+    # bf16 x bf16 -> fp32 product computes, up to the summation order
+    emulate = low and _interpret()
+    if emulate:
+        mm_prec = "ieee"
+    with _interpretable_stdlib() if _interpret() else nullcontext():
+        _kernel()[(B * H,)](
+            xq, xk, xv, eta, s, W0, B0, gam, bet,
+            out, WN, BN, GW, GB,
+            T, H, float(spec.eps),
+            xq.stride(0), xq.stride(1), xq.stride(2), xk.stride(0), xk.stride(1), xk.stride(2),
+            xv.stride(0), xv.stride(1), xv.stride(2),
+            eta.stride(0), eta.stride(1), eta.stride(2),
+            W0.stride(0), W0.stride(1), W0.stride(2),
+            B0.stride(0) if has_bias else 0, B0.stride(1) if has_bias else 0,
+            out.stride(0), out.stride(1), out.stride(2),
+            D=d, BT=b, LN=ln, HAS_BIAS=has_bias, MM_DTYPE=mm_dtype, MM_PREC=mm_prec,
+            MM_EMULATE=emulate,
+            num_warps=num_warps, num_stages=num_stages,
+        )
+    pdt = state.params["W1"].dtype
+    params = {"W1": WN.to(pdt)}
+    grads = {"W1": GW.to(pdt)}
+    if has_bias:
+        params["b1"] = BN.to(state.params["b1"].dtype)
+        grads["b1"] = GB.to(state.params["b1"].dtype)
+    rem = T % b
+    if rem == 0:
+        grads = {k: torch.zeros_like(v) for k, v in grads.items()}
+    return out, InnerState(params, grads, rem)
