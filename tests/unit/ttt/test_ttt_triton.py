@@ -3,7 +3,7 @@
 ``TRITON_INTERPRET=1`` runs the kernel on CPU tensors (numpy semantics for every ``tl`` op, float32 dots),
 so these tests check the kernel's arithmetic, masking (partial mini-batch), state hand-off and dispatch;
 speed and the compiled (PTX) code are checked on a GPU by ``benchmarks/gpu_check.sh``.
-Tolerance: 2e-5 absolute in float32 on O(1) outputs (measured agreement ~1e-6; fp32 rounding of a
+Both strategies (``fused``, ``split``) are checked. Tolerance: 2e-5 absolute in float32 on O(1) outputs (measured agreement ~1e-6; fp32 rounding of a
 different summation order); shapes are tiny because the interpreter is slow.
 """
 
@@ -39,15 +39,16 @@ def _max_diff(a: dict, b: dict) -> float:
     return max((a[k] - b[k]).abs().max().item() for k in a)
 
 
+@pytest.mark.parametrize("strategy", ["fused", "split"])
 @pytest.mark.parametrize("seq_len", [32, 40, 7])  # whole mini-batches, a trailing partial one, only a partial one
 @pytest.mark.parametrize("ln_residual,bias", [(True, True), (True, False), (False, True)])
 def test_kernel_matches_pytorch_dual_form(monkeypatch: pytest.MonkeyPatch, seq_len: int, ln_residual: bool,
-                                          bias: bool) -> None:
+                                          bias: bool, strategy: str) -> None:
     p = random_problem("linear", batch=2, n_head=2, seq_len=seq_len, head_dim=16, mini_batch_size=16,
                        ln_residual=ln_residual, bias=bias, dtype=torch.float32, seed=seq_len)
     z_ref, st_ref = _reference(monkeypatch, p)
     z, st = triton_ttt_linear_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"],
-                                   p["gamma"], p["beta"])
+                                   p["gamma"], p["beta"], strategy=strategy)
     assert z.shape == z_ref.shape and z.dtype == z_ref.dtype
     assert (z - z_ref).abs().max().item() < ATOL
     assert st.count == st_ref.count == seq_len % 16
@@ -57,7 +58,8 @@ def test_kernel_matches_pytorch_dual_form(monkeypatch: pytest.MonkeyPatch, seq_l
     assert (st.params["W1"] - p["state"].params["W1"]).abs().max().item() > 1e-3 or seq_len < 16
 
 
-def test_kernel_mini_batch_32_and_expanded_w0(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("strategy", ["fused", "split"])
+def test_kernel_mini_batch_32_and_expanded_w0(monkeypatch: pytest.MonkeyPatch, strategy: str) -> None:
     # b = 32, head_dim 32, W0 an expanded (stride-0 batch) view as TTTLayer.init_state passes it
     p = random_problem("linear", batch=2, n_head=1, seq_len=48, head_dim=32, mini_batch_size=32,
                        dtype=torch.float32, seed=3)
@@ -65,7 +67,7 @@ def test_kernel_mini_batch_32_and_expanded_w0(monkeypatch: pytest.MonkeyPatch) -
     p["state"] = InnerState(w0, {k: torch.zeros_like(v) for k, v in w0.items()}, 0)
     z_ref, st_ref = _reference(monkeypatch, p)
     z, st = triton_ttt_linear_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"],
-                                   p["gamma"], p["beta"])
+                                   p["gamma"], p["beta"], strategy=strategy)
     assert (z - z_ref).abs().max().item() < ATOL
     assert _max_diff(st.params, st_ref.params) < ATOL and _max_diff(st.grads, st_ref.grads) < ATOL
 
@@ -124,6 +126,9 @@ def test_dispatch_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KERNEL_ENV, "cuda")
     with pytest.raises(ValueError, match=KERNEL_ENV):
         kernel_mode()
+    with pytest.raises(ValueError, match="strategy"):
+        triton_ttt_linear_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"],
+                               p["beta"], strategy="fast")
 
 
 def test_ttt_scan_falls_back_when_kernel_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,7 +141,8 @@ def test_ttt_scan_falls_back_when_kernel_unsupported(monkeypatch: pytest.MonkeyP
     assert torch.equal(z_auto, z_ref)
 
 
-def test_kernel_bfloat16_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("strategy", ["fused", "split"])
+def test_kernel_bfloat16_inputs(monkeypatch: pytest.MonkeyPatch, strategy: str) -> None:
     # the speed setting: bf16 views, bf16 matmul operands, float32 accumulation, W and LN in float32. The
     # interpreter emulates the bf16 products (operands rounded to bf16, multiplied in float32). Against the
     # float32 reference its relative RMS error must stay at bf16's resolution (2^-8 = 3.9e-3 per rounding;
@@ -145,7 +151,7 @@ def test_kernel_bfloat16_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
     z_ref, st_ref = _reference(monkeypatch, p)
     bf = {k: p[k].to(torch.bfloat16) for k in ("xq", "xk", "xv", "eta")}
     z, st = triton_ttt_linear_scan(p["state"], bf["xq"], bf["xk"], bf["xv"], bf["eta"], p["scale"], p["spec"],
-                                   p["gamma"], p["beta"])
+                                   p["gamma"], p["beta"], strategy=strategy)
     assert z.dtype == torch.bfloat16 and st.params["W1"].dtype == torch.float32
 
     def rel(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -39,7 +39,8 @@ from torch import Tensor
 
 KERNEL_ENV = "REPRO_TTT_KERNEL"
 _MODES = ("auto", "triton", "torch")
-tl: Any = None  # triton.language, bound on first launch (see _kernel)
+tl: Any = None  # triton.language, bound on first launch (see _kernels)
+SPLIT_MAX_BYTES = 2 << 30  # "auto" strategy: split while the stored per-mini-batch weights fit in 2 GiB
 
 
 def kernel_mode() -> str:
@@ -130,6 +131,7 @@ def use_triton(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, spec
 def _ttt_linear_fwd_kernel(
     XQ, XK, XV, ETA, S, W0, B0, GAMMA, BETA,  # inputs
     OUT, WN, BN, GW, GB,  # outputs
+    WS, BS, GS,  # SPLIT only: per-mini-batch start weights, biases and loss gradients for the output kernel
     T, H, eps,
     sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t,
     se_b, se_h, se_t,
@@ -137,8 +139,10 @@ def _ttt_linear_fwd_kernel(
     sb_b, sb_h,
     so_b, so_h, so_t,
     D: tl.constexpr, BT: tl.constexpr, LN: tl.constexpr, HAS_BIAS: tl.constexpr,
-    MM_DTYPE: tl.constexpr, MM_PREC: tl.constexpr, MM_EMULATE: tl.constexpr,
+    MM_DTYPE: tl.constexpr, MM_PREC: tl.constexpr, MM_EMULATE: tl.constexpr, SPLIT: tl.constexpr,
 ):
+    """The scan over mini-batches for one (sequence, head) = one program; ``SPLIT`` leaves the outputs to
+    ``_ttt_linear_out_kernel`` (parallel over mini-batches) and stores what it needs instead."""
     pid = tl.program_id(0)
     i_b = pid // H
     i_h = pid % H
@@ -168,15 +172,12 @@ def _ttt_linear_fwd_kernel(
         t = c * BT + rows
         tm = t < T
         m2 = tm[:, None]
-        xq = tl.load(q_base + t[:, None] * sq_t + cols[None, :], mask=m2, other=0.0).to(tl.float32)
         xk = tl.load(k_base + t[:, None] * sk_t + cols[None, :], mask=m2, other=0.0).to(tl.float32)
         xv = tl.load(v_base + t[:, None] * sv_t + cols[None, :], mask=m2, other=0.0).to(tl.float32)
         eta = tl.load(e_base + t * se_t, mask=tm, other=0.0).to(tl.float32)
-        xq_m = xq.to(MM_DTYPE)
         xk_m = xk.to(MM_DTYPE)
         W_m = W.to(MM_DTYPE)
         if MM_EMULATE:  # interpreter: round to the low precision, multiply in float32 (see triton_ttt_linear_scan)
-            xq_m = xq_m.to(tl.float32)
             xk_m = xk_m.to(tl.float32)
             W_m = W_m.to(tl.float32)
         # gradient of the loss at the mini-batch start weights, per token (Sec. 2.5: analytic LN backward)
@@ -192,20 +193,42 @@ def _ttt_linear_fwd_kernel(
             g = (u - u_mean[:, None] - xhat * ux_mean[:, None]) * inv[:, None]
         else:
             g = 2.0 * (zk - xv)
-        # dual form: causal, learning-rate-weighted "attention" of the test view on the training view
-        qk = tl.dot(xq_m, tl.trans(xk_m), input_precision=MM_PREC)
-        E = tl.where(causal, s[:, None] * eta[None, :], 0.0)
-        if HAS_BIAS:
-            attn = E * (qk + 1.0)
-        else:
-            attn = E * qk
-        z = tl.dot(xq_m, W_m, input_precision=MM_PREC) + bvec
-        attn_m = attn.to(MM_DTYPE)
         g_m = g.to(MM_DTYPE)
         if MM_EMULATE:
-            attn_m = attn_m.to(tl.float32)
             g_m = g_m.to(tl.float32)
-        z = z - tl.dot(attn_m, g_m, input_precision=MM_PREC)
+        if SPLIT:
+            # hand the mini-batch's start weights and gradients to the output kernel
+            ws = WS + (pid * n_chunks + c) * D * D + cols[:, None] * D + cols[None, :]
+            tl.store(ws, W_m.to(WS.dtype.element_ty))
+            tl.store(BS + (pid * n_chunks + c) * D + cols[None, :], bvec)
+            gs = GS + (pid * n_chunks * BT + t[:, None]) * D + cols[None, :]
+            tl.store(gs, g_m.to(GS.dtype.element_ty))
+        else:
+            xq = tl.load(q_base + t[:, None] * sq_t + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+            xq_m = xq.to(MM_DTYPE)
+            if MM_EMULATE:
+                xq_m = xq_m.to(tl.float32)
+            # dual form: causal, learning-rate-weighted "attention" of the test view on the training view
+            qk = tl.dot(xq_m, tl.trans(xk_m), input_precision=MM_PREC)
+            E = tl.where(causal, s[:, None] * eta[None, :], 0.0)
+            if HAS_BIAS:
+                attn = E * (qk + 1.0)
+            else:
+                attn = E * qk
+            attn_m = attn.to(MM_DTYPE)
+            if MM_EMULATE:
+                attn_m = attn_m.to(tl.float32)
+            z = tl.dot(xq_m, W_m, input_precision=MM_PREC) + bvec
+            z = z - tl.dot(attn_m, g_m, input_precision=MM_PREC)
+            # inner-model output f(x_Q) = x_Q + LN(f_res(x_Q)) (or f_res without LN and residual)
+            if LN:
+                zmu = tl.sum(z, axis=1) / D
+                zz = z - zmu[:, None]
+                zinv = 1.0 / tl.sqrt(tl.sum(zz * zz, axis=1) / D + eps)
+                out = xq + gam * (zz * zinv[:, None]) + bet
+            else:
+                out = z
+            tl.store(o_base + t[:, None] * so_t + cols[None, :], out.to(OUT.dtype.element_ty), mask=m2)
         # Σ_j η_j ∇ℓ_j over the mini-batch; the weights step only when it is complete
         eg = eta[:, None] * g
         eg_m = eg.to(MM_DTYPE)
@@ -217,15 +240,6 @@ def _ttt_linear_fwd_kernel(
         if HAS_BIAS:
             dB = tl.sum(eg, axis=0)[None, :]
             bvec = bvec - step * dB
-        # inner-model output f(x_Q) = x_Q + LN(f_res(x_Q)) (or f_res without LN and residual)
-        if LN:
-            zmu = tl.sum(z, axis=1) / D
-            zz = z - zmu[:, None]
-            zinv = 1.0 / tl.sqrt(tl.sum(zz * zz, axis=1) / D + eps)
-            out = xq + gam * (zz * zinv[:, None]) + bet
-        else:
-            out = z
-        tl.store(o_base + t[:, None] * so_t + cols[None, :], out.to(OUT.dtype.element_ty), mask=m2)
     hd = pid * D * D + cols[:, None] * D + cols[None, :]
     tl.store(WN + hd, W)
     tl.store(GW + hd, dW)
@@ -233,11 +247,71 @@ def _ttt_linear_fwd_kernel(
     tl.store(GB + pid * D + cols[None, :], dB)
 
 
-_JIT_CACHE: dict[bool, Any] = {}
+def _ttt_linear_out_kernel(
+    XQ, XK, ETA, S, WS, BS, GS, GAMMA, BETA, OUT,
+    T, H, eps,
+    sq_b, sq_h, sq_t, sk_b, sk_h, sk_t,
+    se_b, se_h, se_t,
+    so_b, so_h, so_t,
+    D: tl.constexpr, BT: tl.constexpr, LN: tl.constexpr, HAS_BIAS: tl.constexpr,
+    MM_DTYPE: tl.constexpr, MM_PREC: tl.constexpr, MM_EMULATE: tl.constexpr,
+):
+    """Outputs of one mini-batch of one (sequence, head), from the start weights the scan stored:
+    ``Z̄ = X_Q W + b − (E ⊙ (X_Q X_Kᵀ + 1)) G``, then ``X_Q + γ LN(Z̄) + β``. Grid ``(n_chunks, B * H)``."""
+    c = tl.program_id(0)
+    pid = tl.program_id(1)
+    n_chunks = tl.num_programs(0)
+    i_b = pid // H
+    i_h = pid % H
+    rows = tl.arange(0, BT)
+    cols = tl.arange(0, D)
+    t = c * BT + rows
+    tm = t < T
+    m2 = tm[:, None]
+    xq = tl.load(XQ + i_b * sq_b + i_h * sq_h + t[:, None] * sq_t + cols[None, :], mask=m2, other=0.0)
+    xk = tl.load(XK + i_b * sk_b + i_h * sk_h + t[:, None] * sk_t + cols[None, :], mask=m2, other=0.0)
+    eta = tl.load(ETA + i_b * se_b + i_h * se_h + t * se_t, mask=tm, other=0.0).to(tl.float32)
+    s = tl.load(S + rows).to(tl.float32)
+    W_m = tl.load(WS + (pid * n_chunks + c) * D * D + cols[:, None] * D + cols[None, :])
+    g_m = tl.load(GS + (pid * n_chunks * BT + t[:, None]) * D + cols[None, :])
+    xq = xq.to(tl.float32)
+    xq_m = xq.to(MM_DTYPE)
+    xk_m = xk.to(tl.float32).to(MM_DTYPE)
+    if MM_EMULATE:
+        xq_m = xq_m.to(tl.float32)
+        xk_m = xk_m.to(tl.float32)
+        W_m = W_m.to(tl.float32)
+        g_m = g_m.to(tl.float32)
+    qk = tl.dot(xq_m, tl.trans(xk_m), input_precision=MM_PREC)
+    E = tl.where(rows[:, None] >= rows[None, :], s[:, None] * eta[None, :], 0.0)
+    if HAS_BIAS:
+        attn = E * (qk + 1.0)
+    else:
+        attn = E * qk
+    attn_m = attn.to(MM_DTYPE)
+    if MM_EMULATE:
+        attn_m = attn_m.to(tl.float32)
+    z = tl.dot(xq_m, W_m, input_precision=MM_PREC) - tl.dot(attn_m, g_m, input_precision=MM_PREC)
+    if HAS_BIAS:
+        z = z + tl.load(BS + (pid * n_chunks + c) * D + cols[None, :])
+    if LN:
+        gam = tl.load(GAMMA + i_h * D + cols).to(tl.float32)[None, :]
+        bet = tl.load(BETA + i_h * D + cols).to(tl.float32)[None, :]
+        zmu = tl.sum(z, axis=1) / D
+        zz = z - zmu[:, None]
+        zinv = 1.0 / tl.sqrt(tl.sum(zz * zz, axis=1) / D + eps)
+        out = xq + gam * (zz * zinv[:, None]) + bet
+    else:
+        out = z
+    tl.store(OUT + i_b * so_b + i_h * so_h + t[:, None] * so_t + cols[None, :], out.to(OUT.dtype.element_ty),
+             mask=m2)
 
 
-def _kernel() -> Any:
-    """The jitted kernel for the current ``TRITON_INTERPRET`` setting (compiled/interpreted lazily)."""
+_JIT_CACHE: dict[bool, tuple[Any, Any]] = {}
+
+
+def _kernels() -> tuple[Any, Any]:
+    """The jitted (scan, output) kernels for the current ``TRITON_INTERPRET`` setting, made on first use."""
     interp = _interpret()
     if interp not in _JIT_CACHE:
         import triton
@@ -246,7 +320,7 @@ def _kernel() -> Any:
         # the Triton frontend resolves ``tl`` in this module's globals (annotations stay strings: from
         # __future__ import annotations; Triton reads "tl.constexpr" from the string)
         globals()["tl"] = triton.language
-        _JIT_CACHE[interp] = triton.jit(_ttt_linear_fwd_kernel)
+        _JIT_CACHE[interp] = (triton.jit(_ttt_linear_fwd_kernel), triton.jit(_ttt_linear_out_kernel))
     return _JIT_CACHE[interp]
 
 
@@ -279,8 +353,16 @@ def _interpretable_stdlib() -> Iterator[None]:
 
 def triton_ttt_linear_scan(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, scale: Tensor,
                            spec: Any, gamma: Tensor | None = None, beta: Tensor | None = None,
-                           *, num_warps: int = 4, num_stages: int = 2) -> tuple[Tensor, Any]:
+                           *, strategy: str = "auto", num_warps: int = 4,
+                           num_stages: int = 2) -> tuple[Tensor, Any]:
     """TTT-Linear prefill with the fused Triton kernel; same contract as ``repro.ttt.layers.ttt_scan``.
+
+    Two strategies, same arithmetic: ``fused`` computes everything in the scan (one program per sequence and
+    head, one launch); ``split`` keeps only the weight recurrence in the scan (``X_K W``, the LN backward,
+    the update) and stores each mini-batch's start weights and gradients (``n_chunks d²`` values per head),
+    from which a second, fully parallel launch computes the outputs: half the serial work per mini-batch
+    for the price of that memory traffic. ``auto`` = ``split`` unless the stored weights would exceed
+    ``SPLIT_MAX_BYTES``.
 
     Args:
         state: ``InnerState`` at a mini-batch boundary (``count = 0``), params ``W1 [B, H, d, d]`` and
@@ -288,6 +370,7 @@ def triton_ttt_linear_scan(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: 
         xq, xk, xv: views ``[B, H, T, d]`` (any strides with a contiguous last dim).
         eta: per-token rates ``[B, H, T]``; scale: position factors ``s_i``, length >= b.
         spec: ``InnerSpec`` (linear, power-of-two ``b >= 16``); gamma, beta: inner LN ``[H, d]``.
+        strategy: ``auto`` | ``fused`` | ``split``; num_warps, num_stages: Triton launch options.
 
     Returns:
         outputs ``[B, H, T, d]`` (a transposed view of a ``[B, T, H, d]`` buffer, so merging heads is free)
@@ -336,10 +419,23 @@ def triton_ttt_linear_scan(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: 
     emulate = low and _interpret()
     if emulate:
         mm_prec = "ieee"
+    n_chunks = -(-T // b)
+    mm_torch = {tl.bfloat16: torch.bfloat16, tl.float16: torch.float16, tl.float32: torch.float32}[mm_dtype]
+    state_bytes = B * H * n_chunks * d * d * mm_torch.itemsize
+    if strategy not in ("auto", "fused", "split"):
+        raise ValueError(f"strategy must be 'auto', 'fused' or 'split', got {strategy!r}")
+    split = strategy == "split" or (strategy == "auto" and state_bytes <= SPLIT_MAX_BYTES)
+    if split:
+        WS = torch.empty(B * H, n_chunks, d, d, device=dev, dtype=mm_torch)
+        BS = torch.empty(B * H, n_chunks, d, device=dev, dtype=torch.float32)
+        GS = torch.empty(B * H, n_chunks * b, d, device=dev, dtype=mm_torch)
+    else:
+        WS = BS = GS = WN  # unused
+    scan, outk = _kernels()
     with _interpretable_stdlib() if _interpret() else nullcontext():
-        _kernel()[(B * H,)](
+        scan[(B * H,)](
             xq, xk, xv, eta, s, W0, B0, gam, bet,
-            out, WN, BN, GW, GB,
+            out, WN, BN, GW, GB, WS, BS, GS,
             T, H, float(spec.eps),
             xq.stride(0), xq.stride(1), xq.stride(2), xk.stride(0), xk.stride(1), xk.stride(2),
             xv.stride(0), xv.stride(1), xv.stride(2),
@@ -348,9 +444,19 @@ def triton_ttt_linear_scan(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: 
             B0.stride(0) if has_bias else 0, B0.stride(1) if has_bias else 0,
             out.stride(0), out.stride(1), out.stride(2),
             D=d, BT=b, LN=ln, HAS_BIAS=has_bias, MM_DTYPE=mm_dtype, MM_PREC=mm_prec,
-            MM_EMULATE=emulate,
+            MM_EMULATE=emulate, SPLIT=split,
             num_warps=num_warps, num_stages=num_stages,
         )
+        if split:
+            outk[(n_chunks, B * H)](
+                xq, xk, eta, s, WS, BS, GS, gam, bet, out,
+                T, H, float(spec.eps),
+                xq.stride(0), xq.stride(1), xq.stride(2), xk.stride(0), xk.stride(1), xk.stride(2),
+                eta.stride(0), eta.stride(1), eta.stride(2),
+                out.stride(0), out.stride(1), out.stride(2),
+                D=d, BT=b, LN=ln, HAS_BIAS=has_bias, MM_DTYPE=mm_dtype, MM_PREC=mm_prec, MM_EMULATE=emulate,
+                num_warps=num_warps, num_stages=num_stages,
+            )
     pdt = state.params["W1"].dtype
     params = {"W1": WN.to(pdt)}
     grads = {"W1": GW.to(pdt)}
