@@ -22,6 +22,14 @@ Precision: all element-wise work, LayerNorm statistics and ``W``/``b`` are float
 float32 with IEEE products when the inputs are float32 (the interpreter tests and the fp32 GPU check), and
 bfloat16 with float32 accumulation when the inputs are bfloat16 (the speed setting).
 
+Peer: flash-linear-attention (``fla-core`` on PyPI) ships TTT-Linear Triton kernels and a pure-torch
+reference, ``fla.ops.ttt.naive.chunk_ttt_linear_ref``. Its inner-weight updates equal ours (test:
+``tests/unit/ttt/test_ttt_triton_fla.py``) under the mapping: its loss is ``½‖·‖²`` (its rate = 2 x ours),
+its rate multiplies the query row (``η'_i = 2 s_i η``, so η constant inside a mini-batch), ``scale = 1``.
+Its output residual differs: ``f_res(x_Q) + LN(f_res(x_Q))`` where the paper and the official code (and we)
+use ``x_Q + LN(f_res(x_Q))``; and it zero-pads a trailing partial mini-batch and steps the weights, where we
+keep the partial gradients pending. No code of it is used here.
+
 Dispatch (``use_triton``): environment ``REPRO_TTT_KERNEL`` = ``auto`` (default: the kernel for CUDA tensors
 when Triton imports and the configuration is supported, else PyTorch), ``triton`` (always the kernel; an
 error says why when it cannot run; on CPU tensors it needs ``TRITON_INTERPRET=1``) or ``torch`` (never).
@@ -143,7 +151,7 @@ def _ttt_linear_fwd_kernel(
 ):
     """The scan over mini-batches for one (sequence, head) = one program; ``SPLIT`` leaves the outputs to
     ``_ttt_linear_out_kernel`` (parallel over mini-batches) and stores what it needs instead."""
-    pid = tl.program_id(0)
+    pid = tl.program_id(0).to(tl.int64)  # 64-bit offsets (split: 8 x 32k x 32 heads stores 2^31 weights)
     i_b = pid // H
     i_h = pid % H
     rows = tl.arange(0, BT)
@@ -258,8 +266,8 @@ def _ttt_linear_out_kernel(
 ):
     """Outputs of one mini-batch of one (sequence, head), from the start weights the scan stored:
     ``Z̄ = X_Q W + b − (E ⊙ (X_Q X_Kᵀ + 1)) G``, then ``X_Q + γ LN(Z̄) + β``. Grid ``(n_chunks, B * H)``."""
-    c = tl.program_id(0)
-    pid = tl.program_id(1)
+    c = tl.program_id(0).to(tl.int64)
+    pid = tl.program_id(1).to(tl.int64)
     n_chunks = tl.num_programs(0)
     i_b = pid // H
     i_h = pid % H
