@@ -11,7 +11,7 @@ Three sections, each recorded in one JSON file, ``benchmarks/results/ttt_gpu_ker
   kernel in ``auto`` mode, and its output matches ``REPRO_TTT_KERNEL=torch``. Exit status 1 on a failure.
 * ``prefill``: milliseconds for ``B x T`` in (1 x 2k, 1 x 8k, 1 x 32k, 8 x 8k, 8 x 32k), 32 heads x 64, bf16,
   mini-batch 16, LN + residual, learnable-W0 shape (W0, b0), per-token eta and position factors: our kernel
-  (both strategies, eager and CUDA-graph replayed), the PyTorch dual form (eager and graph replayed),
+  (both strategies at the default 8 warps, eager and CUDA-graph replayed; split also at 4 warps), the PyTorch dual form (eager and graph replayed),
   flash-linear-attention's ``chunk_ttt_linear`` (if importable), and ``scaled_dot_product_attention``
   (flash backend, causal). fla's TTT-Linear differs from ours in its output residual
   (``f_res(x_Q) + LN(f_res(x_Q))`` instead of ``x_Q + LN(f_res(x_Q))``, see tests/unit/ttt/test_ttt_triton_fla.py);
@@ -245,6 +245,9 @@ def section_prefill(shapes: list[tuple[int, int]]) -> dict:
         methods: dict[str, Callable[[], object]] = {
             "ours_fused": lambda: ours(p, "fused"),
             "ours_split": lambda: ours(p, "split"),
+            "ours_split_w4": lambda: triton_ttt_linear_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"],
+                                                            p["scale"], p["spec"], p["gamma"], p["beta"],
+                                                            strategy="split", num_warps=4),
             "torch_dual": lambda: torch_dual(pt),
         }
         if chunk_ttt_linear is not None:

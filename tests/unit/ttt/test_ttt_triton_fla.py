@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fla.ops.ttt import naive  # test dependency (fla-core in pyproject's test extra): a hard failure if missing
 
 from repro.ttt.equivalence import random_problem
 from repro.ttt.kernels import KERNEL_ENV
 from repro.ttt.layers import InnerState, layer_norm, ttt_scan
-
-naive = pytest.importorskip("fla.ops.ttt.naive", reason="fla-core is a test dependency (pyproject [test])")
 
 
 def _problem(seed: int) -> dict:
