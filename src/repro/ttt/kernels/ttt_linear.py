@@ -16,7 +16,9 @@ registers from the first mini-batch to the last. Per mini-batch ``X_Q, X_K, X_V`
 A trailing partial mini-batch of ``m < b`` tokens is a shorter mini-batch (masked rows); its accumulated
 ``Σ η ∇`` is returned as the state's ``grads`` with ``count = m`` and the weights are not stepped, exactly as
 ``ttt_scan`` does, so decoding continues the same mini-batch. One launch covers every (sequence, head)
-pair (grid ``B * H``). Forward only: when autograd needs gradients, the dispatch uses the PyTorch dual form.
+pair (grid ``B * H``); the ``split`` strategy moves the output computation to a second, parallel launch
+(see ``triton_ttt_linear_scan``). Forward only: when autograd needs gradients, the dispatch uses the
+PyTorch dual form (training on a GPU therefore still runs the PyTorch dual form).
 
 Precision: all element-wise work, LayerNorm statistics and ``W``/``b`` are float32. Matmul operands are
 float32 with IEEE products when the inputs are float32 (the interpreter tests and the fp32 GPU check), and
