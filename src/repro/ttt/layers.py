@@ -421,6 +421,11 @@ def ttt_scan(state: InnerState, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor,
     """
     if form not in ("dual", "primal"):
         raise ValueError(f"form must be 'dual' or 'primal', got {form!r}")
+    if form == "dual" and spec.kind == "linear":  # fused Triton kernel on CUDA; switch: REPRO_TTT_KERNEL
+        from repro.ttt.kernels import triton_ttt_linear_scan, use_triton
+
+        if use_triton(state, xq, xk, xv, eta, spec, gamma, beta):
+            return triton_ttt_linear_scan(state, xq, xk, xv, eta, scale, spec, gamma, beta)
     B, H, T, d = xq.shape
     g_ = None if gamma is None or not spec.ln_residual else gamma.reshape(1, H, 1, d)
     b_ = None if beta is None or not spec.ln_residual else beta.reshape(1, H, 1, d)
