@@ -6,7 +6,7 @@ whose ``forward(input_ids: LongTensor[B, T]) -> FloatTensor[B, T, V]`` returns
 next-token logits (position ``t`` predicts token ``t + 1``). A module may optionally
 expose ``num_parameters() -> int`` and ``context: int`` (its maximum length). Hugging
 Face models are wrapped by :func:`wrap_hf` to satisfy the same contract; the wrapper
-also offers an incremental (KV-cache) ``step`` that :mod:`repro.common.lm.evaluate` uses
+also offers an incremental (KV-cache) ``step`` that :mod:`repro.common.lm.sampling` uses
 for fast sampling (a custom module may opt in with ``supports_kv_cache = True`` and the
 same ``step``/``forward_padded`` methods; otherwise sampling runs without a cache).
 
