@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from repro.common.io import write_json
-from repro.common.lm import evaluate as E
+from repro.common.lm import sampling as S
 from repro.common.lm.models import ModelConfig, build_model, count_params, model_flops_per_token
 from repro.common.lm.trainer import TrainConfig, train
 
@@ -110,11 +110,11 @@ def main() -> int:
     prompts = [rng.integers(0, 1024, int(rng.integers(8, 33))).tolist() for _ in range(8)]
     torch.cuda.synchronize()
     t0 = time.perf_counter()
-    fast = E.generate(model, prompts, 64)
+    fast = S.generate(model, prompts, 64)
     torch.cuda.synchronize()
     fast_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    naive = E.generate_naive(model, prompts, 64)
+    naive = S.generate_naive(model, prompts, 64)
     torch.cuda.synchronize()
     naive_s = time.perf_counter() - t0
     # fp32 weights on a GPU: TF32 matmuls can differ in the last bits between the batched

@@ -4,9 +4,9 @@ Both decode greedily with the tiny LM (GPT-2, 4 layers, 4 heads, d_model 128, co
 256, vocabulary 2048; briefly trained on random-but-structured ids so outputs are not
 constant): ``--prompts`` prompts of 8..64 tokens, ``--new-tokens`` new tokens each.
 
-* naive: :func:`repro.common.lm.evaluate.generate_naive`: one prompt at a time, a full
+* naive: :func:`repro.common.lm.sampling.generate_naive`: one prompt at a time, a full
   forward pass over the whole sequence for every new token;
-* fast: :func:`repro.common.lm.evaluate.generate`: all prompts in one left-padded
+* fast: :func:`repro.common.lm.sampling.generate`: all prompts in one left-padded
   batch, prefill once, then one token per row per forward pass with the KV cache.
 
 The goal is >= 10x at identical greedy outputs (the unit test checks the equality; this
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from repro.common.io import write_json
-from repro.common.lm import evaluate as E
+from repro.common.lm import sampling as S
 from repro.common.lm.models import ModelConfig, build_model
 from repro.common.lm.trainer import TrainConfig, train
 
@@ -65,14 +65,14 @@ def main() -> int:
         prompts.append(tokens[start : start + n].astype(np.int64).tolist())
 
     load_before = os.getloadavg()
-    E.generate(model, prompts[:2], 4)  # warm-up
+    S.generate(model, prompts[:2], 4)  # warm-up
     fast_times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        fast = E.generate(model, prompts, args.new_tokens)
+        fast = S.generate(model, prompts, args.new_tokens)
         fast_times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
-    naive = E.generate_naive(model, prompts, args.new_tokens)
+    naive = S.generate_naive(model, prompts, args.new_tokens)
     naive_s = time.perf_counter() - t0
     fast_s = statistics.median(fast_times)
     load_after = os.getloadavg()

@@ -23,7 +23,6 @@ import pandas as pd
 from scipy.stats import gmean
 from tqdm import tqdm
 
-from repro.common.lowrank import fit_pca, fit_pca_imputer
 from repro.common.steps import StepResult
 from repro.obsscaling.capability import capability_space, complete_case_pca, family_loglinearity
 from repro.obsscaling.config import (
@@ -59,6 +58,7 @@ from repro.obsscaling.predict import (
     Preprocess,
     Splitter,
     Target,
+    capability_features,
     cutoff_split,
     models_split,
     run_prediction,
@@ -382,16 +382,9 @@ def emergent_step(inputs: Inputs, config: EmergentConfig) -> StepResult:
 
 
 def _selection_scores(pool: pd.DataFrame, config: FitContext, benchmark_set: str, n_pcs: int) -> np.ndarray:
-    pre = _preprocess(config, benchmark_set)
-    _, x = fit_pca_imputer(
-        pool[list(pre.benchmarks)].to_numpy(float),
-        pre.impute_components,
-        max_iter=pre.impute_max_iter,
-        tol=pre.impute_tol,
-        bounds=pre.bounds,
-    )
-    pca = fit_pca(x, min(pre.pca_components, *x.shape))
-    return pca.transform(x)[:, :n_pcs]
+    """The first ``n_pcs`` PC scores of the pool, imputation and PCA fitted on the whole pool."""
+    scores, _, _ = capability_features(pool, pool.iloc[:0], _preprocess(config, benchmark_set))
+    return scores[:, :n_pcs]
 
 
 def subset_selection_step(inputs: Inputs, config: SubsetSelectionConfig) -> StepResult:

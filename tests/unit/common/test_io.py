@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from repro.common.io import atomic_open, flatten, read_json, write_json, write_json_if_changed
+from repro.common.io import atomic_dir, atomic_open, flatten, read_json, write_json, write_json_if_changed
 
 
 def test_atomic_open_leaves_nothing_on_error(tmp_path):
@@ -25,6 +25,22 @@ def test_atomic_open_keeps_old_content_on_error(tmp_path):
             fh.write("new")
             raise RuntimeError
     assert target.read_text() == "old"
+
+
+def test_atomic_dir_swaps_in_on_success_and_keeps_old_on_error(tmp_path):
+    target = tmp_path / "model"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("v1")
+    assert (target / "a.txt").read_text() == "v1"
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "a.txt").write_text("half")
+            raise RuntimeError("killed")
+    assert (target / "a.txt").read_text() == "v1"
+    with atomic_dir(target) as tmp:
+        (tmp / "b.txt").write_text("v2")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary or old folder left
 
 
 def test_write_json_converts_numpy_and_nan(tmp_path):

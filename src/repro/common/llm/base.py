@@ -6,10 +6,13 @@ A paper's params.yaml names a backend and its options, e.g.::
           base_url: http://127.0.0.1:8000/v1, api_key_env: VLLM_API_KEY,
           cache: resources/llm_cache.sqlite}
 
-and the library calls :func:`from_params` (or :func:`get_llm`) to obtain an
-:class:`LLM`. Backends register themselves with :func:`register`; the four built-in
-ones (``replay``, ``tiny``, ``hf``, ``openai``) are imported lazily on first use so
-that importing this module stays cheap (no torch import for replay-only papers).
+and the library calls :func:`repro.common.llm.from_params` (or
+:func:`repro.common.llm.get_llm`) to obtain an :class:`LLM`, wrapped in the disk cache
+when ``cache`` is given. This module is the interface and the registry only (it knows
+nothing of caching): backends register themselves with :func:`register` and
+:func:`create_llm` instantiates one; the four built-in ones (``replay``, ``tiny``,
+``hf``, ``openai``) are imported lazily on first use so that importing this module
+stays cheap (no torch import for replay-only papers).
 
 Sampling semantics shared by all backends: ``temperature == 0`` is greedy decoding;
 ``n`` samples per prompt; ``stop`` strings end a completion and are not included;
@@ -167,39 +170,18 @@ def available() -> list[str]:
     return sorted(set(_REGISTRY) | set(_BUILTIN))
 
 
-def get_llm(name: str, *, cache: str | None = None, **kwargs: Any) -> LLM:
-    """Instantiate backend ``name`` with ``kwargs``; wrap it in a disk cache if ``cache`` is a path."""
+def create_llm(name: str, **kwargs: Any) -> LLM:
+    """Instantiate backend ``name`` with ``kwargs`` (no cache).
+
+    Callers normally use :func:`repro.common.llm.get_llm` or
+    :func:`repro.common.llm.from_params`, which also wrap the backend in the disk cache.
+    """
     if name not in _REGISTRY and name in _BUILTIN:
         importlib.import_module(_BUILTIN[name])
     factory = _REGISTRY.get(name)
     if factory is None:
         raise KeyError(f"unknown LLM backend {name!r}; available: {', '.join(available())}")
-    llm = factory(**kwargs)
-    if cache is not None:
-        from repro.common.llm.cache import CachedLLM
-
-        llm = CachedLLM(llm, cache)
-    return llm
-
-
-def from_params(params: Mapping[str, Any]) -> LLM:
-    """Build an LLM from a params.yaml block: ``{backend: NAME, cache: PATH?, ...options}``.
-
-    Secrets never appear in params: a key such as ``api_key`` is refused (use
-    ``api_key_env``, the *name* of an environment variable).
-    """
-    params = dict(params)
-    for secret in ("api_key", "token", "password"):
-        if secret in params:
-            raise LLMError(
-                f"params must not contain {secret!r}: put the secret in an environment variable "
-                "and give its name (e.g. api_key_env: OPENAI_API_KEY)"
-            )
-    try:
-        name = params.pop("backend")
-    except KeyError:
-        raise LLMError("LLM params need a 'backend' key (one of: " + ", ".join(available()) + ")") from None
-    return get_llm(name, **params)
+    return factory(**kwargs)
 
 
 __all__ = [
@@ -208,9 +190,8 @@ __all__ = [
     "Message",
     "available",
     "check_sampling",
+    "create_llm",
     "cut_at_stop",
-    "from_params",
-    "get_llm",
     "register",
     "render_chat",
 ]

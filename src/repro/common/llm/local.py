@@ -1,9 +1,9 @@
 """The :class:`LLM` interface over an in-process torch model (shared by ``tiny`` and ``hf``).
 
-Generation, continuation scoring and next-token distributions all go through
-:mod:`repro.common.lm.evaluate`, so a model behaves identically whether a paper calls
-the toolkit directly, through this interface, or over HTTP via
-:mod:`repro.common.llm.serve`.
+Generation goes through :mod:`repro.common.lm.sampling`, continuation scoring and
+next-token distributions through :mod:`repro.common.lm.evaluate`, so a model behaves
+identically whether a paper calls the toolkit directly, through this interface, or over
+HTTP via :mod:`repro.common.llm.serve`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from torch import nn
 
 from repro.common.llm.base import LLM, Message, check_sampling, cut_at_stop, render_chat
 from repro.common.lm import evaluate as ev
+from repro.common.lm import sampling
 
 
 class LocalLM(LLM):
@@ -87,7 +88,7 @@ class LocalLM(LLM):
         # batch, so cached and uncached, batched and single calls give the same samples.
         sample_ids = [j for _ in prompt_ids for j in range(n)]
         with self._lock:
-            out = ev.generate(
+            out = sampling.generate(
                 self.module, rows, max_tokens, temperature=temperature,
                 top_k=self.top_k if top_k is None else top_k,
                 stop_ids=self.stop_ids, seed=0 if seed is None else int(seed), sample_ids=sample_ids,

@@ -1,9 +1,9 @@
-"""Small language models trained from scratch: corpora, tokenizers, models, trainer, evaluation.
+"""Small language models trained from scratch: corpora, tokenizers, models, training, scoring, sampling.
 
 Used by the tiny scale of six papers (ttt, datavalue, pplcorr, entigraph, obsscaling,
 distalign). Typical use::
 
-    from repro.common.lm import corpora, tokenizer, models, trainer, evaluate
+    from repro.common.lm import corpora, tokenizer, models, trainer, evaluate, sampling
 
     docs = corpora.load_mix("default")
     train_docs, heldout_docs = corpora.split_documents(docs, heldout_frac=0.1, seed=0)
@@ -13,6 +13,11 @@ distalign). Typical use::
     model = models.build_model(cfg)
     history = trainer.train(model, train_ids, trainer.TrainConfig(steps=1000))
     models.save_model_dir("results/tiny/x/model", model, cfg, tok)
+    bpb = evaluate.bits_per_byte(model, tok, [d.text for d in heldout_docs])
+    new_ids = sampling.generate(model, [tok.encode("ROMEO:")], max_new_tokens=32)
+
+Scoring (losses, bits per byte, log-probs) is :mod:`repro.common.lm.evaluate`; sampling
+(greedy/temperature/top-k, KV cache) is :mod:`repro.common.lm.sampling`.
 
 The module contract every model follows is documented in :mod:`repro.common.lm.models`.
 """

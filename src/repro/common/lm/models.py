@@ -6,7 +6,7 @@ whose ``forward(input_ids: LongTensor[B, T]) -> FloatTensor[B, T, V]`` returns
 next-token logits (position ``t`` predicts token ``t + 1``). A module may optionally
 expose ``num_parameters() -> int`` and ``context: int`` (its maximum length). Hugging
 Face models are wrapped by :func:`wrap_hf` to satisfy the same contract; the wrapper
-also offers an incremental (KV-cache) ``step`` that :mod:`repro.common.lm.evaluate` uses
+also offers an incremental (KV-cache) ``step`` that :mod:`repro.common.lm.sampling` uses
 for fast sampling (a custom module may opt in with ``supports_kv_cache = True`` and the
 same ``step``/``forward_padded`` methods; otherwise sampling runs without a cache).
 
@@ -35,8 +35,6 @@ import inspect
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +43,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from repro.common.io import atomic_write_bytes, write_json
+from repro.common.io import atomic_dir, atomic_write_bytes, write_json
 
 # ---------------------------------------------------------------------------------------
 # Config
@@ -426,30 +424,6 @@ def load_unique_state_dict(module: nn.Module, tensors: dict[str, torch.Tensor]) 
     missing = set(own) - covered
     if missing:
         raise KeyError(f"checkpoint lacks tensors: {sorted(missing)[:5]}")
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Build a directory under a temporary name; swap it into ``path`` on success.
-
-    A killed job leaves either the old directory or the new one, never a half-written
-    model that a later rule would take for complete.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old.{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def save_model_dir(

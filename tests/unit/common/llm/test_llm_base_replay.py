@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
+from pathlib import Path
 
 import pytest
 
-from repro.common.llm import base
-from repro.common.llm.base import LLM, LLMError, from_params, get_llm, register
+from repro.common.llm import base, from_params, get_llm
+from repro.common.llm.base import LLM, LLMError, create_llm, register
+from repro.common.llm.cache import CachedLLM
 from repro.common.llm.replay import ReplayLLM, ReplayMissingError, load_records
 
 ROWS = [
@@ -49,6 +53,40 @@ def test_registry_and_params():
         from_params({"model": "m"})
     assert from_params({"backend": "test-echo"}).generate(["x"]) == [["X"]]
 
+
+
+def test_cache_is_composed_outside_the_registry(tmp_path):
+    """base builds backends without cache; repro.common.llm.get_llm/from_params wrap CachedLLM."""
+
+    @register("test-upper")
+    class Upper(LLM):
+        model = "upper"
+        calls = 0
+
+        def generate(self, prompts, n=1, temperature=0.0, max_tokens=256, stop=None, seed=None):
+            Upper.calls += 1
+            return [[p.upper()] * n for p in prompts]
+
+        def logprobs(self, prompt, continuations):
+            return [0.0 for _ in continuations]
+
+        def top_logprobs(self, prompt, k):
+            return {}
+
+    assert "cache" not in inspect.signature(create_llm).parameters
+    plain = create_llm("test-upper")
+    assert isinstance(plain, Upper) and isinstance(get_llm("test-upper"), Upper)
+    cached = get_llm("test-upper", cache=tmp_path / "c.sqlite")
+    assert isinstance(cached, CachedLLM) and isinstance(cached.inner, Upper)
+    assert cached.generate(["a"]) == [["A"]] and cached.generate(["a"]) == [["A"]]
+    assert Upper.calls == 1  # the second call was a cache hit
+    again = from_params({"backend": "test-upper", "cache": str(tmp_path / "c.sqlite")})
+    assert isinstance(again, CachedLLM) and again.generate(["a"]) == [["A"]] and Upper.calls == 1
+    # The interface module itself does not depend on the cache.
+    tree = ast.parse(Path(base.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any("cache" in (m or "") for m in imported), imported
 
 def test_render_chat_and_stop():
     text = base.render_chat([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])

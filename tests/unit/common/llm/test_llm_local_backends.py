@@ -10,6 +10,7 @@ import pytest
 from repro.common.llm import get_llm
 from repro.common.llm.base import LLMError
 from repro.common.lm import evaluate as E
+from repro.common.lm import sampling as S
 
 PROMPT = "ROMEO:\nI will"
 
@@ -22,7 +23,7 @@ def tiny(tiny_lm):
 def test_tiny_backend_matches_the_toolkit(tiny, tiny_lm):
     tok = tiny_lm.tokenizer
     [[text]] = tiny.generate([PROMPT], max_tokens=20)
-    ids = E.generate_naive(tiny_lm.model, [tok.encode(PROMPT)], 20, stop_ids=[tok.eos_id])[0]
+    ids = S.generate_naive(tiny_lm.model, [tok.encode(PROMPT)], 20, stop_ids=[tok.eos_id])[0]
     assert text == tok.decode(ids, skip_special=True)
     lps = tiny.logprobs(PROMPT, [" go", " not be"])
     ref = E.continuation_logprobs(tiny_lm.model, tok, PROMPT, [" go", " not be"])
@@ -86,5 +87,5 @@ def test_hf_backend_uses_the_chat_template_and_serve_detects_plain_hf_dirs(tiny_
     msgs = [{"role": "user", "content": "Who art thou?"}]
     assert llm.chat_prompt_ids(msgs) == tiny_lm.tokenizer.encode("<user>Who art thou?\n<assistant>")
     [reply] = llm.chat(msgs, max_tokens=5)
-    ids = E.generate_naive(tiny_lm.model, [llm.chat_prompt_ids(msgs)], 5, stop_ids=[tiny_lm.tokenizer.eos_id])[0]
+    ids = S.generate_naive(tiny_lm.model, [llm.chat_prompt_ids(msgs)], 5, stop_ids=[tiny_lm.tokenizer.eos_id])[0]
     assert reply == tiny_lm.tokenizer.decode(ids, skip_special=True)
