@@ -32,3 +32,5 @@ rule all:
         # Everything each paper's target rule asks for (numbers.json and figures).
         papers=[getattr(rules, paper).input for paper in PAPERS],
         scorecard=f"results/{SCALE}/scorecard.md",
+        metrics=f"results/{SCALE}/metrics.json",
+        gallery=rules.gallery.output.figures,

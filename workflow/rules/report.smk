@@ -19,3 +19,26 @@ rule scorecard:
         REPRO_ENV
     script:
         "../scripts/common/scorecard.py"
+
+
+# Every paper's figures of the default scale in one folder (committed for browsing, like the scorecard):
+# results/{scale}/figures/<paper>/<name>.png, copied from each paper's own figures folder.
+GALLERY = {
+    f"results/{SCALE}/figures/{Path(png).parent.parent.name}/{Path(png).name}": png
+    for paper in PAPERS
+    for png in getattr(rules, paper).input.figures
+}
+
+
+rule gallery:
+    """results/{scale}/figures/<paper>/*.png: a copy of every paper's figures next to the scorecard."""
+    input:
+        figures=list(GALLERY.values()),
+    output:
+        figures=list(GALLERY),
+    log:
+        f"logs/{SCALE}/gallery.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/common/gallery.py"
