@@ -9,6 +9,8 @@ from pathlib import Path
 
 from workflow_helpers import ROOT, planned_rules, snakemake
 
+from repro.common.scorecard import check_scorecard, evaluate_scorecard
+
 REQUIRED_OBSSCALING_KEYS = (
     ["pca.explained_variance.pc1", "pca.explained_variance.top3", "family_loglinear.mean_r2"]
     + [
@@ -62,21 +64,35 @@ def test_wrong_params_type_is_named(repo_copy):
     assert "obsscaling.base.agents.test_fraction: 'lots' is not of type 'number'" in proc.stdout + proc.stderr
 
 
-def test_smoke_run_writes_numbers_scorecard_and_figures(repo_copy):
-    snakemake(["--config", "scale=smoke", "--", "obsscaling", "results/smoke/scorecard.md"], repo_copy, timeout=900)
+def test_smoke_run_enforces_the_exact_tier_and_matches_the_committed_results(repo_copy):
+    snakemake(["--config", "scale=smoke", "--", "obsscaling"], repo_copy, timeout=900)
     numbers = json.loads((repo_copy / "results/smoke/obsscaling/numbers.json").read_text())
     missing = [k for k in REQUIRED_OBSSCALING_KEYS if k not in numbers]
     assert not missing, missing
-    # Deterministic linear algebra is independent of the scale's search settings.
-    assert abs(numbers["pca.explained_variance.pc1"] - 0.8016) < 5e-5
-    card = (repo_copy / "results/smoke/scorecard.md").read_text()
-    assert "## obsscaling" in card and "| `pca.explained_variance.pc1` |" in card
+    # The exact tier is enforced: an unexplained MISMATCH or a missing reference key fails (CI catches a regression).
+    card = evaluate_scorecard("smoke", {"obsscaling": repo_copy / "results/smoke/obsscaling/numbers.json"},
+                              [ROOT / "workflow/expected/obsscaling.yaml"])  # fmt: skip
+    check_scorecard(card)
+    assert card.totals.get("match", 0) >= 100 and card.totals.get("EXPLAINED", 0) == 2, card.totals
     for fig in ("pca", "family_loglinear", "post_training", "agents", "subset_selection"):
         png = repo_copy / f"results/smoke/obsscaling/figures/{fig}.png"
         assert png.stat().st_size > 10_000, png
+    # The committed tiny results (results/tiny/metrics.json) equal this fresh computation wherever the two
+    # scales share settings (smoke only shrinks the subset search): a stale commit is caught.
+    committed = json.loads((ROOT / "results/tiny/metrics.json").read_text())["obsscaling"]
+    shared = [k for k in numbers if not k.startswith("subset_selection.")]
+    assert len(shared) > 500
+    stale = [k for k in shared if not _same(committed.get(k), numbers[k])]
+    assert not stale, stale[:10]
     # A second run has nothing to do.
     again = snakemake(["-n", "--config", "scale=smoke", "--", "obsscaling"], repo_copy).stdout
     assert "Nothing to be done" in again
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+    return a == b
 
 
 def test_corrupted_download_fails_cleanly(repo_copy, mirror, tmp_path, monkeypatch):

@@ -12,11 +12,14 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv's bin: snakemake and dvc live next to python
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    """Run a command with the venv on PATH; on failure show its output in the assertion."""
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+def run(
+    cmd: list[str], cwd: Path, check: bool = True, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command with the venv on PATH (and ``env`` added); on failure show its output in the assertion."""
+    full = dict(os.environ)
+    full["PATH"] = f"{BIN}{os.pathsep}{full.get('PATH', '')}"
+    full.update(env or {})
+    proc = subprocess.run(cmd, cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}")
     return proc
