@@ -270,3 +270,19 @@ def test_raw_error_body_shape(server):
     assert json.loads(r.text) == {"error": {"message": "The model `nope` does not exist.",
                                             "type": "invalid_request_error", "param": "model",
                                             "code": "model_not_found"}}
+
+
+def test_a_server_failure_mid_stream_reaches_the_client(server, tiny, monkeypatch):
+    url, state = server
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(state, "step", broken)
+    c = _client(url)
+    with pytest.raises(openai.APIError, match="injected failure"):
+        for _ in c.completions.create(model=tiny.model, prompt="KING:", max_tokens=4, stream=True):
+            pass
+    with pytest.raises(openai.InternalServerError) as e:  # a server bug: 500 with an error object
+        c.chat.completions.create(model=tiny.model, messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+    assert e.value.body["code"] == "internal_error"

@@ -136,6 +136,17 @@ def _sse(obj: Any) -> str:
     return f"data: {json.dumps(obj)}\n\n"
 
 
+async def _guarded(events: AsyncIterator[str]) -> AsyncIterator[str]:
+    """A failure after the stream started (headers sent) becomes an error event, as in vLLM;
+    the ``openai`` client raises it as an ``APIError``."""
+    try:
+        async for ev in events:
+            yield ev
+    except Exception as exc:  # noqa: BLE001 - reported to the client, not swallowed
+        yield _sse(APIError(500, f"{type(exc).__name__}: {exc}", code="internal_error").body())
+        yield "data: [DONE]\n\n"
+
+
 # ---------------------------------------------------------------------------------------
 # the server state
 
@@ -514,7 +525,7 @@ def create_app(state: OpenAIServer) -> FastAPI:
         req = _parse(CompletionRequest, await _read_body(request, state.limits.max_body))
         prompts, max_tokens = state.prepare_completion(req)
         if req.stream:
-            return StreamingResponse(state.completion_stream(req, prompts, max_tokens),
+            return StreamingResponse(_guarded(state.completion_stream(req, prompts, max_tokens)),
                                      media_type="text/event-stream")
         try:
             reply = await _run_cancellable(
@@ -530,7 +541,8 @@ def create_app(state: OpenAIServer) -> FastAPI:
         req = _parse(ChatRequest, await _read_body(request, state.limits.max_body))
         ids, max_tokens = state.prepare_chat(req)
         if req.stream:
-            return StreamingResponse(state.chat_stream(req, ids, max_tokens), media_type="text/event-stream")
+            return StreamingResponse(_guarded(state.chat_stream(req, ids, max_tokens)),
+                                     media_type="text/event-stream")
         try:
             reply = await _run_cancellable(request, lambda cancel: state.chat_sync(req, ids, max_tokens, cancel))
         except Cancelled:

@@ -235,6 +235,7 @@ class RowText:
         self.sent_tokens = 0
         self.finish_reason: str | None = None
         self.eos: Step | None = None
+        self._last = ""  # decode of self.ids
 
     def _text(self) -> str:
         return self.runner.llm.decode(self.ids)
@@ -261,23 +262,25 @@ class RowText:
         if step is None or self.finish_reason is not None:
             return Delta("", [])
         if step.stop:
-            delta = self._emit(self._text(), 1 << 62, all_tokens=True)
+            delta = self._emit(self._last, 1 << 62, all_tokens=True)
             eos = Token(step.token, self.runner.piece(step.token), step.logprob, step.top,
                         self.base + max(self.sent, 0), special=True)
             self.eos = step
             delta.tokens.append(eos)
             delta.finish_reason = self.finish_reason = "stop"
             return delta
-        self.starts.append(len(self._text()))
+        self.starts.append(len(self._last))
         self.ids.append(step.token)
         self.steps.append(step)
-        text = self._text()
+        # Full decode each step (exact for every tokenizer; O(length) per step).
+        text = self._last = self._text()
         cut = min((i for i in (text.find(s) for s in self.stops) if i != -1), default=-1)
         if cut != -1:
             # Keep the tokens that start before the cut (their text is cut at the stop string).
             self.steps = [s for s, a in zip(self.steps, self.starts, strict=True) if a < cut]
             self.starts = self.starts[: len(self.steps)]
             self.ids = self.ids[: len(self.steps)]
+            self._last = self._text()
             delta = self._emit(text[:cut], cut, all_tokens=True)
             delta.finish_reason = self.finish_reason = "stop"
             return delta
