@@ -3,7 +3,7 @@
 :class:`Decoder` advances the ``n`` samples of one prompt one token per call, so the
 server can stream each token as it is produced and stop as soon as the client is
 gone. It draws from the same per-sample random streams as
-:func:`repro.common.lm.evaluate.generate` (sample ``j`` of a prompt from ``(seed, j)``)
+:func:`repro.common.lm.sampling.generate` (sample ``j`` of a prompt from ``(seed, j)``)
 and picks tokens with the same function, so a streamed, a non-streamed and an
 in-process (:class:`~repro.common.llm.local.LocalLM`) generation agree.
 
@@ -23,6 +23,7 @@ import torch
 
 from repro.common.llm.local import LocalLM
 from repro.common.lm import evaluate as ev
+from repro.common.lm import sampling as smp
 
 
 class Cancelled(RuntimeError):
@@ -121,7 +122,7 @@ class Decoder:
         llm = self.runner.llm
         self._top_k = llm.top_k if self.top_k is None else self.top_k
         self._stop = torch.as_tensor(llm.stop_ids)
-        self._gens = (ev._row_generators(0 if self.seed is None else int(self.seed), range(self.n))
+        self._gens = (smp._row_generators(0 if self.seed is None else int(self.seed), range(self.n))
                       if self.temperature > 0 else None)
 
     @property
@@ -153,7 +154,7 @@ class Decoder:
             pick_logits = logits
             if self.temperature > 0 and self.top_p < 1.0:
                 pick_logits = _nucleus(logits, self.temperature, self.top_p)
-            nxt = ev._pick(pick_logits, self.temperature, self._top_k, self._gens)
+            nxt = smp._pick(pick_logits, self.temperature, self._top_k, self._gens)
             logp = torch.log_softmax(logits.float(), dim=-1)
             chosen = logp.gather(1, nxt[:, None]).squeeze(1).cpu().tolist()
             if self.n_top > 0:
@@ -186,7 +187,7 @@ class Decoder:
             pos = pos[:, -1:] + 1
             if ids.shape[1] <= ctx:
                 logits, cache = m.step(nxt[:, None], mask, pos, cache)
-            else:  # past the context: slide a window, as repro.common.lm.evaluate.generate does
+            else:  # past the context: slide a window, as repro.common.lm.sampling.generate does
                 cache = None
                 logits = m.forward_padded(ids[:, -ctx:], mask[:, -ctx:])
         else:
