@@ -256,14 +256,13 @@ class OpenAIServer:
         return prompts, max_tokens
 
     def echo_tokens(self, ids: list[int], k: int) -> list[Token]:
+        """The echoed prompt's tokens with their log-probs (the first has none) and offsets."""
         lps, tops = self.runner.score(ids, k)
-        toks, text_len = [], 0
+        toks = []
         for i, t in enumerate(ids):
             off = len(self.llm.decode(ids[:i])) if i else 0
             toks.append(Token(t, self.runner.piece(t), None if i == 0 else lps[i - 1],
-                              () if i == 0 else tuple(tops[i - 1]) if k else (), off))
-            text_len = off
-        del text_len
+                              () if i == 0 or not k else tuple(tops[i - 1]), off))
         return toks
 
     def legacy_logprobs(self, toks: Sequence[Token], k: int) -> dict[str, Any]:

@@ -121,7 +121,6 @@ class Decoder:
         self.done = [self.max_tokens <= 0] * self.n
         llm = self.runner.llm
         self._top_k = llm.top_k if self.top_k is None else self.top_k
-        self._stop = torch.as_tensor(llm.stop_ids)
         self._gens = (smp._row_generators(0 if self.seed is None else int(self.seed), range(self.n))
                       if self.temperature > 0 else None)
 

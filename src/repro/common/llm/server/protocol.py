@@ -8,7 +8,7 @@ as vLLM does, except the ones whose meaning the server cannot honour
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,7 +129,6 @@ class ChatRequest(_Sampling):
                            param="response_format", code="unsupported_parameter")
 
 
-ROLES = ("system", "developer", "user", "assistant")
-Role = Literal["system", "developer", "user", "assistant"]
+ROLES = ("system", "developer", "user", "assistant")  # 'developer' is served as 'system'
 
 __all__ = ["APIError", "ChatMessage", "ChatRequest", "CompletionRequest", "ROLES", "StreamOptions", "TextPart"]
