@@ -204,3 +204,21 @@ def test_stream_without_usage_and_done_marker(served):
 
     chunks = [json.loads(ln[6:]) for ln in lines[:-1]]
     assert all(ch["object"] == "text_completion" and "usage" not in ch for ch in chunks)
+
+
+def test_concurrent_requests_interleave_without_mixing(served):
+    """Requests decode step by step under one lock; concurrent replies equal sequential ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    llm, url, _ = served
+    c = client(url)
+    jobs = [("KING:", 0), ("QUEEN:", 1), (PROMPT, 2), ("First Citizen:\n", 3)]
+
+    def one(job):
+        prompt, seed = job
+        stream = c.completions.create(model=llm.model, prompt=prompt, max_tokens=20, n=2, seed=seed, stream=True)
+        return _stream_text(stream)[0]
+
+    sequential = [one(j) for j in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(one, jobs)) == sequential
