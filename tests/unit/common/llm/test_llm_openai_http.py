@@ -76,7 +76,7 @@ def test_server_wire_format_and_errors(server, tiny):
     echo = requests.post(f"{server}/completions", json={"prompt": "KING:", "max_tokens": 0, "echo": True,
                                                         "logprobs": 0}, timeout=30).json()["choices"][0]
     assert echo["text"] == "KING:" and echo["logprobs"]["token_logprobs"][0] is None
-    bad = requests.post(f"{server}/completions", json={"prompt": [1, 2, 3]}, timeout=10)
+    bad = requests.post(f"{server}/completions", json={"prompt": {"not": "a prompt"}}, timeout=10)
     assert bad.status_code == 400 and "prompt" in bad.json()["error"]["message"]
     assert requests.post(f"{server}/nowhere", json={}, timeout=10).status_code == 404
     garbage = requests.post(f"{server}/completions", data=b"{not json", timeout=10)
