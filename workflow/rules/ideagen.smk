@@ -40,8 +40,20 @@ IDEA_FILE = {name: spec["path"] for name, spec in IDEA_DATA.items()}
 IDEA_OUT = "results/{scale}/ideagen"
 IDEA_LOG = "logs/{scale}/ideagen"
 IDEA_BENCH = "benchmarks/{scale}/ideagen"
-IDEA_STATS_CODE = library_files("ideagen.data", "ideagen.stats", "ideagen.steps", "common.steps", "common.io")
-IDEA_AGENT_CODE = library_files("ideagen", "common.steps", "common.io", "common.llm")
+IDEA_COMMON = library_files("ideagen.data", "ideagen.steps", "common.steps", "common.io")
+IDEA_STATS_CODE = library_files("ideagen.stats", "ideagen._stats_steps") + IDEA_COMMON
+IDEA_AGENT = library_files("ideagen._agent_steps") + IDEA_COMMON
+IDEA_RANK = library_files("ideagen._rank_steps", "ideagen._agent_steps") + IDEA_COMMON
+# per-step library modules, so a code change reruns only the steps that use it
+# (steps.py only re-exports the step functions of _stats_steps, _agent_steps and _rank_steps)
+IDEA_CODE = {
+    "retrieval": library_files("ideagen.retrieval", "common.llm.cache") + IDEA_AGENT,
+    "generator": library_files("ideagen.generator") + IDEA_AGENT,
+    "seeds": library_files("ideagen.generator", "common.llm") + IDEA_AGENT,
+    "embed": library_files("ideagen.embed") + IDEA_AGENT,
+    "dedup": library_files("ideagen.dedup", "ideagen.embed") + IDEA_RANK,
+    "tournament": library_files("ideagen.tournament", "ideagen.embed", "common.llm") + IDEA_RANK,
+}
 IDEA_FIG_CODE = library_files("ideagen.figures", "ideagen.data", "common.figures", "common.plotting")
 IDEA_FIGURES = ["scores", "scores_idea", "nondup", "tournament"]
 # The stand-in generator is trained only when the seeds' LLM is the ngram backend (tiny / smoke).
@@ -103,7 +115,7 @@ rule ideagen__retrieval:
         reviews=IDEA_FILE["reviews"],
         titles=IDEA_FILE["titles"],
         params=step_params("ideagen", "retrieval"),
-        code=IDEA_AGENT_CODE,
+        code=IDEA_CODE["retrieval"],
     output:
         numbers=f"{IDEA_OUT}/retrieval/numbers.json",
         bank=f"{IDEA_OUT}/retrieval/bank.csv",
@@ -122,7 +134,7 @@ rule ideagen__generator:
     input:
         titles=IDEA_FILE["titles"],
         params=step_params("ideagen", "generator"),
-        code=IDEA_AGENT_CODE,
+        code=IDEA_CODE["generator"],
     output:
         numbers=f"{IDEA_OUT}/generator/numbers.json",
         model=f"{IDEA_OUT}/generator/model.csv",
@@ -142,7 +154,7 @@ rule ideagen__seeds:
         bank=rules.ideagen__retrieval.output.bank,
         **({"model": rules.ideagen__generator.output.model} if IDEA_NGRAM else {}),
         params=step_params("ideagen", "seeds", ["seeds", "llms"]),
-        code=IDEA_AGENT_CODE,
+        code=IDEA_CODE["seeds"],
     output:
         numbers=f"{IDEA_OUT}/seeds/numbers.json",
         seeds=f"{IDEA_OUT}/seeds/seeds.csv",
@@ -164,7 +176,7 @@ rule ideagen__embed:
         seeds=rules.ideagen__seeds.output.seeds,
         titles=IDEA_FILE["titles"],
         params=step_params("ideagen", "embed"),
-        code=IDEA_AGENT_CODE,
+        code=IDEA_CODE["embed"],
     output:
         numbers=f"{IDEA_OUT}/embed/numbers.json",
         seed_emb=f"{IDEA_OUT}/embed/seed_emb.csv",
@@ -190,7 +202,7 @@ rule ideagen__dedup:
         seeds=rules.ideagen__seeds.output.seeds,
         seed_emb=rules.ideagen__embed.output.seed_emb,
         params=step_params("ideagen", "dedup"),
-        code=IDEA_AGENT_CODE,
+        code=IDEA_CODE["dedup"],
     output:
         numbers=f"{IDEA_OUT}/dedup/numbers.json",
         curve=f"{IDEA_OUT}/dedup/curve.csv",
@@ -211,7 +223,7 @@ rule ideagen__tournament:
         titles=IDEA_FILE["titles"],
         study_emb=rules.ideagen__embed.output.study_emb,
         params=step_params("ideagen", "tournament", ["tournament", "llms"]),
-        code=IDEA_AGENT_CODE,
+        code=IDEA_CODE["tournament"],
     output:
         numbers=f"{IDEA_OUT}/tournament/numbers.json",
         table=f"{IDEA_OUT}/tournament/table.csv",
