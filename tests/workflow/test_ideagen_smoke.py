@@ -27,7 +27,7 @@ def test_ideagen_smoke_run(repo_copy):
     assert "STAND-IN" in numbers["seeds.label"] and "PROXY" in numbers["tournament.label"]
     assert numbers["embed.sanity_max_abs_diff"] < 1e-3
     assert 0 < numbers["dedup.unique_fraction.n40"] <= 1
-    for fig in ("scores", "scores_idea", "nondup", "tournament"):
+    for fig in ("scores", "scores_idea", "per_topic", "nondup", "tournament"):
         assert (repo_copy / f"results/smoke/ideagen/figures/{fig}.png").stat().st_size > 10_000, fig
     card = evaluate_scorecard(
         "smoke", {"ideagen": repo_copy / "results/smoke/ideagen/numbers.json"},

@@ -4,7 +4,7 @@
 #   fetch (released reviews + id/title mapping, pinned) -> stats | stats_idea | per_topic | mixed   (exact tier)
 #   fetch -> retrieval -> seeds (<- generator at tiny scale) -> embed -> dedup                  (ideation agent)
 #                                                                embed -> tournament
-#   -> numbers (results/{scale}/ideagen/numbers.json); figures: scores, scores_idea, nondup, tournament.
+#   -> numbers (results/{scale}/ideagen/numbers.json); figures: scores, scores_idea, per_topic, nondup, tournament.
 # The embeddings are their own rule (embed), so changing dedup.threshold reruns only dedup and what reads it.
 # Tiny scale: the seed generator is a STAND-IN (a word n-gram LM trained on the 98 released idea titles, the
 # `ngram` backend of repro.common.llm) and the tournament judge a PROXY (logistic regression on MiniLM title
@@ -55,7 +55,7 @@ IDEA_CODE = {
     "tournament": library_files("ideagen.tournament", "ideagen.embed", "common.llm") + IDEA_RANK,
 }
 IDEA_FIG_CODE = library_files("ideagen.figures", "ideagen.data", "common.figures", "common.plotting")
-IDEA_FIGURES = ["scores", "scores_idea", "nondup", "tournament"]
+IDEA_FIGURES = ["scores", "scores_idea", "per_topic", "nondup", "tournament"]
 # The stand-in generator is trained only when the seeds' LLM is the ngram backend (tiny / smoke).
 IDEA_NGRAM = IDEA["llms"][IDEA["seeds"]["llm"]]["backend"] == "ngram"
 
@@ -260,12 +260,14 @@ rule ideagen__numbers:
 IDEA_FIG_INPUTS = {
     "scores": dict(table=f"{IDEA_OUT}/stats/table.csv"),
     "scores_idea": dict(table=f"{IDEA_OUT}/stats_idea/table.csv"),
+    "per_topic": dict(table=f"{IDEA_OUT}/per_topic/table.csv"),
     "nondup": dict(curve=rules.ideagen__dedup.output.curve),
     "tournament": dict(table=rules.ideagen__tournament.output.table),
 }
 IDEA_FIG_LABELS = {
     "scores": dict(IDEA["figures"], title="Test 1: each review a data point (95% CI; * p_adj < 0.05)"),
     "scores_idea": dict(IDEA["figures"], title="Test 2: each idea a data point (95% CI; * p_adj < 0.05)"),
+    "per_topic": dict(IDEA["figures"], metric="novelty", title="Novelty per topic (reviews as units; * p_adj < 0.05, x10)"),
     "nondup": dict(title=f"Non-duplicate seed ideas (cosine > {IDEA['dedup']['threshold']} is a duplicate)"),
     "tournament": dict(title=f"Swiss tournament ({IDEA['tournament']['judge']} judge) vs human overall"),
 }

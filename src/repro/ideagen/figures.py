@@ -3,6 +3,7 @@
 * ``scores`` -- Fig. 2: mean score per metric and condition (reviews as units) with
   confidence intervals; * marks p_adj < alpha against Human (Welch, Bonferroni).
 * ``scores_idea`` -- the same with ideas as units (Test 2).
+* ``per_topic`` -- per-topic breakdown (App.): novelty per topic and condition, * for p_adj < alpha (x10).
 * ``nondup`` -- Sec. 7 diversity figure: non-duplicate seed ideas vs generated, per topic
   (tiny: the stand-in generator).
 * ``tournament`` -- Swiss-tournament score vs mean human overall score (held-out folds; proxy judge).
@@ -82,4 +83,31 @@ def plot_tournament(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> pl
     return fig
 
 
-FIGURES = {"scores": plot_scores, "scores_idea": plot_scores, "nondup": plot_nondup, "tournament": plot_tournament}
+def plot_per_topic(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
+    """Per-topic mean of one metric (``labels.metric``, default novelty) per condition; * p_adj < alpha."""
+    t = pd.read_csv(inputs["table"])
+    metric = str(labels.get("metric", "novelty"))
+    alpha = float(labels.get("alpha", 0.05))
+    t = t[t["metric"] == metric]
+    topics = sorted(t["topic"].unique())
+    fig, ax = plt.subplots(figsize=(8.0, 3.4))
+    x = np.arange(len(topics))
+    width = 0.8 / len(CONDITIONS)
+    human = t.groupby("topic")["mean_human"].first().loc[topics]
+    ax.bar(x - width, human, width, color=COLORS["Human"], label=NAMES["Human"])
+    for i, cond in enumerate(CONDITIONS[1:]):
+        sub = t[t["condition"] == cond].set_index("topic").loc[topics]
+        pos = x + i * width
+        ax.bar(pos, sub["mean"], width, color=COLORS[cond], label=NAMES[cond])
+        for p, m, padj in zip(pos, sub["mean"], sub["p_adj"]):
+            if np.isfinite(padj) and padj < alpha:
+                ax.annotate("*", (p, m + 0.05), ha="center", fontsize=12, color="red")
+    ax.set_xticks(x, topics)
+    ax.set_ylim(0, 8)
+    ax.set_ylabel(f"mean {metric} score")
+    ax.set_title(labels.get("title", ""))
+    ax.legend(loc="upper right", ncols=3)
+    return fig
+
+
+FIGURES = {"per_topic": plot_per_topic, "scores": plot_scores, "scores_idea": plot_scores, "nondup": plot_nondup, "tournament": plot_tournament}

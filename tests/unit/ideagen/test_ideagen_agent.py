@@ -145,3 +145,20 @@ def test_minilm_offline_sanity():
     assert e[0] @ e[1] > 0.99 and e[0] @ e[2] < 0.5
     assert np.array_equal(decode_vectors(encode_vectors(e)), e)
     assert isinstance(pd.Series(encode_vectors(e)).iloc[0], str)
+
+
+def test_seeds_step_bad_inputs(tmp_path):
+    """An unknown LLM name, a missing generator model and a topic without a bank are named errors."""
+    from repro.ideagen.steps import SeedsConfig, SeedsStepConfig, seeds_step
+
+    bank = tmp_path / "bank.csv"
+    pd.DataFrame({"topic": ["Math"], "query": ["math"], "rank": [0], "paper_id": ["p"], "title": ["t"],
+                  "score": [1.0]}).to_csv(bank, index=False)
+    llms = {"ngram": {"backend": "ngram"}}
+    with pytest.raises(ValueError, match="no LLM 'claude'"):
+        seeds_step({"bank": bank}, SeedsStepConfig(seeds=SeedsConfig(llm="claude", topics=("Math",)), llms=llms))
+    with pytest.raises(ValueError, match="model"):
+        seeds_step({"bank": bank}, SeedsStepConfig(seeds=SeedsConfig(llm="ngram", topics=("Math",)), llms=llms))
+    cfg = SeedsStepConfig(seeds=SeedsConfig(llm="ngram", topics=("Bias",), n_per_topic=2), llms=llms)
+    with pytest.raises(ValueError, match="'Bias' has no retrieval bank"):
+        seeds_step({"bank": bank, "model": _model_file(tmp_path)}, cfg)
