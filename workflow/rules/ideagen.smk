@@ -185,6 +185,7 @@ rule ideagen__embed:
         config_section="embed",
     log:
         f"{IDEA_LOG}/embed.log",
+    threads: 2  # torch uses every core for MiniLM: keep other jobs off them
     benchmark:
         f"{IDEA_BENCH}/embed.tsv"
     resources:
