@@ -31,8 +31,9 @@ def main() -> None:
         sys.exit("run `snakemake ideagen` first (no results/tiny/ideagen/embed/seed_emb.csv)")
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / "repo"
-        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.split("\0")
+        files = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split("\0")
         for rel in filter(None, files):
             if (ROOT / rel).is_file():
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -45,15 +46,24 @@ def main() -> None:
         old = "threshold: 0.8          # cosine"
         assert old in text, "params.yaml: ideagen.dedup.threshold line not found"
         params.write_text(text.replace(old, f"threshold: {args.threshold}          # cosine"))
-        env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-                   REPRO_MIRROR=os.environ.get("REPRO_MIRROR", str(ROOT.parent / "shared" / "mirror")))
+        env = dict(
+            os.environ,
+            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            REPRO_MIRROR=os.environ.get("REPRO_MIRROR", str(ROOT.parent / "shared" / "mirror")),
+        )
         load = os.getloadavg()
         t0 = time.perf_counter()
-        out = subprocess.run([str(BIN / "snakemake"), "-c2", "ideagen"], cwd=dest, env=env, capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [str(BIN / "snakemake"), "-c2", "ideagen"], cwd=dest, env=env, capture_output=True, text=True, check=True
+        )
         wall = time.perf_counter() - t0
-        rules = sorted({line.split("Rule: ")[1].rstrip(")") for line in (out.stdout + out.stderr).splitlines()
-                        if "Finished jobid" in line and "Rule: " in line})
+        rules = sorted(
+            {
+                line.split("Rule: ")[1].rstrip(")")
+                for line in (out.stdout + out.stderr).splitlines()
+                if "Finished jobid" in line and "Rule: " in line
+            }
+        )
         numbers = json.loads((dest / "results/tiny/ideagen/numbers.json").read_text())
     record = {
         "threshold": args.threshold,

@@ -86,8 +86,19 @@ def main() -> int:
     fpt = model_flops_per_token(GPT2_SMALL, model)
     train_model = torch.compile(model) if args.compile else model
     steps = args.warmup + args.steps
-    cfg = TrainConfig(steps=steps, batch_size=args.batch_size, context=GPT2_SMALL.context, lr=6e-4, warmup=5,
-                      min_lr=6e-5, eval_every=0, log_every=1, device="cuda", precision="bf16", seed=0)
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=args.batch_size,
+        context=GPT2_SMALL.context,
+        lr=6e-4,
+        warmup=5,
+        min_lr=6e-5,
+        eval_every=0,
+        log_every=1,
+        device="cuda",
+        precision="bf16",
+        seed=0,
+    )
     # A noisy random walk over the first 1024 ids: learnable (few ids in use, the next id
     # within +-3 of the last), so a falling loss shows that training works within a few
     # dozen steps; uniform random ids over the whole vocabulary could not be learned.
@@ -154,8 +165,10 @@ def main() -> int:
     }
     write_json(args.out, result)
     mfu_txt = f"{100 * mfu:.1f}%" if mfu is not None else "n/a (unknown peak; pass --peak-tflops)"
-    print(f"{name}: {tok_s:,.0f} tokens/s, MFU {mfu_txt}; train ok: {train_ok}; "
-          f"sampling speedup {naive_s / fast_s:.1f}x, greedy match {same / (len(prompts) * 64):.3f}")
+    print(
+        f"{name}: {tok_s:,.0f} tokens/s, MFU {mfu_txt}; train ok: {train_ok}; "
+        f"sampling speedup {naive_s / fast_s:.1f}x, greedy match {same / (len(prompts) * 64):.3f}"
+    )
     print(f"wrote {args.out}")
     return 0 if train_ok else 1
 

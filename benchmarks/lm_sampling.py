@@ -102,8 +102,10 @@ def main() -> int:
         "machine": platform.machine(),
     }
     write_json(args.out, result)
-    print(f"naive {naive_s:.2f}s, kv-cache batched {fast_s:.3f}s -> {result['speedup']:.1f}x; "
-          f"equal outputs: {fast == naive}")
+    print(
+        f"naive {naive_s:.2f}s, kv-cache batched {fast_s:.3f}s -> {result['speedup']:.1f}x; "
+        f"equal outputs: {fast == naive}"
+    )
     print(f"wrote {args.out}")
     return 0
 

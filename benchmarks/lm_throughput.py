@@ -34,8 +34,17 @@ TINY = ModelConfig(arch="gpt2", n_layer=4, n_head=4, d_model=128, context=256, v
 
 
 def measure(threads: int, steps: int, warmup: int, batch_size: int = 16) -> dict:
-    cfg = TrainConfig(steps=warmup + steps, batch_size=batch_size, context=TINY.context, warmup=2,
-                      eval_every=0, log_every=1, threads=threads, device="cpu", seed=0)
+    cfg = TrainConfig(
+        steps=warmup + steps,
+        batch_size=batch_size,
+        context=TINY.context,
+        warmup=2,
+        eval_every=0,
+        log_every=1,
+        threads=threads,
+        device="cpu",
+        seed=0,
+    )
     tokens = np.random.default_rng(0).integers(0, TINY.vocab_size, 1_000_000).astype(np.uint16)
     model = build_model(TINY, seed=0)
     hist = train(model, tokens, cfg, progress=False)
@@ -77,9 +86,7 @@ def main() -> int:
         "flops_per_token_train": model_flops_per_token(TINY, model),
         "batch": "16 sequences x 256 tokens per optimizer step, fp32, AdamW, grad clip 1.0",
         "rows": rows,
-        "speedup_2_over_1_threads": (
-            rows[1]["tokens_per_s"] / rows[0]["tokens_per_s"] if len(rows) > 1 else None
-        ),
+        "speedup_2_over_1_threads": (rows[1]["tokens_per_s"] / rows[0]["tokens_per_s"] if len(rows) > 1 else None),
         "cpu_count": os.cpu_count(),
         "load_average_before": load_before,
         "load_average_after": load_after,

@@ -29,8 +29,11 @@ def main() -> None:
     y = rng.uniform(0, 1, size=args.llms)
     out = {"llms": args.llms, "texts": args.texts, "cpu_count": os.cpu_count(), "results": {}}
     tau = np.full(args.texts, 1.0 / (0.1 * args.texts))
-    fns = {**ESTIMATORS, "linear": lambda X, y: linear(ESTIMATORS["spearmanr"](X, y), tau),
-           "l2": lambda X, y: l2(ESTIMATORS["spearmanr"](X, y), tau)}  # fmt: skip
+    fns = {
+        **ESTIMATORS,
+        "linear": lambda X, y: linear(ESTIMATORS["spearmanr"](X, y), tau),
+        "l2": lambda X, y: l2(ESTIMATORS["spearmanr"](X, y), tau),
+    }
     for name, fn in fns.items():
         w0, c0 = time.perf_counter(), time.process_time()
         fn(X, y)

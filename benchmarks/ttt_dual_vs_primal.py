@@ -54,16 +54,29 @@ def _paired_times(fns: dict[str, Callable[[], None]], repeats: int, warmup: int 
 
 def _case(p: dict, form: str, mode: str) -> Callable[[], None]:
     if mode == "forward":
+
         def fn() -> None:
             with torch.inference_mode():
-                ttt_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"],
-                         p["beta"], form=form)
+                ttt_scan(
+                    p["state"],
+                    p["xq"],
+                    p["xk"],
+                    p["xv"],
+                    p["eta"],
+                    p["scale"],
+                    p["spec"],
+                    p["gamma"],
+                    p["beta"],
+                    form=form,
+                )
+
         return fn
     leaves = [t.detach().requires_grad_() for t in (p["xq"], p["xk"], p["xv"])]
 
     def fn_bwd() -> None:
         z, _ = ttt_scan(p["state"], *leaves, p["eta"], p["scale"], p["spec"], p["gamma"], p["beta"], form=form)
         z.square().mean().backward()
+
     return fn_bwd
 
 
@@ -72,24 +85,38 @@ def run(threads: int, repeats: int, mini_batch_size: int = 16) -> list[dict]:
     rows = []
     for kind in ("linear", "mlp"):
         for name, (B, H, d, T) in SHAPES.items():
-            p = random_problem(kind, batch=B, n_head=H, seq_len=T, head_dim=d, mini_batch_size=mini_batch_size,
-                               dtype=torch.float32)
+            p = random_problem(
+                kind, batch=B, n_head=H, seq_len=T, head_dim=d, mini_batch_size=mini_batch_size, dtype=torch.float32
+            )
             # learning rates as in a trained model's layer: η ≈ η_base σ(·) / head_dim, s_i = 1/(i+1)
             p["eta"] = p["eta"] * (5.0 / d)
             p["scale"] = 1.0 / torch.arange(1, mini_batch_size + 1, dtype=torch.float32)
             for mode in ("forward", "forward_backward"):
                 t = _paired_times({f: _case(p, f, mode) for f in ("dual", "primal")}, repeats)
                 ratios = [tp / td for td, tp in zip(t["dual"], t["primal"])]
-                row = {"inner": kind, "shape": name, "batch": B, "heads": H, "head_dim": d, "seq_len": T,
-                       "mini_batch_size": mini_batch_size, "mode": mode,
-                       "dual_ms_median": 1e3 * statistics.median(t["dual"]),
-                       "primal_ms_median": 1e3 * statistics.median(t["primal"]),
-                       "dual_ms_min": 1e3 * min(t["dual"]), "primal_ms_min": 1e3 * min(t["primal"]),
-                       "speedup": statistics.median(ratios), "speedup_of_min": min(t["primal"]) / min(t["dual"])}
+                row = {
+                    "inner": kind,
+                    "shape": name,
+                    "batch": B,
+                    "heads": H,
+                    "head_dim": d,
+                    "seq_len": T,
+                    "mini_batch_size": mini_batch_size,
+                    "mode": mode,
+                    "dual_ms_median": 1e3 * statistics.median(t["dual"]),
+                    "primal_ms_median": 1e3 * statistics.median(t["primal"]),
+                    "dual_ms_min": 1e3 * min(t["dual"]),
+                    "primal_ms_min": 1e3 * min(t["primal"]),
+                    "speedup": statistics.median(ratios),
+                    "speedup_of_min": min(t["primal"]) / min(t["dual"]),
+                }
                 rows.append(row)
-                print(f"{kind:6s} {name:12s} {mode:16s} dual {row['dual_ms_median']:8.1f} ms  "
-                      f"primal {row['primal_ms_median']:8.1f} ms  speedup {row['speedup']:5.1f}x "
-                      f"(of min times {row['speedup_of_min']:5.1f}x)", flush=True)
+                print(
+                    f"{kind:6s} {name:12s} {mode:16s} dual {row['dual_ms_median']:8.1f} ms  "
+                    f"primal {row['primal_ms_median']:8.1f} ms  speedup {row['speedup']:5.1f}x "
+                    f"(of min times {row['speedup_of_min']:5.1f}x)",
+                    flush=True,
+                )
     return rows
 
 
@@ -100,21 +127,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ttt_dual_vs_primal.json"))
     args = ap.parse_args(argv)
     rows = run(args.threads, args.repeats)
-    key = next(r for r in rows if r["inner"] == "linear" and r["shape"] == "toy_train"
-               and r["mode"] == "forward_backward")
+    key = next(
+        r for r in rows if r["inner"] == "linear" and r["shape"] == "toy_train" and r["mode"] == "forward_backward"
+    )
     out = {
         "benchmark": "ttt_dual_vs_primal",
-        "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
-        "threads": args.threads, "repeats": args.repeats,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "threads": args.threads,
+        "repeats": args.repeats,
         "note": "2 CPU cores shared with other engineers' jobs during the run; absolute times are noisy, "
-                "ratios are taken within one run. Both forms use the analytic LN backward.",
-        "check": {"target_speedup": 3.0, "case": "linear/toy_train/forward_backward",
-                  "speedup": key["speedup"], "passed": key["speedup"] >= 3.0},
+        "ratios are taken within one run. Both forms use the analytic LN backward.",
+        "check": {
+            "target_speedup": 3.0,
+            "case": "linear/toy_train/forward_backward",
+            "speedup": key["speedup"],
+            "passed": key["speedup"] >= 3.0,
+        },
         "rows": rows,
     }
     write_json(args.out, out)
-    print(f"wrote {args.out}; check speedup {key['speedup']:.1f}x (target 3x): "
-          f"{'PASS' if key['speedup'] >= 3.0 else 'FAIL'}")
+    print(
+        f"wrote {args.out}; check speedup {key['speedup']:.1f}x (target 3x): "
+        f"{'PASS' if key['speedup'] >= 3.0 else 'FAIL'}"
+    )
     return 0
 
 

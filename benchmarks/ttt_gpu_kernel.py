@@ -64,14 +64,20 @@ def make_problem(B: int, T: int, n_head: int, d: int, dtype: torch.dtype, device
 
     xq, xk, xv = (rnd(B, T, n_head, d).to(dtype).transpose(1, 2) for _ in range(3))
     eta = (0.5 + 0.5 * torch.rand(B, T, n_head, generator=g, device=device)) / d  # σ(θ_lr x) / head_dim
-    params = {"W1": rnd(n_head, d, d, std=0.02).expand(B, n_head, d, d),
-              "b1": rnd(n_head, 1, d, std=0.02).expand(B, n_head, 1, d)}
+    params = {
+        "W1": rnd(n_head, d, d, std=0.02).expand(B, n_head, d, d),
+        "b1": rnd(n_head, 1, d, std=0.02).expand(B, n_head, 1, d),
+    }
     return {
         "state": InnerState(params, {k: torch.zeros_like(v) for k, v in params.items()}, 0),
-        "xq": xq, "xk": xk, "xv": xv, "eta": eta.to(dtype).transpose(1, 2),
+        "xq": xq,
+        "xk": xk,
+        "xv": xv,
+        "eta": eta.to(dtype).transpose(1, 2),
         "scale": 1.0 / torch.arange(1, BT + 1, device=device, dtype=torch.float32) + 0.01,
         "spec": InnerSpec("linear", True, BT),
-        "gamma": 1.0 + rnd(n_head, d, std=0.1), "beta": rnd(n_head, d, std=0.1),
+        "gamma": 1.0 + rnd(n_head, d, std=0.1),
+        "beta": rnd(n_head, d, std=0.1),
     }
 
 
@@ -91,8 +97,7 @@ def torch_dual(p: dict) -> tuple[torch.Tensor, InnerState]:
     old = os.environ.get(KERNEL_ENV)
     os.environ[KERNEL_ENV] = "torch"
     try:
-        return ttt_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"],
-                        p["beta"])
+        return ttt_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"], p["beta"])
     finally:
         if old is None:
             del os.environ[KERNEL_ENV]
@@ -101,8 +106,9 @@ def torch_dual(p: dict) -> tuple[torch.Tensor, InnerState]:
 
 
 def ours(p: dict, strategy: str) -> tuple[torch.Tensor, InnerState]:
-    return triton_ttt_linear_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"],
-                                  p["gamma"], p["beta"], strategy=strategy)
+    return triton_ttt_linear_scan(
+        p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"], p["beta"], strategy=strategy
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -123,8 +129,7 @@ def section_check(dev: str = "cuda", T: int = 1000, layer_T: int = 333, layer_he
     """(Arguments only for a CPU dry run of this code in Triton's interpreter.)"""
     p32 = make_problem(2, T, 4, D, torch.float32, dev, seed=1)
     z64, s64 = torch_dual(cast(p32, torch.float64))
-    out: dict = {"shape": f"B=2, H=4, T={T}, d={D}", "fp32_atol": FP32_ATOL,
-                 "bf16_rtol": BF16_RTOL, "cases": {}}
+    out: dict = {"shape": f"B=2, H=4, T={T}, d={D}", "fp32_atol": FP32_ATOL, "bf16_rtol": BF16_RTOL, "cases": {}}
     ok = True
     zt32, _ = torch_dual(p32)
     out["torch_fp32_vs_fp64_max_abs"] = _maxabs(zt32, z64)
@@ -136,7 +141,7 @@ def section_check(dev: str = "cuda", T: int = 1000, layer_T: int = 333, layer_he
         case = {"out_max_abs": _maxabs(z, z64), "count": st.count, "count_ref": s64.count}
         case.update({f"{k}_max_abs": _maxabs(st.params[k], s64.params[k]) for k in st.params})
         case.update({f"grad_{k}_max_abs": _maxabs(st.grads[k], s64.grads[k]) for k in st.grads})
-        case["pass"] = (st.count == s64.count and all(v < FP32_ATOL for k, v in case.items() if k.endswith("abs")))
+        case["pass"] = st.count == s64.count and all(v < FP32_ATOL for k, v in case.items() if k.endswith("abs"))
         out["cases"][f"fp32_{strategy}"] = case
         ok &= case["pass"]
         # bf16 views/rates, W0 and LN kept as the layer keeps them (parameters in float32)
@@ -144,8 +149,12 @@ def section_check(dev: str = "cuda", T: int = 1000, layer_T: int = 333, layer_he
         for k in ("xq", "xk", "xv", "eta"):
             pb[k] = p32[k].to(torch.bfloat16)
         z, st = ours(pb, strategy)
-        case = {"out_rel_rms": _rel(z, z64), "W1_rel_rms": _rel(st.params["W1"], s64.params["W1"]),
-                "b1_rel_rms": _rel(st.params["b1"], s64.params["b1"]), "out_dtype": str(z.dtype)}
+        case = {
+            "out_rel_rms": _rel(z, z64),
+            "W1_rel_rms": _rel(st.params["W1"], s64.params["W1"]),
+            "b1_rel_rms": _rel(st.params["b1"], s64.params["b1"]),
+            "out_dtype": str(z.dtype),
+        }
         case["pass"] = all(v < BF16_RTOL for k, v in case.items() if k.endswith("rms"))
         out["cases"][f"bf16_{strategy}"] = case
         ok &= case["pass"]
@@ -175,12 +184,20 @@ def section_check(dev: str = "cuda", T: int = 1000, layer_T: int = 333, layer_he
         _, s_ref = torch_dual(q)
         s_i = q["scale"][torch.arange(1024, device=dev) % BT]
         eta_f = (2.0 * s_i * q["eta"]).transpose(1, 2)[..., None].contiguous()
-        _, h, hb = chunk_ttt_linear(q["xq"].transpose(1, 2).contiguous(), q["xk"].transpose(1, 2).contiguous(),
-                                    q["xv"].transpose(1, 2).contiguous(), q["gamma"], q["beta"], eta_f, scale=1.0,
-                                    eps=q["spec"].eps, chunk_size=BT,
-                                    initial_state=q["state"].params["W1"].contiguous(),
-                                    initial_state_bias=q["state"].params["b1"].contiguous(),
-                                    output_final_state=True)
+        _, h, hb = chunk_ttt_linear(
+            q["xq"].transpose(1, 2).contiguous(),
+            q["xk"].transpose(1, 2).contiguous(),
+            q["xv"].transpose(1, 2).contiguous(),
+            q["gamma"],
+            q["beta"],
+            eta_f,
+            scale=1.0,
+            eps=q["spec"].eps,
+            chunk_size=BT,
+            initial_state=q["state"].params["W1"].contiguous(),
+            initial_state_bias=q["state"].params["b1"].contiguous(),
+            output_final_state=True,
+        )
         out["fla_chunk_fp32_final_W_max_abs_vs_ours"] = _maxabs(h, s_ref.params["W1"])
         out["fla_chunk_fp32_final_b_max_abs_vs_ours"] = _maxabs(hb, s_ref.params["b1"])
     except Exception as e:  # informative only
@@ -245,9 +262,19 @@ def section_prefill(shapes: list[tuple[int, int]]) -> dict:
         methods: dict[str, Callable[[], object]] = {
             "ours_fused": lambda: ours(p, "fused"),
             "ours_split": lambda: ours(p, "split"),
-            "ours_split_w4": lambda: triton_ttt_linear_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"],
-                                                            p["scale"], p["spec"], p["gamma"], p["beta"],
-                                                            strategy="split", num_warps=4),
+            "ours_split_w4": lambda: triton_ttt_linear_scan(
+                p["state"],
+                p["xq"],
+                p["xk"],
+                p["xv"],
+                p["eta"],
+                p["scale"],
+                p["spec"],
+                p["gamma"],
+                p["beta"],
+                strategy="split",
+                num_warps=4,
+            ),
             "torch_dual": lambda: torch_dual(pt),
         }
         if chunk_ttt_linear is not None:
@@ -255,9 +282,20 @@ def section_prefill(shapes: list[tuple[int, int]]) -> dict:
             ef = p["eta"].transpose(1, 2)[..., None]
             w0 = p["state"].params["W1"].contiguous()
             b0 = p["state"].params["b1"].contiguous()
-            methods["fla_chunk"] = lambda: chunk_ttt_linear(qf, kf, vf, p["gamma"], p["beta"], ef, scale=1.0,
-                                                            eps=1e-6, chunk_size=BT, initial_state=w0,
-                                                            initial_state_bias=b0, output_final_state=True)
+            methods["fla_chunk"] = lambda: chunk_ttt_linear(
+                qf,
+                kf,
+                vf,
+                p["gamma"],
+                p["beta"],
+                ef,
+                scale=1.0,
+                eps=1e-6,
+                chunk_size=BT,
+                initial_state=w0,
+                initial_state_bias=b0,
+                output_final_state=True,
+            )
         qs, ks, vs = (p[k].contiguous() for k in ("xq", "xk", "xv"))
 
         def attn() -> object:
@@ -287,11 +325,23 @@ def section_prefill(shapes: list[tuple[int, int]]) -> dict:
         rows.append(row)
         del p, methods
         torch.cuda.empty_cache()
-    return {"heads": H, "head_dim": D, "mini_batch": BT, "dtype": "bfloat16", "fla_import_error": fla_error,
-            "rows": rows,
-            "goal": "ours_best_ms < sdpa_flash_ms at 1 x 8k, and ours_best_ms <= fla_chunk_ms",
-            "goal_met_1x8k": next((r.get("ours_vs_sdpa_speedup", 0) > 1 and r.get("ours_vs_fla_speedup", 0) >= 1
-                                   for r in rows if (r["batch"], r["context"]) == (1, 8192)), None)}
+    return {
+        "heads": H,
+        "head_dim": D,
+        "mini_batch": BT,
+        "dtype": "bfloat16",
+        "fla_import_error": fla_error,
+        "rows": rows,
+        "goal": "ours_best_ms < sdpa_flash_ms at 1 x 8k, and ours_best_ms <= fla_chunk_ms",
+        "goal_met_1x8k": next(
+            (
+                r.get("ours_vs_sdpa_speedup", 0) > 1 and r.get("ours_vs_fla_speedup", 0) >= 1
+                for r in rows
+                if (r["batch"], r["context"]) == (1, 8192)
+            ),
+            None,
+        ),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -303,21 +353,38 @@ def section_decode(contexts: tuple[int, ...]) -> dict:
     from repro.ttt.latency import LatencyConfig, format_table, measure_latency
     from repro.ttt.models import LMConfig
 
-    cfg = LatencyConfig(archs=("ttt_linear", "transformer"), contexts=contexts,
-                        model=LMConfig(vocab_size=32000, d_model=H * D, n_layer=4, n_head=H, context=2048),
-                        batch=1, warmup=2, repeats=3, decode_steps=32, threads=None, device="cuda",
-                        dtype="bfloat16")
-    rows = measure_latency(cfg, progress=lambda r: print(
-        f"{r['arch']:12s} ctx {r['ctx']:6d}  prefill {r['prefill_ms_per_token']:.5f} ms/tok  "
-        f"decode {r['decode_ms_per_token']:.3f} ms/tok", flush=True))
-    return {"model": "4 blocks, d_model 2048, 32 heads x 64, vocab 32000, bf16, batch 1", "rows": rows,
-            "table_markdown": format_table(rows)}
+    cfg = LatencyConfig(
+        archs=("ttt_linear", "transformer"),
+        contexts=contexts,
+        model=LMConfig(vocab_size=32000, d_model=H * D, n_layer=4, n_head=H, context=2048),
+        batch=1,
+        warmup=2,
+        repeats=3,
+        decode_steps=32,
+        threads=None,
+        device="cuda",
+        dtype="bfloat16",
+    )
+    rows = measure_latency(
+        cfg,
+        progress=lambda r: print(
+            f"{r['arch']:12s} ctx {r['ctx']:6d}  prefill {r['prefill_ms_per_token']:.5f} ms/tok  "
+            f"decode {r['decode_ms_per_token']:.3f} ms/tok",
+            flush=True,
+        ),
+    )
+    return {
+        "model": "4 blocks, d_model 2048, 32 heads x 64, vocab 32000, bf16, batch 1",
+        "rows": rows,
+        "table_markdown": format_table(rows),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", nargs="+", default=["check", "prefill", "decode"],
-                    choices=["check", "prefill", "decode"])
+    ap.add_argument(
+        "--sections", nargs="+", default=["check", "prefill", "decode"], choices=["check", "prefill", "decode"]
+    )
     ap.add_argument("--quick", action="store_true", help="prefill 1 x 2k and 1 x 8k only; decode at 2k only")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -329,9 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.out or Path(__file__).parent / "results" / f"ttt_gpu_kernel_{slug}.json"
     import triton
 
-    record: dict = {"benchmark": "ttt_gpu_kernel", "device": name, "torch": torch.__version__,
-                    "triton": triton.__version__, "python": platform.python_version(),
-                    "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+    record: dict = {
+        "benchmark": "ttt_gpu_kernel",
+        "device": name,
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "python": platform.python_version(),
+        "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+    }
     try:
         import fla
 

@@ -39,25 +39,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-head", type=int, default=4)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    cfg = LatencyConfig(archs=tuple(args.archs), contexts=tuple(args.contexts),
-                        model=LMConfig(vocab_size=256, d_model=args.d_model, n_layer=args.n_layer,
-                                       n_head=args.n_head),
-                        repeats=args.repeats, decode_steps=args.decode_steps, threads=args.threads,
-                        device=args.device)
-    rows = measure_latency(cfg, progress=lambda r: print(
-        f"{r['arch']:12s} ctx {r['ctx']:6d}  prefill {r['prefill_ms_per_token']:.4f} ms/tok  "
-        f"decode {r['decode_ms_per_token']:.3f} ms/tok", flush=True))
+    cfg = LatencyConfig(
+        archs=tuple(args.archs),
+        contexts=tuple(args.contexts),
+        model=LMConfig(vocab_size=256, d_model=args.d_model, n_layer=args.n_layer, n_head=args.n_head),
+        repeats=args.repeats,
+        decode_steps=args.decode_steps,
+        threads=args.threads,
+        device=args.device,
+    )
+    rows = measure_latency(
+        cfg,
+        progress=lambda r: print(
+            f"{r['arch']:12s} ctx {r['ctx']:6d}  prefill {r['prefill_ms_per_token']:.4f} ms/tok  "
+            f"decode {r['decode_ms_per_token']:.3f} ms/tok",
+            flush=True,
+        ),
+    )
     table = format_table(rows)
     print(table)
     name = f"ttt_latency_{args.device}" + (f"_{args.threads}t" if args.device == "cpu" else "") + ".json"
     out = Path(args.out) if args.out else Path(__file__).parent / "results" / name
-    write_json(out, {
-        "benchmark": "ttt_latency", "torch": torch.__version__, "python": platform.python_version(),
-        "machine": platform.machine(), "config": asdict(cfg),
-        "note": "toy models, batch 1, float32; TTT-Linear: dual-form prefill, primal decode; Transformer: "
-                "SDPA prefill, KV-cache decode. CPU runs share 2 cores with other jobs: absolute times are noisy.",
-        "rows": rows, "table_markdown": table,
-    })
+    write_json(
+        out,
+        {
+            "benchmark": "ttt_latency",
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "config": asdict(cfg),
+            "note": "toy models, batch 1, float32; TTT-Linear: dual-form prefill, primal decode; Transformer: "
+            "SDPA prefill, KV-cache decode. CPU runs share 2 cores with other jobs: absolute times are noisy.",
+            "rows": rows,
+            "table_markdown": table,
+        },
+    )
     print(f"wrote {out}")
     return 0
 

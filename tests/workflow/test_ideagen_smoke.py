@@ -19,8 +19,14 @@ def test_ideagen_smoke_run(repo_copy):
         [f"{p}.{m}.mean.{c}" for p in ("stats", "stats_idea") for m in METRICS for c in ("human", "ai", "ai_rerank")]
         + [f"{p}.{m}.p_adj.{c}" for p in ("stats", "stats_idea") for m in METRICS for c in ("ai", "ai_rerank")]
         + [f"mixed.{m}.coef.ai" for m in METRICS]
-        + ["dedup.unique_fraction.n10", "dedup.unique_fraction.n40", "tournament.spearman_with_human",
-           "tournament.floor.random.spearman_p95", "generator.heldout_logloss.unigram_floor", "embed.sanity_max_abs_diff"]
+        + [
+            "dedup.unique_fraction.n10",
+            "dedup.unique_fraction.n40",
+            "tournament.spearman_with_human",
+            "tournament.floor.random.spearman_p95",
+            "generator.heldout_logloss.unigram_floor",
+            "embed.sanity_max_abs_diff",
+        ]
     )
     missing = [k for k in required if k not in numbers]
     assert not missing, missing
@@ -30,7 +36,8 @@ def test_ideagen_smoke_run(repo_copy):
     for fig in ("scores", "scores_idea", "per_topic", "nondup", "tournament"):
         assert (repo_copy / f"results/smoke/ideagen/figures/{fig}.png").stat().st_size > 10_000, fig
     card = evaluate_scorecard(
-        "smoke", {"ideagen": repo_copy / "results/smoke/ideagen/numbers.json"},
+        "smoke",
+        {"ideagen": repo_copy / "results/smoke/ideagen/numbers.json"},
         [repo_copy / "workflow/expected/ideagen.yaml"],
     )
     check_scorecard(card)

@@ -27,7 +27,9 @@ def test_pplcorr_smoke_run(repo_copy):
     for fig in ("top10", "heldout", "live_arms"):
         assert (repo_copy / f"results/smoke/pplcorr/figures/{fig}.png").stat().st_size > 10_000, fig
     card = evaluate_scorecard(
-        "smoke", {"pplcorr": repo_copy / "results/smoke/pplcorr/numbers.json"}, [repo_copy / "workflow/expected/pplcorr.yaml"]
+        "smoke",
+        {"pplcorr": repo_copy / "results/smoke/pplcorr/numbers.json"},
+        [repo_copy / "workflow/expected/pplcorr.yaml"],
     )
     check_scorecard(card)
     again = snakemake(["-n", "--config", "scale=smoke", "--", "pplcorr"], repo_copy).stdout

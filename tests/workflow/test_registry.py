@@ -19,8 +19,12 @@ def test_every_registered_paper_has_its_rooms_and_only_they_have_blocks():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert set(params) - {"scale"} == set(reg.slugs)
     for slug in reg.slugs:
-        for path in (f"workflow/rules/{slug}.smk", f"workflow/schemas/{slug}.schema.yaml",
-                     f"workflow/expected/{slug}.yaml", f"src/repro/{slug}/steps.py"):  # fmt: skip
+        for path in (
+            f"workflow/rules/{slug}.smk",
+            f"workflow/schemas/{slug}.schema.yaml",
+            f"workflow/expected/{slug}.yaml",
+            f"src/repro/{slug}/steps.py",
+        ):
             assert (ROOT / path).exists(), path
     schema = top_level_schema(ROOT / "workflow/schemas", reg.slugs)
     assert set(schema["required"]) == {"scale", *reg.slugs}
@@ -56,7 +60,7 @@ def count_step(inputs: Mapping[str, Path], config: CountConfig) -> StepResult:
     return StepResult(numbers={"count": {"lines": n, "scaled": n * config.scale_by}})
 '''
 
-DEMO_RULES = '''
+DEMO_RULES = """
 rule demo:
     input:
         numbers=f"results/{SCALE}/demo/numbers.json",
@@ -91,7 +95,7 @@ rule demo__numbers:
         REPRO_ENV
     script:
         "../scripts/common/numbers.py"
-'''
+"""
 
 
 def test_a_throwaway_paper_is_one_registry_entry_plus_its_own_files(repo_copy):
@@ -99,7 +103,8 @@ def test_a_throwaway_paper_is_one_registry_entry_plus_its_own_files(repo_copy):
     (repo_copy / "src/repro/demo/__init__.py").write_text("")
     (repo_copy / "src/repro/demo/steps.py").write_text(DEMO_STEPS)
     (repo_copy / "workflow/rules/demo.smk").write_text(DEMO_RULES)
-    (repo_copy / "workflow/schemas/demo.schema.yaml").write_text(textwrap.dedent("""
+    (repo_copy / "workflow/schemas/demo.schema.yaml").write_text(
+        textwrap.dedent("""
         $schema: "https://json-schema.org/draft/2020-12/schema"
         description: the throw-away demo paper
         type: object
@@ -112,14 +117,17 @@ def test_a_throwaway_paper_is_one_registry_entry_plus_its_own_files(repo_copy):
             additionalProperties: false
             properties:
               scale_by: {type: number, description: factor}
-        """))  # fmt: skip
-    (repo_copy / "workflow/expected/demo.yaml").write_text(textwrap.dedent("""
+        """)
+    )
+    (repo_copy / "workflow/expected/demo.yaml").write_text(
+        textwrap.dedent("""
         paper: demo
         title: Demo
         claims:
           - {name: readme_not_empty, claim: the README has lines, source: none, scales: [smoke, tiny],
              criterion: "{count.lines} > 10"}
-        """))  # fmt: skip
+        """)
+    )
     with open(repo_copy / "params.yaml", "a", encoding="utf-8") as fh:
         fh.write("\ndemo:\n  base:\n    count: {scale_by: 2.0}\n")
     with open(repo_copy / "workflow/papers.yaml", encoding="utf-8") as fh:

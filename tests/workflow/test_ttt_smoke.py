@@ -18,8 +18,12 @@ def test_ttt_smoke_run(repo_copy):
         + [f"text.{a}.{k}" for a in ARCHS for k in ("final_eval_loss", "late_minus_early_loss")]
         + [f"ablation.minibatch.{b}.final_eval_loss" for b in ("4", "16", "T")]
         + [f"ladder.{r}.perplexity" for r in ("linear_attention", "learnable_eta")]
-        + [f"latency.cpu.ctx{t}.{a}.{k}" for t in (64, 128) for a in ("ttt_linear", "transformer", "mamba")
-           for k in ("prefill_ms_per_token", "decode_ms_per_token")]
+        + [
+            f"latency.cpu.ctx{t}.{a}.{k}"
+            for t in (64, 128)
+            for a in ("ttt_linear", "transformer", "mamba")
+            for k in ("prefill_ms_per_token", "decode_ms_per_token")
+        ]
     )
     missing = [k for k in required if k not in numbers]
     assert not missing, missing

@@ -70,8 +70,11 @@ def test_smoke_run_enforces_the_exact_tier_and_matches_the_committed_results(rep
     missing = [k for k in REQUIRED_OBSSCALING_KEYS if k not in numbers]
     assert not missing, missing
     # The exact tier is enforced: an unexplained MISMATCH or a missing reference key fails (CI catches a regression).
-    card = evaluate_scorecard("smoke", {"obsscaling": repo_copy / "results/smoke/obsscaling/numbers.json"},
-                              [ROOT / "workflow/expected/obsscaling.yaml"])  # fmt: skip
+    card = evaluate_scorecard(
+        "smoke",
+        {"obsscaling": repo_copy / "results/smoke/obsscaling/numbers.json"},
+        [ROOT / "workflow/expected/obsscaling.yaml"],
+    )
     check_scorecard(card)
     assert card.totals.get("match", 0) >= 100 and card.totals.get("EXPLAINED", 0) == 2, card.totals
     for fig in ("pca", "family_loglinear", "post_training", "agents", "subset_selection"):

@@ -50,9 +50,7 @@ def step_params(slug, step, keys=None):
         selected = select_keys(paper_params(slug, SCALE), keys, slug)
     except ParamsError as err:
         raise WorkflowError(str(err)) from None
-    write_json_if_changed(
-        f"results/{SCALE}/{slug}/params/{step}.json", selected
-    )
+    write_json_if_changed(f"results/{SCALE}/{slug}/params/{step}.json", selected)
 
     def _params_file(wildcards):
         if wildcards.scale != SCALE:

@@ -71,13 +71,13 @@ rule ideagen__fetch:
     """The released blind reviews and the id/title mapping, from the pinned URL or $REPRO_MIRROR."""
     output:
         **IDEA_FILE,
-    params:
-        urls={name: spec["url"] for name, spec in IDEA_DATA.items()},
-        sha256={name: spec["sha256"] for name, spec in IDEA_DATA.items()},
     log:
         "logs/ideagen/fetch.log",
     conda:
         REPRO_ENV
+    params:
+        urls={name: spec["url"] for name, spec in IDEA_DATA.items()},
+        sha256={name: spec["sha256"] for name, spec in IDEA_DATA.items()},
     script:
         "../scripts/common/fetch.py"
 
@@ -99,12 +99,12 @@ for _step, _doc in [
         output:
             numbers=f"{IDEA_OUT}/{_step}/numbers.json",
             table=f"{IDEA_OUT}/{_step}/table.csv",
-        params:
-            config_section=_step,
         log:
             f"{IDEA_LOG}/{_step}.log",
         conda:
             REPRO_ENV
+        params:
+            config_section=_step,
         script:
             "../scripts/common/step.py"
 
@@ -119,12 +119,12 @@ rule ideagen__retrieval:
     output:
         numbers=f"{IDEA_OUT}/retrieval/numbers.json",
         bank=f"{IDEA_OUT}/retrieval/bank.csv",
-    params:
-        config_section="retrieval",
     log:
         f"{IDEA_LOG}/retrieval.log",
     conda:
         REPRO_ENV
+    params:
+        config_section="retrieval",
     script:
         "../scripts/common/step.py"
 
@@ -138,12 +138,12 @@ rule ideagen__generator:
     output:
         numbers=f"{IDEA_OUT}/generator/numbers.json",
         model=f"{IDEA_OUT}/generator/model.csv",
-    params:
-        config_section="generator",
     log:
         f"{IDEA_LOG}/generator.log",
     conda:
         REPRO_ENV
+    params:
+        config_section="generator",
     script:
         "../scripts/common/step.py"
 
@@ -151,8 +151,8 @@ rule ideagen__generator:
 rule ideagen__seeds:
     """Sec. 3.2: overgenerate seed ideas per topic in batches through the LLM backend (sqlite-cached)."""
     input:
-        bank=rules.ideagen__retrieval.output.bank,
         **({"model": rules.ideagen__generator.output.model} if IDEA_NGRAM else {}),
+        bank=rules.ideagen__retrieval.output.bank,
         params=step_params("ideagen", "seeds", ["seeds", "llms"]),
         code=IDEA_CODE["seeds"],
     output:
@@ -162,10 +162,10 @@ rule ideagen__seeds:
         f"{IDEA_LOG}/seeds.log",
     benchmark:
         f"{IDEA_BENCH}/seeds.tsv"
-    resources:
-        runtime=600 if SCALE == "paper" else 10,
     conda:
         REPRO_ENV
+    resources:
+        runtime=600 if SCALE == "paper" else 10,
     script:
         "../scripts/common/step.py"
 
@@ -181,18 +181,18 @@ rule ideagen__embed:
         numbers=f"{IDEA_OUT}/embed/numbers.json",
         seed_emb=f"{IDEA_OUT}/embed/seed_emb.csv",
         study_emb=f"{IDEA_OUT}/embed/study_emb.csv",
-    params:
-        config_section="embed",
     log:
         f"{IDEA_LOG}/embed.log",
-    threads: 2  # torch uses every core for MiniLM: keep other jobs off them
     benchmark:
         f"{IDEA_BENCH}/embed.tsv"
+    conda:
+        REPRO_ENV
+    threads: 2  # torch uses every core for MiniLM: keep other jobs off them
     resources:
         gpu=gpus(),
         runtime=60 if SCALE == "paper" else 10,
-    conda:
-        REPRO_ENV
+    params:
+        config_section="embed",
     script:
         "../scripts/common/step.py"
 
@@ -207,12 +207,12 @@ rule ideagen__dedup:
     output:
         numbers=f"{IDEA_OUT}/dedup/numbers.json",
         curve=f"{IDEA_OUT}/dedup/curve.csv",
-    params:
-        config_section="dedup",
     log:
         f"{IDEA_LOG}/dedup.log",
     conda:
         REPRO_ENV
+    params:
+        config_section="dedup",
     script:
         "../scripts/common/step.py"
 
@@ -268,7 +268,9 @@ IDEA_FIG_INPUTS = {
 IDEA_FIG_LABELS = {
     "scores": dict(IDEA["figures"], title="Test 1: each review a data point (95% CI; * p_adj < 0.05)"),
     "scores_idea": dict(IDEA["figures"], title="Test 2: each idea a data point (95% CI; * p_adj < 0.05)"),
-    "per_topic": dict(IDEA["figures"], metric="novelty", title="Novelty per topic (reviews as units; * p_adj < 0.05, x10)"),
+    "per_topic": dict(
+        IDEA["figures"], metric="novelty", title="Novelty per topic (reviews as units; * p_adj < 0.05, x10)"
+    ),
     "nondup": dict(title=f"Non-duplicate seed ideas (cosine > {IDEA['dedup']['threshold']} is a duplicate)"),
     "tournament": dict(title=f"Swiss tournament ({IDEA['tournament']['judge']} judge) vs human overall"),
 }
@@ -288,11 +290,11 @@ for _fig in IDEA_FIGURES:
                 category="ideagen",
             ),
             pdf=f"{IDEA_OUT}/figures/{_fig}.pdf",
-        params:
-            labels=IDEA_FIG_LABELS[_fig],
         log:
             f"{IDEA_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
+        params:
+            labels=IDEA_FIG_LABELS[_fig],
         script:
             "../scripts/common/figure.py"

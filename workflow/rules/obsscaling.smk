@@ -35,12 +35,16 @@ OBS_OUT = "results/{scale}/obsscaling"
 OBS_LOG = "logs/{scale}/obsscaling"
 OBS_BENCH = "benchmarks/{scale}/obsscaling"
 OBS_STEP_CODE = library_files(
-    "obsscaling.data", "obsscaling.capability", "obsscaling.predict", "obsscaling.selection",
-    "obsscaling.steps", "common.fits", "common.lowrank", "common.io",
-)  # fmt: skip
-OBS_FIG_CODE = library_files(
-    "obsscaling.figures", "common.figures", "common.plotting", "common.fits", "common.io"
+    "obsscaling.data",
+    "obsscaling.capability",
+    "obsscaling.predict",
+    "obsscaling.selection",
+    "obsscaling.steps",
+    "common.fits",
+    "common.lowrank",
+    "common.io",
 )
+OBS_FIG_CODE = library_files("obsscaling.figures", "common.figures", "common.plotting", "common.fits", "common.io")
 OBS_FIT_KEYS = ["benchmarks", "imputation", "pca", "fit"]
 OBS = paper_params("obsscaling")
 OBS_FIGURES = ["pca", "family_loglinear", "post_training", "agents", "subset_selection"]
@@ -60,13 +64,13 @@ rule obsscaling__fetch:
     """The seven released CSVs, from the pinned URL or $REPRO_MIRROR, sha256-checked."""
     output:
         **OBS_FILE,
-    params:
-        urls={name: spec["url"] for name, spec in OBS_DATA.items()},
-        sha256={name: spec["sha256"] for name, spec in OBS_DATA.items()},
     log:
         "logs/obsscaling/fetch.log",
     conda:
         REPRO_ENV
+    params:
+        urls={name: spec["url"] for name, spec in OBS_DATA.items()},
+        sha256={name: spec["sha256"] for name, spec in OBS_DATA.items()},
     script:
         "../scripts/common/fetch.py"
 
@@ -76,9 +80,10 @@ rule obsscaling__pca:
     input:
         base_eval=OBS_FILE["base_eval"],
         params=step_params(
-            "obsscaling", "pca",
+            "obsscaling",
+            "pca",
             ["benchmarks", "imputation", "pca.n_components", "capability.benchmarks", "capability.family_filter"],
-        ),  # fmt: skip
+        ),
         code=OBS_STEP_CODE,
     output:
         numbers=f"{OBS_OUT}/pca/numbers.json",
@@ -160,12 +165,12 @@ rule obsscaling__lbv2:
     output:
         numbers=f"{OBS_OUT}/lbv2/numbers.json",
         predictions=f"{OBS_OUT}/lbv2/predictions.csv",
-    params:
-        step="lbv2",
     log:
         f"{OBS_LOG}/lbv2.log",
     conda:
         REPRO_ENV
+    params:
+        step="lbv2",
     script:
         "../scripts/common/step.py"
 
@@ -293,11 +298,11 @@ for _fig in OBS_FIGURES:
                 category="obsscaling",
             ),
             pdf=f"{OBS_OUT}/figures/{_fig}.pdf",
-        params:
-            labels=OBS_FIG_LABELS.get(_fig, {}),
         log:
             f"{OBS_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
+        params:
+            labels=OBS_FIG_LABELS.get(_fig, {}),
         script:
             "../scripts/common/figure.py"

@@ -48,9 +48,18 @@ PPL_EXACT_INPUTS = {
 }
 PPL_CORPORA = {
     f"corpus_{c}": f"{CORPORA_RESOURCES}/{c}.json"
-    for c in ["tinyshakespeare", "wikitext2", "news_from_nowhere", "jack_sheppard", "state_union", "inaugural",
-              "movie_reviews", "shakespeare", "switchboard"]
-}  # fmt: skip
+    for c in [
+        "tinyshakespeare",
+        "wikitext2",
+        "news_from_nowhere",
+        "jack_sheppard",
+        "state_union",
+        "inaugural",
+        "movie_reviews",
+        "shakespeare",
+        "switchboard",
+    ]
+}
 # The opt-in corpora (brown, nps_chat, abc, webtext: research-only licences) are refused by corpora__fetch;
 # pplcorr__pages fetches them itself (repro.common.fetch, sha256-checked) with allow_opt_in=True.
 PPL_FIG_INPUTS = {
@@ -82,13 +91,13 @@ rule pplcorr__fetch:
     """The released BPB/error CSVs and fasttext_info YAMLs, from the pinned URL or $REPRO_MIRROR."""
     output:
         **PPL_FILE,
-    params:
-        urls={name: spec["url"] for name, spec in PPL_DATA.items()},
-        sha256={name: spec["sha256"] for name, spec in PPL_DATA.items()},
     log:
         "logs/pplcorr/fetch.log",
     conda:
         REPRO_ENV
+    params:
+        urls={name: spec["url"] for name, spec in PPL_DATA.items()},
+        sha256={name: spec["sha256"] for name, spec in PPL_DATA.items()},
     script:
         "../scripts/common/fetch.py"
 
@@ -104,12 +113,12 @@ rule pplcorr__rpjv2:
     output:
         numbers=f"resources/{PPL['data']['folder']}/rpjv2_numbers.json",
         matrix=PPL["rpjv2"]["dest"],
-    params:
-        config_section="rpjv2",
     log:
         "logs/pplcorr/rpjv2.log",
     conda:
         REPRO_ENV
+    params:
+        config_section="rpjv2",
     script:
         "../scripts/common/step.py"
 
@@ -124,12 +133,12 @@ rule pplcorr__crosscheck:
     output:
         numbers=f"{PPL_OUT}/crosscheck/numbers.json",
         table=f"{PPL_OUT}/crosscheck/table.csv",
-    params:
-        config_section="crosscheck",
     log:
         f"{PPL_LOG}/crosscheck.log",
     conda:
         REPRO_ENV
+    params:
+        config_section="crosscheck",
     script:
         "../scripts/common/step.py"
 
@@ -144,12 +153,12 @@ rule pplcorr__exact:
         numbers=f"{PPL_OUT}/exact/numbers.json",
         top10=f"{PPL_OUT}/exact/top10.csv",
         heldout=f"{PPL_OUT}/exact/heldout.csv",
-    params:
-        config_section="exact",
     log:
         f"{PPL_LOG}/exact.log",
     conda:
         REPRO_ENV
+    params:
+        config_section="exact",
     script:
         "../scripts/common/step.py"
 
@@ -164,12 +173,12 @@ rule pplcorr__pages:
         numbers=f"{PPL_OUT}/pages/numbers.json",
         pages=f"{PPL_OUT}/pages/pages.csv",
         cloze=f"{PPL_OUT}/pages/cloze.csv",
-    params:
-        config_section="pages",
     log:
         f"{PPL_LOG}/pages.log",
     conda:
         REPRO_ENV
+    params:
+        config_section="pages",
     script:
         "../scripts/common/step.py"
 
@@ -185,14 +194,14 @@ rule pplcorr__population:
         numbers=f"{PPL_OUT}/population/numbers.json",
         bpb=f"{PPL_OUT}/population/bpb.csv",
         errors=f"{PPL_OUT}/population/errors.csv",
-    params:
-        config_section="population",
     log:
         f"{PPL_LOG}/population.log",
     benchmark:
         f"{PPL_BENCH}/population.tsv"
     conda:
         REPRO_ENV
+    params:
+        config_section="population",
     script:
         "../scripts/common/step.py"
 
@@ -210,14 +219,14 @@ rule pplcorr__live:
         numbers=f"{PPL_OUT}/live/numbers.json",
         arms=f"{PPL_OUT}/live/arms.csv",
         estimates=f"{PPL_OUT}/live/estimates.csv",
-    params:
-        config_section="live",
     log:
         f"{PPL_LOG}/live.log",
     benchmark:
         f"{PPL_BENCH}/live.tsv"
     conda:
         REPRO_ENV
+    params:
+        config_section="live",
     script:
         "../scripts/common/step.py"
 
@@ -229,15 +238,15 @@ rule pplcorr__paper_pretrain:
         code=PPL_CODE,
     output:
         numbers=f"{PPL_OUT}/paper_pretrain/numbers.json",
-    params:
-        config_section="paper",
     log:
         f"{PPL_LOG}/paper_pretrain.log",
+    conda:
+        REPRO_ENV
     resources:
         gpu=gpus(PPL["paper"]["gpus"]),
         runtime=24 * 60,
-    conda:
-        REPRO_ENV
+    params:
+        config_section="paper",
     script:
         "../scripts/common/step.py"
 
@@ -270,15 +279,13 @@ for _fig in PPL_FIGURES:
             **PPL_FIG_INPUTS[_fig],
             code=PPL_FIG_CODE,
         output:
-            png=report(
-                f"{PPL_OUT}/figures/{_fig}.png", caption=f"../report/pplcorr_{_fig}.rst", category="pplcorr"
-            ),
+            png=report(f"{PPL_OUT}/figures/{_fig}.png", caption=f"../report/pplcorr_{_fig}.rst", category="pplcorr"),
             pdf=f"{PPL_OUT}/figures/{_fig}.pdf",
-        params:
-            labels=PPL_FIG_LABELS[_fig],
         log:
             f"{PPL_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
+        params:
+            labels=PPL_FIG_LABELS[_fig],
         script:
             "../scripts/common/figure.py"

@@ -11,12 +11,12 @@ rule scorecard:
     output:
         scorecard="results/{scale}/scorecard.md",
         metrics="results/{scale}/metrics.json",
-    params:
-        papers=PAPERS,
     log:
         "logs/{scale}/scorecard.log",
     conda:
         REPRO_ENV
+    params:
+        papers=PAPERS,
     script:
         "../scripts/common/scorecard.py"
 

@@ -135,16 +135,16 @@ rule ttt__train:
     output:
         weights=f"{TTT_OUT}/runs/{{run}}/checkpoint.safetensors",
         history=f"{TTT_OUT}/runs/{{run}}/history.json",
-    threads: 1
-    resources:
-        gpu=gpus(),
-        runtime=2880 if SCALE == "paper" else 30,
     log:
         f"{TTT_LOG}/train/{{run}}.log",
     benchmark:
         f"{TTT_BENCH}/train/{{run}}.tsv"
     conda:
         REPRO_ENV
+    threads: 1
+    resources:
+        gpu=gpus(),
+        runtime=2880 if SCALE == "paper" else 30,
     script:
         "../scripts/common/step.py"
 
@@ -159,14 +159,14 @@ rule ttt__evaluate:
         code=TTT_LIB,
     output:
         eval=f"{TTT_OUT}/runs/{{run}}/eval.json",
-    threads: 1
-    resources:
-        gpu=gpus(),
-        runtime=60 if SCALE == "paper" else 10,
     log:
         f"{TTT_LOG}/evaluate/{{run}}.log",
     conda:
         REPRO_ENV
+    threads: 1
+    resources:
+        gpu=gpus(),
+        runtime=60 if SCALE == "paper" else 10,
     script:
         "../scripts/common/step.py"
 
@@ -196,16 +196,16 @@ rule ttt__latency:
     output:
         numbers=f"{TTT_OUT}/latency/numbers.json",
         table=f"{TTT_OUT}/latency/latency.csv",
-    threads: TTT.latency.threads or 1
-    resources:
-        gpu=gpus(),
-        runtime=60 if SCALE == "paper" else 10,
     log:
         f"{TTT_LOG}/latency.log",
     benchmark:
         f"{TTT_BENCH}/latency.tsv"
     conda:
         REPRO_ENV
+    threads: TTT.latency.threads or 1
+    resources:
+        gpu=gpus(),
+        runtime=60 if SCALE == "paper" else 10,
     script:
         "../scripts/common/step.py"
 
@@ -312,11 +312,11 @@ for _fig in TTT_FIGURES:
         output:
             png=report(f"{TTT_OUT}/figures/{_fig}.png", caption=f"../report/ttt_{_fig}.rst", category="ttt"),
             pdf=f"{TTT_OUT}/figures/{_fig}.pdf",
-        params:
-            labels={"scale": SCALE},
         log:
             f"{TTT_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
+        params:
+            labels={"scale": SCALE},
         script:
             "../scripts/common/figure.py"

@@ -95,7 +95,10 @@ def top_level_schema(schema_dir: str | os.PathLike[str], papers: Sequence[str]) 
     schema = load_schema(Path(schema_dir) / "params.schema.yaml")
     schema = copy.deepcopy(schema)
     for slug in papers:
-        schema["properties"][slug] = {"$ref": "#/$defs/paper_block", "description": f"paper {slug} (workflow/papers.yaml)"}
+        schema["properties"][slug] = {
+            "$ref": "#/$defs/paper_block",
+            "description": f"paper {slug} (workflow/papers.yaml)",
+        }
     schema["required"] = [*schema.get("required", []), *papers]
     return schema
 
@@ -134,7 +137,9 @@ def select_keys(params: Mapping[str, Any], keys: Sequence[str], slug: str) -> di
         for part in key.split("."):
             if not isinstance(node, Mapping) or part not in node:
                 here = sorted(node) if isinstance(node, Mapping) else repr(node)
-                raise ParamsError(f"params.yaml: unknown key {slug}.{key} (asked for by a rule of {slug}); keys here: {here}")
+                raise ParamsError(
+                    f"params.yaml: unknown key {slug}.{key} (asked for by a rule of {slug}); keys here: {here}"
+                )
             node = node[part]
         out[key] = node
     return out

@@ -41,5 +41,5 @@ def run_figure(
     if not rest.startswith("fig_"):
         raise FigureError(f"rule {rule!r} is not named <slug>__fig_<name>")
     apply_style()
-    fig = figure_function(slug, rest[len("fig_"):])({k: Path(v) for k, v in inputs.items()}, dict(labels))
+    fig = figure_function(slug, rest[len("fig_") :])({k: Path(v) for k, v in inputs.items()}, dict(labels))
     return savefig(fig, png)

@@ -182,11 +182,19 @@ def fit_sigmoid_link(
         if has_floor:
             lower = np.append(np.full(d + 1, -np.inf), lo)
             upper = np.append(np.full(d + 1, np.inf), hi)
-            res = least_squares(residual, theta0, jac=jac if analytic else "2-point", bounds=(lower, upper),
-                                method="trf", max_nfev=max_nfev, **tols)  # fmt: skip
+            res = least_squares(
+                residual,
+                theta0,
+                jac=jac if analytic else "2-point",
+                bounds=(lower, upper),
+                method="trf",
+                max_nfev=max_nfev,
+                **tols,
+            )
         else:
-            res = least_squares(residual, theta0, jac=jac if analytic else "2-point", method="lm",
-                                max_nfev=max_nfev, **tols)  # fmt: skip
+            res = least_squares(
+                residual, theta0, jac=jac if analytic else "2-point", method="lm", max_nfev=max_nfev, **tols
+            )
         theta, ok, nfev = res.x, bool(res.success), int(res.nfev)
     else:
 
@@ -198,8 +206,14 @@ def fit_sigmoid_link(
 
         if has_floor:
             options = {} if tol is None else {"ftol": tol, "gtol": tol, "maxiter": max_nfev, "maxfun": max_nfev}
-            res = minimize(objective, theta0, jac=grad if analytic else None, method="L-BFGS-B",
-                           bounds=[(None, None)] * (d + 1) + [(lo, hi)], options=options)  # fmt: skip
+            res = minimize(
+                objective,
+                theta0,
+                jac=grad if analytic else None,
+                method="L-BFGS-B",
+                bounds=[(None, None)] * (d + 1) + [(lo, hi)],
+                options=options,
+            )
         else:
             options = {} if tol is None else {"gtol": tol, "maxiter": max_nfev}
             res = minimize(objective, theta0, jac=grad if analytic else None, method="BFGS", options=options)
@@ -268,9 +282,7 @@ def logit_transform(y: np.ndarray, eps: float = _EPS) -> np.ndarray:
     return np.log((y + eps) / (1.0 - y + eps))
 
 
-def transform_target(
-    y: np.ndarray, value_range: Sequence[float] | None = None, func: str = "none"
-) -> np.ndarray:
+def transform_target(y: np.ndarray, value_range: Sequence[float] | None = None, func: str = "none") -> np.ndarray:
     """Min-max to ``value_range`` (if given), then apply ``func`` in {none, log, logit}."""
     out = np.asarray(y, dtype=float)
     if value_range is not None:

@@ -63,7 +63,11 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
         raise RegistryError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
     downloads = {}
     for key, spec in (doc.get("downloads") or {}).items():
-        if not isinstance(spec, dict) or set(spec) != {"folder", "target"} or not all(isinstance(v, str) for v in spec.values()):
+        if (
+            not isinstance(spec, dict)
+            or set(spec) != {"folder", "target"}
+            or not all(isinstance(v, str) for v in spec.values())
+        ):
             raise RegistryError(f"{path}: downloads.{key}: needs exactly `folder` and `target` (strings)")
         downloads[str(key)] = Download(folder=spec["folder"], target=spec["target"])
     papers = {}

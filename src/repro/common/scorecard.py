@@ -143,9 +143,13 @@ class PaperExpected:
 _KEY = re.compile(r"\{([^{}]+)\}")
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 _CMPOPS = {
-    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-    ast.Eq: operator.eq, ast.NotEq: operator.ne,
-}  # fmt: skip
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
 _FUNCS = {"abs": abs, "min": min, "max": max}
 
 
@@ -450,9 +454,11 @@ def evaluate_scorecard(
                 note = e.note
                 if st == EXPLAINED and e.explained is not None:
                     ev = e.explained.evidence
-                    note = f"EXPLAINED: {e.explained.reason}" + (
-                        f" (evidence: `{ev}` = {_fmt(numbers.get(ev))})" if ev else ""
-                    ) + (f"; {note}" if note else "")
+                    note = (
+                        f"EXPLAINED: {e.explained.reason}"
+                        + (f" (evidence: `{ev}` = {_fmt(numbers.get(ev))})" if ev else "")
+                        + (f"; {note}" if note else "")
+                    )
                 if st in FAILING:
                     failures.append(f"{exp.slug}: {e.key}: {st} (computed {_fmt(val)}, reference {_fmt(e.published)})")
                 origin = ORIGINS[e.origin] if e.published is not None else "—"
@@ -479,7 +485,9 @@ def build_scorecard(
 def check_scorecard(card: Scorecard) -> None:
     """Raise ``AssertionError`` listing every MISMATCH or missing enforced number."""
     if card.failures:
-        raise AssertionError(f"{len(card.failures)} scorecard failure(s) at {card.scale} scale:\n" + "\n".join(card.failures))
+        raise AssertionError(
+            f"{len(card.failures)} scorecard failure(s) at {card.scale} scale:\n" + "\n".join(card.failures)
+        )
 
 
 def check_partial(

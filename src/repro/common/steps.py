@@ -217,7 +217,9 @@ def build_config(cls: type, params: Mapping[str, Any], where: str = "params") ->
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(params) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {[f'{where}.{k}' for k in unknown]}; {cls.__name__} has {sorted(fields)}")
+        raise ConfigError(
+            f"{where}: unknown key(s) {[f'{where}.{k}' for k in unknown]}; {cls.__name__} has {sorted(fields)}"
+        )
     kwargs = {}
     for name, f in fields.items():
         if name not in params:

@@ -19,10 +19,14 @@ from repro.ideagen.stats import REVIEWER_TERM, compare_conditions, mixed_model, 
 
 log = logging.getLogger(__name__)
 
-GENERATOR_LABEL = ("STAND-IN generator: a word-level interpolated n-gram LM trained in the pipeline on the 98 "
-                   "released idea titles (ngram backend of repro.common.llm); not the paper's Claude-3.5-Sonnet")
-JUDGE_LABEL = ("PROXY judge: pairwise logistic regression on MiniLM title embeddings, trained on released human "
-               "overall scores of other ideas (cross-fitted folds); not the paper's LLM judge")
+GENERATOR_LABEL = (
+    "STAND-IN generator: a word-level interpolated n-gram LM trained in the pipeline on the 98 "
+    "released idea titles (ngram backend of repro.common.llm); not the paper's Claude-3.5-Sonnet"
+)
+JUDGE_LABEL = (
+    "PROXY judge: pairwise logistic regression on MiniLM title embeddings, trained on released human "
+    "overall scores of other ideas (cross-fitted folds); not the paper's LLM judge"
+)
 
 
 def _local_corpus(reviews_path: Path, titles_path: Path) -> list:
@@ -42,12 +46,12 @@ def _local_corpus(reviews_path: Path, titles_path: Path) -> list:
 @dataclass(frozen=True)
 class RetrievalConfig:
     backend: Literal["local", "semantic_scholar"] = "local"  # offline TF-IDF index, or the S2 Graph API
-    bank_size: int = 120                 # papers kept per topic (paper: 120)
-    limit: int = 20                      # results per search call (paper: 20)
-    expand_top: int = 10                 # best papers whose titles seed the next queries (paper: 10)
-    max_queries: int = 20                # searches per topic at most
+    bank_size: int = 120  # papers kept per topic (paper: 120)
+    limit: int = 20  # results per search call (paper: 20)
+    expand_top: int = 10  # best papers whose titles seed the next queries (paper: 10)
+    max_queries: int = 20  # searches per topic at most
     cache: str = "resources/semantic_scholar/cache.sqlite"  # S2 response cache (networked runs)
-    api_key_env: str = "S2_API_KEY"      # environment variable with the S2 key (optional)
+    api_key_env: str = "S2_API_KEY"  # environment variable with the S2 key (optional)
     topics: dict[str, str] = field(default_factory=dict)  # topic -> description (the query)
 
 
@@ -66,17 +70,20 @@ def retrieval_step(inputs: Mapping[str, Path], config: RetrievalConfig) -> StepR
         bank = build_bank(searcher, query, config.bank_size, config.limit, config.expand_top, config.max_queries)
         numbers[f"retrieval.{topic.lower()}.n_papers"] = len(bank)
         numbers[f"retrieval.{topic.lower()}.own_topic_fraction"] = (
-            float(np.mean([p.paper_id.startswith(topic + "_") for p in bank])) if bank else float("nan"))
-        rows += [{"topic": topic, "query": query, "rank": r, "paper_id": p.paper_id, "title": p.title, "score": p.score}
-                 for r, p in enumerate(bank)]
+            float(np.mean([p.paper_id.startswith(topic + "_") for p in bank])) if bank else float("nan")
+        )
+        rows += [
+            {"topic": topic, "query": query, "rank": r, "paper_id": p.paper_id, "title": p.title, "score": p.score}
+            for r, p in enumerate(bank)
+        ]
     return StepResult(numbers=numbers, tables={"bank": pd.DataFrame(rows)})
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    order: int = 3                               # n-gram order of the stand-in generator
+    order: int = 3  # n-gram order of the stand-in generator
     weights: tuple[float, ...] = (0.05, 0.25, 0.7)  # interpolation weights, history length 0..order-1
-    heldout_fraction: float = 0.2                # titles held out to score the model against its floor
+    heldout_fraction: float = 0.2  # titles held out to score the model against its floor
     seed: int = 0
 
 
@@ -113,16 +120,16 @@ def _llm_block(llms: Mapping[str, Mapping[str, object]], name: str, where: str) 
 
 @dataclass(frozen=True)
 class SeedsConfig:
-    llm: str = "claude"              # a key of the llms section
-    n_per_topic: int = 4000          # seed ideas per topic (paper: 4,000)
-    ideas_per_call: int = 5          # ideas asked for in one prompt (paper: 5)
-    samples_per_call: int = 1        # completions per call (the stand-in returns one idea per completion)
-    temperature: float = 1.0         # paper: 1.0 (top_p 1.0)
+    llm: str = "claude"  # a key of the llms section
+    n_per_topic: int = 4000  # seed ideas per topic (paper: 4,000)
+    ideas_per_call: int = 5  # ideas asked for in one prompt (paper: 5)
+    samples_per_call: int = 1  # completions per call (the stand-in returns one idea per completion)
+    temperature: float = 1.0  # paper: 1.0 (top_p 1.0)
     max_tokens: int = 4096
-    avoid_repeating: int = 10000     # existing idea names listed in the prompt ("avoid repeating")
+    avoid_repeating: int = 10000  # existing idea names listed in the prompt ("avoid repeating")
     seed: int = 0
-    in_prompt: int = 10              # bank papers shown in each seed prompt (paper: 10)
-    topics: tuple[str, ...] = ()     # topics to generate for (names in the retrieval bank)
+    in_prompt: int = 10  # bank papers shown in each seed prompt (paper: 10)
+    topics: tuple[str, ...] = ()  # topics to generate for (names in the retrieval bank)
 
 
 @dataclass(frozen=True)
@@ -153,10 +160,19 @@ def seeds_step(inputs: Mapping[str, Path], config: SeedsStepConfig) -> StepResul
     for k, topic in enumerate(config.topics):
         if topic not in papers:
             raise ValueError(f"ideagen.seeds.topics: {topic!r} has no retrieval bank (banks: {sorted(papers)})")
-        ideas = generate_seeds(llm, topic, queries[topic], papers[topic][: config.in_prompt],
-                               config.n_per_topic, config.ideas_per_call, config.samples_per_call,
-                               config.temperature, config.max_tokens, config.seed + 1_000_003 * k,
-                               config.avoid_repeating)
+        ideas = generate_seeds(
+            llm,
+            topic,
+            queries[topic],
+            papers[topic][: config.in_prompt],
+            config.n_per_topic,
+            config.ideas_per_call,
+            config.samples_per_call,
+            config.temperature,
+            config.max_tokens,
+            config.seed + 1_000_003 * k,
+            config.avoid_repeating,
+        )
         numbers[f"seeds.{topic.lower()}.n"] = len(ideas)
         numbers[f"seeds.{topic.lower()}.distinct_names"] = len({i["name"].lower() for i in ideas})
         rows += [{"topic": topic, "index": i, "name": d["name"], "text": idea_text(d)} for i, d in enumerate(ideas)]
@@ -167,8 +183,8 @@ def seeds_step(inputs: Mapping[str, Path], config: SeedsStepConfig) -> StepResul
 
 @dataclass(frozen=True)
 class EmbedConfig:
-    batch_size: int = 64   # encode batch size
-    device: str = "cpu"    # cpu or cuda
+    batch_size: int = 64  # encode batch size
+    device: str = "cpu"  # cpu or cuda
 
 
 def embed_step(inputs: Mapping[str, Path], config: EmbedConfig) -> StepResult:
@@ -188,7 +204,9 @@ def embed_step(inputs: Mapping[str, Path], config: EmbedConfig) -> StepResult:
         "embed.sanity_max_abs_diff": float(np.max(np.abs(ref[: len(EXAMPLE_PREFIX)] - np.array(EXAMPLE_PREFIX)))),
     }
     tables = {
-        "seed_emb": pd.DataFrame({"topic": seeds["topic"], "index": seeds["index"], "vector": encode_vectors(seed_emb)}),
+        "seed_emb": pd.DataFrame(
+            {"topic": seeds["topic"], "index": seeds["index"], "vector": encode_vectors(seed_emb)}
+        ),
         "study_emb": pd.DataFrame({"idea_id": titles["idea_id"], "vector": encode_vectors(study_emb)}),
     }
     return StepResult(numbers=numbers, tables=tables)

@@ -23,9 +23,9 @@ from repro.ideagen._agent_steps import JUDGE_LABEL, _llm_block
 
 @dataclass(frozen=True)
 class DedupConfig:
-    threshold: float = 0.8                        # cosine above which an idea is a duplicate (paper: 0.8)
+    threshold: float = 0.8  # cosine above which an idea is a duplicate (paper: 0.8)
     checkpoints: tuple[int, ...] = (100, 500, 1000, 2000, 4000)  # n at which the unique fraction is reported
-    window: int = 100                             # ideas per window for the first/last new-idea rate
+    window: int = 100  # ideas per window for the first/last new-idea rate
 
 
 def dedup_step(inputs: Mapping[str, Path], config: DedupConfig) -> StepResult:
@@ -66,11 +66,11 @@ def dedup_step(inputs: Mapping[str, Path], config: DedupConfig) -> StepResult:
 @dataclass(frozen=True)
 class TournamentConfig:
     judge: Literal["proxy", "llm"] = "proxy"  # proxy: offline embedding judge; llm: the paper's judge
-    llm: str = "claude"          # a key of the llms section (judge = llm)
-    rounds: int = 5              # Swiss rounds (paper: 5)
-    folds: int = 5               # cross-fitting folds: each fold is ranked by a judge fit on the others
-    c: float = 1.0               # inverse L2 strength of the proxy's logistic regression
-    random_repeats: int = 200    # random-judge tournaments for the floor
+    llm: str = "claude"  # a key of the llms section (judge = llm)
+    rounds: int = 5  # Swiss rounds (paper: 5)
+    folds: int = 5  # cross-fitting folds: each fold is ranked by a judge fit on the others
+    c: float = 1.0  # inverse L2 strength of the proxy's logistic regression
+    random_repeats: int = 200  # random-judge tournaments for the floor
     seed: int = 0
 
 
@@ -128,8 +128,16 @@ def tournament_step(inputs: Mapping[str, Path], config: TournamentStepConfig) ->
             rr = np.random.default_rng([config.seed, f, r])
             rs = swiss_tournament(len(test), RandomJudge(rr), config.rounds, rr)
             rand_rhos[f, r] = sstats.spearmanr(rs, target[test]).statistic
-        rows += [{"idea_id": titles["idea_id"][i], "condition": titles["condition"][i], "fold": f,
-                  "tournament_score": int(s), "human_overall": target[i]} for i, s in zip(test, scores)]
+        rows += [
+            {
+                "idea_id": titles["idea_id"][i],
+                "condition": titles["condition"][i],
+                "fold": f,
+                "tournament_score": int(s),
+                "human_overall": target[i],
+            }
+            for i, s in zip(test, scores)
+        ]
     rand = np.nanmean(rand_rhos, axis=0)  # the floor of the statistic reported: the mean over folds
     table = pd.DataFrame(rows)
     numbers = {
@@ -145,6 +153,7 @@ def tournament_step(inputs: Mapping[str, Path], config: TournamentStepConfig) ->
         "tournament.floor.random.spearman_p95": float(np.quantile(rand, 0.95)),
         "tournament.floor.random.pairwise_accuracy": 0.5,
         "tournament.top_fraction_ai": float(
-            (table.sort_values("tournament_score", ascending=False).head(len(table) // 4)["condition"] == "AI").mean()),
+            (table.sort_values("tournament_score", ascending=False).head(len(table) // 4)["condition"] == "AI").mean()
+        ),
     }
     return StepResult(numbers=numbers, tables={"table": table})

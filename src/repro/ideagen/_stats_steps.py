@@ -85,7 +85,7 @@ def per_topic_step(inputs: Mapping[str, Path], config: PerTopicConfig) -> StepRe
 @dataclass(frozen=True)
 class MixedConfig:
     method: str = "lbfgs"  # statsmodels MixedLM optimiser
-    reml: bool = True      # REML (statsmodels' default) or ML
+    reml: bool = True  # REML (statsmodels' default) or ML
 
 
 def mixed_step(inputs: Mapping[str, Path], config: MixedConfig) -> StepResult:

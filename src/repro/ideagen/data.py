@@ -79,7 +79,9 @@ def load_titles(path: str | os.PathLike[str]) -> pd.DataFrame:
     df = pd.read_csv(path)
     if list(df.columns[:2]) != ["ID", "Title / Filename"]:
         raise DataError(f"{path}: expected columns 'ID', 'Title / Filename', got {list(df.columns)}")
-    out = pd.DataFrame({"idea_id": df["ID"].map(normalise_idea_id), "title": df["Title / Filename"].map(title_from_entry)})
+    out = pd.DataFrame(
+        {"idea_id": df["ID"].map(normalise_idea_id), "title": df["Title / Filename"].map(title_from_entry)}
+    )
     parts = out["idea_id"].str.extract(r"^(?P<topic>[A-Za-z]+)_\d+_(?P<condition>.+)$")
     if parts.isna().any().any():
         raise DataError(f"{path}: ids must look like <Topic>_<n>_<Condition>")

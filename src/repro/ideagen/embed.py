@@ -46,8 +46,9 @@ def embed_texts(texts: Sequence[str], batch_size: int = 64, device: str = "cpu",
     if len(texts) == 0:
         return np.zeros((0, 384), np.float32)
     model = load_minilm(device)
-    emb = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                       show_progress_bar=progress, convert_to_numpy=True)
+    emb = model.encode(
+        list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress, convert_to_numpy=True
+    )
     return np.asarray(emb, np.float32)
 
 

@@ -74,8 +74,14 @@ def plot_tournament(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> pl
     fig, ax = plt.subplots(figsize=(5.0, 3.8))
     for cond, grp in t.groupby("condition", sort=True):
         jitter = rng.uniform(-0.15, 0.15, len(grp))
-        ax.scatter(grp["tournament_score"] + jitter, grp["human_overall"], s=14, color=COLORS.get(cond, "k"),
-                   label=NAMES.get(cond, cond), alpha=0.8)
+        ax.scatter(
+            grp["tournament_score"] + jitter,
+            grp["human_overall"],
+            s=14,
+            color=COLORS.get(cond, "k"),
+            label=NAMES.get(cond, cond),
+            alpha=0.8,
+        )
     ax.set_xlabel("Swiss tournament score (held-out fold)")
     ax.set_ylabel("mean human overall score")
     ax.set_title(labels.get("title", ""))
@@ -110,4 +116,10 @@ def plot_per_topic(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt
     return fig
 
 
-FIGURES = {"per_topic": plot_per_topic, "scores": plot_scores, "scores_idea": plot_scores, "nondup": plot_nondup, "tournament": plot_tournament}
+FIGURES = {
+    "per_topic": plot_per_topic,
+    "scores": plot_scores,
+    "scores_idea": plot_scores,
+    "nondup": plot_nondup,
+    "tournament": plot_tournament,
+}

@@ -97,7 +97,7 @@ def train_ngram(lines: Sequence[str], order: int = 3) -> NGramCounts:
             for k in range(order):
                 if i - k < 0:
                     break
-                tables[k][" ".join(toks[i - k: i])][w] += 1
+                tables[k][" ".join(toks[i - k : i])][w] += 1
     counts = tuple({h: dict(sorted(c.items())) for h, c in sorted(t.items())} for t in tables)
     return NGramCounts(order=order, vocab=tuple(sorted(vocab)), counts=counts)
 
@@ -119,7 +119,7 @@ class NGramModel:
 
     def dist(self, history: Sequence[str]) -> np.ndarray:
         """P(next word | last order-1 words of ``history``)."""
-        h = tuple(history[-(self.c.order - 1):]) if self.c.order > 1 else ()
+        h = tuple(history[-(self.c.order - 1) :]) if self.c.order > 1 else ()
         hit = self._cache.get(h)
         if hit is not None:
             return hit
@@ -128,7 +128,7 @@ class NGramModel:
         for k in range(self.c.order):
             if k > len(h):
                 break
-            key = " ".join(h[len(h) - k:]) if k else ""
+            key = " ".join(h[len(h) - k :]) if k else ""
             nxt = self.c.counts[k].get(key)
             if not nxt:
                 continue
@@ -164,14 +164,20 @@ class NGramLM(LLM):
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"ngram backend: no model file {self.path}")
-        self.counts = NGramCounts.from_frame(pd.read_csv(self.path, keep_default_na=False, dtype={"history": str, "word": str}))
+        self.counts = NGramCounts.from_frame(
+            pd.read_csv(self.path, keep_default_na=False, dtype={"history": str, "word": str})
+        )
         self.lm = NGramModel(self.counts, weights)
         self.model = self.path.name
         self.sha256 = sha256_file(self.path)
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.backend, "model": self.model, "sha256": self.sha256,
-                "weights": [float(w) for w in self.lm.weights]}
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "sha256": self.sha256,
+            "weights": [float(w) for w in self.lm.weights],
+        }
 
     def generate(self, prompts, n=1, temperature=0.0, max_tokens=256, stop=None, seed=None):  # noqa: D102
         check_sampling(n, temperature, max_tokens)
@@ -233,7 +239,9 @@ def heldout_logloss(counts: NGramCounts, weights: Sequence[float], lines: Sequen
 FIELDS = ("Problem", "Existing Methods", "Motivation", "Proposed Method", "Experiment Plan")
 
 
-def seed_prompt(topic: str, description: str, papers: Sequence[str], existing: Sequence[str], ideas_per_call: int) -> str:
+def seed_prompt(
+    topic: str, description: str, papers: Sequence[str], existing: Sequence[str], ideas_per_call: int
+) -> str:
     """The seed-idea prompt (paper App. "Idea generation prompt", paraphrased, not copied).
 
     Retrieved papers and the existing idea titles ("avoid repeating") come first; the
@@ -260,7 +268,7 @@ def parse_ideas(text: str) -> list[dict[str, str]]:
     start, end = stripped.find("{"), stripped.rfind("}")
     if start != -1 and end > start:
         try:
-            obj = json.loads(stripped[start: end + 1])
+            obj = json.loads(stripped[start : end + 1])
         except json.JSONDecodeError:
             obj = None
         if isinstance(obj, dict):
@@ -307,8 +315,9 @@ def generate_seeds(
     while len(ideas) < n_ideas:
         existing = [i["name"] for i in ideas[-avoid_repeating:]] if avoid_repeating else []
         prompt = seed_prompt(topic, description, papers, existing, ideas_per_call)
-        outs = llm.generate([prompt], n=samples_per_call, temperature=temperature, max_tokens=max_tokens,
-                            seed=seed + call)[0]
+        outs = llm.generate(
+            [prompt], n=samples_per_call, temperature=temperature, max_tokens=max_tokens, seed=seed + call
+        )[0]
         call += 1
         got = [i for text in outs for i in parse_ideas(text)]
         empty = 0 if got else empty + 1

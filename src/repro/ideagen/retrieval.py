@@ -148,12 +148,22 @@ class LocalIndex:
     def search(self, query: str, limit: int = 20) -> list[Paper]:
         scores = (self.matrix @ self.vec.transform([query]).T).toarray().ravel()
         order = np.argsort(-scores, kind="stable")[:limit]
-        return [Paper(self.papers[i].paper_id, self.papers[i].title, self.papers[i].abstract, self.papers[i].year,
-                      float(scores[i])) for i in order if scores[i] > 0]
+        return [
+            Paper(
+                self.papers[i].paper_id,
+                self.papers[i].title,
+                self.papers[i].abstract,
+                self.papers[i].year,
+                float(scores[i]),
+            )
+            for i in order
+            if scores[i] > 0
+        ]
 
 
-def build_bank(searcher: Searcher, query: str, bank_size: int, limit: int = 20, expand_top: int = 10,
-               max_queries: int = 20) -> list[Paper]:
+def build_bank(
+    searcher: Searcher, query: str, bank_size: int, limit: int = 20, expand_top: int = 10, max_queries: int = 20
+) -> list[Paper]:
     """Iterative retrieval: the topic query, then the best ``expand_top`` titles as new queries.
 
     Stops when the bank holds ``bank_size`` distinct papers or after ``max_queries`` searches;

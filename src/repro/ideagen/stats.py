@@ -50,9 +50,7 @@ def mean_ci(x: Sequence[float], level: float = 0.95) -> tuple[float, float]:
     return float(x.mean() - half), float(x.mean() + half)
 
 
-def compare_conditions(
-    units: pd.DataFrame, metrics: Sequence[str] = METRICS, ci_level: float = 0.95
-) -> pd.DataFrame:
+def compare_conditions(units: pd.DataFrame, metrics: Sequence[str] = METRICS, ci_level: float = 0.95) -> pd.DataFrame:
     """Tests 1 and 2: one row per (metric, condition).
 
     ``units`` has a ``condition`` column and one column per metric (reviews for
@@ -70,8 +68,19 @@ def compare_conditions(
             x = units.loc[units["condition"] == cond, metric].to_numpy(float)
             lo, hi = mean_ci(x, ci_level)
             t, p = (float("nan"), float("nan")) if cond == BASELINE else welch(x, base)
-            rows.append({"metric": metric, "condition": cond, "n": len(x), "mean": x.mean() if len(x) else np.nan,
-                         "sd": x.std(ddof=0) if len(x) else np.nan, "ci_low": lo, "ci_high": hi, "t": t, "p": p})
+            rows.append(
+                {
+                    "metric": metric,
+                    "condition": cond,
+                    "n": len(x),
+                    "mean": x.mean() if len(x) else np.nan,
+                    "sd": x.std(ddof=0) if len(x) else np.nan,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "t": t,
+                    "p": p,
+                }
+            )
     out = pd.DataFrame(rows)
     out["p_adj"] = np.nan
     for cond in CONDITIONS:
@@ -94,9 +103,19 @@ def per_topic(reviews: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.Dat
             for cond in CONDITIONS[1:]:
                 x = grp.loc[grp["condition"] == cond, metric].to_numpy(float)
                 t, p = welch(x, base)
-                rows.append({"topic": topic, "metric": metric, "condition": cond, "n": len(x), "n_human": len(base),
-                             "mean": x.mean() if len(x) else np.nan, "mean_human": base.mean() if len(base) else np.nan,
-                             "t": t, "p": p})
+                rows.append(
+                    {
+                        "topic": topic,
+                        "metric": metric,
+                        "condition": cond,
+                        "n": len(x),
+                        "n_human": len(base),
+                        "mean": x.mean() if len(x) else np.nan,
+                        "mean_human": base.mean() if len(base) else np.nan,
+                        "t": t,
+                        "p": p,
+                    }
+                )
     out = pd.DataFrame(rows)
     out["p_adj"] = bonferroni(out["p"], factor)
     return out
@@ -107,11 +126,11 @@ class MixedFit:
     """Fixed effects of a condition (vs Human) and the fitted variance components."""
 
     metric: str
-    coef: dict[str, float]          # condition -> coefficient (score difference vs Human)
-    pvalue: dict[str, float]        # condition -> Wald p-value
-    intercept: float                # Human mean score under the model
-    var_topic: float                # random-intercept variance of topics
-    var_idea: float                 # random-intercept variance of ideas (within topic)
+    coef: dict[str, float]  # condition -> coefficient (score difference vs Human)
+    pvalue: dict[str, float]  # condition -> Wald p-value
+    intercept: float  # Human mean score under the model
+    var_topic: float  # random-intercept variance of topics
+    var_idea: float  # random-intercept variance of ideas (within topic)
     var_residual: float
     converged: bool
     n_obs: int

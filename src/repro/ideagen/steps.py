@@ -11,17 +11,51 @@ End-to-end tier (the ideation agent): :func:`retrieval_step` -> :func:`generator
 from __future__ import annotations
 
 from repro.ideagen._agent_steps import (
-    GENERATOR_LABEL, JUDGE_LABEL, EmbedConfig, GeneratorConfig, RetrievalConfig, SeedsConfig, SeedsStepConfig,
-    embed_step, generator_step, retrieval_step, seeds_step,
+    GENERATOR_LABEL,
+    JUDGE_LABEL,
+    EmbedConfig,
+    GeneratorConfig,
+    RetrievalConfig,
+    SeedsConfig,
+    SeedsStepConfig,
+    embed_step,
+    generator_step,
+    retrieval_step,
+    seeds_step,
 )
 from repro.ideagen._rank_steps import DedupConfig, TournamentConfig, TournamentStepConfig, dedup_step, tournament_step
 from repro.ideagen._stats_steps import (
-    MixedConfig, PerTopicConfig, StatsConfig, mixed_step, per_topic_step, stats_idea_step, stats_step,
+    MixedConfig,
+    PerTopicConfig,
+    StatsConfig,
+    mixed_step,
+    per_topic_step,
+    stats_idea_step,
+    stats_step,
 )
 
 __all__ = [
-    "GENERATOR_LABEL", "JUDGE_LABEL", "DedupConfig", "EmbedConfig", "GeneratorConfig", "MixedConfig", "PerTopicConfig",
-    "RetrievalConfig", "SeedsConfig", "SeedsStepConfig", "StatsConfig", "TournamentConfig", "TournamentStepConfig",
-    "dedup_step", "embed_step", "generator_step", "mixed_step", "per_topic_step", "retrieval_step", "seeds_step",
-    "stats_idea_step", "stats_step", "tournament_step",
+    "GENERATOR_LABEL",
+    "JUDGE_LABEL",
+    "DedupConfig",
+    "EmbedConfig",
+    "GeneratorConfig",
+    "MixedConfig",
+    "PerTopicConfig",
+    "RetrievalConfig",
+    "SeedsConfig",
+    "SeedsStepConfig",
+    "StatsConfig",
+    "TournamentConfig",
+    "TournamentStepConfig",
+    "dedup_step",
+    "embed_step",
+    "generator_step",
+    "mixed_step",
+    "per_topic_step",
+    "retrieval_step",
+    "seeds_step",
+    "stats_idea_step",
+    "stats_step",
+    "tournament_step",
 ]

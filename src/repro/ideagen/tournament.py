@@ -54,8 +54,8 @@ def pair_data(emb: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarr
 class ProxyJudge:
     """Pairwise logistic judge on embedding differences (an offline proxy; see module doc)."""
 
-    emb: np.ndarray       # embeddings of the ideas it judges (rows = item ids of the tournament)
-    coef: np.ndarray      # fitted weights (no intercept: the judge is antisymmetric)
+    emb: np.ndarray  # embeddings of the ideas it judges (rows = item ids of the tournament)
+    coef: np.ndarray  # fitted weights (no intercept: the judge is antisymmetric)
 
     @classmethod
     def fit(cls, train_emb: np.ndarray, train_target: np.ndarray, emb: np.ndarray, c: float) -> ProxyJudge:
@@ -105,8 +105,12 @@ class LLMJudge:
     max_tokens: int = 5
 
     def _ask(self, a: int, b: int) -> int:
-        reply = self.llm.generate([JUDGE_PROMPT.format(a=self.texts[a], b=self.texts[b])], n=1,  # type: ignore[attr-defined]
-                                  temperature=0.0, max_tokens=self.max_tokens)[0][0]
+        reply = self.llm.generate(
+            [JUDGE_PROMPT.format(a=self.texts[a], b=self.texts[b])],
+            n=1,  # type: ignore[attr-defined]
+            temperature=0.0,
+            max_tokens=self.max_tokens,
+        )[0][0]
         m = re.search(r"[12]", reply)
         if m is None:
             raise ValueError(f"LLMJudge: reply {reply!r} has no 1 or 2")

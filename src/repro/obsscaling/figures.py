@@ -173,10 +173,16 @@ def _predictions_figure(cutoff_key: str | None, heldout_top: bool) -> Callable[.
         cutoff = flatten(read_json(inputs["numbers"]))[cutoff_key] if cutoff_key else None
         titles = dict(labels["titles"])
         return plot_predicted_vs_equivalent_compute(
-            pd.read_csv(inputs["predictions"]), pd.read_csv(inputs["fits"]), list(titles), labels["predictor"],
-            titles=titles, reference_family=labels["reference_family"], ylabel=labels["ylabel"],
-            cutoff_log10=None if cutoff is None else math.log10(cutoff), heldout_top=heldout_top,
-        )  # fmt: skip
+            pd.read_csv(inputs["predictions"]),
+            pd.read_csv(inputs["fits"]),
+            list(titles),
+            labels["predictor"],
+            titles=titles,
+            reference_family=labels["reference_family"],
+            ylabel=labels["ylabel"],
+            cutoff_log10=None if cutoff is None else math.log10(cutoff),
+            heldout_top=heldout_top,
+        )
 
     return draw
 

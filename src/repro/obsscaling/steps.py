@@ -208,7 +208,6 @@ def family_loglinear_step(inputs: Inputs, config: FamilyLoglinearConfig) -> Step
     return StepResult({"family_loglinear": numbers}, {"fits": fits})
 
 
-
 def _predict_each(
     df: pd.DataFrame,
     target: Target,
@@ -261,7 +260,9 @@ def post_training_step(inputs: Inputs, config: PostTrainingConfig) -> StepResult
             if p.equivalence is not None and predictor.startswith("pc"):
                 out[predictor]["equiv_slope"] = p.equivalence.slope
             if cfg.converged_tol is not None:
-                conv = _fit_config(config.fit, cfg.link, cfg.loss, cfg.delta, gradient="analytic", tol=cfg.converged_tol)
+                conv = _fit_config(
+                    config.fit, cfg.link, cfg.loss, cfg.delta, gradient="analytic", tol=cfg.converged_tol
+                )
                 pc = run_prediction(df, target, predictor, split, preprocess=pre, fit=conv, reference_family=None)
                 out[predictor]["test_mse_converged"] = pc.metrics["test_mse"]
             fit_rows.append(_fits_row(name, predictor, p))
@@ -311,9 +312,11 @@ def lbv2_step(inputs: Inputs, config: Lbv2Config) -> StepResult:
     """App. C.3: GPQA, MATH-hard, BBH (Leaderboard v2), min-maxed from chance, per-target FLOPs cutoffs."""
     cfg = config.lbv2
     base = _base_models(
-        inputs["base_eval"], config.benchmarks, family_filter=cfg.family_filter,
+        inputs["base_eval"],
+        config.benchmarks,
+        family_filter=cfg.family_filter,
         include_preregistered=cfg.include_preregistered,
-    )  # fmt: skip
+    )
     lb = read_table(inputs["leaderboard_v2"], [MODEL, *(t.column for t in cfg.targets.values())])
     df = merge_on_model(base, lb)
     pre = _preprocess(config, cfg.benchmarks)
@@ -412,9 +415,15 @@ def subset_selection_step(inputs: Inputs, config: SubsetSelectionConfig) -> Step
         for spec in targets.values():
             pre = _preprocess(config, spec.benchmarks, ev.pca_components)
             p = run_prediction(
-                df, _target(spec), ev.predictor, split, preprocess=pre, fit=fit,
-                train_models=train_models, reference_family=None,
-            )  # fmt: skip
+                df,
+                _target(spec),
+                ev.predictor,
+                split,
+                preprocess=pre,
+                fit=fit,
+                train_models=train_models,
+                reference_family=None,
+            )
             mses.append(p.metrics["test_mse"])
         return float(gmean(mses))
 
@@ -461,17 +470,41 @@ def subset_selection_step(inputs: Inputs, config: SubsetSelectionConfig) -> Step
         curve.append({"budget": budget, "method": "vopt", "gmean_test_mse": vopt, "low": vopt, "high": vopt})
         lm, ls = np.log(rand).mean(), np.log(rand).std()
         curve.append(
-            {"budget": budget, "method": "random", "gmean_test_mse": float(rand.mean()),
-             "low": float(np.exp(lm - ls)), "high": float(np.exp(lm + ls))}
-        )  # fmt: skip
-        choices.append({"budget": budget, "method": "vopt", "draw": 0, "objective": best.objective,
-                        "n_models": best.n_models, "families": ";".join(best.families), "gmean_test_mse": vopt})  # fmt: skip
+            {
+                "budget": budget,
+                "method": "random",
+                "gmean_test_mse": float(rand.mean()),
+                "low": float(np.exp(lm - ls)),
+                "high": float(np.exp(lm + ls)),
+            }
+        )
+        choices.append(
+            {
+                "budget": budget,
+                "method": "vopt",
+                "draw": 0,
+                "objective": best.objective,
+                "n_models": best.n_models,
+                "families": ";".join(best.families),
+                "gmean_test_mse": vopt,
+            }
+        )
         for i, (d, m) in enumerate(zip(draws, rand)):
-            choices.append({"budget": budget, "method": "random", "draw": i, "objective": d.objective,
-                            "n_models": d.n_models, "families": ";".join(d.families), "gmean_test_mse": float(m)})  # fmt: skip
+            choices.append(
+                {
+                    "budget": budget,
+                    "method": "random",
+                    "draw": i,
+                    "objective": d.objective,
+                    "n_models": d.n_models,
+                    "families": ";".join(d.families),
+                    "gmean_test_mse": float(m),
+                }
+            )
     all_val = numbers["eval"]["all"]["gmean_test_mse"]
-    curve.extend({"budget": b, "method": "all", "gmean_test_mse": all_val, "low": all_val, "high": all_val}
-                 for b in cfg.budgets)  # fmt: skip
+    curve.extend(
+        {"budget": b, "method": "all", "gmean_test_mse": all_val, "low": all_val, "high": all_val} for b in cfg.budgets
+    )
 
     guide = cfg.guide
     if guide.enabled:
@@ -486,8 +519,8 @@ def subset_selection_step(inputs: Inputs, config: SubsetSelectionConfig) -> Step
         for budget in guide.budgets:
             g = best_subset(gsearch, budget)
             numbers["guide"][f"budget{budget}"] = {
-                "objective": g.objective, "families": list(g.families), "n_models": g.n_models,
-            }  # fmt: skip
-    return StepResult(
-        {"subset_selection": numbers}, {"curve": pd.DataFrame(curve), "choices": pd.DataFrame(choices)}
-    )
+                "objective": g.objective,
+                "families": list(g.families),
+                "n_models": g.n_models,
+            }
+    return StepResult({"subset_selection": numbers}, {"curve": pd.DataFrame(curve), "choices": pd.DataFrame(choices)})

@@ -32,7 +32,7 @@ def reference_top_ten(path: str | os.PathLike[str], key: str = "top_ten_from_est
         info = yaml.safe_load(fh)
     if key not in info:
         raise KeyError(f"{path}: no {key!r}; keys {sorted(info)}")
-    (column, entries), = info[key].items()
+    ((column, entries),) = info[key].items()
     return {int(i): str(v) for i, v in entries.items()}
 
 

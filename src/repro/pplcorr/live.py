@@ -264,9 +264,7 @@ def train_population(
 
 def hashed_features(texts: Sequence[str], n_features: int) -> HashingVectorizer:
     """The shared featuriser: word unigrams + bigrams hashed into ``n_features`` buckets."""
-    return HashingVectorizer(
-        n_features=n_features, ngram_range=(1, 2), alternate_sign=False, norm=None, lowercase=True
-    )
+    return HashingVectorizer(n_features=n_features, ngram_range=(1, 2), alternate_sign=False, norm=None, lowercase=True)
 
 
 def _take_budget(order: np.ndarray, nbytes: np.ndarray, budget: int, arm: str) -> np.ndarray:

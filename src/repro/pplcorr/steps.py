@@ -95,7 +95,14 @@ def crosscheck_step(inputs: Mapping[str, Path], config: CrosscheckConfig) -> Ste
             p_lin = proj_o.linear(est, tau)
             p_l2 = proj_o.l2(est, tau)
         ours_lin = linear(est, tau)
-        rows.append((name, "linear", float(np.max(np.abs(ours_lin - p_lin))), bool(np.array_equal(ours_lin > 1e-6, p_lin > 1e-6))))
+        rows.append(
+            (
+                name,
+                "linear",
+                float(np.max(np.abs(ours_lin - p_lin))),
+                bool(np.array_equal(ours_lin > 1e-6, p_lin > 1e-6)),
+            )
+        )
         rows.append((name, "l2", float(np.max(np.abs(l2(est, tau) - p_l2))), True))
     table = pd.DataFrame(rows, columns=["case", "function", "max_abs_diff", "same_support"])
     f64 = table[table["function"] != "linear"]
@@ -142,7 +149,11 @@ def _exact_one(X: pd.DataFrame, E: pd.DataFrame, target: str, ref: dict[int, str
     missing = [i for i in ref if i not in set(ours.tolist())]
     cdf = estimator("sign_cdf")(X.to_numpy(), y)
     held = exact.heldout_rank_prediction(
-        X.to_numpy(), y, folds=config.folds, seed=config.seed, estimator_name=config.estimator,
+        X.to_numpy(),
+        y,
+        folds=config.folds,
+        seed=config.seed,
+        estimator_name=config.estimator,
         filter_ratio=config.filter_ratio,
     )
     nums = {
@@ -155,8 +166,13 @@ def _exact_one(X: pd.DataFrame, E: pd.DataFrame, target: str, ref: dict[int, str
         "sign_cdf_rank_corr": float(stats.spearmanr(est, cdf).statistic),
     }
     bars = pd.DataFrame(
-        {"target": target, "rank": np.arange(1, len(ours) + 1), "text": [str(cols[i]) for i in ours],
-         "estimate": est[ours], "in_reference": [int(i in ref) for i in ours]}
+        {
+            "target": target,
+            "rank": np.arange(1, len(ours) + 1),
+            "text": [str(cols[i]) for i in ours],
+            "estimate": est[ours],
+            "in_reference": [int(i in ref) for i in ours],
+        }
     )
     scatter = pd.DataFrame({"target": target, "llm": X.index, "error": y, "predicted": held.predicted})
     return nums, bars, scatter
@@ -179,9 +195,7 @@ def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
                 bars.append(b)
                 scatter.append(s)
     numbers["n_llms"] = int(len(data.load_bpb(inputs["bpb_synthetic"]).index))
-    return StepResult(
-        numbers={"exact": numbers}, tables={"top10": pd.concat(bars), "heldout": pd.concat(scatter)}
-    )
+    return StepResult(numbers={"exact": numbers}, tables={"top10": pd.concat(bars), "heldout": pd.concat(scatter)})
 
 
 # --- rpjv2 (paper scale) -------------------------------------------------------------------------
@@ -231,17 +245,30 @@ def pages_step(inputs: Mapping[str, Path], config: PagesConfig) -> StepResult:
     resources = manifests[0].parent if manifests else Path(DEFAULT_RESOURCES) / "corpora"
     docs = load_mix(names, resources, allow_opt_in=True)
     pages = live.make_pages(
-        docs, page_bytes=config.page_bytes, max_bytes_per_domain=config.max_bytes_per_domain,
-        eval_pages=config.eval_pages, task_pages=config.task_pages, target_sample_pages=config.target_sample_pages,
-        pool_frac=config.pool_frac, target_domains=list(config.targets.values()), seed=config.seed,
-    )  # fmt: skip
+        docs,
+        page_bytes=config.page_bytes,
+        max_bytes_per_domain=config.max_bytes_per_domain,
+        eval_pages=config.eval_pages,
+        task_pages=config.task_pages,
+        target_sample_pages=config.target_sample_pages,
+        pool_frac=config.pool_frac,
+        target_domains=list(config.targets.values()),
+        seed=config.seed,
+    )
     cloze = pd.concat(
         [
-            live.make_cloze(pages, t, d, n_items=config.n_items, context_bytes=config.context_bytes,
-                            n_choices=config.n_choices, seed=config.seed)
+            live.make_cloze(
+                pages,
+                t,
+                d,
+                n_items=config.n_items,
+                context_bytes=config.context_bytes,
+                n_choices=config.n_choices,
+                seed=config.seed,
+            )
             for t, d in sorted(config.targets.items())
         ]
-    )  # fmt: skip
+    )
     split_bytes = pages.groupby("split")["bytes"].sum()
     numbers = {
         "pages": {
@@ -273,10 +300,15 @@ def population_step(inputs: Mapping[str, Path], config: PopulationConfig) -> Ste
     cloze = pd.read_csv(inputs["cloze"], keep_default_na=False)
     domains = sorted(pages["domain"].unique())
     members = live.population_specs(
-        domains, size=config.size, orders=config.orders, smoothings=config.smoothings,
-        dirichlet_alpha=config.dirichlet_alpha, min_bytes=config.min_bytes, max_bytes=config.max_bytes,
+        domains,
+        size=config.size,
+        orders=config.orders,
+        smoothings=config.smoothings,
+        dirichlet_alpha=config.dirichlet_alpha,
+        min_bytes=config.min_bytes,
+        max_bytes=config.max_bytes,
         seed=config.seed,
-    )  # fmt: skip
+    )
     X, E = live.train_population(pages, cloze, members, config.seed)
     bpb = X.reset_index(names="model")
     errors = E.reset_index(names="model")
@@ -332,19 +364,25 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     for target, domain in sorted(config.targets.items()):
         y = E.loc[X.index, target].to_numpy(dtype=np.float64)
         items = cloze[cloze["target"] == target]
-        est, w = live.pplcorr_domains(X, y, pool_bytes, estimator_name=config.estimator, filter_ratio=config.filter_ratio)
+        est, w = live.pplcorr_domains(
+            X, y, pool_bytes, estimator_name=config.estimator, filter_ratio=config.filter_ratio
+        )
         rank = int((est > est[domain]).sum()) + 1
-        held = exact.heldout_rank_prediction(X.to_numpy(), y, folds=config.folds, estimator_name=config.estimator,
-                                             filter_ratio=config.filter_ratio)  # fmt: skip
+        held = exact.heldout_rank_prediction(
+            X.to_numpy(), y, folds=config.folds, estimator_name=config.estimator, filter_ratio=config.filter_ratio
+        )
         mean_bpb = X.mean(axis=1).to_numpy()
         t_nums: dict = {
             "target_domain_rank": rank,
             "n_domains_selected": int((w > 0).sum()),
             "heldout_spearman": held.spearman,
             "bpb_error_spearman": float(stats.spearmanr(mean_bpb, y).statistic),
-            "population": {"error_min": float(y.min()), "error_mean": float(y.mean()),
-                           "frac_beat_floor": float(np.mean(y < floor))},
-        }  # fmt: skip
+            "population": {
+                "error_min": float(y.min()),
+                "error_mean": float(y.mean()),
+                "frac_beat_floor": float(np.mean(y < floor)),
+            },
+        }
         for dom in X.columns:
             est_rows.append((target, dom, float(est[dom]), float(w[dom]), int(dom == domain)))
         coarse = domain.split(":", 1)[1]
@@ -352,20 +390,34 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
             errs = []
             for seed in config.seeds:
                 chosen, info = live.select_pages(
-                    arm, pages, budget_bytes=config.budget_bytes, seed=seed, weights=w, target_coarse=coarse,
-                    target_domain=domain, n_features=config.classifier_features, dsir_features=config.dsir_features,
-                )  # fmt: skip
+                    arm,
+                    pages,
+                    budget_bytes=config.budget_bytes,
+                    seed=seed,
+                    weights=w,
+                    target_coarse=coarse,
+                    target_domain=domain,
+                    n_features=config.classifier_features,
+                    dsir_features=config.dsir_features,
+                )
                 sel = pool.iloc[chosen]
                 lm = train_ngram(sel["text"].tolist(), config.pretrain.order, config.pretrain.smoothing)
                 err = live.cloze_error(lm, items)
                 errs.append(err)
                 frac_target = float(sel.loc[sel["domain"] == domain, "bytes"].sum() / sel["bytes"].sum())
                 arm_rows.append((target, arm, seed, err, int(sel["bytes"].sum()), frac_target, json.dumps(info)))
-                log.info("%s %s seed %d: error %.4f, %.1f%% target-domain bytes", target, arm, seed, err, 100 * frac_target)
-            t_nums[arm] = {"error_mean": float(np.mean(errs)), "error_std": float(np.std(errs)),
-                           "beats_floor": int(np.mean(errs) < floor)}  # fmt: skip
+                log.info(
+                    "%s %s seed %d: error %.4f, %.1f%% target-domain bytes", target, arm, seed, err, 100 * frac_target
+                )
+            t_nums[arm] = {
+                "error_mean": float(np.mean(errs)),
+                "error_std": float(np.std(errs)),
+                "beats_floor": int(np.mean(errs) < floor),
+            }
             if arm == "pplcorr":
-                t_nums[arm]["classifier_f1"] = float(np.mean([json.loads(r[-1])["classifier_f1"] for r in arm_rows[-len(config.seeds):]]))
+                t_nums[arm]["classifier_f1"] = float(
+                    np.mean([json.loads(r[-1])["classifier_f1"] for r in arm_rows[-len(config.seeds) :]])
+                )
         nums[target] = t_nums
     arms = pd.DataFrame(arm_rows, columns=["target", "arm", "seed", "error", "bytes", "frac_target_domain", "info"])
     estimates = pd.DataFrame(est_rows, columns=["target", "domain", "estimate", "weight", "is_target_domain"])

@@ -82,8 +82,13 @@ class CausalDepthwiseConv1d(nn.Module):
 
     def init_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> Tensor:
         """Zero state ``[B, C, k-1]`` (what zero left-padding means for a fresh sequence)."""
-        return torch.zeros(batch, self.weight.shape[0], self.width - 1, device=device or self.weight.device,
-                           dtype=dtype or self.weight.dtype)
+        return torch.zeros(
+            batch,
+            self.weight.shape[0],
+            self.width - 1,
+            device=device or self.weight.device,
+            dtype=dtype or self.weight.dtype,
+        )
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``x [B, T, C]`` -> ``(y [B, T, C], new_state [B, C, k-1])``."""
@@ -92,7 +97,7 @@ class CausalDepthwiseConv1d(nn.Module):
             state = self.init_state(x.shape[0], x.device, x.dtype)
         xp = torch.cat([state, xt], dim=-1)
         y = F.conv1d(xp, self.weight, self.bias, groups=xt.shape[1])
-        return y.transpose(1, 2), xp[..., xp.shape[-1] - (self.width - 1):]
+        return y.transpose(1, 2), xp[..., xp.shape[-1] - (self.width - 1) :]
 
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """One token ``x [B, C]``: a dot product with the window (cheaper than a conv1d call)."""

@@ -194,4 +194,3 @@ class ResultsConfig:
     """Rule ttt__text: the sizes (the largest gives the headline ``text.<arch>.*`` numbers)."""
 
     sizes: tuple[SizeSpec, ...]
-

@@ -17,9 +17,20 @@ from torch import Tensor
 from repro.ttt.layers import InnerSpec, InnerState, ttt_scan
 
 
-def random_problem(kind: str = "linear", *, batch: int = 2, n_head: int = 2, seq_len: int = 64, head_dim: int = 16,
-                   mini_batch_size: int | None = 16, ln_residual: bool = True, bias: bool = True,
-                   mlp_expansion: int = 4, dtype: torch.dtype = torch.float64, seed: int = 0) -> dict:
+def random_problem(
+    kind: str = "linear",
+    *,
+    batch: int = 2,
+    n_head: int = 2,
+    seq_len: int = 64,
+    head_dim: int = 16,
+    mini_batch_size: int | None = 16,
+    ln_residual: bool = True,
+    bias: bool = True,
+    mlp_expansion: int = 4,
+    dtype: torch.dtype = torch.float64,
+    seed: int = 0,
+) -> dict:
     """A random TTT inner-loop problem: views, per-token η, position factors, W0 and inner LN weights.
 
     All quantities are generic (random W0, b0, LN scale/bias, η and s), so that an agreement cannot come
@@ -32,9 +43,9 @@ def random_problem(kind: str = "linear", *, batch: int = 2, n_head: int = 2, seq
 
     B, H, T, d = batch, n_head, seq_len, head_dim
     hid = d * mlp_expansion if kind == "mlp" else d
-    params = {"W1": rnd(B, H, d, hid, std=d ** -0.5)}
+    params = {"W1": rnd(B, H, d, hid, std=d**-0.5)}
     if kind == "mlp":
-        params["W2"] = rnd(B, H, hid, d, std=hid ** -0.5)
+        params["W2"] = rnd(B, H, hid, d, std=hid**-0.5)
     if bias:
         params["b1"] = rnd(B, H, 1, hid, std=0.1)
         if kind == "mlp":
@@ -42,7 +53,9 @@ def random_problem(kind: str = "linear", *, batch: int = 2, n_head: int = 2, seq
     n_scale = mini_batch_size or T
     return {
         "state": InnerState(params, {k: torch.zeros_like(v) for k, v in params.items()}, 0),
-        "xq": rnd(B, H, T, d), "xk": rnd(B, H, T, d), "xv": rnd(B, H, T, d),
+        "xq": rnd(B, H, T, d),
+        "xk": rnd(B, H, T, d),
+        "xv": rnd(B, H, T, d),
         # per-token learning rates in [0.01, 0.1] and position factors in [0.5, 1.5]
         "eta": (0.01 + 0.09 * torch.rand(B, H, T, generator=g, dtype=torch.float64)).to(dtype),
         "scale": (0.5 + torch.rand(n_scale, generator=g, dtype=torch.float64)).to(dtype),
@@ -56,17 +69,25 @@ def _max_diff(a: Tensor, b: Tensor) -> float:
     return float((a - b).abs().max())
 
 
-def primal_dual_max_abs_diff(kind: str = "linear", *, seq_len: int = 64, head_dim: int = 16,
-                             mini_batch_size: int | None = 16, dtype: torch.dtype = torch.float64,
-                             grad_mode: str = "autograd", seed: int = 0) -> float:
+def primal_dual_max_abs_diff(
+    kind: str = "linear",
+    *,
+    seq_len: int = 64,
+    head_dim: int = 16,
+    mini_batch_size: int | None = 16,
+    dtype: torch.dtype = torch.float64,
+    grad_mode: str = "autograd",
+    seed: int = 0,
+) -> float:
     """Max |dual − primal| over outputs and the final state (weights and pending gradients).
 
     The primal reference takes per-token gradients with ``torch.func.grad`` (``grad_mode="autograd"``)
     at the mini-batch start weights and cumulative sums; the dual form uses the analytic LN backward
     and matmuls only. LN + residual and bias are on; η and s are random per token / position.
     """
-    p = random_problem(kind, seq_len=seq_len, head_dim=head_dim, mini_batch_size=mini_batch_size, dtype=dtype,
-                       seed=seed)
+    p = random_problem(
+        kind, seq_len=seq_len, head_dim=head_dim, mini_batch_size=mini_batch_size, dtype=dtype, seed=seed
+    )
     args = (p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"], p["beta"])
     z_d, s_d = ttt_scan(*args, form="dual")
     z_p, s_p = ttt_scan(*args, form="primal", grad_mode=grad_mode)
@@ -81,11 +102,20 @@ def causal_linear_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     return torch.tril(q @ k.transpose(-1, -2)) @ v
 
 
-def linear_attention_max_abs_diff(*, seq_len: int = 64, head_dim: int = 16, dtype: torch.dtype = torch.float64,
-                                  form: str = "dual", seed: int = 0) -> float:
+def linear_attention_max_abs_diff(
+    *, seq_len: int = 64, head_dim: int = 16, dtype: torch.dtype = torch.float64, form: str = "dual", seed: int = 0
+) -> float:
     """Theorem 1: max |TTT(batch GD, W0 = 0, η = 1/2, f = W x) − causal linear attention|."""
-    p = random_problem("linear", seq_len=seq_len, head_dim=head_dim, mini_batch_size=None, ln_residual=False,
-                       bias=False, dtype=dtype, seed=seed)
+    p = random_problem(
+        "linear",
+        seq_len=seq_len,
+        head_dim=head_dim,
+        mini_batch_size=None,
+        ln_residual=False,
+        bias=False,
+        dtype=dtype,
+        seed=seed,
+    )
     params = {"W1": torch.zeros_like(p["state"].params["W1"])}
     state = InnerState(params, {"W1": torch.zeros_like(params["W1"])}, 0)
     eta = torch.full_like(p["eta"], 0.5)
@@ -97,8 +127,9 @@ def linear_attention_max_abs_diff(*, seq_len: int = 64, head_dim: int = 16, dtyp
 def equivalence_numbers(seed: int = 0) -> dict[str, float]:
     """The ttt numbers.json entries for the exact equivalences (float64, T = 64, d = 16, b = 16)."""
     return {
-        "equivalence.primal_dual.max_abs_diff": max(primal_dual_max_abs_diff("linear", seed=seed),
-                                                    primal_dual_max_abs_diff("mlp", seed=seed)),
+        "equivalence.primal_dual.max_abs_diff": max(
+            primal_dual_max_abs_diff("linear", seed=seed), primal_dual_max_abs_diff("mlp", seed=seed)
+        ),
         "equivalence.primal_dual_linear.max_abs_diff": primal_dual_max_abs_diff("linear", seed=seed),
         "equivalence.primal_dual_mlp.max_abs_diff": primal_dual_max_abs_diff("mlp", seed=seed),
         "equivalence.linear_attention.max_abs_diff": linear_attention_max_abs_diff(seed=seed),

@@ -60,10 +60,15 @@ def binned_curve(curve: np.ndarray | Tensor, n_bins: int = 32, log_spaced: bool 
     return {"position": pos, "loss": loss}
 
 
-def context_use_summary(model: nn.Module, windows: Tensor, batch_size: int = 8,
-                        fraction: float = 0.25) -> dict[str, float]:
+def context_use_summary(
+    model: nn.Module, windows: Tensor, batch_size: int = 8, fraction: float = 0.25
+) -> dict[str, float]:
     """The numbers of one model on held-out windows: mean loss, early/late loss and their difference."""
     curve = per_position_loss(model, windows, batch_size)
     k = max(1, int(round(len(curve) * fraction)))
-    return {"loss_mean": float(curve.mean()), "loss_early": float(curve[:k].mean()),
-            "loss_late": float(curve[-k:].mean()), "late_minus_early_loss": late_minus_early_loss(curve, fraction)}
+    return {
+        "loss_mean": float(curve.mean()),
+        "loss_early": float(curve[:k].mean()),
+        "loss_late": float(curve[-k:].mean()),
+        "late_minus_early_loss": late_minus_early_loss(curve, fraction),
+    }

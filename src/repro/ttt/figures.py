@@ -50,8 +50,13 @@ def plot_loss_vs_flops(flops: pd.DataFrame, scale: str) -> plt.Figure:
         for arch in dict.fromkeys(sub["arch"]):
             g = sub[sub["arch"] == arch]
             a = g.groupby("flops", as_index=False)["eval_loss"].mean()
-            ax.plot(a["flops"], a["eval_loss"], styles[i % len(styles)], color=ARCH_COLORS.get(arch),
-                    label=f"{g['label'].iloc[0]}, {size}")
+            ax.plot(
+                a["flops"],
+                a["eval_loss"],
+                styles[i % len(styles)],
+                color=ARCH_COLORS.get(arch),
+                label=f"{g['label'].iloc[0]}, {size}",
+            )
             ax.plot(a["flops"].iloc[-1], a["eval_loss"].iloc[-1], "o", color=ARCH_COLORS.get(arch))
     ax.set_xscale("log")
     ax.set_xlabel("training FLOPs (approx.)")
@@ -94,8 +99,7 @@ def plot_ladder(runs: pd.DataFrame, paper_ppl: Mapping[str, float], scale: str) 
         ax.set_xlabel("perplexity")
         lo = min(ax.patches[i].get_width() for i in range(len(order)))
         ax.set_xlim(0.9 * lo, None)
-    fig.suptitle("Table-1 ladder; the two panels are at different scales (compare orderings, not values)",
-                 fontsize=9)
+    fig.suptitle("Table-1 ladder; the two panels are at different scales (compare orderings, not values)", fontsize=9)
     return fig
 
 

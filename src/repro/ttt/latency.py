@@ -27,7 +27,6 @@ from repro.ttt.archs import get_arch
 from repro.ttt.models import LMConfig, build_model
 
 
-
 @dataclass
 class LatencyConfig:
     """What to time (defaults: the toy models of papers/ttt.md Sec. 6 on a 2-core CPU)."""
@@ -96,8 +95,9 @@ def measure_latency(cfg: LatencyConfig, progress: Callable[[dict], None] | None 
         n_params = model.num_parameters()
         gen = torch.Generator().manual_seed(cfg.seed)
         for ctx in cfg.contexts:
-            ids = torch.randint(0, mcfg.vocab_size, (cfg.batch, ctx + cfg.decode_steps + cfg.warmup + 1),
-                                generator=gen).to(device)
+            ids = torch.randint(
+                0, mcfg.vocab_size, (cfg.batch, ctx + cfg.decode_steps + cfg.warmup + 1), generator=gen
+            ).to(device)
             prompt = ids[:, :ctx]
             with torch.inference_mode():
                 for _ in range(cfg.warmup):
@@ -113,9 +113,16 @@ def measure_latency(cfg: LatencyConfig, progress: Callable[[dict], None] | None 
                     _sync(device)
                     if i >= cfg.warmup:
                         steps.append(time.perf_counter() - t0)
-            row = {"device": label, "ctx": ctx, "arch": arch, "model": mcfg.name, "n_params": n_params,
-                   "batch": cfg.batch, "prefill_ms_per_token": 1e3 * statistics.median(pre) / ctx,
-                   "decode_ms_per_token": 1e3 * statistics.median(steps)}
+            row = {
+                "device": label,
+                "ctx": ctx,
+                "arch": arch,
+                "model": mcfg.name,
+                "n_params": n_params,
+                "batch": cfg.batch,
+                "prefill_ms_per_token": 1e3 * statistics.median(pre) / ctx,
+                "decode_ms_per_token": 1e3 * statistics.median(steps),
+            }
             rows.append(row)
             if progress is not None:
                 progress(row)
@@ -135,7 +142,9 @@ def format_table(rows: list[dict]) -> str:
         cells = []
         for a in archs:
             r = by.get((a, c))
-            cells += ["" if r is None else f"{r['prefill_ms_per_token']:.4f}",
-                      "" if r is None else f"{r['decode_ms_per_token']:.3f}"]
+            cells += [
+                "" if r is None else f"{r['prefill_ms_per_token']:.4f}",
+                "" if r is None else f"{r['decode_ms_per_token']:.3f}",
+            ]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -111,8 +111,9 @@ def _loss_grad(z: Tensor, a: Tensor | float, c: Tensor, ln: bool, eps: float) ->
     return (u - u.mean(-1, keepdim=True) - xhat * (u * xhat).mean(-1, keepdim=True)) * inv
 
 
-def _loss_consts(xk: Tensor, xv: Tensor, spec: InnerSpec, gamma: Tensor | None,
-                 beta: Tensor | None) -> tuple[Tensor | float, Tensor]:
+def _loss_consts(
+    xk: Tensor, xv: Tensor, spec: InnerSpec, gamma: Tensor | None, beta: Tensor | None
+) -> tuple[Tensor | float, Tensor]:
     """Weight-independent parts of the loss gradient: the residual target ``x_V − x_K`` enters only here."""
     if spec.ln_residual:
         return 2.0 * gamma * gamma, 2.0 * gamma * (beta - (xv - xk))
@@ -154,8 +155,9 @@ class _Chunk:
     scale: Tensor
 
 
-def _mlp_hidden_grads(params: TTTParams, xk: Tensor, a: Tensor | float, c: Tensor,
-                      spec: InnerSpec) -> tuple[Tensor, Tensor, Tensor]:
+def _mlp_hidden_grads(
+    params: TTTParams, xk: Tensor, a: Tensor | float, c: Tensor, spec: InnerSpec
+) -> tuple[Tensor, Tensor, Tensor]:
     """TTT-MLP at the training view: hidden activations ``X_2`` and ``∂ℓ/∂Z_1``, ``∂ℓ/∂Z_2`` (chain rule)."""
     W1, b1, W2, b2 = params["W1"], params.get("b1"), params["W2"], params.get("b2")
     zk1 = xk @ W1
@@ -170,8 +172,9 @@ def _mlp_hidden_grads(params: TTTParams, xk: Tensor, a: Tensor | float, c: Tenso
     return xk2, g1, g2
 
 
-def _dual_chunk(params: TTTParams, ch: _Chunk, spec: InnerSpec, a: Tensor | float,
-                attn: Tensor | None = None) -> tuple[Tensor, TTTParams]:
+def _dual_chunk(
+    params: TTTParams, ch: _Chunk, spec: InnerSpec, a: Tensor | float, attn: Tensor | None = None
+) -> tuple[Tensor, TTTParams]:
     """Dual form for one mini-batch starting at a boundary (Sec. 2.5; App. A for TTT-MLP).
 
     Returns ``f_res(x_Q)`` with the per-token weights, ``[B, H, m, d]``, and ``Σ_s η_s ∇ℓ_s`` over the
@@ -215,8 +218,17 @@ def _dual_chunk(params: TTTParams, ch: _Chunk, spec: InnerSpec, a: Tensor | floa
     return zq2, grads
 
 
-def _dual_full_linear(params: TTTParams, xq: Tensor, xk: Tensor, c: Tensor, eta: Tensor, scale: Tensor,
-                      spec: InnerSpec, a: Tensor | float, b: int) -> tuple[Tensor, TTTParams]:
+def _dual_full_linear(
+    params: TTTParams,
+    xq: Tensor,
+    xk: Tensor,
+    c: Tensor,
+    eta: Tensor,
+    scale: Tensor,
+    spec: InnerSpec,
+    a: Tensor | float,
+    b: int,
+) -> tuple[Tensor, TTTParams]:
     """Dual form of TTT-Linear over ``n`` complete mini-batches (``T = n b``): the hot loop of prefill.
 
     Everything that does not depend on the weights is computed for all mini-batches at once before the
@@ -273,8 +285,9 @@ def _per_token_grads(params: TTTParams, xk: Tensor, a: Tensor | float, c: Tensor
     return out
 
 
-def inner_forward_single(params: TTTParams, x: Tensor, gamma: Tensor | None, beta: Tensor | None,
-                         spec: InnerSpec) -> Tensor:
+def inner_forward_single(
+    params: TTTParams, x: Tensor, gamma: Tensor | None, beta: Tensor | None, spec: InnerSpec
+) -> Tensor:
     """``f(x; W)`` for one token and one head (unbatched): the plain definition, used by the reference."""
     z = inner_residual_single(params, x, spec)
     if spec.ln_residual:
@@ -298,8 +311,9 @@ def _flat_ln(v: Tensor | None, B: int, H: int, d: int) -> Tensor | None:
     return None if v is None else v.reshape(1, H, d).expand(B, H, d).reshape(B * H, d)
 
 
-def _per_token_grads_autograd(params: TTTParams, xk: Tensor, xv: Tensor, spec: InnerSpec,
-                              gamma: Tensor | None, beta: Tensor | None) -> TTTParams:
+def _per_token_grads_autograd(
+    params: TTTParams, xk: Tensor, xv: Tensor, spec: InnerSpec, gamma: Tensor | None, beta: Tensor | None
+) -> TTTParams:
     """Per-token gradients by ``torch.func.grad`` of ``‖f(x_K) − x_V‖²``: the independent reference."""
     from torch.func import grad, vmap
 
@@ -321,8 +335,15 @@ def _bcast(v: Tensor, like: Tensor) -> Tensor:
     return v.reshape(*v.shape, *([1] * (like.dim() - 3)))
 
 
-def _primal_chunk(params: TTTParams, ch: _Chunk, spec: InnerSpec, a: Tensor | float, gamma: Tensor | None,
-                  beta: Tensor | None, grad_mode: str = "analytic") -> tuple[Tensor, TTTParams]:
+def _primal_chunk(
+    params: TTTParams,
+    ch: _Chunk,
+    spec: InnerSpec,
+    a: Tensor | float,
+    gamma: Tensor | None,
+    beta: Tensor | None,
+    grad_mode: str = "analytic",
+) -> tuple[Tensor, TTTParams]:
     """Primal form for one mini-batch: per-token gradients at ``W_{t'}``, cumulative sums, per-token weights.
 
     Memory ``O(b · |W|)`` per head (every token's weights exist at once): the reference the dual form is
@@ -356,8 +377,9 @@ def _primal_chunk(params: TTTParams, ch: _Chunk, spec: InnerSpec, a: Tensor | fl
     return z, {k: v[:, :, -1] for k, v in csum.items()}
 
 
-def _close(state: InnerState, grads: TTTParams, count: int, scale_last: Tensor,
-           mini_batch_size: int | None) -> InnerState:
+def _close(
+    state: InnerState, grads: TTTParams, count: int, scale_last: Tensor, mini_batch_size: int | None
+) -> InnerState:
     """Fold a chunk's accumulated gradients into the state; step the weights when a mini-batch is full."""
     if mini_batch_size is not None and count == mini_batch_size:
         params = {k: state.params[k] - scale_last * grads[k] for k in state.params}
@@ -365,8 +387,9 @@ def _close(state: InnerState, grads: TTTParams, count: int, scale_last: Tensor,
     return InnerState(state.params, grads, count)
 
 
-def _step_raw(state: InnerState, xq: Tensor, xk: Tensor, c: Tensor, eta: Tensor, scale: Tensor,
-              spec: InnerSpec, a: Tensor | float) -> tuple[Tensor, InnerState]:
+def _step_raw(
+    state: InnerState, xq: Tensor, xk: Tensor, c: Tensor, eta: Tensor, scale: Tensor, spec: InnerSpec, a: Tensor | float
+) -> tuple[Tensor, InnerState]:
     """One token of the primal form; returns ``f_res(x_Q)`` (see ``ttt_step``)."""
     per_tok = _per_token_grads(state.params, xk, a, c, spec)
     grads = {k: state.grads[k] + _bcast(eta, v)[:, :, 0] * v[:, :, 0] for k, v in per_tok.items()}
@@ -385,8 +408,17 @@ def _step_raw(state: InnerState, xq: Tensor, xk: Tensor, c: Tensor, eta: Tensor,
     return z, InnerState(state.params, grads, count)
 
 
-def ttt_step(state: InnerState, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, scale: Tensor,
-             spec: InnerSpec, gamma: Tensor | None, beta: Tensor | None) -> tuple[Tensor, InnerState]:
+def ttt_step(
+    state: InnerState,
+    xq: Tensor,
+    xk: Tensor,
+    xv: Tensor,
+    eta: Tensor,
+    scale: Tensor,
+    spec: InnerSpec,
+    gamma: Tensor | None,
+    beta: Tensor | None,
+) -> tuple[Tensor, InnerState]:
     """Primal form, one token (decode): ``x* [B, H, 1, d]``, ``eta [B, H, 1]``, ``scale`` the table of s.
 
     Gradient at the mini-batch start weights, added to the running sum; output with the current weights
@@ -398,9 +430,20 @@ def ttt_step(state: InnerState, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor,
     return _finish(z, xq, spec, gamma, beta), state
 
 
-def ttt_scan(state: InnerState, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, scale: Tensor,
-             spec: InnerSpec, gamma: Tensor | None = None, beta: Tensor | None = None, *,
-             form: str = "dual", grad_mode: str = "analytic") -> tuple[Tensor, InnerState]:
+def ttt_scan(
+    state: InnerState,
+    xq: Tensor,
+    xk: Tensor,
+    xv: Tensor,
+    eta: Tensor,
+    scale: Tensor,
+    spec: InnerSpec,
+    gamma: Tensor | None = None,
+    beta: Tensor | None = None,
+    *,
+    form: str = "dual",
+    grad_mode: str = "analytic",
+) -> tuple[Tensor, InnerState]:
     """Run a TTT layer's inner loop over a sequence (prefill), from ``state``.
 
     Args:
@@ -444,8 +487,9 @@ def ttt_scan(state: InnerState, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor,
         c_idx = 0
         if form == "dual" and spec.kind == "linear" and n_full > 0 and spec.mini_batch_size is not None:
             sl = slice(t, t + n_full * b)
-            z, params = _dual_full_linear(state.params, xq[:, :, sl], xk[:, :, sl], c[:, :, sl], eta[:, :, sl],
-                                          scale, spec, a, b)
+            z, params = _dual_full_linear(
+                state.params, xq[:, :, sl], xk[:, :, sl], c[:, :, sl], eta[:, :, sl], scale, spec, a, b
+            )
             outs.append(z)
             state = InnerState(params, state.grads, 0)
             t += n_full * b
@@ -583,8 +627,9 @@ class TTTLayer(nn.Module):
         B, T, _ = x.shape
         return x.view(B, T, self.cfg.n_head, self.cfg.head_dim).transpose(1, 2)
 
-    def _views(self, x: Tensor, state: TTTLayerState | None) -> tuple[Tensor, Tensor, Tensor, Tensor | None,
-                                                                     Tensor | None]:
+    def _views(
+        self, x: Tensor, state: TTTLayerState | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]:
         """``θ_Q x, θ_K x, θ_V x`` as heads ``[B, H, T, d]`` (+ new conv windows in the M backbone)."""
         cq = ck = None
         if self.cfg.backbone == "M":

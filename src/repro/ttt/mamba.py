@@ -29,8 +29,9 @@ from torch import Tensor, nn
 from repro.ttt.blocks import CausalDepthwiseConv1d
 
 
-def selective_scan_sequential(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, C: Tensor,
-                              h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def selective_scan_sequential(
+    u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, C: Tensor, h0: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Selective scan, one token at a time.
 
     Args:
@@ -51,8 +52,9 @@ def selective_scan_sequential(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, C
     return torch.stack(ys, dim=1), h
 
 
-def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, C: Tensor,
-                           h0: Tensor | None = None, chunk_size: int = 32) -> tuple[Tensor, Tensor]:
+def selective_scan_chunked(
+    u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, C: Tensor, h0: Tensor | None = None, chunk_size: int = 32
+) -> tuple[Tensor, Tensor]:
     """Selective scan, parallel inside chunks of ``chunk_size`` tokens, sequential across chunks.
 
     Same signature and result as ``selective_scan_sequential``. The recurrence ``h_t = a_t h_{t−1} + b_t``
@@ -136,7 +138,7 @@ class MambaMixer(nn.Module):
         self.dt_proj = nn.Linear(R, E, bias=True)
         self.out_proj = nn.Linear(E, D, bias=False)
         # Δ projection: weights ~ U(±R^-1/2); bias = softplus⁻¹(Δ0) with Δ0 log-uniform in [dt_min, dt_max]
-        nn.init.uniform_(self.dt_proj.weight, -R ** -0.5, R ** -0.5)
+        nn.init.uniform_(self.dt_proj.weight, -(R**-0.5), R**-0.5)
         dt = torch.exp(torch.rand(E) * (math.log(cfg.dt_max) - math.log(cfg.dt_min)) + math.log(cfg.dt_min))
         dt = dt.clamp(min=cfg.dt_init_floor)
         with torch.no_grad():
@@ -155,11 +157,12 @@ class MambaMixer(nn.Module):
 
     def init_state(self, batch: int) -> MambaState:
         p = self.D
-        return MambaState(self.conv.init_state(batch),
-                          torch.zeros(batch, self.cfg.inner, self.cfg.d_state, device=p.device, dtype=p.dtype))
+        return MambaState(
+            self.conv.init_state(batch),
+            torch.zeros(batch, self.cfg.inner, self.cfg.d_state, device=p.device, dtype=p.dtype),
+        )
 
-    def prefill(self, x: Tensor, state: MambaState | None = None, scan: str | None = None
-                ) -> tuple[Tensor, MambaState]:
+    def prefill(self, x: Tensor, state: MambaState | None = None, scan: str | None = None) -> tuple[Tensor, MambaState]:
         """``x [B, T, D]`` from ``state`` (fresh if None) -> ``(y [B, T, D], state)``."""
         xs, z = self.in_proj(x).chunk(2, dim=-1)
         xs, conv_state = self.conv(xs, None if state is None else state.conv)

@@ -81,16 +81,32 @@ class LMConfig:
         inner = "mlp" if self.variant == "ttt_mlp" else "linear"
         eta_base = self.eta_base if self.eta_base is not None else (0.1 if inner == "mlp" else 1.0)
         return TTTLayerConfig(
-            d_model=self.d_model, n_head=self.n_head, inner=inner, mini_batch_size=self.mini_batch_size,
-            use_ln_residual=self.use_ln_residual, learnable_eta=self.learnable_eta, learnable_w0=self.learnable_w0,
-            inner_bias=self.inner_bias, eta_base=eta_base, eta_head_dim_norm=self.eta_head_dim_norm,
-            eta_position_scale=self.eta_position_scale, backbone=self.backbone, form=self.ttt_form,
-            init_std=self.init_std)
+            d_model=self.d_model,
+            n_head=self.n_head,
+            inner=inner,
+            mini_batch_size=self.mini_batch_size,
+            use_ln_residual=self.use_ln_residual,
+            learnable_eta=self.learnable_eta,
+            learnable_w0=self.learnable_w0,
+            inner_bias=self.inner_bias,
+            eta_base=eta_base,
+            eta_head_dim_norm=self.eta_head_dim_norm,
+            eta_position_scale=self.eta_position_scale,
+            backbone=self.backbone,
+            form=self.ttt_form,
+            init_std=self.init_std,
+        )
 
     def mamba_config(self) -> MambaConfig:
-        return MambaConfig(d_model=self.d_model, d_state=self.mamba_d_state, d_conv=self.mamba_d_conv,
-                           expand=self.mamba_expand, d_inner=self.mamba_d_inner, scan=self.mamba_scan,
-                           chunk_size=self.mamba_chunk_size)
+        return MambaConfig(
+            d_model=self.d_model,
+            d_state=self.mamba_d_state,
+            d_conv=self.mamba_d_conv,
+            expand=self.mamba_expand,
+            d_inner=self.mamba_d_inner,
+            scan=self.mamba_scan,
+            chunk_size=self.mamba_chunk_size,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,8 +132,8 @@ class KVCache:
             cap = max(need, 2 * self.k.shape[2])
             grow = (0, 0, 0, cap - self.k.shape[2])
             self.k, self.v = F.pad(self.k, grow), F.pad(self.v, grow)
-        self.k[:, :, self.length:need] = k
-        self.v[:, :, self.length:need] = v
+        self.k[:, :, self.length : need] = k
+        self.v[:, :, self.length : need] = v
         self.length = need
 
 
@@ -140,8 +156,9 @@ class Attention(nn.Module):
     def init_state(self, batch: int, capacity: int = 256) -> KVCache:
         w = self.o_proj.weight
         shape = (batch, self.n_head, capacity, self.head_dim)
-        return KVCache(torch.zeros(shape, dtype=w.dtype, device=w.device),
-                       torch.zeros(shape, dtype=w.dtype, device=w.device), 0)
+        return KVCache(
+            torch.zeros(shape, dtype=w.dtype, device=w.device), torch.zeros(shape, dtype=w.dtype, device=w.device), 0
+        )
 
     def prefill(self, x: Tensor, state: KVCache | None = None) -> tuple[Tensor, KVCache]:
         B, T, D = x.shape
@@ -153,7 +170,7 @@ class Attention(nn.Module):
         if start == 0:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:  # continuing a sequence: query i sees all cached keys and the new keys up to i
-            keys, vals = state.k[:, :, :state.length], state.v[:, :, :state.length]
+            keys, vals = state.k[:, :, : state.length], state.v[:, :, : state.length]
             mask = torch.ones(T, state.length, dtype=torch.bool, device=x.device).tril(diagonal=start)
             y = F.scaled_dot_product_attention(q, keys, vals, attn_mask=mask)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, D)), state
@@ -169,7 +186,7 @@ class Attention(nn.Module):
         B, D = x.shape
         q, k, v = self._qkv(x[:, None], state.length)
         state.append(k, v)
-        y = F.scaled_dot_product_attention(q, state.k[:, :, :state.length], state.v[:, :, :state.length])
+        y = F.scaled_dot_product_attention(q, state.k[:, :, : state.length], state.v[:, :, : state.length])
         return self.o_proj(y.reshape(B, D)), state
 
 
@@ -346,16 +363,23 @@ def match_parameters(cfg: LMConfig, target: int, knob: str | None = None, multip
     return replace(cfg, **{knob: best * multiple_of})
 
 
-def equal_parameter_configs(base: LMConfig, variants: list[tuple[str, str]] | None = None,
-                            mamba_layers_per_block: int = 2) -> dict[str, LMConfig]:
+def equal_parameter_configs(
+    base: LMConfig, variants: list[tuple[str, str]] | None = None, mamba_layers_per_block: int = 2
+) -> dict[str, LMConfig]:
     """Configs of the three families with the parameter count of ``base`` (a Transformer config).
 
     ``variants`` lists ``(variant, backbone)`` pairs; by default the paper's six: Transformer, Mamba,
     TTT-Linear (T/M), TTT-MLP (T/M). A Mamba layer has about half the parameters of a Transformer block, so
     Mamba gets ``mamba_layers_per_block`` layers per block (as in Gu & Dao 2023) before its width is matched.
     """
-    variants = variants or [("transformer", "T"), ("mamba", "T"), ("ttt_linear", "T"), ("ttt_linear", "M"),
-                            ("ttt_mlp", "T"), ("ttt_mlp", "M")]
+    variants = variants or [
+        ("transformer", "T"),
+        ("mamba", "T"),
+        ("ttt_linear", "T"),
+        ("ttt_linear", "M"),
+        ("ttt_mlp", "T"),
+        ("ttt_mlp", "M"),
+    ]
     target_cfg = replace(base, variant="transformer", backbone="T")
     target = count_parameters(target_cfg)
     out: dict[str, LMConfig] = {}
@@ -381,21 +405,38 @@ def ladder_configs(base: LMConfig) -> dict[str, LMConfig]:
     learnable η gate together with the official code's normalisations, which is how the full model trains.
     """
     b = base.mini_batch_size
-    row1 = replace(base, variant="ttt_linear", backbone="T", mini_batch_size=None, use_ln_residual=False,
-                   learnable_eta=False, learnable_w0=False, inner_bias=False, eta_base=0.5,
-                   eta_head_dim_norm=False, eta_position_scale=False)
+    row1 = replace(
+        base,
+        variant="ttt_linear",
+        backbone="T",
+        mini_batch_size=None,
+        use_ln_residual=False,
+        learnable_eta=False,
+        learnable_w0=False,
+        inner_bias=False,
+        eta_base=0.5,
+        eta_head_dim_norm=False,
+        eta_position_scale=False,
+    )
     row2 = replace(row1, learnable_w0=True)
     row3 = replace(row2, use_ln_residual=True, inner_bias=True)
     row4 = replace(row3, mini_batch_size=b)
     row5 = replace(row4, learnable_eta=True, eta_base=1.0, eta_head_dim_norm=True, eta_position_scale=True)
     row6 = replace(row5, backbone="M")
-    return {"linear attention (TTT equivalence)": row1, "+ learnable W0": row2, "+ LN and residual": row3,
-            "+ mini-batch TTT": row4, "+ learnable eta": row5, "+ Mamba backbone": row6}
+    return {
+        "linear attention (TTT equivalence)": row1,
+        "+ learnable W0": row2,
+        "+ LN and residual": row3,
+        "+ mini-batch TTT": row4,
+        "+ learnable eta": row5,
+        "+ Mamba backbone": row6,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
 # Registration with the shared toolkit (repro.common.lm): build_model(ModelConfig(arch="ttt_linear", ...))
 # ---------------------------------------------------------------------------------------------------
+
 
 def lm_config_from_toolkit(mc: Any) -> LMConfig:
     """``LMConfig`` from a ``repro.common.lm.ModelConfig``: shared fields map one to one, ``mc.extra`` holds
@@ -410,9 +451,19 @@ def lm_config_from_toolkit(mc: Any) -> LMConfig:
     unknown = set(mc.extra) - known
     if unknown:
         raise ValueError(f"unknown extra keys for {mc.arch}: {sorted(unknown)}")
-    return LMConfig(variant=variant, backbone=backbone, vocab_size=mc.vocab_size, d_model=mc.d_model,
-                    n_layer=mc.n_layer, n_head=mc.n_head, context=mc.context, d_ff=mc.d_ff,
-                    tie_embeddings=mc.tie_embeddings, rope_theta=mc.rope_theta, **dict(mc.extra))
+    return LMConfig(
+        variant=variant,
+        backbone=backbone,
+        vocab_size=mc.vocab_size,
+        d_model=mc.d_model,
+        n_layer=mc.n_layer,
+        n_head=mc.n_head,
+        context=mc.context,
+        d_ff=mc.d_ff,
+        tie_embeddings=mc.tie_embeddings,
+        rope_theta=mc.rope_theta,
+        **dict(mc.extra),
+    )
 
 
 def _register_with_toolkit() -> None:

@@ -18,8 +18,12 @@ def _mean(xs: Sequence[float]) -> float:
     return float(np.mean(xs)) if xs else math.nan
 
 
-def run_rows(specs: Mapping[str, Mapping[str, Any]], histories: Mapping[str, Mapping[str, Any]],
-             evals: Mapping[str, Mapping[str, Any]], group: str) -> list[dict[str, Any]]:
+def run_rows(
+    specs: Mapping[str, Mapping[str, Any]],
+    histories: Mapping[str, Mapping[str, Any]],
+    evals: Mapping[str, Mapping[str, Any]],
+    group: str,
+) -> list[dict[str, Any]]:
     """One row per (run, role) of ``group`` (main | minibatch | ladder): the run's size, loss, FLOPs, time."""
     rows = []
     for name, spec in specs.items():
@@ -28,18 +32,36 @@ def run_rows(specs: Mapping[str, Mapping[str, Any]], histories: Mapping[str, Map
         for role in spec["roles"]:
             if role["group"] != group:
                 continue
-            rows.append({"run": name, "group": group, "label": spec["label"], "size": role["size"],
-                         "seed": role["seed"], "arch": role.get("arch", ""), "b": role.get("b", ""),
-                         "row": role.get("row", ""), "title": role.get("title", ""), "n_params": hist["n_params"],
-                         "train_tokens": last["tokens"], "train_flops": float(hist["flops_per_token"]) * last["tokens"],
-                         "final_eval_loss": ev["final_eval_loss"], "late_minus_early_loss": ev["late_minus_early_loss"],
-                         "loss_early": ev["loss_early"], "loss_late": ev["loss_late"],
-                         "train_seconds": last["elapsed"]})  # fmt: skip
+            rows.append(
+                {
+                    "run": name,
+                    "group": group,
+                    "label": spec["label"],
+                    "size": role["size"],
+                    "seed": role["seed"],
+                    "arch": role.get("arch", ""),
+                    "b": role.get("b", ""),
+                    "row": role.get("row", ""),
+                    "title": role.get("title", ""),
+                    "n_params": hist["n_params"],
+                    "train_tokens": last["tokens"],
+                    "train_flops": float(hist["flops_per_token"]) * last["tokens"],
+                    "final_eval_loss": ev["final_eval_loss"],
+                    "late_minus_early_loss": ev["late_minus_early_loss"],
+                    "loss_early": ev["loss_early"],
+                    "loss_late": ev["loss_late"],
+                    "train_seconds": last["elapsed"],
+                }
+            )
     return rows
 
 
-def text_results(specs: Mapping[str, Mapping[str, Any]], histories: Mapping[str, Mapping[str, Any]],
-                 evals: Mapping[str, Mapping[str, Any]], sizes: Sequence[str]) -> dict[str, Any]:
+def text_results(
+    specs: Mapping[str, Mapping[str, Any]],
+    histories: Mapping[str, Mapping[str, Any]],
+    evals: Mapping[str, Mapping[str, Any]],
+    sizes: Sequence[str],
+) -> dict[str, Any]:
     """The LM comparison at equal parameter count: ``text.<arch>.<size>.*`` (mean over seeds, ``.seed<k>``),
     ``text.<arch>.*`` at the largest size; tables: runs, loss-vs-position curves, loss-vs-FLOPs."""
     nums: dict[str, Any] = {}
@@ -50,13 +72,30 @@ def text_results(specs: Mapping[str, Mapping[str, Any]], histories: Mapping[str,
         main.setdefault((row["arch"], row["size"]), []).append(row)
         ev, hist = evals[row["run"]], histories[row["run"]]
         for pos, loss in zip(ev["binned"]["position"], ev["binned"]["loss"]):
-            curves.append({"arch": row["arch"], "label": row["label"], "size": row["size"], "seed": row["seed"],
-                           "position": pos, "loss": loss})  # fmt: skip
+            curves.append(
+                {
+                    "arch": row["arch"],
+                    "label": row["label"],
+                    "size": row["size"],
+                    "seed": row["seed"],
+                    "position": pos,
+                    "loss": loss,
+                }
+            )
         fpt = float(hist["flops_per_token"])
         for h in hist["history"]:
             if h.get("eval_loss") is not None:
-                flops.append({"arch": row["arch"], "label": row["label"], "size": row["size"], "seed": row["seed"],
-                              "tokens": h["tokens"], "flops": fpt * h["tokens"], "eval_loss": h["eval_loss"]})  # fmt: skip
+                flops.append(
+                    {
+                        "arch": row["arch"],
+                        "label": row["label"],
+                        "size": row["size"],
+                        "seed": row["seed"],
+                        "tokens": h["tokens"],
+                        "flops": fpt * h["tokens"],
+                        "eval_loss": h["eval_loss"],
+                    }
+                )
     for (arch, size), group in main.items():
         for key in ("final_eval_loss", "late_minus_early_loss", "loss_early", "loss_late"):
             nums[f"text.{arch}.{size}.{key}"] = _mean([r[key] for r in group])
@@ -69,8 +108,11 @@ def text_results(specs: Mapping[str, Mapping[str, Any]], histories: Mapping[str,
     return {"numbers": nums, "runs": rows, "curves": curves, "flops": flops}
 
 
-def ablation_results(specs: Mapping[str, Mapping[str, Any]], histories: Mapping[str, Mapping[str, Any]],
-                     evals: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def ablation_results(
+    specs: Mapping[str, Mapping[str, Any]],
+    histories: Mapping[str, Mapping[str, Any]],
+    evals: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
     """The mini-batch ablation: ``ablation.minibatch.<b>.{final_eval_loss,late_minus_early_loss}``."""
     rows = run_rows(specs, histories, evals, "minibatch")
     nums: dict[str, Any] = {}
@@ -80,8 +122,11 @@ def ablation_results(specs: Mapping[str, Mapping[str, Any]], histories: Mapping[
     return {"numbers": nums, "runs": rows}
 
 
-def ladder_results(specs: Mapping[str, Mapping[str, Any]], histories: Mapping[str, Mapping[str, Any]],
-                   evals: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def ladder_results(
+    specs: Mapping[str, Mapping[str, Any]],
+    histories: Mapping[str, Mapping[str, Any]],
+    evals: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
     """The Table-1 ladder: ``ladder.<row>.{final_eval_loss,perplexity}``."""
     rows = run_rows(specs, histories, evals, "ladder")
     nums: dict[str, Any] = {}

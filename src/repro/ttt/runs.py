@@ -35,8 +35,15 @@ LADDER_ROWS: dict[str, str] = {
 
 def transformer_config(size: SizeSpec, vocab_size: int, context: int, mini_batch_size: int) -> LMConfig:
     """The Transformer of a size: the reference for equal parameter counts."""
-    return LMConfig(variant="transformer", vocab_size=vocab_size, d_model=size.d_model, n_layer=size.n_layer,
-                    n_head=size.n_head, context=context, mini_batch_size=mini_batch_size)  # fmt: skip
+    return LMConfig(
+        variant="transformer",
+        vocab_size=vocab_size,
+        d_model=size.d_model,
+        n_layer=size.n_layer,
+        n_head=size.n_head,
+        context=context,
+        mini_batch_size=mini_batch_size,
+    )
 
 
 def base_config(params: TttParams, size: str) -> LMConfig:
@@ -57,11 +64,25 @@ def arch_configs(params: TttParams, size: str) -> dict[str, LMConfig]:
 def train_config(params: TttParams, size: str, seed: int) -> TrainConfig:
     """Table 3 recipe: AdamW (0.9, 0.95), cosine to ``min_lr``, ``warmup_frac`` warm-up, wd 0.1, clip 1."""
     t, s = params.train, params.size(size)
-    return TrainConfig(steps=s.steps, batch_size=t.batch_size, grad_accum=t.grad_accum, context=params.context,
-                       lr=s.lr, min_lr=t.min_lr, warmup=max(1, int(round(t.warmup_frac * s.steps))),
-                       weight_decay=t.weight_decay, betas=t.betas, grad_clip=t.grad_clip,
-                       eval_every=t.eval_every, eval_batches=t.eval_batches, log_every=t.log_every,
-                       ckpt_every=t.ckpt_every, seed=seed, threads=t.threads, device=t.device)  # fmt: skip
+    return TrainConfig(
+        steps=s.steps,
+        batch_size=t.batch_size,
+        grad_accum=t.grad_accum,
+        context=params.context,
+        lr=s.lr,
+        min_lr=t.min_lr,
+        warmup=max(1, int(round(t.warmup_frac * s.steps))),
+        weight_decay=t.weight_decay,
+        betas=t.betas,
+        grad_clip=t.grad_clip,
+        eval_every=t.eval_every,
+        eval_batches=t.eval_batches,
+        log_every=t.log_every,
+        ckpt_every=t.ckpt_every,
+        seed=seed,
+        threads=t.threads,
+        device=t.device,
+    )
 
 
 def minibatch_label(b: int | None) -> str:
@@ -87,8 +108,13 @@ def run_specs(params: TttParams) -> dict[str, dict[str, Any]]:
             specs[by_key[key]]["roles"].append(role)
             return
         by_key[key] = name
-        specs[name] = {"name": name, "model": asdict(model), "train": tcfg.to_dict(), "roles": [role],
-                       "label": model.name}  # fmt: skip
+        specs[name] = {
+            "name": name,
+            "model": asdict(model),
+            "train": tcfg.to_dict(),
+            "roles": [role],
+            "label": model.name,
+        }
 
     cfgs = {s.name: arch_configs(params, s.name) for s in params.sizes}
     for s in params.sizes:

@@ -67,12 +67,19 @@ def data_step(inputs: Inputs, config: DataConfig, outputs: Mapping[str, Path]) -
     held_ids = encode_documents(tk, held_texts)
     need = config.context + 1
     if len(held_ids) < need or len(train_ids) < need:
-        raise ValueError(f"too few tokens for ttt.context {config.context}: train {len(train_ids)}, held-out {len(held_ids)}")
+        raise ValueError(
+            f"too few tokens for ttt.context {config.context}: train {len(train_ids)}, held-out {len(held_ids)}"
+        )
     save_tokens(outputs["train"], train_ids)
     save_tokens(outputs["heldout"], held_ids)
-    stats = {"train_tokens": int(len(train_ids)), "heldout_tokens": int(len(held_ids)),
-             "train_documents": len(train_texts), "heldout_documents": len(held_texts),
-             "vocab_size": int(tk.vocab_size), "heldout_unigram_entropy": unigram_entropy(held_ids, int(tk.vocab_size))}  # fmt: skip
+    stats = {
+        "train_tokens": int(len(train_ids)),
+        "heldout_tokens": int(len(held_ids)),
+        "train_documents": len(train_texts),
+        "heldout_documents": len(held_texts),
+        "vocab_size": int(tk.vocab_size),
+        "heldout_unigram_entropy": unigram_entropy(held_ids, int(tk.vocab_size)),
+    }
     return StepResult(numbers={"data": stats}, files=("train", "heldout"))
 
 
@@ -96,8 +103,9 @@ def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> 
     model = build_model(cfg)
     work_dir.mkdir(parents=True, exist_ok=True)
     log.info("run %s: %s", config.name, config.label)
-    history = train(model, train_tokens, tcfg, eval_tokens=held_tokens, out_dir=work_dir, progress=True,
-                    resume_key=resume_key)
+    history = train(
+        model, train_tokens, tcfg, eval_tokens=held_tokens, out_dir=work_dir, progress=True, resume_key=resume_key
+    )
     tmp = outputs["weights"].with_name(outputs["weights"].name + ".tmp")
     tmp.unlink(missing_ok=True)
     try:
@@ -105,9 +113,14 @@ def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> 
     except OSError:
         shutil.copy2(work_dir / CHECKPOINT_FILE, tmp)
     os.replace(tmp, outputs["weights"])
-    record = {"name": config.name, "label": config.label, "n_params": model.num_parameters(),
-              "flops_per_token": training_flops_per_token(cfg), "tokens_per_step": tcfg.tokens_per_step,
-              "history": history}  # fmt: skip
+    record = {
+        "name": config.name,
+        "label": config.label,
+        "n_params": model.num_parameters(),
+        "flops_per_token": training_flops_per_token(cfg),
+        "tokens_per_step": tcfg.tokens_per_step,
+        "history": history,
+    }
     return StepResult(records={"history": record}, files=("weights",))
 
 
@@ -131,12 +144,18 @@ def evaluate_step(inputs: Inputs, config: EvaluateConfig) -> StepResult:
     spec = build_config(RunSpec, read_json(inputs["run"]), "ttt run")
     model = load_trained(spec, inputs["weights"])
     ev = config.eval
-    curve = position_loss_curve(model, load_tokens(inputs["heldout"]), config.context, max_windows=ev.max_windows,
-                                batch_size=ev.batch_size).astype(np.float64)  # fmt: skip
+    curve = position_loss_curve(
+        model, load_tokens(inputs["heldout"]), config.context, max_windows=ev.max_windows, batch_size=ev.batch_size
+    ).astype(np.float64)
     k = max(1, int(round(len(curve) * ev.fraction)))
-    record = {"final_eval_loss": float(curve.mean()), "late_minus_early_loss": late_minus_early_loss(curve, ev.fraction),
-              "loss_early": float(curve[:k].mean()), "loss_late": float(curve[-k:].mean()),
-              "curve": [float(x) for x in curve], "binned": binned_curve(curve, ev.curve_bins)}  # fmt: skip
+    record = {
+        "final_eval_loss": float(curve.mean()),
+        "late_minus_early_loss": late_minus_early_loss(curve, ev.fraction),
+        "loss_early": float(curve[:k].mean()),
+        "loss_late": float(curve[-k:].mean()),
+        "curve": [float(x) for x in curve],
+        "binned": binned_curve(curve, ev.curve_bins),
+    }
     log.info("%s", {key: v for key, v in record.items() if key not in ("curve", "binned")})
     return StepResult(records={"eval": record})
 
@@ -153,10 +172,19 @@ def latency_step(inputs: Inputs, config: LatencyStepConfig) -> StepResult:
     if s.size not in sizes:
         raise KeyError(f"ttt.latency.size {s.size!r} is not one of ttt.sizes {sorted(sizes)}")
     model = transformer_config(sizes[s.size], config.tokenizer.vocab_size, config.context, config.mini_batch_size)
-    cfg = lat.LatencyConfig(archs=s.archs, contexts=s.contexts, model=model,
-                            mamba_layers_per_block=config.mamba_layers_per_block, batch=s.batch, warmup=s.warmup,
-                            repeats=s.repeats, decode_steps=s.decode_steps, threads=s.threads, device=s.device,
-                            dtype=s.dtype)  # fmt: skip
+    cfg = lat.LatencyConfig(
+        archs=s.archs,
+        contexts=s.contexts,
+        model=model,
+        mamba_layers_per_block=config.mamba_layers_per_block,
+        batch=s.batch,
+        warmup=s.warmup,
+        repeats=s.repeats,
+        decode_steps=s.decode_steps,
+        threads=s.threads,
+        device=s.device,
+        dtype=s.dtype,
+    )
     rows = lat.measure_latency(cfg, progress=lambda row: log.info("%s", row))
     log.info("\n%s", lat.format_table(rows))
     return StepResult(numbers=latency_numbers(rows, s.device.split(":")[0]), tables={"table": pd.DataFrame(rows)})
@@ -202,6 +230,15 @@ def ladder_step(inputs: Inputs) -> StepResult:
 
 
 __all__ = [
-    "tokenizer_step", "data_step", "train_step", "evaluate_step", "equivalence_step", "latency_step",
-    "text_step", "ablation_step", "ladder_step", "load_trained", "equal_parameter_configs",
-]  # fmt: skip
+    "tokenizer_step",
+    "data_step",
+    "train_step",
+    "evaluate_step",
+    "equivalence_step",
+    "latency_step",
+    "text_step",
+    "ablation_step",
+    "ladder_step",
+    "load_trained",
+    "equal_parameter_configs",
+]

@@ -65,15 +65,33 @@ def tiny_lm(lm_resources: Path, tmp_path_factory: pytest.TempPathFactory) -> Tin
     train_ids = encode_documents(tok, [d.text for d in train_docs])
     held_ids = encode_documents(tok, [d.text for d in held_docs])
     cfg = ModelConfig(arch="gpt2", n_layer=2, n_head=4, d_model=64, context=64, vocab_size=tok.vocab_size)
-    tcfg = TrainConfig(steps=300, batch_size=16, context=64, lr=3e-3, warmup=30, min_lr=3e-4,
-                       eval_every=100, eval_batches=8, seed=0, threads=1)
+    tcfg = TrainConfig(
+        steps=300,
+        batch_size=16,
+        context=64,
+        lr=3e-3,
+        warmup=30,
+        min_lr=3e-4,
+        eval_every=100,
+        eval_batches=8,
+        seed=0,
+        threads=1,
+    )
     model = build_model(cfg, seed=0)
     history = train(model, train_ids, tcfg, eval_tokens=held_ids, progress=False)
     seconds = time.perf_counter() - t0
     model_dir = tmp_path_factory.mktemp("tiny_lm") / "model"
     save_model_dir(model_dir, model, cfg, tok, extra={"history": history})
     return TinyLM(
-        model_dir=model_dir, model=model, tokenizer=tok, cfg=cfg, train_cfg=tcfg, train_ids=train_ids,
-        heldout_ids=held_ids, heldout_texts=[d.text for d in held_docs], history=history,
-        unigram_entropy=unigram_entropy(train_ids, tok.vocab_size), seconds=seconds,
+        model_dir=model_dir,
+        model=model,
+        tokenizer=tok,
+        cfg=cfg,
+        train_cfg=tcfg,
+        train_ids=train_ids,
+        heldout_ids=held_ids,
+        heldout_texts=[d.text for d in held_docs],
+        history=history,
+        unigram_entropy=unigram_entropy(train_ids, tok.vocab_size),
+        seconds=seconds,
     )

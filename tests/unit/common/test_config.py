@@ -18,7 +18,13 @@ SCHEMA = {
 
 
 def test_resolve_merges_scale_overrides():
-    cfg = {"p": {"base": {"seed": 0, "fit": {"delta": 1.0, "kind": "ols"}}, "tiny": {"fit": {"delta": 2.0}}, "smoke": {"seed": 3}}}
+    cfg = {
+        "p": {
+            "base": {"seed": 0, "fit": {"delta": 1.0, "kind": "ols"}},
+            "tiny": {"fit": {"delta": 2.0}},
+            "smoke": {"seed": 3},
+        }
+    }
     assert resolve(cfg, "p", "paper") == {"seed": 0, "fit": {"delta": 1.0, "kind": "ols"}}
     assert resolve(cfg, "p", "tiny") == {"seed": 0, "fit": {"delta": 2.0, "kind": "ols"}}
     assert resolve(cfg, "p", "smoke") == {"seed": 3, "fit": {"delta": 2.0, "kind": "ols"}}
@@ -48,4 +54,6 @@ def test_project_params_yaml_is_valid(repo_root):
     import yaml
 
     config = yaml.safe_load((repo_root / "params.yaml").read_text())
-    validate_params(config, repo_root / "workflow" / "schemas", load_registry(repo_root / "workflow" / "papers.yaml").slugs)
+    validate_params(
+        config, repo_root / "workflow" / "schemas", load_registry(repo_root / "workflow" / "papers.yaml").slugs
+    )

@@ -14,7 +14,10 @@ def _sha(path):
 def test_mirror_key_forms():
     key = "github.com/ryoungj/ObsScaling/4d6e1e43fd2635d04654aa77d1df9d5266ea0382/eval_results/instruct_llm_agent_eval.csv"
     assert mirror_key(URL) == key
-    assert mirror_key(URL.replace("raw.githubusercontent.com/ryoungj/ObsScaling/", "github.com/ryoungj/ObsScaling/raw/")) == key
+    assert (
+        mirror_key(URL.replace("raw.githubusercontent.com/ryoungj/ObsScaling/", "github.com/ryoungj/ObsScaling/raw/"))
+        == key
+    )
     assert str(local_path(URL, "resources")) == f"resources/{key}"
     with pytest.raises(FetchError):
         mirror_key("file:///etc/passwd")

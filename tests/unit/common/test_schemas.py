@@ -17,8 +17,19 @@ SCHEMAS = sorted((ROOT / "workflow" / "schemas").glob("*.schema.yaml"))
 
 # JSON Schema keywords whose value is a map of name -> subschema, one subschema, or a list of them.
 _MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-_ONE = ("additionalProperties", "items", "contains", "not", "if", "then", "else", "propertyNames",
-        "unevaluatedItems", "unevaluatedProperties", "additionalItems")
+_ONE = (
+    "additionalProperties",
+    "items",
+    "contains",
+    "not",
+    "if",
+    "then",
+    "else",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "additionalItems",
+)
 _LISTS = ("prefixItems", "oneOf", "anyOf", "allOf")
 _DOCUMENTED = ("properties", "$defs")  # entries of these must carry a description
 
@@ -81,17 +92,29 @@ def test_every_key_has_a_description(path: Path) -> None:
 
 def test_the_walk_finds_undocumented_keys_at_any_depth() -> None:
     schema = {
-        "$defs": {"a": {"type": "integer"}, "b": {"type": "object", "description": "b",
-                                                "properties": {"c": {"type": "string", "description": " "}}}},
+        "$defs": {
+            "a": {"type": "integer"},
+            "b": {"type": "object", "description": "b", "properties": {"c": {"type": "string", "description": " "}}},
+        },
         "properties": {
-            "x": {"description": "x", "type": "array",
-                  "items": {"type": "object", "properties": {"y": {"type": "integer"}}}},
-            "z": {"description": "z", "type": "object",
-                  "additionalProperties": {"type": "object", "properties": {"w": {"oneOf": [{"type": "null"}]}}}},
+            "x": {
+                "description": "x",
+                "type": "array",
+                "items": {"type": "object", "properties": {"y": {"type": "integer"}}},
+            },
+            "z": {
+                "description": "z",
+                "type": "object",
+                "additionalProperties": {"type": "object", "properties": {"w": {"oneOf": [{"type": "null"}]}}},
+            },
             "ok": {"description": "fine", "oneOf": [{"type": "null"}, {"type": "integer"}]},
         },
     }
-    assert sorted(undocumented(schema)) == sorted([
-        "/$defs/a", "/$defs/b/properties/c", "/properties/x/items/properties/y",
-        "/properties/z/additionalProperties/properties/w",
-    ])
+    assert sorted(undocumented(schema)) == sorted(
+        [
+            "/$defs/a",
+            "/$defs/b/properties/c",
+            "/properties/x/items/properties/y",
+            "/properties/z/additionalProperties/properties/w",
+        ]
+    )

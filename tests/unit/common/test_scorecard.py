@@ -69,8 +69,19 @@ claims:
     scales: [tiny]
     untestable: needs 16k contexts
 """
-NUMBERS = {"a": 1.005, "b": 2.5, "c": 3.0, "d": 0.7, "f": 4.0, "f_converged": 5.02, "g": 4.0, "g_converged": 4.0,
-           "h": ["y", "x"], "model.loss": 3.0, "floor.loss": 3.2}  # fmt: skip
+NUMBERS = {
+    "a": 1.005,
+    "b": 2.5,
+    "c": 3.0,
+    "d": 0.7,
+    "f": 4.0,
+    "f_converged": 5.02,
+    "g": 4.0,
+    "g_converged": 4.0,
+    "h": ["y", "x"],
+    "model.loss": 3.0,
+    "floor.loss": 3.2,
+}
 
 
 @pytest.fixture
@@ -86,8 +97,16 @@ def test_statuses(files):
     exp, _ = files
     pe = load_expected(exp)
     got = {e.key: status(e, NUMBERS, "tiny")[0] for e in pe.entries}
-    assert got == {"a": MATCH, "b": MISMATCH, "c": NOT_AT_SCALE, "d": REPORTED, "e": MISSING, "f": EXPLAINED,
-                   "g": MISMATCH, "h": MATCH}  # fmt: skip
+    assert got == {
+        "a": MATCH,
+        "b": MISMATCH,
+        "c": NOT_AT_SCALE,
+        "d": REPORTED,
+        "e": MISSING,
+        "f": EXPLAINED,
+        "g": MISMATCH,
+        "h": MATCH,
+    }
 
 
 def test_claim_verdicts(files):
@@ -132,7 +151,10 @@ def test_paper_without_numbers_is_reported_not_dropped(files):
         ("{key: a, published: 1.0, source: s, scales: [tiny], origin: paper}", "tolerance"),
         ("{key: a, published: 1.0, tolerance: {abs: 1}, source: s, scales: [tiny]}", "origin"),
         ("{key: a, published: [x], tolerance: {abs: 1}, origin: paper, source: s, scales: [tiny]}", "set: true"),
-        ("{key: a, published: 1.0, tolerance: {abs: 1}, origin: paper, source: s, scales: [tiny], explained: oops}", "explained"),
+        (
+            "{key: a, published: 1.0, tolerance: {abs: 1}, origin: paper, source: s, scales: [tiny], explained: oops}",
+            "explained",
+        ),
         ("{key: a, publishd: 1.0, source: s, scales: [tiny]}", "published"),
     ],
 )

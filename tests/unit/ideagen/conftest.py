@@ -37,7 +37,11 @@ def idea_data(idea_params, tmp_path_factory) -> dict[str, Path]:
     dest = tmp_path_factory.mktemp("ideagen_data")
     data = idea_params["data"]
     return {
-        name: fetch(data["url"].format(commit=data["commit"], file=spec["file"]), spec["sha256"],
-                    dest / spec["file"], mirror=mirror)
+        name: fetch(
+            data["url"].format(commit=data["commit"], file=spec["file"]),
+            spec["sha256"],
+            dest / spec["file"],
+            mirror=mirror,
+        )
         for name, spec in data["files"].items()
     }

@@ -9,13 +9,21 @@ import pytest
 from repro.common.llm import get_llm
 from repro.ideagen.dedup import greedy_dedup, new_rate, nondup_curve
 from repro.ideagen.generator import (
-    NGramCounts, generate_seeds, heldout_logloss, parse_ideas, prompt_tail, train_ngram, training_line,
+    NGramCounts,
+    generate_seeds,
+    heldout_logloss,
+    parse_ideas,
+    prompt_tail,
+    train_ngram,
+    training_line,
 )
 from repro.ideagen.retrieval import LocalIndex, Paper, SemanticScholarClient, build_bank
 from repro.ideagen.tournament import ProxyJudge, RandomJudge, pairwise_accuracy, swiss_tournament
 
-LINES = [training_line("Math", t) for t in ("chain of thought for math", "verifying math proofs by prompting",
-                                             "program of thought prompting")]
+LINES = [
+    training_line("Math", t)
+    for t in ("chain of thought for math", "verifying math proofs by prompting", "program of thought prompting")
+]
 
 
 def _model_file(tmp_path):
@@ -96,9 +104,11 @@ def test_proxy_judge_learns_a_linear_order():
 
 
 def test_local_index_and_bank():
-    papers = [Paper("a", "math prompting", "chain of thought for arithmetic"),
-              Paper("b", "bias in llms", "stereotypes and social bias"),
-              Paper("c", "math verification", "verify arithmetic steps")]
+    papers = [
+        Paper("a", "math prompting", "chain of thought for arithmetic"),
+        Paper("b", "bias in llms", "stereotypes and social bias"),
+        Paper("c", "math verification", "verify arithmetic steps"),
+    ]
     idx = LocalIndex(papers)
     assert idx.search("arithmetic math", 2)[0].paper_id in {"a", "c"}
     bank = build_bank(idx, "arithmetic", bank_size=2)
@@ -152,8 +162,9 @@ def test_seeds_step_bad_inputs(tmp_path):
     from repro.ideagen.steps import SeedsConfig, SeedsStepConfig, seeds_step
 
     bank = tmp_path / "bank.csv"
-    pd.DataFrame({"topic": ["Math"], "query": ["math"], "rank": [0], "paper_id": ["p"], "title": ["t"],
-                  "score": [1.0]}).to_csv(bank, index=False)
+    pd.DataFrame(
+        {"topic": ["Math"], "query": ["math"], "rank": [0], "paper_id": ["p"], "title": ["t"], "score": [1.0]}
+    ).to_csv(bank, index=False)
     llms = {"ngram": {"backend": "ngram"}}
     with pytest.raises(ValueError, match="no LLM 'claude'"):
         seeds_step({"bank": bank}, SeedsStepConfig(seeds=SeedsConfig(llm="claude", topics=("Math",)), llms=llms))

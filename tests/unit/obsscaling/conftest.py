@@ -56,7 +56,10 @@ def obs_data(obs_params, tmp_path_factory) -> dict[str, Path]:
 # The params keys each rule reads (workflow/rules/obsscaling.smk, step_params) and its config type.
 FIT_KEYS = ["benchmarks", "imputation", "pca", "fit"]
 STEP_KEYS: dict[str, tuple[type, list[str]]] = {
-    "pca": (C.PcaConfig, ["benchmarks", "imputation", "pca.n_components", "capability.benchmarks", "capability.family_filter"]),
+    "pca": (
+        C.PcaConfig,
+        ["benchmarks", "imputation", "pca.n_components", "capability.benchmarks", "capability.family_filter"],
+    ),
     "family_loglinear": (C.FamilyLoglinearConfig, ["capability.min_family_models"]),
     "post_training": (C.PostTrainingConfig, FIT_KEYS + ["post_training"]),
     "agents": (C.AgentsConfig, FIT_KEYS + ["agents"]),

@@ -76,6 +76,9 @@ def test_pinned_files_follow_the_mirror_layout(obs_params):
     assert len(files) == 7
     base = files["base_eval"]
     commit = obs_params["data"]["commit"]
-    assert base["url"] == f"https://raw.githubusercontent.com/ryoungj/ObsScaling/{commit}/eval_results/base_llm_benchmark_eval.csv"
+    assert (
+        base["url"]
+        == f"https://raw.githubusercontent.com/ryoungj/ObsScaling/{commit}/eval_results/base_llm_benchmark_eval.csv"
+    )
     assert base["path"] == f"resources/github.com/ryoungj/ObsScaling/{commit}/eval_results/base_llm_benchmark_eval.csv"
     assert len(base["sha256"]) == 64

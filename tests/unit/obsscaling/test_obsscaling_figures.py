@@ -43,11 +43,17 @@ def step_files(obs_data, obs_params, tmp_path_factory, step_config):
 def test_every_registered_figure_builds_and_saves(step_files, tmp_path):
     files, params = step_files
     labels = {
-        "post_training": dict(params["figures"]["post_training"], titles={"gsm8k_naive": "GSM8K"},
-                              reference_family=params["post_training"]["reference_family"]),
-        "agents": dict(params["figures"]["agents"], titles={"agentbench": "AgentBench"},
-                       reference_family=params["agents"]["reference_family"]),
-    }  # fmt: skip
+        "post_training": dict(
+            params["figures"]["post_training"],
+            titles={"gsm8k_naive": "GSM8K"},
+            reference_family=params["post_training"]["reference_family"],
+        ),
+        "agents": dict(
+            params["figures"]["agents"],
+            titles={"agentbench": "AgentBench"},
+            reference_family=params["agents"]["reference_family"],
+        ),
+    }
     inputs = {
         "pca": {k: files["pca"][k] for k in ("scree", "loadings")},
         "family_loglinear": files["family_loglinear"],

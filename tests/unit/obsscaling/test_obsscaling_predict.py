@@ -107,21 +107,30 @@ def test_train_models_restricts_the_training_side_only(post, obs_params):
     assert p.metrics["n_test"] == 28
 
 
-@pytest.mark.parametrize("bench, col, rng", [("agentbench", "ABench-OA", (0.0, 10.0)), ("agentboard", "ABoard-Avg_SR", (0.0, 100.0))])
+@pytest.mark.parametrize(
+    "bench, col, rng", [("agentbench", "ABench-OA", (0.0, 10.0)), ("agentboard", "ABoard-Avg_SR", (0.0, 100.0))]
+)
 def test_agent_split(agents_df, obs_params, bench, col, rng):
     """Top 10% held out: 20/2 and 10/1 models (reference MSEs: workflow/expected via test_obsscaling_steps)."""
     pre = Preprocess(tuple(obs_params["benchmarks"]["instruct"]))
     p = run_prediction(
-        agents_df, Target(col, rng), "pc2", top_fraction_split(0.1), preprocess=pre,
-        fit=FitConfig(loss="ols"), reference_family="Llama-2-Chat",
-    )  # fmt: skip
+        agents_df,
+        Target(col, rng),
+        "pc2",
+        top_fraction_split(0.1),
+        preprocess=pre,
+        fit=FitConfig(loss="ols"),
+        reference_family="Llama-2-Chat",
+    )
     assert (p.metrics["n_train"], p.metrics["n_test"]) == ((20, 2) if bench == "agentbench" else (10, 1))
 
 
 def test_log_size_predictor_needs_no_benchmarks(post):
     p = run_prediction(post, Target(GSM["gsm8k_naive"]), "log_size", cutoff_split(FLOPS, 84), fit=ROBUST)
     assert p.pca is None and p.metrics["n_test"] == 28
-    np.testing.assert_allclose(p.rows["z"], p.fit.linear(np.log(post.set_index(MODEL).loc[p.rows[MODEL], SIZE].to_numpy())[:, None]))
+    np.testing.assert_allclose(
+        p.rows["z"], p.fit.linear(np.log(post.set_index(MODEL).loc[p.rows[MODEL], SIZE].to_numpy())[:, None])
+    )
 
 
 def test_converged_fit_is_the_stable_reference(post, obs_params, expected):
@@ -129,10 +138,16 @@ def test_converged_fit_is_the_stable_reference(post, obs_params, expected):
     pre = Preprocess(tuple(obs_params["benchmarks"]["nongsm"]))
     tight = FitConfig(loss="huber", delta=1.0, gradient="analytic", tol=1e-12)
     values = [
-        run_prediction(post, Target(GSM["gsm8k_naive"]), "pc3", cutoff_split(FLOPS, 84),
-                       preprocess=Preprocess(pre.benchmarks, pca_components=n), fit=tight).metrics["test_mse"]
+        run_prediction(
+            post,
+            Target(GSM["gsm8k_naive"]),
+            "pc3",
+            cutoff_split(FLOPS, 84),
+            preprocess=Preprocess(pre.benchmarks, pca_components=n),
+            fit=tight,
+        ).metrics["test_mse"]
         for n in (3, 5)
-    ]  # fmt: skip
+    ]
     assert values[0] == pytest.approx(values[1], rel=1e-6)
     ref = next(e for e in expected.entries if e.key == "post_training.gsm8k_naive.pc3.test_mse")
     assert ref.within(values[0])  # the converged fit is the evidence of the entry's explanation

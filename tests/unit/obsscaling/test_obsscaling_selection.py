@@ -38,8 +38,10 @@ def test_pool_and_search_size(pool, search):
 def test_best_subsets_match_references(search, expected, budget):
     """Objective and family set of the V-optimal subset (references: workflow/expected/obsscaling.yaml)."""
     best = best_subset(search, budget)
-    numbers = {f"subset_selection.budget{budget}.objective": best.objective,
-               f"subset_selection.budget{budget}.families": list(best.families)}  # fmt: skip
+    numbers = {
+        f"subset_selection.budget{budget}.objective": best.objective,
+        f"subset_selection.budget{budget}.families": list(best.families),
+    }
     compared, failures = check_partial(expected, numbers, "tiny")
     assert compared == 2 and not failures, failures
     assert best.n_models == budget
@@ -53,7 +55,9 @@ def test_budget4_models(search, pool):
 
 def test_random_baseline_matches_notebook_first_draw(search, expected):
     draws = random_subsets(search, 4, 5, grace=2, min_models=3, seed=0)
-    compared, failures = check_partial(expected, {"subset_selection.random.budget4.objective_draw0": draws[0].objective}, "tiny")
+    compared, failures = check_partial(
+        expected, {"subset_selection.random.budget4.objective_draw0": draws[0].objective}, "tiny"
+    )
     assert compared == 1 and not failures, failures
     assert all(3 <= d.n_models <= 4 for d in draws)
     assert random_subsets(search, 4, 5, seed=0) == draws  # deterministic

@@ -54,7 +54,12 @@ def test_subset_selection_step_reduced(obs_data, params, expected, step_config):
     res = steps.subset_selection_step(obs_data, step_config("subset_selection", params))
     flat = flatten(res.numbers)
     # budget 4 needs only 3 families, so the reduced search finds the paper's optimum (objective and set)
-    _check(expected, {k: v for k, v in flat.items() if k.startswith("subset_selection.budget4.")}, "subset_selection.budget4.", min_compared=2)
+    _check(
+        expected,
+        {k: v for k, v in flat.items() if k.startswith("subset_selection.budget4.")},
+        "subset_selection.budget4.",
+        min_compared=2,
+    )
     ev = res.numbers["subset_selection"]["eval"]
     assert ev["vopt"]["budget4"]["gmean_test_mse"] < ev["random"]["budget4"]["gmean_test_mse"]
     assert set(res.tables["curve"]["method"]) == {"vopt", "random", "all"}
@@ -70,9 +75,13 @@ def test_missing_column_fails_cleanly_and_writes_nothing(obs_data, params, tmp_p
     assert str(broken) in str(err.value) and "'HumanEval'" in str(err.value)
     assert not (tmp_path / "out").exists()
     post = tmp_path / "post.csv"
-    pd.read_csv(obs_data["post_training"]).drop(columns=["gsm8k_cot_8_exact_match,flexible-extract"]).to_csv(post, index=False)
+    pd.read_csv(obs_data["post_training"]).drop(columns=["gsm8k_cot_8_exact_match,flexible-extract"]).to_csv(
+        post, index=False
+    )
     with pytest.raises(DataError, match="gsm8k_cot_8_exact_match"):
-        steps.post_training_step({"base_eval": obs_data["base_eval"], "post_training": post}, step_config("post_training", params))
+        steps.post_training_step(
+            {"base_eval": obs_data["base_eval"], "post_training": post}, step_config("post_training", params)
+        )
 
 
 def test_step_result_is_the_shared_contract():

@@ -24,7 +24,10 @@ def test_ngram_normalised_and_batched():
 def _docs():
     rng = np.random.default_rng(0)
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-    vocab = {d: ["".join(rng.choice(letters, size=rng.integers(4, 8))) for _ in range(40)] for d in ("alpha", "beta", "gamma")}
+    vocab = {
+        d: ["".join(rng.choice(letters, size=rng.integers(4, 8))) for _ in range(40)]
+        for d in ("alpha", "beta", "gamma")
+    }
     docs = []
     for d, words in vocab.items():
         for k in range(6):
@@ -35,9 +38,16 @@ def _docs():
 
 def _pages():
     return live.make_pages(
-        _docs(), page_bytes=500, max_bytes_per_domain=60_000, eval_pages=3, task_pages=5, target_sample_pages=3,
-        pool_frac=0.5, target_domains=["alpha:labalpha"], seed=0,
-    )  # fmt: skip
+        _docs(),
+        page_bytes=500,
+        max_bytes_per_domain=60_000,
+        eval_pages=3,
+        task_pages=5,
+        target_sample_pages=3,
+        pool_frac=0.5,
+        target_domains=["alpha:labalpha"],
+        seed=0,
+    )
 
 
 def test_pages_splits_disjoint_and_deterministic():
@@ -53,8 +63,17 @@ def test_arms_respect_budget_and_empty_selection_is_an_error():
     w = pd.Series({"alpha:labalpha": 1.0, "beta:labbeta": 0.0, "gamma:labgamma": 0.0})
     pool = pages[pages["split"] == "pool"].reset_index(drop=True)
     for arm in live.ARMS:
-        chosen, _ = live.select_pages(arm, pages, budget_bytes=5000, seed=0, weights=w, target_coarse="labalpha",
-                                      target_domain="alpha:labalpha", n_features=1024, dsir_features=256)  # fmt: skip
+        chosen, _ = live.select_pages(
+            arm,
+            pages,
+            budget_bytes=5000,
+            seed=0,
+            weights=w,
+            target_coarse="labalpha",
+            target_domain="alpha:labalpha",
+            n_features=1024,
+            dsir_features=256,
+        )
         got = pool.iloc[chosen]
         assert 5000 <= got["bytes"].sum() < 5000 + 600
         if arm in ("pplcorr", "domain_filter", "dsir"):
@@ -66,8 +85,16 @@ def test_arms_respect_budget_and_empty_selection_is_an_error():
 def test_population_estimate_and_projection_shapes():
     pages = _pages()
     cloze = live.make_cloze(pages, "t", "alpha:labalpha", n_items=20, context_bytes=60, n_choices=4, seed=0)
-    members = live.population_specs(sorted(pages["domain"].unique()), size=12, orders=[1, 3], smoothings=["witten_bell"],
-                                    dirichlet_alpha=0.3, min_bytes=2000, max_bytes=20000, seed=0)  # fmt: skip
+    members = live.population_specs(
+        sorted(pages["domain"].unique()),
+        size=12,
+        orders=[1, 3],
+        smoothings=["witten_bell"],
+        dirichlet_alpha=0.3,
+        min_bytes=2000,
+        max_bytes=20000,
+        seed=0,
+    )
     X, E = live.train_population(pages, cloze, members, 0)
     assert X.shape == (12, 3) and np.isfinite(X.to_numpy()).all()
     pool_bytes = pages[pages["split"] == "pool"].groupby("domain")["bytes"].sum()

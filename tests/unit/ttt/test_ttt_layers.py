@@ -62,8 +62,7 @@ def test_primal_equals_dual_float32(kind: str) -> None:
 @pytest.mark.parametrize("b,seq_len", [(16, 70), (None, 24), (1, 12), (5, 23)])
 def test_primal_equals_dual_other_schedules(kind: str, b: int | None, seq_len: int) -> None:
     # remainder mini-batch, batch GD (b = T), online GD (b = 1)
-    assert primal_dual_max_abs_diff(kind, seq_len=seq_len, head_dim=8, mini_batch_size=b,
-                                    grad_mode="analytic") < 1e-10
+    assert primal_dual_max_abs_diff(kind, seq_len=seq_len, head_dim=8, mini_batch_size=b, grad_mode="analytic") < 1e-10
 
 
 def test_primal_reference_is_not_trivially_equal() -> None:
@@ -71,8 +70,9 @@ def test_primal_reference_is_not_trivially_equal() -> None:
     p = random_problem("linear", seq_len=32, head_dim=8)
     args = (p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"], p["beta"])
     z, _ = ttt_scan(*args, form="dual")
-    z2, _ = ttt_scan(p["state"], p["xq"], p["xk"], p["xv"], 2 * p["eta"], p["scale"], p["spec"], p["gamma"],
-                     p["beta"], form="primal")
+    z2, _ = ttt_scan(
+        p["state"], p["xq"], p["xk"], p["xv"], 2 * p["eta"], p["scale"], p["spec"], p["gamma"], p["beta"], form="primal"
+    )
     assert (z - z2).abs().max() > 1e-3
 
 
@@ -99,14 +99,22 @@ def test_step_by_step_equals_scan(kind: str, b: int | None) -> None:
         p["scale"] = 0.5 + torch.rand(T, dtype=torch.float64)
     H, d = 2, 8
     g_, b_ = p["gamma"].reshape(1, H, 1, d), p["beta"].reshape(1, H, 1, d)
-    z, final = ttt_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"],
-                        p["beta"])
+    z, final = ttt_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"], p["beta"])
     state = p["state"]
     outs = []
     for t in range(T):
         sl = slice(t, t + 1)
-        o, state = ttt_step(state, p["xq"][:, :, sl], p["xk"][:, :, sl], p["xv"][:, :, sl], p["eta"][:, :, sl],
-                            p["scale"], p["spec"], g_, b_)
+        o, state = ttt_step(
+            state,
+            p["xq"][:, :, sl],
+            p["xk"][:, :, sl],
+            p["xv"][:, :, sl],
+            p["eta"][:, :, sl],
+            p["scale"],
+            p["spec"],
+            g_,
+            b_,
+        )
         outs.append(o)
     assert torch.allclose(torch.cat(outs, 2), z, atol=1e-10, rtol=0)
     assert state.count == final.count == (T % b if b else T)
@@ -119,11 +127,29 @@ def test_scan_resumes_from_mid_minibatch_state() -> None:
     p = random_problem("linear", seq_len=30, head_dim=8, mini_batch_size=8)
     full, _ = ttt_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"], p["beta"])
     cut = 11  # ends inside the second mini-batch
-    a, st = ttt_scan(p["state"], p["xq"][:, :, :cut], p["xk"][:, :, :cut], p["xv"][:, :, :cut], p["eta"][:, :, :cut],
-                     p["scale"], p["spec"], p["gamma"], p["beta"])
+    a, st = ttt_scan(
+        p["state"],
+        p["xq"][:, :, :cut],
+        p["xk"][:, :, :cut],
+        p["xv"][:, :, :cut],
+        p["eta"][:, :, :cut],
+        p["scale"],
+        p["spec"],
+        p["gamma"],
+        p["beta"],
+    )
     assert st.count == 3
-    b, _ = ttt_scan(st, p["xq"][:, :, cut:], p["xk"][:, :, cut:], p["xv"][:, :, cut:], p["eta"][:, :, cut:],
-                    p["scale"], p["spec"], p["gamma"], p["beta"])
+    b, _ = ttt_scan(
+        st,
+        p["xq"][:, :, cut:],
+        p["xk"][:, :, cut:],
+        p["xv"][:, :, cut:],
+        p["eta"][:, :, cut:],
+        p["scale"],
+        p["spec"],
+        p["gamma"],
+        p["beta"],
+    )
     assert torch.allclose(torch.cat([a, b], 2), full, atol=1e-10, rtol=0)
 
 
@@ -135,8 +161,9 @@ def test_minibatch_one_is_online_gd() -> None:
     W = torch.randn(1, 1, d, d, generator=g, dtype=torch.float64) * 0.3
     spec = InnerSpec("linear", ln_residual=False, mini_batch_size=1)
     eta = torch.full((1, 1, T), 0.05, dtype=torch.float64)
-    z, _ = ttt_scan(InnerState({"W1": W}, {"W1": torch.zeros_like(W)}), xq, xk, xv, eta,
-                    torch.ones(1, dtype=torch.float64), spec)
+    z, _ = ttt_scan(
+        InnerState({"W1": W}, {"W1": torch.zeros_like(W)}), xq, xk, xv, eta, torch.ones(1, dtype=torch.float64), spec
+    )
     Wt = W[0, 0].clone()
     for t in range(T):
         k, v = xk[0, 0, t], xv[0, 0, t]
@@ -201,10 +228,10 @@ def test_layer_is_causal(backbone: str) -> None:
     y = layer(x)
     for t in (0, 3, 5, 10):
         x2 = x.clone()
-        x2[:, t + 1:] += torch.randn_like(x2[:, t + 1:])
+        x2[:, t + 1 :] += torch.randn_like(x2[:, t + 1 :])
         y2 = layer(x2)
-        assert torch.allclose(y2[:, :t + 1], y[:, :t + 1], atol=1e-12, rtol=0)
-        assert not torch.allclose(y2[:, t + 1:], y[:, t + 1:])
+        assert torch.allclose(y2[:, : t + 1], y[:, : t + 1], atol=1e-12, rtol=0)
+        assert not torch.allclose(y2[:, t + 1 :], y[:, t + 1 :])
 
 
 @pytest.mark.parametrize("inner", ["linear", "mlp"])

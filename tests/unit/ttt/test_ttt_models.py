@@ -14,15 +14,22 @@ from repro.ttt.models import (
     match_parameters,
 )
 
-FAMILIES = [("transformer", "T"), ("mamba", "T"), ("ttt_linear", "T"), ("ttt_linear", "M"), ("ttt_mlp", "T"),
-            ("ttt_mlp", "M")]
+FAMILIES = [
+    ("transformer", "T"),
+    ("mamba", "T"),
+    ("ttt_linear", "T"),
+    ("ttt_linear", "M"),
+    ("ttt_mlp", "T"),
+    ("ttt_mlp", "M"),
+]
 V = 37
 
 
 def _model(variant: str, backbone: str, **kw) -> torch.nn.Module:
     torch.manual_seed(0)
-    cfg = LMConfig(variant=variant, backbone=backbone, vocab_size=V, d_model=16, n_layer=2, n_head=2,
-                   mini_batch_size=4, **kw)
+    cfg = LMConfig(
+        variant=variant, backbone=backbone, vocab_size=V, d_model=16, n_layer=2, n_head=2, mini_batch_size=4, **kw
+    )
     return build_model(cfg).double().eval()
 
 
@@ -46,10 +53,10 @@ def test_causal(variant: str, backbone: str) -> None:
         ref = m(ids)
         for t in (2, 7):
             ids2 = ids.clone()
-            ids2[:, t + 1:] = (ids2[:, t + 1:] + 1) % V
+            ids2[:, t + 1 :] = (ids2[:, t + 1 :] + 1) % V
             out = m(ids2)
-            assert torch.allclose(out[:, :t + 1], ref[:, :t + 1], atol=1e-12, rtol=0)
-            assert not torch.allclose(out[:, t + 1:], ref[:, t + 1:])
+            assert torch.allclose(out[:, : t + 1], ref[:, : t + 1], atol=1e-12, rtol=0)
+            assert not torch.allclose(out[:, t + 1 :], ref[:, t + 1 :])
 
 
 @pytest.mark.parametrize("variant,backbone", FAMILIES)
@@ -96,8 +103,12 @@ def test_ttt_model_backward_reaches_inner_parameters() -> None:
     ids = torch.randint(0, V, (2, 9))
     m(ids).logsumexp(-1).sum().backward()
     grads = {n: p.grad for n, p in m.named_parameters()}
-    for n in ("blocks.0.mixer.W1", "blocks.0.mixer.lr_proj.weight", "blocks.1.mixer.conv_q.weight",
-              "blocks.1.mixer.gate_proj.weight"):
+    for n in (
+        "blocks.0.mixer.W1",
+        "blocks.0.mixer.lr_proj.weight",
+        "blocks.1.mixer.conv_q.weight",
+        "blocks.1.mixer.gate_proj.weight",
+    ):
         assert grads[n] is not None and grads[n].abs().sum() > 0, n
 
 
@@ -138,8 +149,16 @@ def test_registered_with_shared_toolkit() -> None:
     from repro.common.lm.models import ModelConfig
     from repro.common.lm.models import build_model as toolkit_build
 
-    m = toolkit_build(ModelConfig(arch="ttt_mlp_m", vocab_size=V, d_model=16, n_head=2, n_layer=1,
-                                  extra={"mini_batch_size": 8, "learnable_eta": False}))
+    m = toolkit_build(
+        ModelConfig(
+            arch="ttt_mlp_m",
+            vocab_size=V,
+            d_model=16,
+            n_head=2,
+            n_layer=1,
+            extra={"mini_batch_size": 8, "learnable_eta": False},
+        )
+    )
     assert m.cfg.variant == "ttt_mlp" and m.cfg.backbone == "M" and m.cfg.mini_batch_size == 8
     assert m(torch.randint(0, V, (1, 5))).shape == (1, 5, V)
     with pytest.raises(ValueError):

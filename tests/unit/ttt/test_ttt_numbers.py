@@ -18,8 +18,13 @@ def test_equivalence_numbers() -> None:
 
 def test_measure_latency_rows() -> None:
     threads = torch.get_num_threads()
-    cfg = LatencyConfig(contexts=(8, 20), model=LMConfig(vocab_size=32, d_model=16, n_layer=1, n_head=2),
-                        repeats=1, decode_steps=2, threads=None)
+    cfg = LatencyConfig(
+        contexts=(8, 20),
+        model=LMConfig(vocab_size=32, d_model=16, n_layer=1, n_head=2),
+        repeats=1,
+        decode_steps=2,
+        threads=None,
+    )
     seen = []
     rows = measure_latency(cfg, progress=seen.append)
     assert len(rows) == 6 == len(seen)

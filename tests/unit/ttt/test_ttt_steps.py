@@ -30,7 +30,12 @@ def test_run_specs_names_roles_and_sharing(ttt_params) -> None:
     assert "ladder-minibatch" not in specs  # not in ladder.rows
     assert specs["minibatch-bT"]["model"]["mini_batch_size"] is None
     lin = specs["ladder-linear_attention"]["model"]
-    assert (lin["use_ln_residual"], lin["learnable_w0"], lin["mini_batch_size"], lin["eta_base"]) == (False, False, None, 0.5)
+    assert (lin["use_ln_residual"], lin["learnable_w0"], lin["mini_batch_size"], lin["eta_base"]) == (
+        False,
+        False,
+        None,
+        0.5,
+    )
 
 
 def test_equal_parameter_counts_across_archs(ttt_params) -> None:
@@ -106,7 +111,9 @@ def test_train_and_evaluate_steps(ttt_params, trained) -> None:
     assert [h["step"] for h in record["history"]] == [1, 2, 3]
     assert record["history"][-1]["tokens"] == 3 * ttt_params.train.batch_size * 32 and record["flops_per_token"] > 0
     ecfg = EvaluateConfig(eval=ttt_params.eval, context=32)
-    ev = steps.evaluate_step({"weights": outputs["weights"], "heldout": tmp_path / "held.npy", "run": tmp_path / "run.json"}, ecfg)
+    ev = steps.evaluate_step(
+        {"weights": outputs["weights"], "heldout": tmp_path / "held.npy", "run": tmp_path / "run.json"}, ecfg
+    )
     ev = ev.records["eval"]
     assert len(ev["curve"]) == 32 and math.isclose(ev["final_eval_loss"], float(np.mean(ev["curve"])))
     assert math.isclose(ev["late_minus_early_loss"], ev["loss_late"] - ev["loss_early"], abs_tol=1e-9)
@@ -149,10 +156,20 @@ def test_run_spec_from_a_bad_params_file_is_a_named_error(trained) -> None:
 
 def test_result_steps_numbers_and_tables(ttt_params) -> None:
     specs = runs.run_specs(ttt_params)
-    hist = {n: {"n_params": 10, "flops_per_token": 2.0, "history": [{"tokens": 64, "eval_loss": 3.0, "elapsed": 1.0}]}
-            for n in specs}  # fmt: skip
-    evals = {n: {"final_eval_loss": 2.0 + i / 10, "late_minus_early_loss": -0.1, "loss_early": 2.1, "loss_late": 2.0,
-                 "binned": {"position": [1.0, 2.0], "loss": [2.1, 2.0]}} for i, n in enumerate(specs)}  # fmt: skip
+    hist = {
+        n: {"n_params": 10, "flops_per_token": 2.0, "history": [{"tokens": 64, "eval_loss": 3.0, "elapsed": 1.0}]}
+        for n in specs
+    }
+    evals = {
+        n: {
+            "final_eval_loss": 2.0 + i / 10,
+            "late_minus_early_loss": -0.1,
+            "loss_early": 2.1,
+            "loss_late": 2.0,
+            "binned": {"position": [1.0, 2.0], "loss": [2.1, 2.0]},
+        }
+        for i, n in enumerate(specs)
+    }
     text = results.text_results(specs, hist, evals, ["s", "m"])
     nums = text["numbers"]
     for arch in ttt_params.archs:
@@ -200,6 +217,8 @@ def _walk(node):
 
 def test_step_result_contract() -> None:
     assert steps.StepResult is StepResult
-    assert all(callable(getattr(steps, f"{s}_step")) for s in
-               ("tokenizer", "data", "train", "evaluate", "equivalence", "latency", "text", "ablation", "ladder"))  # fmt: skip
+    assert all(
+        callable(getattr(steps, f"{s}_step"))
+        for s in ("tokenizer", "data", "train", "evaluate", "equivalence", "latency", "text", "ablation", "ladder")
+    )
     assert asdict(LMConfig())  # LMConfig stays a plain dataclass (RunSpec builds it from JSON)

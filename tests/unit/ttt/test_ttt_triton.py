@@ -18,6 +18,7 @@ from repro.ttt.layers import InnerState, TTTLayer, TTTLayerConfig, ttt_scan
 
 ATOL = 2e-5
 
+
 @pytest.fixture(autouse=True)
 def _interpret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRITON_INTERPRET", "1")
@@ -42,13 +43,25 @@ def _max_diff(a: dict, b: dict) -> float:
 @pytest.mark.parametrize("strategy", ["fused", "split"])
 @pytest.mark.parametrize("seq_len", [32, 40, 7])  # whole mini-batches, a trailing partial one, only a partial one
 @pytest.mark.parametrize("ln_residual,bias", [(True, True), (True, False), (False, True)])
-def test_kernel_matches_pytorch_dual_form(monkeypatch: pytest.MonkeyPatch, seq_len: int, ln_residual: bool,
-                                          bias: bool, strategy: str) -> None:
-    p = random_problem("linear", batch=2, n_head=2, seq_len=seq_len, head_dim=16, mini_batch_size=16,
-                       ln_residual=ln_residual, bias=bias, dtype=torch.float32, seed=seq_len)
+def test_kernel_matches_pytorch_dual_form(
+    monkeypatch: pytest.MonkeyPatch, seq_len: int, ln_residual: bool, bias: bool, strategy: str
+) -> None:
+    p = random_problem(
+        "linear",
+        batch=2,
+        n_head=2,
+        seq_len=seq_len,
+        head_dim=16,
+        mini_batch_size=16,
+        ln_residual=ln_residual,
+        bias=bias,
+        dtype=torch.float32,
+        seed=seq_len,
+    )
     z_ref, st_ref = _reference(monkeypatch, p)
-    z, st = triton_ttt_linear_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"],
-                                   p["gamma"], p["beta"], strategy=strategy)
+    z, st = triton_ttt_linear_scan(
+        p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"], p["beta"], strategy=strategy
+    )
     assert z.shape == z_ref.shape and z.dtype == z_ref.dtype
     assert (z - z_ref).abs().max().item() < ATOL
     assert st.count == st_ref.count == seq_len % 16
@@ -61,13 +74,15 @@ def test_kernel_matches_pytorch_dual_form(monkeypatch: pytest.MonkeyPatch, seq_l
 @pytest.mark.parametrize("strategy", ["fused", "split"])
 def test_kernel_mini_batch_32_and_expanded_w0(monkeypatch: pytest.MonkeyPatch, strategy: str) -> None:
     # b = 32, head_dim 32, W0 an expanded (stride-0 batch) view as TTTLayer.init_state passes it
-    p = random_problem("linear", batch=2, n_head=1, seq_len=48, head_dim=32, mini_batch_size=32,
-                       dtype=torch.float32, seed=3)
+    p = random_problem(
+        "linear", batch=2, n_head=1, seq_len=48, head_dim=32, mini_batch_size=32, dtype=torch.float32, seed=3
+    )
     w0 = {k: v[:1].expand_as(v) for k, v in p["state"].params.items()}
     p["state"] = InnerState(w0, {k: torch.zeros_like(v) for k, v in w0.items()}, 0)
     z_ref, st_ref = _reference(monkeypatch, p)
-    z, st = triton_ttt_linear_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"],
-                                   p["gamma"], p["beta"], strategy=strategy)
+    z, st = triton_ttt_linear_scan(
+        p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"], p["beta"], strategy=strategy
+    )
     assert (z - z_ref).abs().max().item() < ATOL
     assert _max_diff(st.params, st_ref.params) < ATOL and _max_diff(st.grads, st_ref.grads) < ATOL
 
@@ -114,12 +129,10 @@ def test_dispatch_rules(monkeypatch: pytest.MonkeyPatch) -> None:
         assert use_triton(p["state"], xq, *args[2:])
     mlp = random_problem("mlp", batch=1, n_head=1, seq_len=16, head_dim=16, dtype=torch.float32)
     with pytest.raises(RuntimeError, match="TTT-Linear only"):
-        use_triton(mlp["state"], mlp["xq"], mlp["xk"], mlp["xv"], mlp["eta"], mlp["spec"], mlp["gamma"],
-                   mlp["beta"])
+        use_triton(mlp["state"], mlp["xq"], mlp["xk"], mlp["xv"], mlp["eta"], mlp["spec"], mlp["gamma"], mlp["beta"])
     odd = random_problem("linear", batch=1, n_head=1, seq_len=16, head_dim=12, dtype=torch.float32)
     with pytest.raises(RuntimeError, match="head_dim=12"):
-        use_triton(odd["state"], odd["xq"], odd["xk"], odd["xv"], odd["eta"], odd["spec"], odd["gamma"],
-                   odd["beta"])
+        use_triton(odd["state"], odd["xq"], odd["xk"], odd["xv"], odd["eta"], odd["spec"], odd["gamma"], odd["beta"])
     mid = InnerState(p["state"].params, p["state"].grads, 3)
     with pytest.raises(RuntimeError, match="inside a mini-batch"):
         use_triton(mid, *args[1:])
@@ -127,16 +140,25 @@ def test_dispatch_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match=KERNEL_ENV):
         kernel_mode()
     with pytest.raises(ValueError, match="strategy"):
-        triton_ttt_linear_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"],
-                               p["beta"], strategy="fast")
+        triton_ttt_linear_scan(
+            p["state"],
+            p["xq"],
+            p["xk"],
+            p["xv"],
+            p["eta"],
+            p["scale"],
+            p["spec"],
+            p["gamma"],
+            p["beta"],
+            strategy="fast",
+        )
 
 
 def test_ttt_scan_falls_back_when_kernel_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
     # auto mode on a CUDA-less machine: ttt_scan's results are the PyTorch dual form's, bit for bit
     p = random_problem("linear", batch=1, n_head=2, seq_len=20, head_dim=8, dtype=torch.float32)
     monkeypatch.delenv(KERNEL_ENV, raising=False)
-    z_auto, _ = ttt_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"],
-                         p["beta"])
+    z_auto, _ = ttt_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"], p["scale"], p["spec"], p["gamma"], p["beta"])
     z_ref, _ = _reference(monkeypatch, p)
     assert torch.equal(z_auto, z_ref)
 
@@ -150,17 +172,35 @@ def test_kernel_bfloat16_inputs(monkeypatch: pytest.MonkeyPatch, strategy: str) 
     p = random_problem("linear", batch=2, n_head=2, seq_len=64, head_dim=16, dtype=torch.float32, seed=1)
     z_ref, st_ref = _reference(monkeypatch, p)
     bf = {k: p[k].to(torch.bfloat16) for k in ("xq", "xk", "xv", "eta")}
-    z, st = triton_ttt_linear_scan(p["state"], bf["xq"], bf["xk"], bf["xv"], bf["eta"], p["scale"], p["spec"],
-                                   p["gamma"], p["beta"], strategy=strategy)
+    z, st = triton_ttt_linear_scan(
+        p["state"],
+        bf["xq"],
+        bf["xk"],
+        bf["xv"],
+        bf["eta"],
+        p["scale"],
+        p["spec"],
+        p["gamma"],
+        p["beta"],
+        strategy=strategy,
+    )
     assert z.dtype == torch.bfloat16 and st.params["W1"].dtype == torch.float32
 
     def rel(a: torch.Tensor, b: torch.Tensor) -> float:
         return ((a.float() - b).pow(2).mean() / b.pow(2).mean()).sqrt().item()
 
     low = {k: v.to(torch.bfloat16) for k, v in p["state"].params.items()}
-    z_bf, _ = ttt_scan(InnerState(low, {k: torch.zeros_like(v) for k, v in low.items()}, 0), bf["xq"], bf["xk"],
-                       bf["xv"], bf["eta"], p["scale"].to(torch.bfloat16), p["spec"], p["gamma"].to(torch.bfloat16),
-                       p["beta"].to(torch.bfloat16))
+    z_bf, _ = ttt_scan(
+        InnerState(low, {k: torch.zeros_like(v) for k, v in low.items()}, 0),
+        bf["xq"],
+        bf["xk"],
+        bf["xv"],
+        bf["eta"],
+        p["scale"].to(torch.bfloat16),
+        p["spec"],
+        p["gamma"].to(torch.bfloat16),
+        p["beta"].to(torch.bfloat16),
+    )
     err, err_torch_bf16 = rel(z, z_ref), rel(z_bf, z_ref)
     assert err < 1e-2
     assert err <= err_torch_bf16

@@ -27,8 +27,9 @@ from repro.ttt.layers import InnerState, layer_norm, ttt_scan
 
 
 def _problem(seed: int) -> dict:
-    p = random_problem("linear", batch=2, n_head=3, seq_len=48, head_dim=16, mini_batch_size=16,
-                       dtype=torch.float32, seed=seed)
+    p = random_problem(
+        "linear", batch=2, n_head=3, seq_len=48, head_dim=16, mini_batch_size=16, dtype=torch.float32, seed=seed
+    )
     B, H, T = p["eta"].shape
     # η constant over time per (sequence, head): the case where the two rate conventions coincide
     p["eta"] = (0.01 + 0.09 * torch.rand(B, H, 1, generator=torch.Generator().manual_seed(seed))).expand(B, H, T)
@@ -38,8 +39,9 @@ def _problem(seed: int) -> dict:
 def _ours(monkeypatch: pytest.MonkeyPatch, p: dict, kernel: str) -> tuple[torch.Tensor, InnerState]:
     monkeypatch.setenv(KERNEL_ENV, kernel)
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    return ttt_scan(p["state"], p["xq"], p["xk"], p["xv"], p["eta"].contiguous(), p["scale"], p["spec"],
-                    p["gamma"], p["beta"])
+    return ttt_scan(
+        p["state"], p["xq"], p["xk"], p["xv"], p["eta"].contiguous(), p["scale"], p["spec"], p["gamma"], p["beta"]
+    )
 
 
 def _fla(p: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -48,9 +50,19 @@ def _fla(p: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     s = p["scale"][torch.arange(T) % b]  # s_i by position inside the mini-batch
     eta = (2.0 * s * p["eta"]).transpose(1, 2)[..., None]  # [B, T, H, 1]
     o, h, hb = naive.chunk_ttt_linear_ref(
-        p["xq"].transpose(1, 2), p["xk"].transpose(1, 2), p["xv"].transpose(1, 2), p["gamma"], p["beta"], eta,
-        scale=1.0, eps=p["spec"].eps, mini_batch_size=b, initial_state=p["state"].params["W1"].clone(),
-        initial_state_bias=p["state"].params["b1"].clone(), output_final_state=True)
+        p["xq"].transpose(1, 2),
+        p["xk"].transpose(1, 2),
+        p["xv"].transpose(1, 2),
+        p["gamma"],
+        p["beta"],
+        eta,
+        scale=1.0,
+        eps=p["spec"].eps,
+        mini_batch_size=b,
+        initial_state=p["state"].params["W1"].clone(),
+        initial_state_bias=p["state"].params["b1"].clone(),
+        output_final_state=True,
+    )
     return o.transpose(1, 2), h, hb
 
 

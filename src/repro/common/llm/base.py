@@ -152,10 +152,15 @@ def register(name: str) -> Callable[[Callable[..., LLM]], Callable[..., LLM]]:
 
     def deco(factory: Callable[..., LLM]) -> Callable[..., LLM]:
         existing = _REGISTRY.get(name)
-        if existing is not None and existing is not factory and (
-            getattr(existing, "__qualname__", None),
-            getattr(existing, "__module__", None),
-        ) != (getattr(factory, "__qualname__", None), getattr(factory, "__module__", None)):
+        if (
+            existing is not None
+            and existing is not factory
+            and (
+                getattr(existing, "__qualname__", None),
+                getattr(existing, "__module__", None),
+            )
+            != (getattr(factory, "__qualname__", None), getattr(factory, "__module__", None))
+        ):
             raise ValueError(f"LLM backend {name!r} is already registered")
         _REGISTRY[name] = factory
         if isinstance(factory, type) and issubclass(factory, LLM):

@@ -150,42 +150,64 @@ class CachedLLM(LLM):
             if len(values) != len(missing):
                 raise RuntimeError(f"{self.backend} returned {len(values)} answers for {len(missing)} requests")
             ident = self.identity
-            self.store.put_many([
-                (k, str(ident.get("backend")), str(ident.get("model")), method, canonical_json(r), v)
-                for (k, r), v in zip(missing.items(), values, strict=True)
-            ])
+            self.store.put_many(
+                [
+                    (k, str(ident.get("backend")), str(ident.get("model")), method, canonical_json(r), v)
+                    for (k, r), v in zip(missing.items(), values, strict=True)
+                ]
+            )
             # Re-read: if another process stored the key first, everyone returns its answer.
             found.update(self.store.get_many(list(missing)))
         return [found[k] for k in keys]
 
     def generate(self, prompts, n=1, temperature=0.0, max_tokens=256, stop=None, seed=None):
-        sampling = {"n": n, "temperature": float(temperature), "max_tokens": max_tokens,
-                    "stop": list(stop) if stop else None, "seed": seed}
+        sampling = {
+            "n": n,
+            "temperature": float(temperature),
+            "max_tokens": max_tokens,
+            "stop": list(stop) if stop else None,
+            "seed": seed,
+        }
         return self._cached(
-            "generate", [{"prompt": p} for p in prompts], sampling,
-            lambda reqs: self.inner.generate([r["prompt"] for r in reqs], n=n, temperature=temperature,
-                                             max_tokens=max_tokens, stop=stop, seed=seed),
+            "generate",
+            [{"prompt": p} for p in prompts],
+            sampling,
+            lambda reqs: self.inner.generate(
+                [r["prompt"] for r in reqs], n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed
+            ),
         )
 
     def chat(self, messages: Sequence[Message], n=1, temperature=0.0, max_tokens=256, stop=None, seed=None):
-        sampling = {"n": n, "temperature": float(temperature), "max_tokens": max_tokens,
-                    "stop": list(stop) if stop else None, "seed": seed}
+        sampling = {
+            "n": n,
+            "temperature": float(temperature),
+            "max_tokens": max_tokens,
+            "stop": list(stop) if stop else None,
+            "seed": seed,
+        }
         req = {"messages": [dict(m) for m in messages]}
         return self._cached(
-            "chat", [req], sampling,
-            lambda reqs: [self.inner.chat(messages, n=n, temperature=temperature, max_tokens=max_tokens,
-                                          stop=stop, seed=seed)],
+            "chat",
+            [req],
+            sampling,
+            lambda reqs: [
+                self.inner.chat(messages, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed)
+            ],
         )[0]
 
     def logprobs(self, prompt: str, continuations: Sequence[str]) -> list[float]:
         return self._cached(
-            "logprobs", [{"prompt": prompt, "continuation": c} for c in continuations], {},
+            "logprobs",
+            [{"prompt": prompt, "continuation": c} for c in continuations],
+            {},
             lambda reqs: self.inner.logprobs(prompt, [r["continuation"] for r in reqs]),
         )
 
     def top_logprobs(self, prompt: str, k: int) -> dict[str, float]:
         return self._cached(
-            "top_logprobs", [{"prompt": prompt}], {"k": k},
+            "top_logprobs",
+            [{"prompt": prompt}],
+            {"k": k},
             lambda reqs: [self.inner.top_logprobs(prompt, k)],
         )[0]
 

@@ -121,8 +121,10 @@ class HFLLM(LocalLM):
         self.fingerprint = _fingerprint(Path(model)) if local else (revision or "default")
         template = None
         if getattr(tok, "chat_template", None):
+
             def template(messages):
                 return tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+
         super().__init__(
             module,
             encode_prompt=lambda s: tok(s, add_special_tokens=True)["input_ids"],

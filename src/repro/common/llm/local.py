@@ -89,10 +89,16 @@ class LocalLM(LLM):
         sample_ids = [j for _ in prompt_ids for j in range(n)]
         with self._lock:
             out = sampling.generate(
-                self.module, rows, max_tokens, temperature=temperature,
+                self.module,
+                rows,
+                max_tokens,
+                temperature=temperature,
                 top_k=self.top_k if top_k is None else top_k,
-                stop_ids=self.stop_ids, seed=0 if seed is None else int(seed), sample_ids=sample_ids,
-                context=self.context, batch_size=self.batch_size,
+                stop_ids=self.stop_ids,
+                seed=0 if seed is None else int(seed),
+                sample_ids=sample_ids,
+                context=self.context,
+                batch_size=self.batch_size,
             )
         return [out[i * n : (i + 1) * n] for i in range(len(prompt_ids))]
 
@@ -105,8 +111,9 @@ class LocalLM(LLM):
 
     def generate(self, prompts, n=1, temperature=0.0, max_tokens=256, stop=None, seed=None):
         check_sampling(n, temperature, max_tokens)
-        ids = self.generate_ids([self.prompt_ids(p) for p in prompts], n=n, temperature=temperature,
-                                max_tokens=max_tokens, seed=seed)
+        ids = self.generate_ids(
+            [self.prompt_ids(p) for p in prompts], n=n, temperature=temperature, max_tokens=max_tokens, seed=seed
+        )
         return [[cut_at_stop(self.decode(o), stop) for o in outs] for outs in ids]
 
     def chat(self, messages, n=1, temperature=0.0, max_tokens=256, stop=None, seed=None):

@@ -113,8 +113,7 @@ class OpenAILLM(LLM):
             key = os.environ.get(api_key_env)
             if not key:
                 raise LLMError(
-                    f"environment variable {api_key_env} (named by api_key_env) is not set; "
-                    "export the API key there"
+                    f"environment variable {api_key_env} (named by api_key_env) is not set; export the API key there"
                 )
             self._headers["Authorization"] = f"Bearer {key}"
         self._local = threading.local()
@@ -179,9 +178,10 @@ class OpenAILLM(LLM):
             if attempt < self.max_retries:
                 time.sleep(self._delay(attempt, retry_after))
         assert last is not None
-        raise type(last)(f"{last} (gave up after {self.max_retries + 1} attempts)", *(
-            [last.status] if isinstance(last, LLMHTTPError) else []
-        ))
+        raise type(last)(
+            f"{last} (gave up after {self.max_retries + 1} attempts)",
+            *([last.status] if isinstance(last, LLMHTTPError) else []),
+        )
 
     def _map(self, fn, items: Sequence[Any]) -> list[Any]:
         if len(items) <= 1 or self.max_concurrency == 1:
@@ -237,8 +237,14 @@ class OpenAILLM(LLM):
         check_sampling(n, temperature, max_tokens)
         if self.mode == "chat":
             return self._map(
-                lambda p: self.chat([{"role": "user", "content": p}], n=n, temperature=temperature,
-                                    max_tokens=max_tokens, stop=stop, seed=seed),
+                lambda p: self.chat(
+                    [{"role": "user", "content": p}],
+                    n=n,
+                    temperature=temperature,
+                    max_tokens=max_tokens,
+                    stop=stop,
+                    seed=seed,
+                ),
                 list(prompts),
             )
         base = self._sampling(n, temperature, max_tokens, stop, seed)
@@ -267,10 +273,17 @@ class OpenAILLM(LLM):
 
         def one(cont: str) -> float:
             full = prompt + cont
-            data = self.post("/completions", {
-                "model": self.model, "prompt": full, "max_tokens": self.echo_max_tokens,
-                "echo": True, "logprobs": 1, "temperature": 0.0,
-            })
+            data = self.post(
+                "/completions",
+                {
+                    "model": self.model,
+                    "prompt": full,
+                    "max_tokens": self.echo_max_tokens,
+                    "echo": True,
+                    "logprobs": 1,
+                    "temperature": 0.0,
+                },
+            )
             lp = self._choices(data, 1, "logprobs")[0].get("logprobs")
             if not isinstance(lp, Mapping):
                 raise LLMResponseError("logprobs: reply without logprobs (does the server support echo?)")
@@ -288,18 +301,32 @@ class OpenAILLM(LLM):
 
     def top_logprobs(self, prompt: str, k: int) -> dict[str, float]:
         if self.mode == "chat":
-            data = self.post("/chat/completions", {
-                "model": self.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 1,
-                "temperature": 0.0, "logprobs": True, "top_logprobs": k,
-            })
+            data = self.post(
+                "/chat/completions",
+                {
+                    "model": self.model,
+                    "messages": [{"role": "user", "content": prompt}],
+                    "max_tokens": 1,
+                    "temperature": 0.0,
+                    "logprobs": True,
+                    "top_logprobs": k,
+                },
+            )
             try:
                 first = self._choices(data, 1, "top_logprobs")[0]["logprobs"]["content"][0]["top_logprobs"]
                 return {str(t["token"]): float(t["logprob"]) for t in first}
             except (KeyError, IndexError, TypeError) as exc:
                 raise LLMResponseError(f"top_logprobs: unexpected chat logprobs format: {exc!r}") from None
-        data = self.post("/completions", {
-            "model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "logprobs": k,
-        })
+        data = self.post(
+            "/completions",
+            {
+                "model": self.model,
+                "prompt": prompt,
+                "max_tokens": 1,
+                "temperature": 0.0,
+                "logprobs": k,
+            },
+        )
         try:
             first = self._choices(data, 1, "top_logprobs")[0]["logprobs"]["top_logprobs"][0]
             return {str(t): float(v) for t, v in first.items()}

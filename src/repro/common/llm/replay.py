@@ -231,9 +231,7 @@ class ReplayLLM(LLM):
         for p in prompts:
             rec = self.record(p)
             if len(rec.outputs) < n:
-                raise ReplayMissingError(
-                    f"{len(rec.outputs)} released output(s) for {rec.key}, {n} requested", rec.key
-                )
+                raise ReplayMissingError(f"{len(rec.outputs)} released output(s) for {rec.key}, {n} requested", rec.key)
             out.append(rec.outputs[:n])
         return out
 
@@ -258,8 +256,9 @@ class ReplayLLM(LLM):
         if not rec.top_logprobs:
             raise ReplayMissingError(f"no released top log-probs for {rec.key}", rec.key)
         if k > len(rec.top_logprobs):
-            raise ReplayMissingError(f"{len(rec.top_logprobs)} released top log-probs for {rec.key}, {k} requested",
-                                     rec.key)
+            raise ReplayMissingError(
+                f"{len(rec.top_logprobs)} released top log-probs for {rec.key}, {k} requested", rec.key
+            )
         items = sorted(rec.top_logprobs.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
         return dict(items)
 

@@ -81,11 +81,19 @@ class ServerThread:
         host, port = sock.getsockname()[:2]
         self.server_address = (host, port)
         self.url = f"http://{host}:{port}/v1"
-        config = uvicorn.Config(app, log_level="info" if verbose else "warning", access_log=verbose,
-                                lifespan="off", timeout_graceful_shutdown=2, http="h11", loop="asyncio")
+        config = uvicorn.Config(
+            app,
+            log_level="info" if verbose else "warning",
+            access_log=verbose,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            http="h11",
+            loop="asyncio",
+        )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="llm-serve",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name="llm-serve", daemon=True
+        )
 
     def start(self, timeout: float = 30.0) -> ServerThread:
         self.thread.start()
@@ -120,8 +128,16 @@ def make_app(llm: LocalLM, *, api_key: str | None = None, served_name: str | Non
     return create_app(OpenAIServer(llm, limits=Limits(**limits), api_key=api_key, served_name=served_name))
 
 
-def serve_in_thread(llm: LocalLM, host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None,
-                    verbose: bool = False, served_name: str | None = None, **limits: Any):
+def serve_in_thread(
+    llm: LocalLM,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    api_key: str | None = None,
+    verbose: bool = False,
+    served_name: str | None = None,
+    **limits: Any,
+):
     """Start a server on a background thread; returns ``(server, base_url)``.
 
     ``port=0`` picks a free port. Call ``server.shutdown(); server.server_close()`` to stop it.
@@ -135,15 +151,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from repro.common.llm.server.app import Limits
 
     d = Limits()
-    ap = argparse.ArgumentParser(prog="python -m repro.common.llm.serve", description=__doc__.split("\n\n")[0],
-                                 epilog="\n\n".join(__doc__.split("\n\n")[2:]),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m repro.common.llm.serve",
+        description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[2:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--model", required=True, help="repro model directory or HF checkpoint path/id")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on start)")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--served-model-name", default=None, help="model id to report and accept (default: "
-                    "the directory name)")
+    ap.add_argument(
+        "--served-model-name", default=None, help="model id to report and accept (default: the directory name)"
+    )
     ap.add_argument("--api-key-env", default=None, help="require 'Authorization: Bearer $API_KEY_ENV'")
     ap.add_argument("--max-n", type=int, default=d.max_n, help="most samples per prompt (n)")
     ap.add_argument("--max-tokens", type=int, default=d.max_tokens, help="most generated tokens per sample")
@@ -163,15 +183,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     llm = load_local_llm(args.model, device=args.device)
     if args.served_model_name:
         llm.model = args.served_model_name
-    app = make_app(llm, api_key=api_key, max_n=args.max_n, max_tokens=args.max_tokens,
-                   max_logprobs=args.max_logprobs, max_prompts=args.max_prompts, max_body=args.max_body)
+    app = make_app(
+        llm,
+        api_key=api_key,
+        max_n=args.max_n,
+        max_tokens=args.max_tokens,
+        max_logprobs=args.max_logprobs,
+        max_prompts=args.max_prompts,
+        max_body=args.max_body,
+    )
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     print(f"serving {llm.model!r} on http://{host}:{port}/v1", flush=True)
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="info" if args.verbose else "warning", access_log=args.verbose,
-                            lifespan="off", http="h11", loop="asyncio", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app,
+        log_level="info" if args.verbose else "warning",
+        access_log=args.verbose,
+        lifespan="off",
+        http="h11",
+        loop="asyncio",
+        timeout_graceful_shutdown=5,
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:

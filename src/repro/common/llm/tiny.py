@@ -57,8 +57,12 @@ class TinyLLM(LocalLM):
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.backend, "model": self.model, "weights_sha256": self.weights_sha256,
-                "top_k": self.top_k}
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "weights_sha256": self.weights_sha256,
+            "top_k": self.top_k,
+        }
 
 
 __all__ = ["TinyLLM"]

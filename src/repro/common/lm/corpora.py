@@ -219,9 +219,7 @@ def _read(path: Path) -> str:
 def _zip_members(path: Path, prefix: str) -> Iterable[tuple[str, bytes]]:
     """Regular files of a zip under ``prefix``, sorted by name (zip order is not a contract)."""
     with zipfile.ZipFile(path) as zf:
-        names = sorted(
-            i.filename for i in zf.infolist() if not i.is_dir() and i.filename.startswith(prefix)
-        )
+        names = sorted(i.filename for i in zf.infolist() if not i.is_dir() and i.filename.startswith(prefix))
         for name in names:
             yield name, zf.read(name)
 
@@ -313,7 +311,7 @@ def _parse_shakespeare_xml(paths: list[Path]) -> list[tuple[str, str, str]]:
 def _parse_switchboard(paths: list[Path]) -> list[tuple[str, str, str]]:
     # The orthographic transcript holds the 36 calls one after another, separated by
     # blank lines; each turn reads "A.1: Uh, do you have a pet Randy?".
-    (_, data), = _zip_members(paths[0], "switchboard/transcript")
+    ((_, data),) = _zip_members(paths[0], "switchboard/transcript")
     calls = [c.strip() for c in re.split(r"\n\s*\n", decode_text(data)) if c.strip()]
     return [
         (f"call{i:02d}", "\n".join(line.rstrip() for line in c.split("\n")) + "\n", "dialogue")
@@ -575,9 +573,7 @@ def corpus_spec(name: str) -> CorpusSpec:
     try:
         return CORPORA[name]
     except KeyError:
-        raise UnknownCorpusError(
-            f"unknown corpus {name!r}; known: {', '.join(CORPORA)}"
-        ) from None
+        raise UnknownCorpusError(f"unknown corpus {name!r}; known: {', '.join(CORPORA)}") from None
 
 
 def fetch_corpus(

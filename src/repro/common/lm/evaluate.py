@@ -213,8 +213,7 @@ def document_scores(
     for d, lp in zip(owner, scored, strict=True):
         nats[d] -= lp.sum()
     return [
-        DocScore(nats=float(nats[d]), tokens=len(encoded[d]), bytes=len(t.encode("utf-8")))
-        for d, t in enumerate(texts)
+        DocScore(nats=float(nats[d]), tokens=len(encoded[d]), bytes=len(t.encode("utf-8"))) for d, t in enumerate(texts)
     ]
 
 

@@ -248,10 +248,15 @@ def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
         if name in ("gpt2", "llama"):
             raise ValueError(f"{name!r} is a built-in architecture")
         existing = _BUILDERS.get(name)
-        if existing is not None and existing is not fn and (
-            existing.__module__,
-            existing.__qualname__,
-        ) != (fn.__module__, fn.__qualname__):
+        if (
+            existing is not None
+            and existing is not fn
+            and (
+                existing.__module__,
+                existing.__qualname__,
+            )
+            != (fn.__module__, fn.__qualname__)
+        ):
             raise ValueError(f"architecture {name!r} is already registered by {existing.__module__}")
         _BUILDERS[name] = fn
         return fn

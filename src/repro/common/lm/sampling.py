@@ -104,8 +104,17 @@ def generate(
             order = sorted(range(len(trimmed)), key=lambda i: len(trimmed[i]))  # less padding
             for b in range(0, len(order), batch_size):
                 idx = order[b : b + batch_size]
-                outs = _generate_cached(model, [trimmed[i] for i in idx], max_new_tokens, temperature,
-                                        top_k, stop, _take(gens, idx), ctx, pad_id)
+                outs = _generate_cached(
+                    model,
+                    [trimmed[i] for i in idx],
+                    max_new_tokens,
+                    temperature,
+                    top_k,
+                    stop,
+                    _take(gens, idx),
+                    ctx,
+                    pad_id,
+                )
                 for i, o in zip(idx, outs, strict=True):
                     results[i] = o
         else:
@@ -115,8 +124,16 @@ def generate(
             for _, idx_all in sorted(groups.items()):
                 for b in range(0, len(idx_all), batch_size):
                     idx = idx_all[b : b + batch_size]
-                    outs = _generate_nocache(model, [trimmed[i] for i in idx], max_new_tokens, temperature,
-                                             top_k, stop, _take(gens, idx), ctx)
+                    outs = _generate_nocache(
+                        model,
+                        [trimmed[i] for i in idx],
+                        max_new_tokens,
+                        temperature,
+                        top_k,
+                        stop,
+                        _take(gens, idx),
+                        ctx,
+                    )
                     for i, o in zip(idx, outs, strict=True):
                         results[i] = o
     return results

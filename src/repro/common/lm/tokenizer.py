@@ -185,9 +185,7 @@ def train_tokenizer(texts: Iterable[str], kind: str = "bpe", vocab_size: int = 2
     raise ValueError(f"unknown tokenizer kind {kind!r} (expected 'bpe' or 'char')")
 
 
-def encode_documents(
-    tokenizer: Tokenizer, texts: Sequence[str], *, eos_between: bool = True
-) -> np.ndarray:
+def encode_documents(tokenizer: Tokenizer, texts: Sequence[str], *, eos_between: bool = True) -> np.ndarray:
     """One flat id array for several documents, each followed by EOS.
 
     This is the training stream: the EOS after each document lets the model learn

@@ -406,19 +406,36 @@ def train(
                 }
                 losses = []
                 history.append(entry)
-                bar.set_postfix(loss=f"{entry['train_loss']:.3f}", **(
-                    {"eval": f"{entry['eval_loss']:.3f}"} if entry["eval_loss"] is not None else {}
-                ))
+                bar.set_postfix(
+                    loss=f"{entry['train_loss']:.3f}",
+                    **({"eval": f"{entry['eval_loss']:.3f}"} if entry["eval_loss"] is not None else {}),
+                )
                 if callback is not None:
                     callback(entry)
             if ckpt_path is not None and cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < end:
-                save_checkpoint(ckpt_path, model, optimizer, done, cfg, history,
-                                elapsed_before + time.perf_counter() - t0, losses, resume_key)
+                save_checkpoint(
+                    ckpt_path,
+                    model,
+                    optimizer,
+                    done,
+                    cfg,
+                    history,
+                    elapsed_before + time.perf_counter() - t0,
+                    losses,
+                    resume_key,
+                )
     finally:
         bar.close()
     if ckpt_path is not None and end > start:
         save_checkpoint(
-            ckpt_path, model, optimizer, end, cfg, history, elapsed_before + time.perf_counter() - t0, losses,
+            ckpt_path,
+            model,
+            optimizer,
+            end,
+            cfg,
+            history,
+            elapsed_before + time.perf_counter() - t0,
+            losses,
             resume_key,
         )
     model.eval()

@@ -75,8 +75,9 @@ def _interpret() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
 
 
-def triton_unsupported_reason(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, spec: Any,
-                              gamma: Tensor | None, beta: Tensor | None) -> str | None:
+def triton_unsupported_reason(
+    state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, spec: Any, gamma: Tensor | None, beta: Tensor | None
+) -> str | None:
     """Why the kernel cannot run this call (``None`` if it can). Checked in this order, each one named."""
     if spec.kind != "linear":
         return f"inner model {spec.kind!r} (the kernel is TTT-Linear only)"
@@ -112,8 +113,9 @@ def triton_unsupported_reason(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, et
     return None
 
 
-def use_triton(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, spec: Any,
-               gamma: Tensor | None, beta: Tensor | None) -> bool:
+def use_triton(
+    state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, spec: Any, gamma: Tensor | None, beta: Tensor | None
+) -> bool:
     """Dispatch rule of ``ttt_scan``'s dual form: ``True`` to run ``triton_ttt_linear_scan``.
 
     ``auto``: only for CUDA tensors and supported calls. ``torch``: never. ``triton``: always, raising a
@@ -139,17 +141,54 @@ def use_triton(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, spec
 
 
 def _ttt_linear_fwd_kernel(
-    XQ, XK, XV, ETA, S, W0, B0, GAMMA, BETA,  # inputs
-    OUT, WN, BN, GW, GB,  # outputs
-    WS, BS, GS,  # SPLIT only: per-mini-batch start weights, biases and loss gradients for the output kernel
-    T, H, eps,
-    sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t,
-    se_b, se_h, se_t,
-    sw_b, sw_h, sw_r,
-    sb_b, sb_h,
-    so_b, so_h, so_t,
-    D: tl.constexpr, BT: tl.constexpr, LN: tl.constexpr, HAS_BIAS: tl.constexpr,
-    MM_DTYPE: tl.constexpr, MM_PREC: tl.constexpr, MM_EMULATE: tl.constexpr, SPLIT: tl.constexpr,
+    XQ,
+    XK,
+    XV,
+    ETA,
+    S,
+    W0,
+    B0,
+    GAMMA,
+    BETA,  # inputs
+    OUT,
+    WN,
+    BN,
+    GW,
+    GB,  # outputs
+    WS,
+    BS,
+    GS,  # SPLIT only: per-mini-batch start weights, biases and loss gradients for the output kernel
+    T,
+    H,
+    eps,
+    sq_b,
+    sq_h,
+    sq_t,
+    sk_b,
+    sk_h,
+    sk_t,
+    sv_b,
+    sv_h,
+    sv_t,
+    se_b,
+    se_h,
+    se_t,
+    sw_b,
+    sw_h,
+    sw_r,
+    sb_b,
+    sb_h,
+    so_b,
+    so_h,
+    so_t,
+    D: tl.constexpr,
+    BT: tl.constexpr,
+    LN: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    MM_DTYPE: tl.constexpr,
+    MM_PREC: tl.constexpr,
+    MM_EMULATE: tl.constexpr,
+    SPLIT: tl.constexpr,
 ):
     """The scan over mini-batches for one (sequence, head) = one program; ``SPLIT`` leaves the outputs to
     ``_ttt_linear_out_kernel`` (parallel over mini-batches) and stores what it needs instead."""
@@ -258,13 +297,38 @@ def _ttt_linear_fwd_kernel(
 
 
 def _ttt_linear_out_kernel(
-    XQ, XK, ETA, S, WS, BS, GS, GAMMA, BETA, OUT,
-    T, H, eps,
-    sq_b, sq_h, sq_t, sk_b, sk_h, sk_t,
-    se_b, se_h, se_t,
-    so_b, so_h, so_t,
-    D: tl.constexpr, BT: tl.constexpr, LN: tl.constexpr, HAS_BIAS: tl.constexpr,
-    MM_DTYPE: tl.constexpr, MM_PREC: tl.constexpr, MM_EMULATE: tl.constexpr,
+    XQ,
+    XK,
+    ETA,
+    S,
+    WS,
+    BS,
+    GS,
+    GAMMA,
+    BETA,
+    OUT,
+    T,
+    H,
+    eps,
+    sq_b,
+    sq_h,
+    sq_t,
+    sk_b,
+    sk_h,
+    sk_t,
+    se_b,
+    se_h,
+    se_t,
+    so_b,
+    so_h,
+    so_t,
+    D: tl.constexpr,
+    BT: tl.constexpr,
+    LN: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    MM_DTYPE: tl.constexpr,
+    MM_PREC: tl.constexpr,
+    MM_EMULATE: tl.constexpr,
 ):
     """Outputs of one mini-batch of one (sequence, head), from the start weights the scan stored:
     ``Z̄ = X_Q W + b − (E ⊙ (X_Q X_Kᵀ + 1)) G``, then ``X_Q + γ LN(Z̄) + β``. Grid ``(n_chunks, B * H)``."""
@@ -313,8 +377,7 @@ def _ttt_linear_out_kernel(
         out = xq + gam * (zz * zinv[:, None]) + bet
     else:
         out = z
-    tl.store(OUT + i_b * so_b + i_h * so_h + t[:, None] * so_t + cols[None, :], out.to(OUT.dtype.element_ty),
-             mask=m2)
+    tl.store(OUT + i_b * so_b + i_h * so_h + t[:, None] * so_t + cols[None, :], out.to(OUT.dtype.element_ty), mask=m2)
 
 
 def default_num_warps(d: int) -> int:
@@ -368,10 +431,21 @@ def _interpretable_stdlib() -> Iterator[None]:
             setattr(mod, name, val)
 
 
-def triton_ttt_linear_scan(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: Tensor, scale: Tensor,
-                           spec: Any, gamma: Tensor | None = None, beta: Tensor | None = None,
-                           *, strategy: str = "auto", num_warps: int | None = None,
-                           num_stages: int = 2) -> tuple[Tensor, Any]:
+def triton_ttt_linear_scan(
+    state: Any,
+    xq: Tensor,
+    xk: Tensor,
+    xv: Tensor,
+    eta: Tensor,
+    scale: Tensor,
+    spec: Any,
+    gamma: Tensor | None = None,
+    beta: Tensor | None = None,
+    *,
+    strategy: str = "auto",
+    num_warps: int | None = None,
+    num_stages: int = 2,
+) -> tuple[Tensor, Any]:
     """TTT-Linear prefill with the fused Triton kernel; same contract as ``repro.ttt.layers.ttt_scan``.
 
     Two strategies, same arithmetic: ``fused`` computes everything in the scan (one program per sequence and
@@ -419,8 +493,8 @@ def triton_ttt_linear_scan(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: 
         if B0.shape != (B, H, 1, d):
             raise ValueError(f"state b1 must be [B, H, 1, d], got {tuple(B0.shape)}")
     ln = spec.ln_residual
-    gam = (gamma.reshape(H, d).to(torch.float32).contiguous() if ln else W0)
-    bet = (beta.reshape(H, d).to(torch.float32).contiguous() if ln else W0)
+    gam = gamma.reshape(H, d).to(torch.float32).contiguous() if ln else W0
+    bet = beta.reshape(H, d).to(torch.float32).contiguous() if ln else W0
     s = scale[:b].to(device=xq.device, dtype=torch.float32).contiguous()
     dev = xq.device
     out = torch.empty(B, T, H, d, device=dev, dtype=xq.dtype).transpose(1, 2)
@@ -453,28 +527,93 @@ def triton_ttt_linear_scan(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: 
     scan, outk = _kernels()
     with _interpretable_stdlib() if _interpret() else nullcontext():
         scan[(B * H,)](
-            xq, xk, xv, eta, s, W0, B0, gam, bet,
-            out, WN, BN, GW, GB, WS, BS, GS,
-            T, H, float(spec.eps),
-            xq.stride(0), xq.stride(1), xq.stride(2), xk.stride(0), xk.stride(1), xk.stride(2),
-            xv.stride(0), xv.stride(1), xv.stride(2),
-            eta.stride(0), eta.stride(1), eta.stride(2),
-            W0.stride(0), W0.stride(1), W0.stride(2),
-            B0.stride(0) if has_bias else 0, B0.stride(1) if has_bias else 0,
-            out.stride(0), out.stride(1), out.stride(2),
-            D=d, BT=b, LN=ln, HAS_BIAS=has_bias, MM_DTYPE=mm_dtype, MM_PREC=mm_prec,
-            MM_EMULATE=emulate, SPLIT=split,
-            num_warps=num_warps, num_stages=num_stages,
+            xq,
+            xk,
+            xv,
+            eta,
+            s,
+            W0,
+            B0,
+            gam,
+            bet,
+            out,
+            WN,
+            BN,
+            GW,
+            GB,
+            WS,
+            BS,
+            GS,
+            T,
+            H,
+            float(spec.eps),
+            xq.stride(0),
+            xq.stride(1),
+            xq.stride(2),
+            xk.stride(0),
+            xk.stride(1),
+            xk.stride(2),
+            xv.stride(0),
+            xv.stride(1),
+            xv.stride(2),
+            eta.stride(0),
+            eta.stride(1),
+            eta.stride(2),
+            W0.stride(0),
+            W0.stride(1),
+            W0.stride(2),
+            B0.stride(0) if has_bias else 0,
+            B0.stride(1) if has_bias else 0,
+            out.stride(0),
+            out.stride(1),
+            out.stride(2),
+            D=d,
+            BT=b,
+            LN=ln,
+            HAS_BIAS=has_bias,
+            MM_DTYPE=mm_dtype,
+            MM_PREC=mm_prec,
+            MM_EMULATE=emulate,
+            SPLIT=split,
+            num_warps=num_warps,
+            num_stages=num_stages,
         )
         if split:
             outk[(n_chunks, B * H)](
-                xq, xk, eta, s, WS, BS, GS, gam, bet, out,
-                T, H, float(spec.eps),
-                xq.stride(0), xq.stride(1), xq.stride(2), xk.stride(0), xk.stride(1), xk.stride(2),
-                eta.stride(0), eta.stride(1), eta.stride(2),
-                out.stride(0), out.stride(1), out.stride(2),
-                D=d, BT=b, LN=ln, HAS_BIAS=has_bias, MM_DTYPE=mm_dtype, MM_PREC=mm_prec, MM_EMULATE=emulate,
-                num_warps=num_warps, num_stages=num_stages,
+                xq,
+                xk,
+                eta,
+                s,
+                WS,
+                BS,
+                GS,
+                gam,
+                bet,
+                out,
+                T,
+                H,
+                float(spec.eps),
+                xq.stride(0),
+                xq.stride(1),
+                xq.stride(2),
+                xk.stride(0),
+                xk.stride(1),
+                xk.stride(2),
+                eta.stride(0),
+                eta.stride(1),
+                eta.stride(2),
+                out.stride(0),
+                out.stride(1),
+                out.stride(2),
+                D=d,
+                BT=b,
+                LN=ln,
+                HAS_BIAS=has_bias,
+                MM_DTYPE=mm_dtype,
+                MM_PREC=mm_prec,
+                MM_EMULATE=emulate,
+                num_warps=num_warps,
+                num_stages=num_stages,
             )
     pdt = state.params["W1"].dtype
     params = {"W1": WN.to(pdt)}
@@ -488,9 +627,18 @@ def triton_ttt_linear_scan(state: Any, xq: Tensor, xk: Tensor, xv: Tensor, eta: 
     return out, InnerState(params, grads, rem)
 
 
-def compile_report(*, d: int = 64, b: int = 16, dtype: str = "bf16", strategy: str = "fused", arch: int = 90,
-                   num_warps: int | None = None, num_stages: int = 2, ln: bool = True,
-                   bias: bool = True) -> dict[str, dict[str, int]]:
+def compile_report(
+    *,
+    d: int = 64,
+    b: int = 16,
+    dtype: str = "bf16",
+    strategy: str = "fused",
+    arch: int = 90,
+    num_warps: int | None = None,
+    num_stages: int = 2,
+    ln: bool = True,
+    bias: bool = True,
+) -> dict[str, dict[str, int]]:
     """Compile the kernels ahead of time for ``sm_<arch>`` (no GPU needed: Triton ships ``ptxas``) and
     return each kernel's resource usage from ``cuobjdump --dump-resource-usage``: registers per thread
     (``REG``), spill stack (``STACK``), static shared memory (``SHARED``), and ``shared_dynamic`` (Triton's).
@@ -511,8 +659,16 @@ def compile_report(*, d: int = 64, b: int = 16, dtype: str = "bf16", strategy: s
         raise RuntimeError("compile_report needs TRITON_INTERPRET unset (it compiles for the GPU)")
     scan, outk = _kernels()
     mm = {"bf16": tl_.bfloat16, "fp16": tl_.float16, "fp32": tl_.float32}[dtype]
-    consts = dict(D=d, BT=b, LN=ln, HAS_BIAS=bias, MM_DTYPE=mm, MM_PREC="ieee" if dtype == "fp32" else "tf32",
-                  MM_EMULATE=False, SPLIT=strategy == "split")
+    consts = dict(
+        D=d,
+        BT=b,
+        LN=ln,
+        HAS_BIAS=bias,
+        MM_DTYPE=mm,
+        MM_PREC="ieee" if dtype == "fp32" else "tf32",
+        MM_EMULATE=False,
+        SPLIT=strategy == "split",
+    )
     low_ptrs = {"XQ", "XK", "XV", "ETA", "OUT", "WS", "GS"}
 
     def signature(fn: Any, cst: dict) -> dict[str, str]:
@@ -534,14 +690,18 @@ def compile_report(*, d: int = 64, b: int = 16, dtype: str = "bf16", strategy: s
     cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
     report = {}
     for name, (fn, cst) in kernels.items():
-        k = triton.compile(ASTSource(fn, signature(fn, cst), cst), target=GPUTarget("cuda", arch, 32),
-                           options={"num_warps": num_warps or default_num_warps(d), "num_stages": num_stages})
+        k = triton.compile(
+            ASTSource(fn, signature(fn, cst), cst),
+            target=GPUTarget("cuda", arch, 32),
+            options={"num_warps": num_warps or default_num_warps(d), "num_stages": num_stages},
+        )
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "k.cubin")
             with open(path, "wb") as f:
                 f.write(k.asm["cubin"])
-            text = subprocess.run([cuobjdump, "--dump-resource-usage", path], capture_output=True, text=True,
-                                  check=True).stdout
+            text = subprocess.run(
+                [cuobjdump, "--dump-resource-usage", path], capture_output=True, text=True, check=True
+            ).stdout
         usage = {m.group(1): int(m.group(2)) for m in re.finditer(r"\b(REG|STACK|SHARED|LOCAL):(\d+)", text)}
         usage["shared_dynamic"] = int(k.metadata.shared)
         report[name] = usage

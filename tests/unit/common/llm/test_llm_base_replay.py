@@ -15,12 +15,24 @@ from repro.common.llm.cache import CachedLLM
 from repro.common.llm.replay import ReplayLLM, ReplayMissingError, load_records
 
 ROWS = [
-    {"dataset": "opinionqa", "model": "gpt-4", "prompt_id": "q1", "method": "verbalize", "output": "A: 40%",
-     "prompt": "What share of people...?"},
+    {
+        "dataset": "opinionqa",
+        "model": "gpt-4",
+        "prompt_id": "q1",
+        "method": "verbalize",
+        "output": "A: 40%",
+        "prompt": "What share of people...?",
+    },
     {"dataset": "opinionqa", "model": "gpt-4", "prompt_id": "q1", "method": "verbalize", "output": "A: 35%"},
-    {"dataset": "opinionqa", "model": "gpt-4", "prompt_id": "q2", "method": "verbalize",
-     "outputs": ["B", "C"], "logprobs": {" yes": -0.1, " no": -2.3}, "top_logprobs": {" yes": -0.1, " no": -2.3,
-                                                                                       " maybe": -4.0}},
+    {
+        "dataset": "opinionqa",
+        "model": "gpt-4",
+        "prompt_id": "q2",
+        "method": "verbalize",
+        "outputs": ["B", "C"],
+        "logprobs": {" yes": -0.1, " no": -2.3},
+        "top_logprobs": {" yes": -0.1, " no": -2.3, " maybe": -4.0},
+    },
     {"dataset": "opinionqa", "model": "gpt-4", "prompt_id": "q1", "method": "sequence", "output": "other method"},
 ]
 
@@ -52,7 +64,6 @@ def test_registry_and_params():
     with pytest.raises(LLMError, match="backend"):
         from_params({"model": "m"})
     assert from_params({"backend": "test-echo"}).generate(["x"]) == [["X"]]
-
 
 
 def test_cache_is_composed_outside_the_registry(tmp_path):
@@ -87,6 +98,7 @@ def test_cache_is_composed_outside_the_registry(tmp_path):
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not any("cache" in (m or "") for m in imported), imported
+
 
 def test_render_chat_and_stop():
     text = base.render_chat([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
@@ -124,9 +136,16 @@ def test_replay_loads_jsonl_and_csv_with_column_mapping(tmp_path):
     jl.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
     assert len(load_records(jl)) == 3
     csv_path = tmp_path / "out.csv"
-    csv_path.write_text("qid,response,model\nq7,hello,llama\nq8,\"a, b\",llama\n")
-    llm = get_llm("replay", path=str(csv_path), dataset="d", model="llama", method="m",
-                  mapping={"qid": "prompt_id", "response": "output"}, defaults={"dataset": "d", "method": "m"})
+    csv_path.write_text('qid,response,model\nq7,hello,llama\nq8,"a, b",llama\n')
+    llm = get_llm(
+        "replay",
+        path=str(csv_path),
+        dataset="d",
+        model="llama",
+        method="m",
+        mapping={"qid": "prompt_id", "response": "output"},
+        defaults={"dataset": "d", "method": "m"},
+    )
     assert llm.generate(["q7", "q8"]) == [["hello"], ["a, b"]]
     with pytest.raises(ValueError, match="key field"):
         load_records([{"dataset": "d", "model": "m", "method": "x", "output": "y"}])

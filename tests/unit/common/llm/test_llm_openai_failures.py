@@ -75,8 +75,9 @@ def _client(url, **kw):
 
 
 def test_429_then_success_is_retried(fake):
-    script = Script((429, {"error": "slow down"}, 0, {"Retry-After": "0"}), (503, {"error": "busy"}, 0, None),
-                    (200, OK, 0, None))
+    script = Script(
+        (429, {"error": "slow down"}, 0, {"Retry-After": "0"}), (503, {"error": "busy"}, 0, None), (200, OK, 0, None)
+    )
     client = _client(fake(script))
     assert client.generate(["p"]) == [["fine"]]
     assert script.seen == 3 and client.requests_sent == 3

@@ -38,8 +38,9 @@ def test_openai_backend_agrees_with_the_local_model(server, tiny):
     assert client.generate(prompts, max_tokens=12) == tiny.generate(prompts, max_tokens=12)
     sampled = client.generate(["KING:"], n=3, temperature=1.0, max_tokens=12, seed=5)
     assert sampled == tiny.generate(["KING:"], n=3, temperature=1.0, max_tokens=12, seed=5)
-    assert client.generate(["KING:"], max_tokens=20, stop=["\n"]) == tiny.generate(["KING:"], max_tokens=20,
-                                                                                   stop=["\n"])
+    assert client.generate(["KING:"], max_tokens=20, stop=["\n"]) == tiny.generate(
+        ["KING:"], max_tokens=20, stop=["\n"]
+    )
     # Continuations that start with a space tokenise the same jointly and separately.
     conts = [" go", " not be", " love thee"]
     assert client.logprobs(PROMPT, conts) == pytest.approx(tiny.logprobs(PROMPT, conts), abs=1e-4)
@@ -50,7 +51,8 @@ def test_openai_backend_agrees_with_the_local_model(server, tiny):
     assert client.chat(msgs, max_tokens=8, temperature=0.0) == tiny.chat(msgs, max_tokens=8, temperature=0.0)
     chat_mode = get_llm("openai", model=tiny.model, base_url=server, mode="chat", max_retries=0)
     assert chat_mode.generate(["Who art thou?"], max_tokens=8, temperature=0.0) == [
-        tiny.chat(msgs, max_tokens=8, temperature=0.0)]
+        tiny.chat(msgs, max_tokens=8, temperature=0.0)
+    ]
     assert len(chat_mode.top_logprobs("Who art thou?", 3)) == 3
     client.close()
 
@@ -67,14 +69,16 @@ def test_openai_backend_through_the_cache(server, tiny, tmp_path):
 def test_server_wire_format_and_errors(server, tiny):
     models = requests.get(f"{server}/models", timeout=10).json()
     assert models["data"][0]["id"] == tiny.model
-    r = requests.post(f"{server}/completions", json={"prompt": "KING:", "max_tokens": 3, "logprobs": 2,
-                                                     "temperature": 0}, timeout=30).json()
+    r = requests.post(
+        f"{server}/completions", json={"prompt": "KING:", "max_tokens": 3, "logprobs": 2, "temperature": 0}, timeout=30
+    ).json()
     choice = r["choices"][0]
     assert len(choice["logprobs"]["tokens"]) == 3 == r["usage"]["completion_tokens"]
     assert "".join(choice["logprobs"]["tokens"]) == choice["text"]
     assert all(len(t) <= 2 for t in choice["logprobs"]["top_logprobs"])
-    echo = requests.post(f"{server}/completions", json={"prompt": "KING:", "max_tokens": 0, "echo": True,
-                                                        "logprobs": 0}, timeout=30).json()["choices"][0]
+    echo = requests.post(
+        f"{server}/completions", json={"prompt": "KING:", "max_tokens": 0, "echo": True, "logprobs": 0}, timeout=30
+    ).json()["choices"][0]
     assert echo["text"] == "KING:" and echo["logprobs"]["token_logprobs"][0] is None
     bad = requests.post(f"{server}/completions", json={"prompt": {"not": "a prompt"}}, timeout=10)
     assert bad.status_code == 400 and "prompt" in bad.json()["error"]["message"]
@@ -104,12 +108,27 @@ def test_api_key_from_environment(tiny, monkeypatch):
 
 def test_serve_cli_subprocess(tiny_lm, tiny):
     """``python -m repro.common.llm.serve`` starts, reports its port, answers, and stops."""
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "repro.common.llm.serve", "--model", str(tiny_lm.model_dir), "--host", "127.0.0.1",
-         "--port", "0", "--device", "cpu", "--served-model-name", "tiny-test"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "repro.common.llm.serve",
+            "--model",
+            str(tiny_lm.model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--device",
+            "cpu",
+            "--served-model-name",
+            "tiny-test",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         line = proc.stdout.readline()  # blocks until the server is listening (or the process died)

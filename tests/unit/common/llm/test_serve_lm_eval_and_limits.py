@@ -74,20 +74,23 @@ def lm_eval_pairs(tiny_lm, k: int = 5) -> list[tuple[list[int], list[int]]]:
         context, continuation = " ".join(words[:-3]), " " + " ".join(words[-3:])
         ctx = tok.encode(context)
         whole = tok.encode(context + continuation)
-        pairs.append((ctx[-40:], whole[len(ctx):][:20]))
+        pairs.append((ctx[-40:], whole[len(ctx) :][:20]))
     return pairs
 
 
 def lm_eval_score(client: openai.OpenAI, model: str, pairs):
     """lm-eval-harness's ``local-completions`` loglikelihood request and parsing."""
-    out = client.completions.create(model=model, prompt=[c + x for c, x in pairs], max_tokens=1, logprobs=1,
-                                    echo=True, temperature=0, seed=1234)
+    out = client.completions.create(
+        model=model, prompt=[c + x for c, x in pairs], max_tokens=1, logprobs=1, echo=True, temperature=0, seed=1234
+    )
     results = []
     for choice, (ctx, _) in zip(sorted(out.choices, key=lambda c: c.index), pairs, strict=True):
         lp = choice.logprobs
-        logprob = sum(lp.token_logprobs[len(ctx):-1])
-        greedy = all(t == max(top.values()) for t, top in zip(lp.token_logprobs[len(ctx):-1],
-                                                              lp.top_logprobs[len(ctx):-1], strict=True))
+        logprob = sum(lp.token_logprobs[len(ctx) : -1])
+        greedy = all(
+            t == max(top.values())
+            for t, top in zip(lp.token_logprobs[len(ctx) : -1], lp.top_logprobs[len(ctx) : -1], strict=True)
+        )
         results.append((logprob, greedy, lp))
     return results
 
@@ -125,8 +128,7 @@ def test_lm_eval_scoring_when_the_next_token_is_eos(eos_lm, tiny_lm):
     assert one.usage.completion_tokens == 1
     # The project's own openai backend (text prompts, echo) agrees with the in-process model.
     backend = get_llm("openai", model=llm.model, base_url=url, max_retries=0, echo_max_tokens=1)
-    assert backend.logprobs("KING: I", [" will go"]) == pytest.approx(llm.logprobs("KING: I", [" will go"]),
-                                                                      abs=1e-4)
+    assert backend.logprobs("KING: I", [" will go"]) == pytest.approx(llm.logprobs("KING: I", [" will go"]), abs=1e-4)
 
 
 def _is_error(r: requests.Response, status: int | None = None) -> dict:
@@ -139,18 +141,27 @@ def _is_error(r: requests.Response, status: int | None = None) -> dict:
     return err
 
 
-@pytest.mark.parametrize(("path", "body", "param"), [
-    ("completions", {"prompt": "KING:", "n": 5}, "n"),
-    ("completions", {"prompt": "KING:", "max_tokens": 4001}, "max_tokens"),
-    ("completions", {"prompt": "KING:", "logprobs": 6}, "logprobs"),
-    ("completions", {"prompt": list(range(1, 66))}, "prompt"),  # 65 tokens > context 64
-    ("chat/completions", {"messages": [{"role": "user", "content": "hi"}], "logprobs": True, "top_logprobs": 6},
-     "top_logprobs"),
-    ("chat/completions", {"messages": [{"role": "user", "content": "hi"}], "logprobs": True, "top_logprobs": -1},
-     "top_logprobs"),
-    ("chat/completions", {"messages": [{"role": "user", "content": "hi"}], "n": 5}, "n"),
-    ("chat/completions", {"messages": [{"role": "user", "content": "hi " * 80}]}, "messages"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("completions", {"prompt": "KING:", "n": 5}, "n"),
+        ("completions", {"prompt": "KING:", "max_tokens": 4001}, "max_tokens"),
+        ("completions", {"prompt": "KING:", "logprobs": 6}, "logprobs"),
+        ("completions", {"prompt": list(range(1, 66))}, "prompt"),  # 65 tokens > context 64
+        (
+            "chat/completions",
+            {"messages": [{"role": "user", "content": "hi"}], "logprobs": True, "top_logprobs": 6},
+            "top_logprobs",
+        ),
+        (
+            "chat/completions",
+            {"messages": [{"role": "user", "content": "hi"}], "logprobs": True, "top_logprobs": -1},
+            "top_logprobs",
+        ),
+        ("chat/completions", {"messages": [{"role": "user", "content": "hi"}], "n": 5}, "n"),
+        ("chat/completions", {"messages": [{"role": "user", "content": "hi " * 80}]}, "messages"),
+    ],
+)
 def test_limits_are_clear_400s(server, path, body, param):
     url, _ = server
     r = requests.post(f"{url}/{path}", json=body, timeout=30)
@@ -168,7 +179,7 @@ BAD = [
     ("completions", {"prompt": []}),
     ("completions", {"prompt": [[]]}),
     ("completions", {"prompt": [1.5, 2]}),
-    ("completions", {"prompt": [10 ** 6]}),
+    ("completions", {"prompt": [10**6]}),
     ("completions", {"prompt": "x", "n": 0}),
     ("completions", {"prompt": "x", "n": "many"}),
     ("completions", {"prompt": "x", "temperature": -1}),
@@ -185,13 +196,14 @@ BAD = [
     ("chat/completions", {"messages": "hi"}),
     ("chat/completions", {"messages": [{"role": "tool", "content": "x"}]}),
     ("chat/completions", {"messages": [{"role": "user"}]}),
-    ("chat/completions", {"messages": [{"role": "user", "content": [{"type": "image_url",
-                                                                     "image_url": {"url": "x"}}]}]}),
+    (
+        "chat/completions",
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+    ),
     ("chat/completions", {"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 0}),
     ("chat/completions", {"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2}),
     ("chat/completions", {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]}),
-    ("chat/completions", {"messages": [{"role": "user", "content": "hi"}],
-                          "response_format": {"type": "json_schema"}}),
+    ("chat/completions", {"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_schema"}}),
 ]
 
 
@@ -231,8 +243,7 @@ def test_work_stops_when_the_client_disconnects(server, tiny):
     url, state = server
     c = _client(url)
     before = _steps_settle(state)
-    stream = c.completions.create(model=tiny.model, prompt="KING:", max_tokens=4000, temperature=1.0,
-                                  stream=True)
+    stream = c.completions.create(model=tiny.model, prompt="KING:", max_tokens=4000, temperature=1.0, stream=True)
     for i, _ in enumerate(stream):
         if i == 2:
             break
@@ -240,8 +251,9 @@ def test_work_stops_when_the_client_disconnects(server, tiny):
     assert _steps_settle(state) - before < 4000  # abandoned long before max_tokens
     before = state.active_steps
     with pytest.raises(requests.Timeout):
-        requests.post(f"{url}/completions", json={"prompt": "KING:", "max_tokens": 4000, "temperature": 1.0},
-                      timeout=0.3)
+        requests.post(
+            f"{url}/completions", json={"prompt": "KING:", "max_tokens": 4000, "temperature": 1.0}, timeout=0.3
+        )
     assert _steps_settle(state) - before < 4000
     # A retry does not queue behind the abandoned request.
     t0 = time.monotonic()
@@ -267,9 +279,14 @@ def test_raw_error_body_shape(server):
     url, _ = server
     r = requests.post(f"{url}/completions", json={"prompt": "x", "model": "nope"}, timeout=10)
     assert r.status_code == 404
-    assert json.loads(r.text) == {"error": {"message": "The model `nope` does not exist.",
-                                            "type": "invalid_request_error", "param": "model",
-                                            "code": "model_not_found"}}
+    assert json.loads(r.text) == {
+        "error": {
+            "message": "The model `nope` does not exist.",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
+    }
 
 
 def test_a_server_failure_mid_stream_reaches_the_client(server, tiny, monkeypatch):

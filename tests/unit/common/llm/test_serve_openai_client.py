@@ -73,29 +73,44 @@ def test_models_list_retrieve_and_unknown_model(served):
     assert e.value.body["code"] == "model_not_found"
     with pytest.raises(openai.NotFoundError) as e:
         c.completions.create(model="gpt-4o", prompt="KING:", max_tokens=2)
-    assert e.value.body == {"message": "The model `gpt-4o` does not exist.", "type": "invalid_request_error",
-                            "param": "model", "code": "model_not_found"}
+    assert e.value.body == {
+        "message": "The model `gpt-4o` does not exist.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
     with pytest.raises(openai.NotFoundError):
         c.chat.completions.create(model="gpt-4o", messages=MSGS, max_tokens=2)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"temperature": 0, "max_tokens": 24},
-    {"temperature": 1.0, "max_tokens": 24, "n": 3, "seed": 5},
-    {"temperature": 0.8, "max_tokens": 30, "seed": 1, "stop": ["\n", "e"], "top_p": 0.9},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"temperature": 0, "max_tokens": 24},
+        {"temperature": 1.0, "max_tokens": 24, "n": 3, "seed": 5},
+        {"temperature": 0.8, "max_tokens": 30, "seed": 1, "stop": ["\n", "e"], "top_p": 0.9},
+    ],
+)
 def test_completions_stream_equals_non_stream(served, kwargs):
     llm, url, _ = served
     c = client(url)
     full = c.completions.create(model=llm.model, prompt=PROMPT, **kwargs)
-    texts, finish, usage = _stream_text(c.completions.create(
-        model=llm.model, prompt=PROMPT, stream=True, stream_options={"include_usage": True}, **kwargs))
+    texts, finish, usage = _stream_text(
+        c.completions.create(
+            model=llm.model, prompt=PROMPT, stream=True, stream_options={"include_usage": True}, **kwargs
+        )
+    )
     assert texts == {ch.index: ch.text for ch in full.choices}
     assert finish == {ch.index: ch.finish_reason for ch in full.choices}
     assert usage.model_dump() == full.usage.model_dump()
     if "top_p" not in kwargs:  # the server samples exactly as the in-process backend does
-        local = llm.generate([PROMPT], n=kwargs.get("n", 1), temperature=kwargs["temperature"],
-                             max_tokens=kwargs["max_tokens"], seed=kwargs.get("seed"))[0]
+        local = llm.generate(
+            [PROMPT],
+            n=kwargs.get("n", 1),
+            temperature=kwargs["temperature"],
+            max_tokens=kwargs["max_tokens"],
+            seed=kwargs.get("seed"),
+        )[0]
         assert [ch.text for ch in full.choices] == local
     if "stop" in kwargs:
         assert all("\n" not in t and "e" not in t for t in texts.values())
@@ -106,10 +121,10 @@ def test_chat_stream_equals_non_stream_sync_and_async(served):
     c = client(url)
     kw = {"model": llm.model, "messages": MSGS, "max_tokens": 16, "temperature": 1.0, "seed": 3, "n": 2}
     full = c.chat.completions.create(**kw)
-    assert [ch.message.content for ch in full.choices] == llm.chat(MSGS, n=2, temperature=1.0, max_tokens=16,
-                                                                   seed=3)
-    texts, finish, usage = _stream_text(c.chat.completions.create(
-        stream=True, stream_options={"include_usage": True}, **kw))
+    assert [ch.message.content for ch in full.choices] == llm.chat(MSGS, n=2, temperature=1.0, max_tokens=16, seed=3)
+    texts, finish, usage = _stream_text(
+        c.chat.completions.create(stream=True, stream_options={"include_usage": True}, **kw)
+    )
     assert texts == {ch.index: ch.message.content for ch in full.choices}
     assert finish == {ch.index: ch.finish_reason for ch in full.choices}
     assert usage.total_tokens == full.usage.total_tokens
@@ -123,8 +138,9 @@ def test_chat_stream_equals_non_stream_sync_and_async(served):
             async for ch in stream:
                 for cc in ch.choices:
                     chat_parts[cc.index] = chat_parts.get(cc.index, "") + (cc.delta.content or "")
-            comp = await ac.completions.create(model=llm.model, prompt=PROMPT, max_tokens=12, temperature=0,
-                                               stream=True)
+            comp = await ac.completions.create(
+                model=llm.model, prompt=PROMPT, max_tokens=12, temperature=0, stream=True
+            )
             comp_text = "".join([ch.choices[0].text async for ch in comp])
             return chat, chat_parts, comp_text
         finally:
@@ -149,13 +165,17 @@ def test_stream_logprobs_match_non_stream(served):
                 lps += cc.logprobs.token_logprobs
     assert toks == full.tokens
     assert lps == pytest.approx(full.token_logprobs, abs=1e-5)
-    ckw = {"model": llm.model, "messages": MSGS, "max_tokens": 6, "temperature": 0, "logprobs": True,
-           "top_logprobs": 3}
+    ckw = {"model": llm.model, "messages": MSGS, "max_tokens": 6, "temperature": 0, "logprobs": True, "top_logprobs": 3}
     chat = c.chat.completions.create(**ckw).choices[0]
     assert "".join(t.token for t in chat.logprobs.content).lstrip() == chat.message.content
     assert all(len(t.top_logprobs) == 3 for t in chat.logprobs.content)
-    streamed = [t for ch in c.chat.completions.create(stream=True, **ckw) for cc in ch.choices
-                if cc.logprobs for t in cc.logprobs.content]
+    streamed = [
+        t
+        for ch in c.chat.completions.create(stream=True, **ckw)
+        for cc in ch.choices
+        if cc.logprobs
+        for t in cc.logprobs.content
+    ]
     assert [t.token for t in streamed] == [t.token for t in chat.logprobs.content]
 
 
@@ -165,8 +185,7 @@ def test_token_id_prompts(served):
     ids = llm.prompt_ids(PROMPT)
     by_text = c.completions.create(model=llm.model, prompt=PROMPT, max_tokens=8, temperature=0)
     one = c.completions.create(model=llm.model, prompt=ids, max_tokens=8, temperature=0)
-    many = c.completions.create(model=llm.model, prompt=[ids, llm.prompt_ids("KING:")], max_tokens=8,
-                                temperature=0)
+    many = c.completions.create(model=llm.model, prompt=[ids, llm.prompt_ids("KING:")], max_tokens=8, temperature=0)
     assert one.choices[0].text == by_text.choices[0].text == many.choices[0].text
     assert many.choices[1].text == llm.generate(["KING:"], max_tokens=8)[0][0]
     assert one.usage.prompt_tokens == len(ids)
@@ -177,11 +196,21 @@ def test_token_id_prompts(served):
 def test_content_parts_developer_role_and_max_completion_tokens(served):
     llm, url, _ = served
     c = client(url)
-    plain = c.chat.completions.create(model=llm.model, max_tokens=8, temperature=0, messages=[
-        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Who art thou?"}])
-    parts = c.chat.completions.create(model=llm.model, max_completion_tokens=8, temperature=0, messages=[
-        {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
-        {"role": "user", "content": [{"type": "text", "text": "Who art thou?"}]}])
+    plain = c.chat.completions.create(
+        model=llm.model,
+        max_tokens=8,
+        temperature=0,
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Who art thou?"}],
+    )
+    parts = c.chat.completions.create(
+        model=llm.model,
+        max_completion_tokens=8,
+        temperature=0,
+        messages=[
+            {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
+            {"role": "user", "content": [{"type": "text", "text": "Who art thou?"}]},
+        ],
+    )
     assert parts.choices[0].message.content == plain.choices[0].message.content
     one = c.chat.completions.create(model=llm.model, messages=MSGS, max_completion_tokens=1, temperature=0)
     assert one.usage.completion_tokens == 1
@@ -195,8 +224,12 @@ def test_stream_without_usage_and_done_marker(served):
     import requests
 
     llm, url, _ = served
-    r = requests.post(f"{url}/completions", json={"model": llm.model, "prompt": "KING:", "max_tokens": 4,
-                                                  "temperature": 0, "stream": True}, stream=True, timeout=30)
+    r = requests.post(
+        f"{url}/completions",
+        json={"model": llm.model, "prompt": "KING:", "max_tokens": 4, "temperature": 0, "stream": True},
+        stream=True,
+        timeout=30,
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     lines = [ln for ln in r.iter_lines(decode_unicode=True) if ln]
     assert all(ln.startswith("data: ") for ln in lines) and lines[-1] == "data: [DONE]"

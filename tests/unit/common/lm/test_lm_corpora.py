@@ -18,8 +18,15 @@ def default_docs(lm_resources):
 
 def test_default_mix_is_the_cleanly_licensed_set():
     assert set(C.DEFAULT_MIX) == {
-        "tinyshakespeare", "wikitext2", "news_from_nowhere", "jack_sheppard", "state_union",
-        "inaugural", "movie_reviews", "shakespeare", "switchboard",
+        "tinyshakespeare",
+        "wikitext2",
+        "news_from_nowhere",
+        "jack_sheppard",
+        "state_union",
+        "inaugural",
+        "movie_reviews",
+        "shakespeare",
+        "switchboard",
     }
     assert set(C.OPT_IN) == {"brown", "nps_chat", "abc", "webtext"}
     for name, spec in C.CORPORA.items():
@@ -36,9 +43,15 @@ def test_default_mix_documents(default_docs):
     for d in default_docs:
         by_corpus[d.corpus].append(d)
     expected_domain = {
-        "tinyshakespeare": "drama", "shakespeare": "drama", "wikitext2": "encyclopedic",
-        "news_from_nowhere": "fiction", "jack_sheppard": "fiction", "state_union": "speeches",
-        "inaugural": "speeches", "movie_reviews": "reviews", "switchboard": "dialogue",
+        "tinyshakespeare": "drama",
+        "shakespeare": "drama",
+        "wikitext2": "encyclopedic",
+        "news_from_nowhere": "fiction",
+        "jack_sheppard": "fiction",
+        "state_union": "speeches",
+        "inaugural": "speeches",
+        "movie_reviews": "reviews",
+        "switchboard": "dialogue",
     }
     assert set(by_corpus) == set(expected_domain)
     for name, docs in by_corpus.items():

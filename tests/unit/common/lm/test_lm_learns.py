@@ -14,8 +14,10 @@ def test_heldout_loss_is_clearly_below_unigram_entropy(tiny_lm):
     h_unigram = tiny_lm.unigram_entropy
     evals = [e["eval_loss"] for e in tiny_lm.history if e["eval_loss"] is not None]
     heldout = E.mean_loss(tiny_lm.model, tiny_lm.heldout_ids)  # every non-overlapping window
-    print(f"\nunigram entropy {h_unigram:.3f} nats/token, held-out loss {heldout:.3f} "
-          f"(trainer eval {evals[-1]:.3f}), fixture wall time {tiny_lm.seconds:.1f}s")
+    print(
+        f"\nunigram entropy {h_unigram:.3f} nats/token, held-out loss {heldout:.3f} "
+        f"(trainer eval {evals[-1]:.3f}), fixture wall time {tiny_lm.seconds:.1f}s"
+    )
     assert 4.5 < h_unigram < 6.0  # sanity: a 512-entry BPE on English drama
     assert heldout < h_unigram - 0.8
     assert abs(evals[-1] - heldout) < 0.15  # the trainer's eval windows agree with a full pass

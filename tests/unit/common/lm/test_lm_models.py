@@ -75,8 +75,9 @@ def test_custom_module_trains_with_the_same_trainer_and_round_trips(tmp_path):
     model = M.build_model(cfg, seed=0)
     rng = np.random.default_rng(0)
     tokens = np.array([i % 12 for i in range(4000)], dtype=np.uint16)  # a deterministic cycle
-    hist = train(model, tokens, TrainConfig(steps=60, batch_size=8, context=16, lr=1e-2, warmup=5,
-                                            eval_every=0), progress=False)
+    hist = train(
+        model, tokens, TrainConfig(steps=60, batch_size=8, context=16, lr=1e-2, warmup=5, eval_every=0), progress=False
+    )
     assert hist[-1]["train_loss"] < 0.5 * np.log(12)
     M.save_model_dir(tmp_path / "m", model, cfg)
     loaded, cfg2 = M.load_model_dir(tmp_path / "m")

@@ -10,8 +10,14 @@ from repro.common.lm import sampling as S
 from repro.common.lm.models import ModelConfig, build_model
 from repro.common.lm.trainer import TrainConfig, train
 
-PROMPTS = ["ROMEO:\nI", "First Citizen:\nWe are accounted poor", "KING", "O",
-           "What say you, my lord? I have heard that the king", "\n"]
+PROMPTS = [
+    "ROMEO:\nI",
+    "First Citizen:\nWe are accounted poor",
+    "KING",
+    "O",
+    "What say you, my lord? I have heard that the king",
+    "\n",
+]
 
 
 class Unwrapped(nn.Module):
@@ -47,8 +53,12 @@ def test_greedy_llama_kv_cache_equals_naive(tiny_lm):
     tok = tiny_lm.tokenizer
     cfg = ModelConfig(arch="llama", n_layer=2, n_head=4, d_model=64, context=64, vocab_size=tok.vocab_size)
     model = build_model(cfg, seed=0)
-    train(model, tiny_lm.train_ids, TrainConfig(steps=80, batch_size=16, context=64, lr=3e-3, warmup=10,
-                                                eval_every=0), progress=False)
+    train(
+        model,
+        tiny_lm.train_ids,
+        TrainConfig(steps=80, batch_size=16, context=64, lr=3e-3, warmup=10, eval_every=0),
+        progress=False,
+    )
     ids = _prompt_ids(tok)
     assert S.generate(model, ids, 80) == S.generate_naive(model, ids, 80)
 

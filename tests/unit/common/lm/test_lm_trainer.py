@@ -32,15 +32,27 @@ def tokens() -> np.ndarray:
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = dict(steps=16, batch_size=4, context=32, lr=3e-3, warmup=4, min_lr=3e-4, eval_every=4,
-                eval_batches=2, log_every=3, grad_accum=2, seed=0)
+    base = dict(
+        steps=16,
+        batch_size=4,
+        context=32,
+        lr=3e-3,
+        warmup=4,
+        min_lr=3e-4,
+        eval_every=4,
+        eval_batches=2,
+        log_every=3,
+        grad_accum=2,
+        seed=0,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
 
 def _model(arch: str = "gpt2", dropout: float = 0.1):
-    return build_model(ModelConfig(arch=arch, n_layer=2, n_head=2, d_model=32, context=32, vocab_size=VOCAB,
-                                   dropout=dropout), seed=0)
+    return build_model(
+        ModelConfig(arch=arch, n_layer=2, n_head=2, d_model=32, context=32, vocab_size=VOCAB, dropout=dropout), seed=0
+    )
 
 
 def _same_weights(a, b) -> bool:
@@ -73,8 +85,9 @@ def test_exact_resume_after_interruption(tmp_path, tokens, arch, dropout):
     train(first, tokens, cfg, eval_tokens=tokens[:2000], out_dir=tmp_path, stop_at=7, progress=False)
     assert (tmp_path / CHECKPOINT_FILE).is_file()
     torch.manual_seed(12345)  # a "new process": different global RNG, differently initialised model
-    resumed = build_model(ModelConfig(arch=arch, n_layer=2, n_head=2, d_model=32, context=32, vocab_size=VOCAB,
-                                      dropout=dropout), seed=99)
+    resumed = build_model(
+        ModelConfig(arch=arch, n_layer=2, n_head=2, d_model=32, context=32, vocab_size=VOCAB, dropout=dropout), seed=99
+    )
     h_resumed = train(resumed, tokens, cfg, eval_tokens=tokens[:2000], out_dir=tmp_path, progress=False)
 
     assert _same_weights(straight, resumed)

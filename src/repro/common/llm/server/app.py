@@ -54,12 +54,17 @@ def _validation_error(exc: ValidationError | RequestValidationError) -> APIError
     first = errs[0] if errs else {}
     loc = [str(x) for x in first.get("loc", ()) if x != "body"]
     # Union members add their type name to the location (e.g. 'str', 'list[int]'): keep the field path.
-    param = ".".join(x for x in loc if not any(c in x for c in "[]") and x not in
-                     ("str", "int", "float", "bool", "function-after"))
+    param = ".".join(
+        x for x in loc if not any(c in x for c in "[]") and x not in ("str", "int", "float", "bool", "function-after")
+    )
     param = param or None
     msg = first.get("msg", "invalid request")
-    return APIError(400, f"Invalid value for '{param}': {msg}" if param else msg, param=param,
-                    code="invalid_type" if "type" in str(first.get("type", "")) else "invalid_value")
+    return APIError(
+        400,
+        f"Invalid value for '{param}': {msg}" if param else msg,
+        param=param,
+        code="invalid_type" if "type" in str(first.get("type", "")) else "invalid_value",
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -68,8 +73,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     chunks, size, over = [], 0, False
     if declared is not None and declared.isdigit() and int(declared) > 8 * limit:
-        raise APIError(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes",
-                       code="request_too_large")
+        raise APIError(
+            413, f"request body of {declared} bytes exceeds the limit of {limit} bytes", code="request_too_large"
+        )
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
@@ -103,8 +109,7 @@ def _check_range(name: str, value: float | None, lo: float | None, hi: float | N
         return
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         bounds = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise APIError(400, f"Invalid value for '{name}': expected a value {bounds}{what}, got {value}",
-                       param=name)
+        raise APIError(400, f"Invalid value for '{name}': expected a value {bounds}{what}, got {value}", param=name)
 
 
 async def _watch_disconnect(request: Request, cancel: threading.Event) -> None:
@@ -154,8 +159,9 @@ async def _guarded(events: AsyncIterator[str]) -> AsyncIterator[str]:
 class OpenAIServer:
     """Validation and response building around one :class:`LocalLM`."""
 
-    def __init__(self, llm: LocalLM, *, limits: Limits = Limits(), api_key: str | None = None,
-                 served_name: str | None = None) -> None:
+    def __init__(
+        self, llm: LocalLM, *, limits: Limits = Limits(), api_key: str | None = None, served_name: str | None = None
+    ) -> None:
         self.runner = ModelRunner(llm)
         self.llm = llm
         self.limits = limits
@@ -179,8 +185,7 @@ class OpenAIServer:
         if req.top_p is not None and not 0 < req.top_p <= 1:
             raise APIError(400, f"Invalid value for 'top_p': expected 0 < top_p <= 1, got {req.top_p}", param="top_p")
         if req.top_k is not None and (req.top_k < -1):
-            raise APIError(400, "Invalid value for 'top_k': expected -1, 0 (off) or a positive integer",
-                           param="top_k")
+            raise APIError(400, "Invalid value for 'top_k': expected -1, 0 (off) or a positive integer", param="top_k")
         stops = req.stops()
         if len(stops) > 4 or any(len(s) > 256 for s in stops):
             raise APIError(400, "'stop' takes at most 4 strings of at most 256 characters", param="stop")
@@ -191,20 +196,35 @@ class OpenAIServer:
             raise APIError(400, f"'{param}' is empty", param=param)
         bad = [t for t in ids if not 0 <= t < self.runner.vocab_size]
         if bad:
-            raise APIError(400, f"token id {bad[0]} in '{param}' is outside the vocabulary "
-                           f"[0, {self.runner.vocab_size})", param=param)
+            raise APIError(
+                400,
+                f"token id {bad[0]} in '{param}' is outside the vocabulary [0, {self.runner.vocab_size})",
+                param=param,
+            )
         if len(ids) > self.runner.context:
-            raise APIError(400, f"This model's maximum context length is {self.runner.context} tokens. However, "
-                           f"your prompt has {len(ids)} tokens. Please reduce the length of the prompt.",
-                           param=param, code="context_length_exceeded")
+            raise APIError(
+                400,
+                f"This model's maximum context length is {self.runner.context} tokens. However, "
+                f"your prompt has {len(ids)} tokens. Please reduce the length of the prompt.",
+                param=param,
+                code="context_length_exceeded",
+            )
         return ids
 
     def decoder(self, req, prompt: list[int], max_tokens: int, n_top: int) -> Decoder:
         temperature = 1.0 if req.temperature is None else float(req.temperature)
         top_k = req.top_k if req.top_k and req.top_k > 0 else None
-        return Decoder(self.runner, prompt, n=req.n, max_tokens=max_tokens, temperature=temperature,
-                       top_k=top_k, top_p=1.0 if req.top_p is None else float(req.top_p), seed=req.seed,
-                       n_top=n_top)
+        return Decoder(
+            self.runner,
+            prompt,
+            n=req.n,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=1.0 if req.top_p is None else float(req.top_p),
+            seed=req.seed,
+            n_top=n_top,
+        )
 
     def run_rows(self, dec: Decoder, rows: list[RowText], cancel: threading.Event | None) -> list[list[Delta]]:
         """Decode to the end; each row's deltas (one per step)."""
@@ -236,8 +256,9 @@ class OpenAIServer:
         if not items:
             raise APIError(400, "'prompt' is an empty list", param="prompt")
         if len(items) > self.limits.max_prompts:
-            raise APIError(400, f"at most {self.limits.max_prompts} prompts per request (got {len(items)})",
-                           param="prompt")
+            raise APIError(
+                400, f"at most {self.limits.max_prompts} prompts per request (got {len(items)})", param="prompt"
+            )
         out = []
         for it in items:
             if isinstance(it, str):
@@ -261,8 +282,15 @@ class OpenAIServer:
         toks = []
         for i, t in enumerate(ids):
             off = len(self.llm.decode(ids[:i])) if i else 0
-            toks.append(Token(t, self.runner.piece(t), None if i == 0 else lps[i - 1],
-                              () if i == 0 or not k else tuple(tops[i - 1]), off))
+            toks.append(
+                Token(
+                    t,
+                    self.runner.piece(t),
+                    None if i == 0 else lps[i - 1],
+                    () if i == 0 or not k else tuple(tops[i - 1]),
+                    off,
+                )
+            )
         return toks
 
     def legacy_logprobs(self, toks: Sequence[Token], k: int) -> dict[str, Any]:
@@ -302,8 +330,11 @@ class OpenAIServer:
                 }
                 choices.append(choice)
         return {
-            "id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion", "created": int(time.time()),
-            "model": self.name, "choices": choices,
+            "id": f"cmpl-{uuid.uuid4().hex[:24]}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": self.name,
+            "choices": choices,
             "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_gen, "total_tokens": n_prompt + n_gen},
         }
 
@@ -314,11 +345,23 @@ class OpenAIServer:
         n_prompt = n_gen = 0
 
         def chunk(index: int, text: str, toks: Sequence[Token] | None, finish: str | None) -> str:
-            return _sse({"id": cid, "object": "text_completion", "created": created, "model": self.name,
-                         "choices": [{"index": index, "text": text, "finish_reason": finish,
-                                      "logprobs": None if k is None or toks is None else
-                                      self.legacy_logprobs(toks, k)}],
-                         **({"usage": None} if include_usage else {})})
+            return _sse(
+                {
+                    "id": cid,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": self.name,
+                    "choices": [
+                        {
+                            "index": index,
+                            "text": text,
+                            "finish_reason": finish,
+                            "logprobs": None if k is None or toks is None else self.legacy_logprobs(toks, k),
+                        }
+                    ],
+                    **({"usage": None} if include_usage else {}),
+                }
+            )
 
         for pi, (ids, ptext) in enumerate(prompts):
             n_prompt += len(ids)
@@ -339,23 +382,34 @@ class OpenAIServer:
                         yield chunk(pi * req.n + j, d.text, d.tokens, d.finish_reason)
             n_gen += sum(r.n_tokens for r in rows)
         if include_usage:
-            yield _sse({"id": cid, "object": "text_completion", "created": created, "model": self.name,
-                        "choices": [], "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_gen,
-                                                 "total_tokens": n_prompt + n_gen}})
+            yield _sse(
+                {
+                    "id": cid,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": self.name,
+                    "choices": [],
+                    "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_gen, "total_tokens": n_prompt + n_gen},
+                }
+            )
         yield "data: [DONE]\n\n"
 
     # -- chat -------------------------------------------------------------------------------
 
     def chat_messages(self, req: ChatRequest) -> list[dict[str, str]]:
         if not req.messages:
-            raise APIError(400, "'messages' must be a non-empty list", param="messages",
-                           code="missing_required_parameter")
+            raise APIError(
+                400, "'messages' must be a non-empty list", param="messages", code="missing_required_parameter"
+            )
         out = []
         for i, m in enumerate(req.messages):
             if m.role not in ROLES:
-                raise APIError(400, f"messages[{i}].role {m.role!r} is not supported (one of: "
-                               f"{', '.join(ROLES)}; tool messages need tool calling, which is not supported)",
-                               param=f"messages.[{i}].role")
+                raise APIError(
+                    400,
+                    f"messages[{i}].role {m.role!r} is not supported (one of: "
+                    f"{', '.join(ROLES)}; tool messages need tool calling, which is not supported)",
+                    param=f"messages.[{i}].role",
+                )
             if m.content is None:
                 raise APIError(400, f"messages[{i}].content is missing", param=f"messages.[{i}].content")
             if isinstance(m.content, str):
@@ -364,8 +418,11 @@ class OpenAIServer:
                 parts = []
                 for p in m.content:
                     if p.type != "text" or p.text is None:
-                        raise APIError(400, f"messages[{i}].content: only text parts are supported (got "
-                                       f"{p.type!r})", param=f"messages.[{i}].content")
+                        raise APIError(
+                            400,
+                            f"messages[{i}].content: only text parts are supported (got {p.type!r})",
+                            param=f"messages.[{i}].content",
+                        )
                     parts.append(p.text)
                 text = "\n".join(parts)
             # 'developer' is OpenAI's new name for 'system'.
@@ -378,8 +435,7 @@ class OpenAIServer:
         name = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
         max_tokens = 256 if mt is None else mt
         self.check_sampling(req, max_tokens, name, 1)
-        _check_range("top_logprobs", req.top_logprobs, 0, self.limits.max_logprobs,
-                     " (server limit --max-logprobs)")
+        _check_range("top_logprobs", req.top_logprobs, 0, self.limits.max_logprobs, " (server limit --max-logprobs)")
         if req.top_logprobs and not req.logprobs:
             raise APIError(400, "'top_logprobs' needs 'logprobs': true", param="top_logprobs")
         messages = self.chat_messages(req)
@@ -390,10 +446,19 @@ class OpenAIServer:
         return self.check_prompt(ids, "messages"), max_tokens
 
     def _chat_lp(self, toks: Sequence[Token], k: int) -> list[dict[str, Any]]:
-        return [{"token": t.text, "logprob": t.logprob, "bytes": list(t.text.encode("utf-8")),
-                 "top_logprobs": [{"token": self.runner.piece(i), "logprob": v,
-                                   "bytes": list(self.runner.piece(i).encode("utf-8"))} for i, v in t.top[:k]]}
-                for t in toks if not t.special]
+        return [
+            {
+                "token": t.text,
+                "logprob": t.logprob,
+                "bytes": list(t.text.encode("utf-8")),
+                "top_logprobs": [
+                    {"token": self.runner.piece(i), "logprob": v, "bytes": list(self.runner.piece(i).encode("utf-8"))}
+                    for i, v in t.top[:k]
+                ],
+            }
+            for t in toks
+            if not t.special
+        ]
 
     def _rows(self, req: ChatRequest) -> list[RowText]:
         return [RowText(self.runner, req.stops(), strip_lead=self.llm.chat_template is None) for _ in range(req.n)]
@@ -405,16 +470,21 @@ class OpenAIServer:
         choices = []
         for j, (row, ds) in enumerate(zip(rows, deltas, strict=True)):
             toks = [t for d in ds for t in d.tokens]
-            choices.append({
-                "index": j,
-                "message": {"role": "assistant", "content": "".join(d.text for d in ds)},
-                "logprobs": {"content": self._chat_lp(toks, k)} if req.logprobs else None,
-                "finish_reason": row.finish_reason or "length",
-            })
+            choices.append(
+                {
+                    "index": j,
+                    "message": {"role": "assistant", "content": "".join(d.text for d in ds)},
+                    "logprobs": {"content": self._chat_lp(toks, k)} if req.logprobs else None,
+                    "finish_reason": row.finish_reason or "length",
+                }
+            )
         n_gen = sum(r.n_tokens for r in rows)
         return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
-            "model": self.name, "choices": choices,
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.name,
+            "choices": choices,
             "usage": {"prompt_tokens": len(ids), "completion_tokens": n_gen, "total_tokens": len(ids) + n_gen},
         }
 
@@ -424,11 +494,23 @@ class OpenAIServer:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
 
         def chunk(index: int, delta: dict[str, Any], toks: Sequence[Token] | None, finish: str | None) -> str:
-            return _sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": self.name,
-                         "choices": [{"index": index, "delta": delta, "finish_reason": finish,
-                                      "logprobs": {"content": self._chat_lp(toks, k)} if req.logprobs and toks
-                                      else None}],
-                         **({"usage": None} if include_usage else {})})
+            return _sse(
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": self.name,
+                    "choices": [
+                        {
+                            "index": index,
+                            "delta": delta,
+                            "finish_reason": finish,
+                            "logprobs": {"content": self._chat_lp(toks, k)} if req.logprobs and toks else None,
+                        }
+                    ],
+                    **({"usage": None} if include_usage else {}),
+                }
+            )
 
         for j in range(req.n):
             yield chunk(j, {"role": "assistant", "content": ""}, None, None)
@@ -443,14 +525,26 @@ class OpenAIServer:
                     yield chunk(j, {}, None, d.finish_reason)
         if include_usage:
             n_gen = sum(r.n_tokens for r in rows)
-            yield _sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": self.name,
-                        "choices": [], "usage": {"prompt_tokens": len(ids), "completion_tokens": n_gen,
-                                                 "total_tokens": len(ids) + n_gen}})
+            yield _sse(
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": self.name,
+                    "choices": [],
+                    "usage": {"prompt_tokens": len(ids), "completion_tokens": n_gen, "total_tokens": len(ids) + n_gen},
+                }
+            )
         yield "data: [DONE]\n\n"
 
     def model_card(self) -> dict[str, Any]:
-        return {"id": self.name, "object": "model", "created": self.created, "owned_by": "repro",
-                "max_model_len": self.runner.context}
+        return {
+            "id": self.name,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "repro",
+            "max_model_len": self.runner.context,
+        }
 
 
 # ---------------------------------------------------------------------------------------
@@ -470,8 +564,9 @@ class _BearerAuth:
         if scope["type"] == "http" and scope.get("path") not in ("/health", "/v1/health"):
             headers = dict(scope.get("headers") or [])
             if headers.get(b"authorization", b"").decode("latin-1") != f"Bearer {self.key}":
-                exc = APIError(401, "Incorrect API key provided (send 'Authorization: Bearer KEY')",
-                               code="invalid_api_key")
+                exc = APIError(
+                    401, "Incorrect API key provided (send 'Authorization: Bearer KEY')", code="invalid_api_key"
+                )
                 await _err_response(exc)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -524,14 +619,25 @@ def create_app(state: OpenAIServer) -> FastAPI:
         req = _parse(CompletionRequest, await _read_body(request, state.limits.max_body))
         prompts, max_tokens = state.prepare_completion(req)
         if req.stream:
-            return StreamingResponse(_guarded(state.completion_stream(req, prompts, max_tokens)),
-                                     media_type="text/event-stream")
+            return StreamingResponse(
+                _guarded(state.completion_stream(req, prompts, max_tokens)), media_type="text/event-stream"
+            )
         try:
             reply = await _run_cancellable(
-                request, lambda cancel: state.completion_sync(req, prompts, max_tokens, cancel))
+                request, lambda cancel: state.completion_sync(req, prompts, max_tokens, cancel)
+            )
         except Cancelled:
-            return JSONResponse({"error": {"message": "client disconnected", "type": "invalid_request_error",
-                                           "param": None, "code": "client_disconnected"}}, status_code=499)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "client disconnected",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "client_disconnected",
+                    }
+                },
+                status_code=499,
+            )
         return JSONResponse(reply)
 
     @app.post("/v1/chat/completions")
@@ -540,13 +646,21 @@ def create_app(state: OpenAIServer) -> FastAPI:
         req = _parse(ChatRequest, await _read_body(request, state.limits.max_body))
         ids, max_tokens = state.prepare_chat(req)
         if req.stream:
-            return StreamingResponse(_guarded(state.chat_stream(req, ids, max_tokens)),
-                                     media_type="text/event-stream")
+            return StreamingResponse(_guarded(state.chat_stream(req, ids, max_tokens)), media_type="text/event-stream")
         try:
             reply = await _run_cancellable(request, lambda cancel: state.chat_sync(req, ids, max_tokens, cancel))
         except Cancelled:
-            return JSONResponse({"error": {"message": "client disconnected", "type": "invalid_request_error",
-                                           "param": None, "code": "client_disconnected"}}, status_code=499)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "client disconnected",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "client_disconnected",
+                    }
+                },
+                status_code=499,
+            )
         return JSONResponse(reply)
 
     return app

@@ -121,8 +121,11 @@ class Decoder:
         self.done = [self.max_tokens <= 0] * self.n
         llm = self.runner.llm
         self._top_k = llm.top_k if self.top_k is None else self.top_k
-        self._gens = (smp._row_generators(0 if self.seed is None else int(self.seed), range(self.n))
-                      if self.temperature > 0 else None)
+        self._gens = (
+            smp._row_generators(0 if self.seed is None else int(self.seed), range(self.n))
+            if self.temperature > 0
+            else None
+        )
 
     @property
     def finished(self) -> bool:
@@ -158,8 +161,9 @@ class Decoder:
             chosen = logp.gather(1, nxt[:, None]).squeeze(1).cpu().tolist()
             if self.n_top > 0:
                 tv, ti = logp.topk(min(self.n_top, logp.shape[-1]), dim=-1)
-                tops = [tuple(zip(i.tolist(), v.tolist(), strict=True)) for v, i in zip(tv.cpu(), ti.cpu(),
-                                                                                        strict=True)]
+                tops = [
+                    tuple(zip(i.tolist(), v.tolist(), strict=True)) for v, i in zip(tv.cpu(), ti.cpu(), strict=True)
+                ]
             else:
                 tops = [()] * self.n
             toks = nxt.cpu().tolist()
@@ -252,8 +256,11 @@ class RowText:
             if not all_tokens and self.starts[k] >= upto_char:
                 break
             st = self.steps[k]
-            toks.append(Token(st.token, self.runner.piece(st.token), st.logprob, st.top,
-                              self.base + max(0, self.starts[k] - lead)))
+            toks.append(
+                Token(
+                    st.token, self.runner.piece(st.token), st.logprob, st.top, self.base + max(0, self.starts[k] - lead)
+                )
+            )
             self.sent_tokens += 1
         return Delta(new_text, toks)
 
@@ -263,8 +270,14 @@ class RowText:
             return Delta("", [])
         if step.stop:
             delta = self._emit(self._last, 1 << 62, all_tokens=True)
-            eos = Token(step.token, self.runner.piece(step.token), step.logprob, step.top,
-                        self.base + max(self.sent, 0), special=True)
+            eos = Token(
+                step.token,
+                self.runner.piece(step.token),
+                step.logprob,
+                step.top,
+                self.base + max(self.sent, 0),
+                special=True,
+            )
             self.eos = step
             delta.tokens.append(eos)
             delta.finish_reason = self.finish_reason = "stop"

@@ -19,8 +19,15 @@ class APIError(Exception):
     ``{"error": {"message", "type", "param", "code"}}``; ``code`` is a string.
     """
 
-    def __init__(self, status: int, message: str, *, param: str | None = None, code: str = "invalid_value",
-                 kind: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str = "invalid_value",
+        kind: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -32,8 +39,13 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
 
-_KIND = {401: "authentication_error", 404: "invalid_request_error", 413: "invalid_request_error",
-         500: "server_error", 503: "server_error"}
+_KIND = {
+    401: "authentication_error",
+    404: "invalid_request_error",
+    413: "invalid_request_error",
+    500: "server_error",
+    503: "server_error",
+}
 
 
 class StreamOptions(BaseModel):
@@ -67,11 +79,13 @@ class _Sampling(BaseModel):
         """Refuse parameters whose non-default values the server cannot honour."""
         for name in ("presence_penalty", "frequency_penalty"):
             if getattr(self, name):
-                raise APIError(400, f"'{name}' is not supported by this server (only 0)", param=name,
-                               code="unsupported_parameter")
+                raise APIError(
+                    400, f"'{name}' is not supported by this server (only 0)", param=name, code="unsupported_parameter"
+                )
         if self.logit_bias:
-            raise APIError(400, "'logit_bias' is not supported by this server", param="logit_bias",
-                           code="unsupported_parameter")
+            raise APIError(
+                400, "'logit_bias' is not supported by this server", param="logit_bias", code="unsupported_parameter"
+            )
 
 
 class CompletionRequest(_Sampling):
@@ -87,11 +101,19 @@ class CompletionRequest(_Sampling):
     def unsupported(self) -> None:
         super().unsupported()
         if self.suffix:
-            raise APIError(400, "'suffix' (insertion) is not supported by this server", param="suffix",
-                           code="unsupported_parameter")
+            raise APIError(
+                400,
+                "'suffix' (insertion) is not supported by this server",
+                param="suffix",
+                code="unsupported_parameter",
+            )
         if self.best_of is not None and self.best_of != self.n:
-            raise APIError(400, "'best_of' other than n is not supported by this server", param="best_of",
-                           code="unsupported_parameter")
+            raise APIError(
+                400,
+                "'best_of' other than n is not supported by this server",
+                param="best_of",
+                code="unsupported_parameter",
+            )
 
 
 class TextPart(BaseModel):
@@ -122,11 +144,19 @@ class ChatRequest(_Sampling):
     def unsupported(self) -> None:
         super().unsupported()
         if self.tools:
-            raise APIError(400, "tool calling ('tools') is not supported by this server", param="tools",
-                           code="unsupported_parameter")
+            raise APIError(
+                400,
+                "tool calling ('tools') is not supported by this server",
+                param="tools",
+                code="unsupported_parameter",
+            )
         if self.response_format and self.response_format.get("type", "text") != "text":
-            raise APIError(400, "'response_format' other than {'type': 'text'} is not supported by this server",
-                           param="response_format", code="unsupported_parameter")
+            raise APIError(
+                400,
+                "'response_format' other than {'type': 'text'} is not supported by this server",
+                param="response_format",
+                code="unsupported_parameter",
+            )
 
 
 ROLES = ("system", "developer", "user", "assistant")  # 'developer' is served as 'system'
