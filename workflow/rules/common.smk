@@ -50,7 +50,7 @@ def step_params(slug, step, keys=None):
         selected = select_keys(paper_params(slug, SCALE), keys, slug)
     except ParamsError as err:
         raise WorkflowError(str(err)) from None
-    write_json_if_changed(f"results/{SCALE}/{slug}/params/{step}.json", selected)
+    params_file(slug, step, selected)
 
     def _params_file(wildcards):
         if wildcards.scale != SCALE:
@@ -84,6 +84,19 @@ def library_files(*modules):
 def gpus(n=1):
     """GPU resource request for paper-scale rules (read by executors such as SLURM)."""
     return n if SCALE == "paper" else 0
+
+
+def runtime(paper_minutes, small_minutes=10):
+    """Runtime request in minutes (read by cluster executors): the paper-scale budget or the small one."""
+    return paper_minutes if SCALE == "paper" else small_minutes
+
+
+def params_file(slug, name, content):
+    """Write results/{SCALE}/<slug>/params/<name>.json now (parse time), only when `content` changes, and
+    return its {scale}-wildcard path: a rule input for parameters that are not one params.yaml section (e.g.
+    one training run's resolved model and optimiser config). step_params is this for params.yaml keys."""
+    write_json_if_changed(f"results/{SCALE}/{slug}/params/{name}.json", content)
+    return f"results/{{scale}}/{slug}/params/{name}.json"
 
 
 # The software environment of every rule, relative to workflow/rules. The repro

@@ -165,7 +165,7 @@ rule ideagen__seeds:
     conda:
         REPRO_ENV
     resources:
-        runtime=600 if SCALE == "paper" else 10,
+        runtime=runtime(600, 10),
     script:
         "../scripts/common/step.py"
 
@@ -190,7 +190,7 @@ rule ideagen__embed:
     threads: 2  # torch uses every core for MiniLM: keep other jobs off them
     resources:
         gpu=gpus(),
-        runtime=60 if SCALE == "paper" else 10,
+        runtime=runtime(60, 10),
     params:
         config_section="embed",
     script:

@@ -50,16 +50,13 @@ TTT_LIB = library_files("ttt", "common.lm", "common.io", "common.seeds", "common
 TTT_FIG_CODE = library_files("ttt.figures", "ttt.archs", "common.figures", "common.plotting", "common.scorecard")
 
 # One resolved-params file per run (model + train config only), written at parse time and only when it
-# changes, so a parameter edit retrains exactly the runs whose configuration it changes. (Like step_params
-# files they exist for the configured scale only.)
-for _name, _spec in TTT_RUNS.items():
-    write_json_if_changed(
-        f"results/{SCALE}/ttt/params/run-{_name}.json",
-        {k: _spec[k] for k in ("name", "label", "model", "train")},
-    )
-
-
-write_json_if_changed(f"results/{SCALE}/ttt/params/runs.json", TTT_RUNS)  # every run with its roles
+# changes, so a parameter edit retrains exactly the runs whose configuration it changes (common.smk
+# params_file; like step_params files they exist for the configured scale only).
+TTT_RUN_PARAMS = {
+    name: params_file("ttt", f"run-{name}", {k: spec[k] for k in ("name", "label", "model", "train")})
+    for name, spec in TTT_RUNS.items()
+}
+TTT_RUNS_FILE = params_file("ttt", "runs", TTT_RUNS)  # every run with its roles
 
 
 # The history.json / eval.json files of the runs of each group (main | minibatch | ladder).
@@ -130,7 +127,7 @@ rule ttt__train:
     input:
         train=rules.ttt__data.output.train,
         heldout=rules.ttt__data.output.heldout,
-        params=f"{TTT_OUT}/params/run-{{run}}.json",  # written at parse time (above)
+        params=f"{TTT_OUT}/params/run-{{run}}.json",  # TTT_RUN_PARAMS, written at parse time
         code=TTT_LIB,
     output:
         weights=f"{TTT_OUT}/runs/{{run}}/checkpoint.safetensors",
@@ -144,7 +141,7 @@ rule ttt__train:
     threads: 1
     resources:
         gpu=gpus(),
-        runtime=2880 if SCALE == "paper" else 30,
+        runtime=runtime(2880, 30),
     script:
         "../scripts/common/step.py"
 
@@ -166,7 +163,7 @@ rule ttt__evaluate:
     threads: 1
     resources:
         gpu=gpus(),
-        runtime=60 if SCALE == "paper" else 10,
+        runtime=runtime(60, 10),
     script:
         "../scripts/common/step.py"
 
@@ -205,7 +202,7 @@ rule ttt__latency:
     threads: TTT.latency.threads or 1
     resources:
         gpu=gpus(),
-        runtime=60 if SCALE == "paper" else 10,
+        runtime=runtime(60, 10),
     script:
         "../scripts/common/step.py"
 
@@ -213,7 +210,7 @@ rule ttt__latency:
 rule ttt__text:
     """Sec. 3.2: the LM comparison at equal parameter count (loss, loss by token index, loss vs FLOPs)."""
     input:
-        specs=f"{TTT_OUT}/params/runs.json",
+        specs=TTT_RUNS_FILE,
         histories=TTT_RUN_FILES["main", "history"],
         evals=TTT_RUN_FILES["main", "eval"],
         train=rules.ttt__data.output.train,
@@ -236,7 +233,7 @@ rule ttt__text:
 rule ttt__ablation:
     """Mini-batch ablation: TTT-Linear held-out loss vs b."""
     input:
-        specs=f"{TTT_OUT}/params/runs.json",
+        specs=TTT_RUNS_FILE,
         histories=TTT_RUN_FILES["minibatch", "history"],
         evals=TTT_RUN_FILES["minibatch", "eval"],
         code=TTT_LIB,
@@ -254,7 +251,7 @@ rule ttt__ablation:
 rule ttt__ladder:
     """Table 1: from linear attention to TTT-Linear (M), one row per change."""
     input:
-        specs=f"{TTT_OUT}/params/runs.json",
+        specs=TTT_RUNS_FILE,
         histories=TTT_RUN_FILES["ladder", "history"],
         evals=TTT_RUN_FILES["ladder", "eval"],
         code=TTT_LIB,
