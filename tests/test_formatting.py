@@ -25,7 +25,7 @@ def test_snakefiles_are_snakefmt_formatted():
 
 
 def test_no_format_escape_hatches():
-    """`fmt: skip/off` markers hide unformatted code; none are needed."""
+    """Formatter escape markers (skip / off) hide unformatted code; none are needed."""
     files = _run(["git", "ls-files", "*.py", "*.smk", "Snakefile"]).stdout.split()
     marked = [
         f for f in files if "fmt: " + "skip" in (ROOT / f).read_text() or "fmt: " + "off" in (ROOT / f).read_text()

@@ -64,13 +64,14 @@ def test_push_clone_pull_edit_reruns_exactly_affected(origin, tmp_path):
     assert "Data and pipelines are up to date" in _dvc(["status", "run@tiny-obsscaling"], clone).stdout
 
     _edit(clone)
-    plan = planned_rules(snakemake(["-n", "obsscaling"], clone).stdout)
+    dry = snakemake(["-n", "obsscaling"], clone).stdout
+    plan = planned_rules(dry)
     assert plan == {
         "obsscaling__agents": 1,
         "obsscaling__fig_agents": 1,
         "obsscaling__numbers": 1,
         "obsscaling": 1,
-    }, plan
+    }, dry
     assert "run@tiny-obsscaling" in _dvc(["status", "run@tiny-obsscaling"], clone).stdout
 
     # Really rerun: only the planned steps write new files.
