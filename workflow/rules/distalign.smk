@@ -3,7 +3,8 @@
 # DAG: distalign__fetch (the released files, pinned commit, sha256) ->
 #      cells -> leaderboard -> k2s_gap ; cells -> fewshot_beats_persona ; cells -> replay ;
 #      baselines ; tiny (train a char-level GPT on the non-evaluated OpinionQA pool, evaluate through
-#      the `tiny` backend) -> numbers (results/{scale}/distalign/numbers.json) ; fig_* rules.
+#      the `tiny` backend) ; live (paper scale only: the live models) -> numbers
+#      (results/{scale}/distalign/numbers.json) ; fig_* rules.
 # Exact tier = released data (tiny = paper settings; seconds). The paper-scale config names the models,
 # backends and prompts of a live rerun (dry-run only here: no API keys, no GPU).
 #
@@ -27,6 +28,7 @@
 #   tiny.<steering>.logprobs_ts.temperature, tiny.<method>.parse_fail_rate, tiny.<method>.parse_fail.<reason>,
 #   tiny.floor.<uniform|group_prior>.tv (random and count-based sanity floors), tiny.n_questions,
 #   tiny.train.{n_params,n_train_questions,n_train_examples,train_tokens,final_eval_loss,overlap_with_evaluated}
+#   live.<model>.<dataset>.<steering>.<method>.{tv,parse_fail_rate}   paper scale only (distalign__live)
 
 from repro.distalign.data import file_name, released_files
 
@@ -36,13 +38,14 @@ DA_FOLDER = "resources/github.com/nicolemeister/benchmarking-distributional-alig
 DA_RELEASED = released_files()  # repository path -> sha256 (src/repro/distalign/released_files.tsv)
 DA_FILE = {file_name(p): f"{DA_FOLDER}/{p}" for p in DA_RELEASED}
 DA_RAW = {k: v for k, v in DA_FILE.items() if "_gpt_4_" in k or "_gpt_3_5_" in k}
-DA_DATA = {k: v for k, v in DA_FILE.items() if k not in DA_RAW}
+DA_PROMPTS = {k: v for k, v in DA_FILE.items() if k.startswith("inputs_")}
+DA_DATA = {k: v for k, v in DA_FILE.items() if k not in DA_RAW and k not in DA_PROMPTS}
 DA_OUT = "results/{scale}/distalign"
 DA_LOG = "logs/{scale}/distalign"
 DA_BENCH = "benchmarks/{scale}/distalign"
 DA_CODE = library_files(
     "distalign.data", "distalign.metrics", "distalign.exact", "distalign.baselines", "distalign.tiny",
-    "distalign.steps", "common.steps", "common.io", "common.llm.replay",
+    "distalign.live", "distalign.steps", "common.steps", "common.io", "common.llm.replay",
 )  # fmt: skip
 DA_FIG_CODE = library_files("distalign.figures", "common.plotting", "common.figures")
 DA_FIGURES = {
@@ -212,6 +215,34 @@ rule distalign__tiny:
         "../scripts/common/step.py"
 
 
+rule distalign__live:
+    """Paper scale only: the paper's models (openai/hf backends) on every dataset, steering and method."""
+    input:
+        **DA_DATA,
+        **DA_PROMPTS,
+        params=step_params("distalign", "live"),
+        code=DA_CODE + library_files("common.llm"),
+    output:
+        numbers=f"{DA_OUT}/live/numbers.json",
+        table=f"{DA_OUT}/live/table.csv",
+    params:
+        config_section="live",
+    log:
+        f"{DA_LOG}/live.log",
+    benchmark:
+        f"{DA_BENCH}/live.tsv"
+    resources:
+        runtime=24 * 60,
+        gpu=gpus(),
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/common/step.py"
+
+
+DA_LIVE = [rules.distalign__live.output.numbers] if SCALE == "paper" else []
+
+
 rule distalign__numbers:
     """Merge every step's numbers into results/{scale}/distalign/numbers.json (keys: see the header)."""
     input:
@@ -223,6 +254,7 @@ rule distalign__numbers:
             rules.distalign__fewshot_beats_persona.output.numbers,
             rules.distalign__baselines.output.numbers,
             rules.distalign__tiny.output.numbers,
+            *DA_LIVE,
         ],
     output:
         numbers=f"{DA_OUT}/numbers.json",

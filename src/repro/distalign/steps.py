@@ -439,3 +439,84 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
     tmp.cleanup()
     table = pd.DataFrame(rows, columns=["steering", "method", "tv"])
     return StepResult(numbers={"tiny": numbers}, tables={"table": table})
+
+
+# --- paper scale: live models -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    """One model of the paper behind a repro.common.llm backend."""
+
+    name: str  # as in the released files (gpt-4, anthropic_opus, llama3-70b, ...)
+    backend: str  # openai | hf
+    model: str  # API model id or Hugging Face id
+    api_key_env: str | None = None  # environment variable holding the key (never the key)
+    base_url: str | None = None  # OpenAI-compatible endpoint (Anthropic's, a vLLM server); None: OpenAI
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The paper-scale rerun (Sec. 3): every model x dataset x steering x method, one call per prompt."""
+
+    datasets: tuple[str, ...] = ("opinionqa", "nytimes", "globalvalues")
+    methods: tuple[str, ...] = ("verbalize", "sequence", "logprobs")
+    steering: tuple[str, ...] = ("none", "persona", "fewshot")
+    prompts: str = "inputs/{dataset}/{output_type}/prompt_task{task}.txt"
+    system_prompt: str = "You are a helpful assistant."
+    temperature: float = 1.0
+    top_logprobs: int = 20
+    shots: int = 5
+    cache: str = "resources/llm_cache/distalign.sqlite"
+    models: tuple[LiveModel, ...] = ()
+    seed: int = 0
+
+
+def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
+    """Paper scale: query each model through its backend and score it like the released outputs.
+
+    Numbers ``live.<model>.<dataset>.<steering>.<method>.{tv,parse_fail_rate}``; Log-p is skipped
+    for backends without log-probs (the Anthropic API), as in the paper.
+    """
+    from repro.common.llm import from_params
+    from repro.common.llm.base import LLMError
+    from repro.distalign.live import OUTPUT_TYPE, PROMPT_DIR, TASK, ask, build_prompt, score
+
+    files = _files(inputs)
+    rng = np.random.default_rng(config.seed)
+    numbers: dict = {}
+    rows = []
+    for m in config.models:
+        opts = {"backend": m.backend, "model": m.model, "cache": config.cache}
+        if m.backend == "openai":
+            opts["api_key_env"] = m.api_key_env
+            if m.base_url:
+                opts["base_url"] = m.base_url
+        llm = from_params(opts)
+        for ds in config.datasets:
+            qs = load_truth(ds, files)
+            by_key = {(q.qid, q.group): q for q in qs}
+            for steering in config.steering:
+                sel = [q for q in qs if q.group == qs[0].group] if steering == "none" else qs
+                for method in config.methods:
+                    if method == "logprobs" and m.name.startswith("anthropic"):
+                        continue
+                    block = Path(files[config.prompts.format(dataset=PROMPT_DIR[ds], output_type=OUTPUT_TYPE[method],
+                                                             task=TASK[steering])]).read_text(encoding="utf-8")
+                    prompts = []
+                    for q in sel:
+                        shots = [by_key[(o.qid, q.group)] for o in qs if o.qid != q.qid and o.group == q.group
+                                 and len(o.p) == len(q.p)][: config.shots] if steering == "fewshot" else []
+                        prompts.append(build_prompt(block, q, method, steering, shots, rng))
+                    try:
+                        answers = ask(llm, prompts, method, config.temperature, config.top_logprobs,
+                                      config.system_prompt)
+                    except LLMError as err:
+                        raise LLMError(f"distalign live: {m.name} on {ds}/{steering}/{method}: {err}") from err
+                    tvs, fails = score(sel, answers, method)
+                    key = f"{m.name}.{ds}.{steering}.{method}"
+                    numbers[f"{key}.tv"] = _r(float(np.nanmean(tvs))) if np.isfinite(tvs).any() else None
+                    numbers[f"{key}.parse_fail_rate"] = float(sum(fails.values()) / max(1, len(sel)))
+                    rows.extend((m.name, ds, steering, method, q.group, q.qid, t) for q, t in zip(sel, tvs))
+    table = pd.DataFrame(rows, columns=["model", "dataset", "steering", "method", "group", "qid", "tv"])
+    return StepResult(numbers={"live": numbers}, tables={"table": table})
