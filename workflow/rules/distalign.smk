@@ -26,6 +26,7 @@
 #   fewshot_beats_persona.{count,cells,mean_tv.<none|persona|fewshot>,recomputed.count,recomputed.cells}
 #   tiny.<persona|fewshot>.<verbalize|sequence|logprobs|logprobs_ts>.tv, tiny.<steering>.<method>.n,
 #   tiny.<steering>.logprobs_ts.temperature, tiny.<method>.parse_fail_rate, tiny.<method>.parse_fail.<reason>,
+#   tiny.<steering>.verbalize_lenient.tv, tiny.verbalize_lenient.parse_fail_rate (the paper's lenient V parser),
 #   tiny.floor.<uniform|group_prior>.tv (random and count-based sanity floors), tiny.n_questions,
 #   tiny.train.{n_params,n_train_questions,n_train_examples,train_tokens,final_eval_loss,overlap_with_evaluated}
 #   live.<model>.<dataset>.<steering>.<method>.{tv,parse_fail_rate}   paper scale only (distalign__live)

@@ -284,7 +284,7 @@ def fewshot_beats_persona_step(inputs: Mapping[str, Path]) -> StepResult:
 class TinyTrainConfig:
     """Tiny LM trained on rendered survey text from the non-evaluated OpinionQA pool."""
 
-    repeats: int = 4  # passes over (question, group, format) with fresh samples
+    repeats: int = 2  # passes over (question, group, format) with fresh samples
     fewshot_frac: float = 0.5  # share of training examples with few-shot context
     question_chars: int = 60  # rendering (see repro.distalign.tiny.RenderConfig)
     option_chars: int = 12
@@ -292,8 +292,8 @@ class TinyTrainConfig:
     n_layer: int = 2
     n_head: int = 4
     d_model: int = 128
-    context: int = 256
-    steps: int = 600
+    context: int = 192
+    steps: int = 300
     batch_size: int = 16
     lr: float = 3.0e-3
     warmup: int = 50
@@ -401,6 +401,14 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
                 answers = [a[0] for a in llm.generate(prompts, n=1, temperature=config.temperature,
                                                       max_tokens=max_tokens, stop=["\n"], seed=config.seed)]
             tvs = []
+            if fmt == "verbalize":  # the paper's lenient parser, for comparison (no sum check, unknown keys dropped)
+                lenient = [parse_verbalized(a, q.letters, unknown_option="drop", sum_tol=None, integer_percent=True)
+                           for q, a in zip(evaluated, answers)]
+                lt = [tv(r.p, q.p) for r, q in zip(lenient, evaluated) if r.ok]
+                numbers[f"{steering}.verbalize_lenient.tv"] = float(np.mean(lt)) if lt else None
+                fails.setdefault("verbalize_lenient", {})
+                fails["verbalize_lenient"]["any"] = fails["verbalize_lenient"].get("any", 0) + sum(
+                    not r.ok for r in lenient)
             for q, a in zip(evaluated, answers):
                 if fmt == "verbalize":
                     parsed = parse_verbalized(a, q.letters)  # strict: unknown option / sum / JSON fail
@@ -422,6 +430,7 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
         numbers[f"{steering}.logprobs_ts.temperature"] = t
         rows.extend((steering, "logprobs_ts", tv(temperature_scale(a, t), b)) for a, b in pairs)
     n_eval = 2 * len(evaluated)
+    numbers["verbalize_lenient.parse_fail_rate"] = float(fails["verbalize_lenient"]["any"] / n_eval)
     for fmt in FORMATS:
         numbers[f"{fmt}.parse_fail_rate"] = float(sum(fails[fmt].values()) / n_eval)
         for reason, c in sorted(fails[fmt].items()):
