@@ -14,7 +14,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from repro.common.io import flatten  # noqa: E402
+
 METHOD_ORDER = ("verbalize", "sequence", "logprobs", "logprobs_ts")
+STEER_COLOR = {"none": "0.6", "persona": "C0", "fewshot": "C1"}
 
 
 def leaderboard(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
@@ -55,7 +58,7 @@ def _get(d: Any, dotted: str) -> Any:
 
 
 def steering(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
-    """Mean TV (over models) by method and steering, one panel per dataset."""
+    """Mean TV (over models) by method and steering, one panel per dataset (GV has no no-steering run)."""
     cells = pd.read_csv(inputs["cells"])
     names = labels.get("methods", {})
     datasets = list(dict.fromkeys(cells.dataset))
@@ -65,11 +68,12 @@ def steering(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figur
         for j, st in enumerate(("none", "persona", "fewshot")):
             if st in sub:
                 vals = [sub[st].get(m, np.nan) for m in METHOD_ORDER]
-                ax.bar(np.arange(4) + (j - 1) * 0.27, vals, 0.27, label=st)
+                ax.bar(np.arange(4) + (j - 1) * 0.27, vals, 0.27, label=st, color=STEER_COLOR[st])
         ax.set_xticks(range(4), [names.get(m, m) for m in METHOD_ORDER])
         ax.set_title(ds)
     np.atleast_1d(axes)[0].set_ylabel(labels.get("ylabel", "TV"))
-    np.atleast_1d(axes)[0].legend(fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in STEER_COLOR.values()]
+    np.atleast_1d(axes)[-1].legend(handles, list(STEER_COLOR), fontsize=8, title="steering")
     fig.tight_layout()
     return fig
 
@@ -88,16 +92,19 @@ def k2s_gap(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure
 def tiny(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
     """Tiny tier: TV by method and steering, with the uniform and group-prior floors."""
     t = pd.read_csv(inputs["tiny"])
-    nums = json.loads(Path(inputs["numbers"]).read_text())
+    nums = flatten(json.loads(Path(inputs["numbers"]).read_text()))
     names = labels.get("methods", {})
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for j, st in enumerate(("persona", "fewshot")):
         vals = [t[(t.steering == st) & (t.method == m)].tv.mean() for m in METHOD_ORDER]
         ax.bar(np.arange(4) + (j - 0.5) * 0.35, vals, 0.35, label=st)
     for key, style in (("uniform", "--"), ("group_prior", ":")):
-        val = _get(nums, f"tiny.floor.{key}.tv")
+        val = nums.get(f"tiny.floor.{key}.tv")
         if val is not None:
             ax.axhline(val, ls=style, color="gray", lw=1, label=f"{key} floor")
+    fail = nums.get("tiny.verbalize.parse_fail_rate")
+    if fail is not None:
+        ax.text(0, 0.02, f"parse\nfailures\n{fail:.0%}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(4), [names.get(m, m) for m in METHOD_ORDER])
     ax.set_ylabel(labels.get("ylabel", "TV"))
     ax.legend(fontsize=8)
