@@ -1,0 +1,1 @@
+"""Benchmarking Distributional Alignment of LLMs (Meister, Guestrin, Hashimoto; NAACL 2025)."""

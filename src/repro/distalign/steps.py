@@ -1,0 +1,531 @@
+"""distalign steps: rule ``distalign__<step>`` = ``<step>_step`` = numbers prefix ``<step>.``.
+
+Exact tier (released data): cells -> replay, leaderboard -> k2s_gap, baselines,
+fewshot_beats_persona. End-to-end tiny tier: tiny_corpus -> tiny_train -> tiny.
+Model and method names are those of the released files (``gpt-4``, ``anthropic_opus``,
+``llama3-70b``, ...; methods verbalize, sequence, logprobs, logprobs_ts).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from repro.common.steps import StepResult
+from repro.distalign import baselines as bl
+from repro.distalign.data import DATASETS, load_truth, released_files
+from repro.distalign.exact import LLM_MODELS, VerbalPolicy, pooled, raw_cells, released_tvs, replay_cells
+
+log = logging.getLogger("repro.distalign")
+
+STEERINGS = ("none", "persona", "fewshot")
+LB_METHODS = ("verbalize", "sequence", "logprobs", "logprobs_ts")
+LB_STEERINGS = ("persona", "fewshot")  # the main leaderboard pools task1 + task3
+
+
+def _files(inputs: Mapping[str, Path]) -> dict[str, Path]:
+    """Repository path -> local file, for the released files among the inputs."""
+    from repro.distalign.data import file_name
+
+    by_name = {file_name(p): p for p in released_files()}
+    return {by_name[k]: v for k, v in inputs.items() if k in by_name}
+
+
+def _r(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+# --- cells ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellsConfig:
+    """Per-cell mean TVs from the released per-question TVs (no parameters beyond the data)."""
+
+    compare_tolerance: float = 2.0e-3  # released per-cell table stores bootstrap means (differ by <~5e-4)
+
+
+def cells_step(inputs: Mapping[str, Path], config: CellsConfig) -> StepResult:
+    """Sec. 4, Table 6 (App.): mean TV per (dataset, model, steering, method), nan-mean over groups."""
+    table = released_tvs(inputs["tvs_csv"])
+    llm = table[table.model.isin(LLM_MODELS)]
+    cells = (llm.groupby(["dataset", "model", "steering", "method"]).tv
+             .agg(tv="mean", n="size", n_nan=lambda s: int(s.isna().sum())).reset_index())
+    numbers: dict = {}
+    for r in cells.itertuples(index=False):
+        numbers[f"{r.dataset}.{r.model}.{r.steering}.{r.method}.tv"] = _r(r.tv)
+        numbers[f"{r.dataset}.{r.model}.{r.steering}.{r.method}.n"] = int(r.n)
+    # Agreement with the released per-cell table (bootstrap means, so not bit-exact).
+    rel = pd.read_csv(inputs["cells_csv"]).dropna(subset=["Alignment Mean"])
+    method_of = {"V": "verbalize", "Seq": "sequence", "Log-p": "logprobs", "TS-Log-p": "logprobs_ts"}
+    steer_of = {"task0": "none", "task1": "persona", "task3_easy_hard": "fewshot"}
+    diffs = []
+    for r in rel.itertuples(index=False):
+        if r[2] not in steer_of:  # simulated rows: see the baselines step
+            continue
+        name, _, m = r[0].rpartition(" (")
+        key = (r[1], name, steer_of[r[2]], method_of[m.rstrip(")")])
+        mine = cells.set_index(["dataset", "model", "steering", "method"]).tv.get(key)
+        if mine is not None:
+            diffs.append(abs(mine - r[3]))
+    numbers["released_table.max_abs_diff"] = float(max(diffs))
+    numbers["released_table.n_cells"] = len(diffs)
+    numbers["released_table.n_within_tolerance"] = int(sum(d <= config.compare_tolerance for d in diffs))
+    log.info("cells: %d cells, max |diff| to the released table %.2e", len(cells), max(diffs))
+    return StepResult(numbers={"cells": numbers}, tables={"tvs": table, "table": cells})
+
+
+# --- replay -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """Re-scoring the released GPT-4 outputs through the replay backend."""
+
+    t_max: float = 10.0  # upper bound of the temperature search (the paper's (0, 10])
+    unknown_option: str = "drop"  # the authors' parser drops keys that are not option letters
+    sum_tol: float | None = None  # None: no sum check (the authors' setting; p_hat is not renormalised)
+    integer_percent: bool = True  # '0.5%' -> 0, as the released TVs show
+    strict_sum_tol: float = 0.05  # the strict policy (tiny tier's) for the parse-failure report
+
+
+def replay_step(inputs: Mapping[str, Path], config: ReplayConfig) -> StepResult:
+    """Sec. 3.2: V/Seq/Log-p answers of GPT-4 replayed, parsed, scored; TS-Log-p refitted."""
+    files = _files(inputs)
+    cells = [c for c in raw_cells(files) if c.model == "gpt-4" and c.task != "task0"]
+    policy = VerbalPolicy(config.unknown_option, config.sum_tol, config.integer_percent)
+    table, temps, fails = replay_cells(cells, policy, t_max=config.t_max)
+    released = released_tvs(inputs["tvs_csv"])
+    released = released[released.model == "gpt-4"]
+    merged = table.merge(released, on=["dataset", "model", "steering", "method", "group", "q"],
+                         suffixes=("", "_released"), how="left")
+    numbers: dict = {}
+    for method, grp in merged.groupby("method"):
+        both = grp.dropna(subset=["tv", "tv_released"])
+        diff = (both.tv - both.tv_released).abs()
+        numbers[f"{method}.max_abs_diff"] = float(diff.max())
+        numbers[f"{method}.n_questions"] = int(len(grp))
+        numbers[f"{method}.n_exact"] = int((diff <= 1e-9).sum())
+        numbers[f"{method}.nan_mismatch"] = int((grp.tv.isna() != grp.tv_released.isna()).sum())
+        numbers[f"{method}.mean_abs_diff_of_means"] = float(
+            abs(grp.groupby(["dataset"]).tv.mean() - grp.groupby(["dataset"]).tv_released.mean()).max())
+    for r in temps.itertuples(index=False):
+        numbers[f"ts.{r.dataset}.{r.steering}.temperature"] = float(r.temperature)
+        numbers[f"ts.{r.dataset}.{r.steering}.tv_before"] = float(r.tv_before)
+        numbers[f"ts.{r.dataset}.{r.steering}.tv_after"] = float(r.tv_after)
+    n_v = int((table.method == "verbalize").sum())
+    for (method, reason), count in sorted(fails.items()):
+        numbers[f"parse.{method}.{reason}"] = int(count)
+    # The same answers under the strict policy: what a strict parser would count as failures.
+    strict_table, _, strict_fails = replay_cells(
+        [c for c in cells if c.output_type == "express_distribution"],
+        VerbalPolicy("fail", config.strict_sum_tol, False), t_max=config.t_max)
+    numbers["parse.verbalize.strict_fail_rate"] = float(strict_table.tv.isna().mean()) if n_v else None
+    for (method, reason), count in sorted(strict_fails.items()):
+        if not reason.startswith("note_"):
+            numbers[f"parse.strict.{reason}"] = int(count)
+    log.info("replay: %d questions re-scored", len(table))
+    return StepResult(numbers={"replay": numbers}, tables={"table": merged, "temperatures": temps})
+
+
+# --- leaderboard ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeaderboardConfig:
+    """Main leaderboard (Fig. 2): persona + few-shot pooled, mean of the three datasets."""
+
+    n_boot: int = 1000  # bootstrap resamples
+    level: float = 0.95  # percentile interval
+    seed: int = 0
+
+
+def leaderboard_step(inputs: Mapping[str, Path], config: LeaderboardConfig) -> StepResult:
+    """Sec. 4, Fig. 2: TV per model and method, 95% bootstrap CI; per dataset and 'both'."""
+    table = pd.read_csv(inputs["tvs"])
+    rng = np.random.default_rng(config.seed)
+    numbers: dict = {}
+    rows = []
+    for model in LLM_MODELS:
+        for method in LB_METHODS:
+            samples = [pooled(table, model, method, ds, LB_STEERINGS) for ds in DATASETS]
+            if any(s.size == 0 for s in samples):
+                continue
+            plain, mean, lo, hi = bl_boot(samples, config, rng)
+            key = f"{model}.{method}"
+            numbers[f"{key}.tv"] = mean
+            numbers[f"{key}.plain_mean"] = plain
+            numbers[f"{key}.ci_low"], numbers[f"{key}.ci_high"] = lo, hi
+            numbers[f"{key}.err"] = (hi - lo) / 2
+            for ds, s in zip(DATASETS, samples):
+                numbers[f"{key}.{ds}.tv"] = float(np.nanmean(s))
+            numbers[f"{key}.both.tv"] = float(np.mean([np.nanmean(s) for s in samples[:2]]))
+            rows.append((model, method, mean, lo, hi, plain))
+    lb = pd.DataFrame(rows, columns=["model", "method", "tv", "ci_low", "ci_high", "plain_mean"])
+    return StepResult(numbers={"leaderboard": numbers}, tables={"table": lb})
+
+
+def bl_boot(samples, config, rng):
+    from repro.distalign.metrics import bootstrap_mean
+
+    return bootstrap_mean(samples, config.n_boot, rng, config.level)
+
+
+# --- k2s gap ----------------------------------------------------------------------------------
+
+
+def k2s_gap_step(inputs: Mapping[str, Path]) -> StepResult:
+    """Sec. 4.2: knowledge-to-simulation gap TV(Seq) / TV(V) - 1 on the main leaderboard."""
+    lb = pd.read_csv(inputs["leaderboard"]).set_index(["model", "method"]).tv
+    numbers = {m: float(lb[(m, "sequence")] / lb[(m, "verbalize")] - 1.0) for m in LLM_MODELS}
+    table = pd.DataFrame({"model": list(numbers), "k2s_gap": list(numbers.values())})
+    return StepResult(numbers={"k2s_gap": numbers}, tables={"table": table})
+
+
+# --- baselines --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaselinesConfig:
+    """Reference predictors and the human baseline."""
+
+    floor_samples: int = 30  # samples per simulated answer (the paper's Seq length)
+    floor_reps: int = 1000  # repetitions averaged per question
+    fewshot_k: int = 5  # in-context examples of the few-shot prompt
+    seed: int = 0
+
+
+def baselines_step(inputs: Mapping[str, Path], config: BaselinesConfig) -> StepResult:
+    """Sec. 4, Fig. 2: human (OQA + NYT), uniform, 30-sample floor, few-shot average."""
+    files = _files(inputs)
+    rng = np.random.default_rng(config.seed)
+    numbers: dict = {}
+    rows = []
+    per_ds: dict[str, dict[str, float]] = {"uniform": {}, "floor30": {}, "fewshot_avg": {}}
+    truths = {ds: load_truth(ds, files) for ds in DATASETS}
+    pool = load_truth("opinionqa_pool", files)
+    evaluated = {q.qid for q in truths["opinionqa"]}
+    sims = {
+        "opinionqa": json.loads(Path(files["opinions_qa/data/human_resp/Pew_American_Trends_Panel_disagreement_500/"
+                                          "question_similarity_top10.json"]).read_text()),
+        "nytimes": json.loads(Path(files["nytimes/question_similarity_top10.json"]).read_text()),
+    }
+    for ds in DATASETS:
+        qs = truths[ds]
+        per_ds["uniform"][ds] = float(bl.uniform_tvs(qs).mean())
+        per_ds["floor30"][ds] = float(bl.floor_tvs(qs, config.floor_samples, config.floor_reps, rng).mean())
+        if ds in sims:
+            src = pool if ds == "opinionqa" else qs
+            excl = evaluated if ds == "opinionqa" else set()
+            per_ds["fewshot_avg"][ds] = float(bl.fewshot_average_tvs(qs, src, sims[ds], config.fewshot_k, excl).mean())
+    for name, vals in per_ds.items():
+        for ds, v in vals.items():
+            numbers[f"{name}.{ds}.tv"] = v
+            rows.append((name, ds, v))
+        if len(vals) == 3:
+            numbers[f"{name}.tv"] = float(np.mean(list(vals.values())))
+        numbers[f"{name}.both.tv"] = float(np.mean([vals["opinionqa"], vals["nytimes"]]))
+    # Human: annotators' averaged estimates, OQA and NYT only ("both" = 1/2 OQA + 1/2 NYT).
+    human = {}
+    for ds, fname in (("opinionqa", "OQA"), ("nytimes", "NYT")):
+        h = json.loads(Path(files[f"results/human_annotations/{fname}_human_tv_data.json"]).read_text())
+        for key, steer in (("nosteer", "none"), ("persona", "persona"), ("fewshot", "fewshot")):
+            numbers[f"human.{ds}.{steer}.tv"] = float(np.nanmean(h[key]))
+            rows.append(("human_" + steer, ds, float(np.nanmean(h[key]))))
+        human[ds] = float(np.nanmean(np.concatenate([h["persona"], h["fewshot"]])))
+        numbers[f"human.{ds}.tv"] = human[ds]
+    numbers["human.tv"] = float(np.mean(list(human.values())))
+    # Simulated rows as released (for the comparison; the floor of OQA there covers 215 of 600).
+    rel = released_tvs(inputs["tvs_csv"])
+    sim = rel[rel.model == "simulated"]
+    for name, grp in sim.groupby("steering"):
+        means = [float(np.nanmean(grp[grp.dataset == ds].tv)) for ds in DATASETS]
+        numbers[f"released.{name}.tv"] = float(np.mean(means))
+        numbers[f"released.{name}.n"] = int(grp.tv.notna().sum())
+    table = pd.DataFrame(rows, columns=["baseline", "dataset", "tv"])
+    return StepResult(numbers={"baselines": numbers}, tables={"table": table})
+
+
+# --- few-shot vs persona ----------------------------------------------------------------------
+
+
+def fewshot_beats_persona_step(inputs: Mapping[str, Path]) -> StepResult:
+    """Sec. 4.3: over the released per-cell table, in how many cells few-shot < persona TV."""
+    rel = pd.read_csv(inputs["cells_csv"]).dropna(subset=["Alignment Mean"])
+    wide = rel.pivot_table(index=["Model Name", "Dataset"], columns="Task Type", values="Alignment Mean")
+    both = wide.dropna(subset=["task1", "task3_easy_hard"])
+    numbers = {
+        "count": int((both["task3_easy_hard"] < both["task1"]).sum()),
+        "cells": int(len(both)),
+        "mean_tv.none": float(wide["task0"].mean()),
+        "mean_tv.persona": float(both["task1"].mean()),
+        "mean_tv.fewshot": float(both["task3_easy_hard"].mean()),
+    }
+    # The same count recomputed from our cells table (plain means of the released TVs).
+    cells = pd.read_csv(inputs["cells"])
+    w2 = cells.pivot_table(index=["dataset", "model", "method"], columns="steering", values="tv").dropna(
+        subset=["persona", "fewshot"])
+    numbers["recomputed.count"] = int((w2["fewshot"] < w2["persona"]).sum())
+    numbers["recomputed.cells"] = int(len(w2))
+    table = both.reset_index()
+    return StepResult(numbers={"fewshot_beats_persona": numbers}, tables={"table": table})
+
+
+# --- tiny tier --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TinyTrainConfig:
+    """Tiny LM trained on rendered survey text from the non-evaluated OpinionQA pool."""
+
+    repeats: int = 2  # passes over (question, group, format) with fresh samples
+    fewshot_frac: float = 0.5  # share of training examples with few-shot context
+    question_chars: int = 60  # rendering (see repro.distalign.tiny.RenderConfig)
+    option_chars: int = 12
+    shots: int = 3
+    n_layer: int = 2
+    n_head: int = 4
+    d_model: int = 128
+    context: int = 192
+    steps: int = 300
+    batch_size: int = 16
+    lr: float = 3.0e-3
+    warmup: int = 50
+    seed: int = 0
+
+
+def _render_cfg(c) -> "RenderConfig":
+    from repro.distalign.tiny import RenderConfig
+
+    return RenderConfig(question_chars=c.question_chars, option_chars=c.option_chars, shots=c.shots)
+
+
+def _oqa(inputs: Mapping[str, Path]):
+    files = _files(inputs)
+    evaluated = load_truth("opinionqa", files)
+    pool = load_truth("opinionqa_pool", files)
+    eval_ids = {q.qid for q in evaluated}
+    sim = json.loads(Path(files["opinions_qa/data/human_resp/Pew_American_Trends_Panel_disagreement_500/"
+                                "question_similarity_top10.json"]).read_text())
+    return evaluated, [q for q in pool if q.qid not in eval_ids], eval_ids, sim
+
+
+def train_tiny(inputs: Mapping[str, Path], config: TinyTrainConfig, out: Path) -> dict:
+    """Notes Sec. 6: render the training pool, train a char-level GPT (repro.common.lm), save it to ``out``."""
+    from repro.common.lm.models import ModelConfig, build_model, save_model_dir
+    from repro.common.lm.tokenizer import Tokenizer
+    from repro.common.lm.trainer import TrainConfig, train
+    from repro.distalign.tiny import build_corpus
+
+    evaluated, train_pool, eval_ids, sim = _oqa(inputs)
+    rng = np.random.default_rng(config.seed)
+    docs = build_corpus(train_pool, sim, eval_ids, config.repeats, config.fewshot_frac, rng, _render_cfg(config))
+    tok = Tokenizer.train_char(docs)
+    ids = np.array([i for d in docs for i in tok.encode(d) + [tok.eos_id]], dtype=np.int32)
+    cut = int(len(ids) * 0.98)
+    mcfg = ModelConfig(arch="gpt2", n_layer=config.n_layer, n_head=config.n_head, d_model=config.d_model,
+                       context=config.context, vocab_size=tok.vocab_size)
+    model = build_model(mcfg, seed=config.seed)
+    tcfg = TrainConfig(steps=config.steps, batch_size=config.batch_size, context=config.context, lr=config.lr,
+                       warmup=config.warmup, min_lr=config.lr / 10, eval_every=max(1, config.steps // 4),
+                       eval_batches=4, seed=config.seed, threads=1, device="cpu")
+    hist = train(model, ids[:cut], tcfg, eval_tokens=ids[cut:], progress=True)
+    evals = [h["eval_loss"] for h in hist if h.get("eval_loss") is not None]
+    numbers = {
+        "n_params": int(sum(p.numel() for p in model.parameters())),
+        "n_train_questions": len({q.qid for q in train_pool}),
+        "n_train_examples": len(docs),
+        "train_tokens": int(cut),
+        "final_eval_loss": float(evals[-1]) if evals else None,
+        "overlap_with_evaluated": len({q.qid for q in train_pool} & eval_ids),
+    }
+    save_model_dir(out, model, mcfg, tok, extra={"numbers": numbers})
+    return numbers
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    """Train the tiny model, then evaluate it on the 100 evaluated OpinionQA questions."""
+
+    train: TinyTrainConfig = TinyTrainConfig()  # the rendering settings are shared with evaluation
+    temperature: float = 1.0  # sampling temperature of V and Seq answers (the paper's 1)
+    t_max: float = 10.0  # TS-Log-p search bound
+    max_questions: int | None = None  # smoke: evaluate only the first questions
+    seed: int = 0
+
+
+def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
+    """The paper's evaluation through the ``tiny`` backend: TV per steering and method, parse failures,
+    TS-Log-p, and the sanity floors (uniform = random baseline; group prior = count-based: the mean
+    training distribution of the same group over training questions with as many options)."""
+    from repro.common.llm import get_llm
+    from repro.distalign.metrics import (fit_temperature, parse_logprobs, parse_sequence, parse_verbalized,
+                                         temperature_scale, tv)
+    from repro.distalign.tiny import FORMATS, render_prompt, shots_for, render_answer
+
+    import tempfile
+
+    evaluated, train_pool, eval_ids, sim = _oqa(inputs)
+    tmp = tempfile.TemporaryDirectory(prefix="distalign_tiny_")
+    train_numbers = train_tiny(inputs, config.train, Path(tmp.name) / "model")
+    if config.max_questions is not None:
+        keep = sorted({q.qid for q in evaluated})[: config.max_questions]
+        evaluated = [q for q in evaluated if q.qid in keep]
+    rcfg = _render_cfg(config.train)
+    rng = np.random.default_rng(config.seed)
+    llm = get_llm("tiny", path=str(Path(tmp.name) / "model"), device="cpu")
+    by_key = {(q.qid, q.group): q for q in train_pool}
+    numbers: dict = {}
+    rows = []
+    fails: dict[str, dict[str, int]] = {f: {} for f in FORMATS}
+    lp_store: dict[str, list] = {"persona": [], "fewshot": []}
+    for steering in ("persona", "fewshot"):
+        for fmt in FORMATS:
+            prompts = []
+            for q in evaluated:
+                shots = []
+                if steering == "fewshot":
+                    shots = [render_answer(fmt, s.p, rng, rcfg)
+                             for s in shots_for(q, by_key, sim.get(q.qid, []), rcfg.shots, eval_ids)]
+                prompts.append(render_prompt(q, fmt, shots, rcfg))
+            if fmt == "logprobs":
+                answers = [llm.top_logprobs(p, k=20) for p in prompts]
+            else:
+                max_tokens = 3 + 9 * 8 if fmt == "verbalize" else rcfg.n_samples
+                answers = [a[0] for a in llm.generate(prompts, n=1, temperature=config.temperature,
+                                                      max_tokens=max_tokens, stop=["\n"], seed=config.seed)]
+            tvs = []
+            if fmt == "verbalize":  # the paper's lenient parser, for comparison (no sum check, unknown keys dropped)
+                lenient = [parse_verbalized(a, q.letters, unknown_option="drop", sum_tol=None, integer_percent=True)
+                           for q, a in zip(evaluated, answers)]
+                lt = [tv(r.p, q.p) for r, q in zip(lenient, evaluated) if r.ok]
+                numbers[f"{steering}.verbalize_lenient.tv"] = float(np.mean(lt)) if lt else None
+                fails.setdefault("verbalize_lenient", {})
+                fails["verbalize_lenient"]["any"] = fails["verbalize_lenient"].get("any", 0) + sum(
+                    not r.ok for r in lenient)
+            for q, a in zip(evaluated, answers):
+                if fmt == "verbalize":
+                    parsed = parse_verbalized(a, q.letters)  # strict: unknown option / sum / JSON fail
+                elif fmt == "sequence":
+                    parsed = parse_sequence(a, q.letters)
+                else:
+                    parsed = parse_logprobs(a, q.letters)
+                if not parsed.ok:
+                    fails[fmt][parsed.failure] = fails[fmt].get(parsed.failure, 0) + 1
+                tvs.append(tv(parsed.p, q.p) if parsed.ok else np.nan)
+                if fmt == "logprobs" and parsed.ok:
+                    lp_store[steering].append((parsed.p, q.p))
+            numbers[f"{steering}.{fmt}.tv"] = float(np.nanmean(tvs)) if np.isfinite(tvs).any() else None
+            numbers[f"{steering}.{fmt}.n"] = len(tvs)
+            rows.extend((steering, fmt, t) for t in tvs)
+        pairs = lp_store[steering]
+        t, mean_ts = fit_temperature([a for a, _ in pairs], [b for _, b in pairs], t_max=config.t_max)
+        numbers[f"{steering}.logprobs_ts.tv"] = mean_ts
+        numbers[f"{steering}.logprobs_ts.temperature"] = t
+        rows.extend((steering, "logprobs_ts", tv(temperature_scale(a, t), b)) for a, b in pairs)
+    n_eval = 2 * len(evaluated)
+    numbers["verbalize_lenient.parse_fail_rate"] = float(fails["verbalize_lenient"]["any"] / n_eval)
+    for fmt in FORMATS:
+        numbers[f"{fmt}.parse_fail_rate"] = float(sum(fails[fmt].values()) / n_eval)
+        for reason, c in sorted(fails[fmt].items()):
+            numbers[f"{fmt}.parse_fail.{reason}"] = int(c)
+    # Sanity floors: random (uniform) and count-based group prior.
+    numbers["floor.uniform.tv"] = float(np.mean([tv(np.full(len(q.p), 1 / len(q.p)), q.p) for q in evaluated]))
+    prior = {}
+    for q in train_pool:
+        prior.setdefault((q.group, len(q.p)), []).append(q.p)
+    numbers["floor.group_prior.tv"] = float(np.mean([
+        tv(np.mean(prior[(q.group, len(q.p))], axis=0) if (q.group, len(q.p)) in prior
+           else np.full(len(q.p), 1 / len(q.p)), q.p) for q in evaluated]))
+    numbers["n_questions"] = len({q.qid for q in evaluated})
+    numbers["train"] = train_numbers
+    tmp.cleanup()
+    table = pd.DataFrame(rows, columns=["steering", "method", "tv"])
+    return StepResult(numbers={"tiny": numbers}, tables={"table": table})
+
+
+# --- paper scale: live models -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    """One model of the paper behind a repro.common.llm backend."""
+
+    name: str  # as in the released files (gpt-4, anthropic_opus, llama3-70b, ...)
+    backend: str  # openai | hf
+    model: str  # API model id or Hugging Face id
+    api_key_env: str | None = None  # environment variable holding the key (never the key)
+    base_url: str | None = None  # OpenAI-compatible endpoint (Anthropic's, a vLLM server); None: OpenAI
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The paper-scale rerun (Sec. 3): every model x dataset x steering x method, one call per prompt."""
+
+    datasets: tuple[str, ...] = ("opinionqa", "nytimes", "globalvalues")
+    methods: tuple[str, ...] = ("verbalize", "sequence", "logprobs")
+    steering: tuple[str, ...] = ("none", "persona", "fewshot")
+    prompts: str = "inputs/{dataset}/{output_type}/prompt_task{task}.txt"
+    system_prompt: str = "You are a helpful assistant."
+    temperature: float = 1.0
+    top_logprobs: int = 20
+    shots: int = 5
+    cache: str = "resources/llm_cache/distalign.sqlite"
+    models: tuple[LiveModel, ...] = ()
+    seed: int = 0
+
+
+def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
+    """Paper scale: query each model through its backend and score it like the released outputs.
+
+    Numbers ``live.<model>.<dataset>.<steering>.<method>.{tv,parse_fail_rate}``; Log-p is skipped
+    for backends without log-probs (the Anthropic API), as in the paper.
+    """
+    from repro.common.llm import from_params
+    from repro.common.llm.base import LLMError
+    from repro.distalign.live import OUTPUT_TYPE, PROMPT_DIR, TASK, ask, build_prompt, score
+
+    files = _files(inputs)
+    rng = np.random.default_rng(config.seed)
+    numbers: dict = {}
+    rows = []
+    for m in config.models:
+        opts = {"backend": m.backend, "model": m.model, "cache": config.cache}
+        if m.backend == "openai":
+            opts["api_key_env"] = m.api_key_env
+            if m.base_url:
+                opts["base_url"] = m.base_url
+        llm = from_params(opts)
+        for ds in config.datasets:
+            qs = load_truth(ds, files)
+            by_key = {(q.qid, q.group): q for q in qs}
+            for steering in config.steering:
+                sel = [q for q in qs if q.group == qs[0].group] if steering == "none" else qs
+                for method in config.methods:
+                    if method == "logprobs" and m.name.startswith("anthropic"):
+                        continue
+                    block = Path(files[config.prompts.format(dataset=PROMPT_DIR[ds], output_type=OUTPUT_TYPE[method],
+                                                             task=TASK[steering])]).read_text(encoding="utf-8")
+                    prompts = []
+                    for q in sel:
+                        shots = [by_key[(o.qid, q.group)] for o in qs if o.qid != q.qid and o.group == q.group
+                                 and len(o.p) == len(q.p)][: config.shots] if steering == "fewshot" else []
+                        prompts.append(build_prompt(block, q, method, steering, shots, rng))
+                    try:
+                        answers = ask(llm, prompts, method, config.temperature, config.top_logprobs,
+                                      config.system_prompt)
+                    except LLMError as err:
+                        raise LLMError(f"distalign live: {m.name} on {ds}/{steering}/{method}: {err}") from err
+                    tvs, fails = score(sel, answers, method)
+                    key = f"{m.name}.{ds}.{steering}.{method}"
+                    numbers[f"{key}.tv"] = _r(float(np.nanmean(tvs))) if np.isfinite(tvs).any() else None
+                    numbers[f"{key}.parse_fail_rate"] = float(sum(fails.values()) / max(1, len(sel)))
+                    rows.extend((m.name, ds, steering, method, q.group, q.qid, t) for q, t in zip(sel, tvs))
+    table = pd.DataFrame(rows, columns=["model", "dataset", "steering", "method", "group", "qid", "tv"])
+    return StepResult(numbers={"live": numbers}, tables={"table": table})

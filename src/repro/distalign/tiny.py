@@ -1,0 +1,97 @@
+"""End-to-end tiny tier: a tiny LM trained on rendered survey text, evaluated like the paper's LLMs.
+
+Design (notes Sec. 6): the training text comes only from OpinionQA questions of the
+500-question pool that are **not** among the 100 evaluated (a held-out-safe pool); each
+example is a prompt in one of the three output formats (V: a percent dict, Seq: 30 letters,
+Log-p: one letter) with the answer drawn from the real group distribution, with and without
+few-shot context (other training questions' true distributions for the same group, in the
+same format). Evaluation renders the evaluated questions the same way (persona: the group
+named; few-shot: + k shots from similar non-evaluated questions) and asks the model through
+the ``tiny`` backend of :mod:`repro.common.llm`. A model trained in minutes cannot show or
+refute "verbalizing beats simulating": that finding concerns instruction-tuned LLMs and is
+tested by the paper-scale config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from repro.distalign.data import Question, letters
+
+__all__ = ["FORMATS", "RenderConfig", "render_prompt", "render_answer", "build_corpus", "shots_for"]
+
+FORMATS = ("verbalize", "sequence", "logprobs")
+_INSTR = {"verbalize": "dist", "sequence": "seq30", "logprobs": "one"}
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """How a question is rendered as text (short, for a character-level model)."""
+
+    question_chars: int = 60  # question text is cut to this many characters
+    option_chars: int = 12  # each option text is cut to this many characters
+    n_samples: int = 30  # Seq length (the paper's 30)
+    shots: int = 3  # few-shot examples in context
+
+
+def _dist_text(p: np.ndarray) -> str:
+    pct = np.floor(p * 100).astype(int)
+    pct[int(np.argmax(p))] += 100 - int(pct.sum())  # integers summing to 100
+    return "{" + ", ".join(f"'{k}': '{v}%'" for k, v in zip(letters(len(p)), pct)) + "}"
+
+
+def render_answer(fmt: str, p: np.ndarray, rng: np.random.Generator, cfg: RenderConfig) -> str:
+    """An answer in format ``fmt`` for truth ``p`` (V: the distribution; Seq/Log-p: samples)."""
+    ls = letters(len(p))
+    if fmt == "verbalize":
+        return _dist_text(p)
+    if fmt == "sequence":
+        return "".join(rng.choice(ls, size=cfg.n_samples, p=p))
+    if fmt == "logprobs":
+        return str(rng.choice(ls, p=p))
+    raise ValueError(f"unknown format {fmt!r}; known: {FORMATS}")
+
+
+def render_prompt(q: Question, fmt: str, shots: Sequence[str], cfg: RenderConfig) -> str:
+    """The prompt text (the answer follows it directly)."""
+    opts = " ".join(f"{k}:{o[: cfg.option_chars]}" for k, o in zip(q.letters, q.options))
+    ctx = "".join(f"ex {_INSTR[fmt]} {s}\n" for s in shots)
+    return f"{ctx}[{q.group}] {q.text[: cfg.question_chars]}\n{opts}\n{_INSTR[fmt]} "
+
+
+def shots_for(q: Question, by_key: Mapping[tuple[str, str], Question], similar: Sequence[str], k: int,
+              exclude: set[str]) -> list[Question]:
+    """Up to ``k`` similar questions of the same group with a true distribution (not evaluated ones)."""
+    out = []
+    for sid in similar:
+        if sid == q.qid or sid in exclude:
+            continue
+        s = by_key.get((sid, q.group))
+        if s is not None:
+            out.append(s)
+        if len(out) == k:
+            break
+    return out
+
+
+def build_corpus(
+    train: Sequence[Question], similar: Mapping[str, Sequence[str]], exclude: set[str], repeats: int,
+    fewshot_frac: float, rng: np.random.Generator, cfg: RenderConfig,
+) -> list[str]:
+    """Rendered training examples: every (question, group, format), ``repeats`` times, with fresh
+    samples each time; a ``fewshot_frac`` share carries few-shot context."""
+    by_key = {(q.qid, q.group): q for q in train}
+    docs = []
+    for _ in range(repeats):
+        for q in train:
+            for fmt in FORMATS:
+                shots: list[str] = []
+                if rng.random() < fewshot_frac:
+                    shots = [render_answer(fmt, s.p, rng, cfg)
+                             for s in shots_for(q, by_key, similar.get(q.qid, []), cfg.shots, exclude)]
+                docs.append(render_prompt(q, fmt, shots, cfg) + render_answer(fmt, q.p, rng, cfg) + "\n")
+    order = rng.permutation(len(docs))
+    return [docs[i] for i in order]
