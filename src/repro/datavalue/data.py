@@ -145,6 +145,7 @@ def check_sizes(sizes: list[int] | tuple[int, ...] | np.ndarray, class_counts: n
             raise SubsetError(f"{where}: dataset size {k} is smaller than the number of classes {len(class_counts)}")
         if k > total:
             raise SubsetError(f"{where}: dataset size {k} is larger than the {total} points available")
+    for k in sizes:
         need = balanced_counts(int(k), len(class_counts))
         short = np.nonzero(need > class_counts)[0]
         if short.size:

@@ -1,7 +1,8 @@
 """Valuation experiments (paper Sec. 4.3-4.4): point addition and removal curves, noisy-label detection.
 
 * :func:`addition_curves` -- start from a random class-balanced base of other pool points, add the valued
-  points in decreasing order of a method's value, retrain after each increment; test accuracy per step.
+  points in decreasing order of a method's value, class-balanced (the top n / C of every class, as the
+  paper adds the class-balanced top 100), retrain after each increment; test accuracy per step.
   A good valuation adds the helpful points first: higher area under the curve (AUC = mean accuracy).
 * :func:`removal_curves` -- train on a base plus every valued point, remove valued points in decreasing
   order of value; a good valuation removes the helpful points first: lower AUC.
@@ -20,7 +21,7 @@ import torch
 from repro.datavalue.data import Dataset, sample_balanced
 from repro.datavalue.solvers import ModelSpec, Problems, accuracy, fit
 
-__all__ = ["auroc", "addition_curves", "removal_curves"]
+__all__ = ["auroc", "balanced_order", "addition_curves", "removal_curves"]
 
 
 def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
@@ -33,9 +34,24 @@ def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
     return float(roc_auc_score(positives, scores))
 
 
-def _orders(values: Mapping[str, np.ndarray], n: int, repeats: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def balanced_order(order: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Interleave an order by class: the first n entries hold the top n / C of every class (paper Sec. 4.4)."""
+    rank = np.empty(len(order), dtype=np.int64)
+    for c in np.unique(labels):
+        members = order[labels[order] == c]
+        rank[members] = np.arange(len(members))
+    pos = np.empty(len(order), dtype=np.int64)
+    pos[order] = np.arange(len(order))
+    return np.lexsort((pos, rank))
+
+
+def _orders(
+    values: Mapping[str, np.ndarray], n: int, repeats: int, rng: np.random.Generator, labels: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     out = {m: np.tile(np.argsort(-np.asarray(v), kind="stable"), (repeats, 1)) for m, v in values.items()}
     out["random"] = np.stack([rng.permutation(n) for _ in range(repeats)])
+    if labels is not None:
+        out = {m: np.stack([balanced_order(o, labels) for o in orders]) for m, orders in out.items()}
     return out
 
 
@@ -62,7 +78,7 @@ def addition_curves(
     """Test accuracy (repeats, len(steps)) per method after adding the top-``steps[j]`` valued points to a base."""
     others = np.setdiff1d(np.arange(len(ds.y_pool)), points)
     bases = others[sample_balanced(ds.y_pool[others], base_size, ds.n_classes, rng, repeats)]
-    orders = _orders(values, len(points), repeats, rng)
+    orders = _orders(values, len(points), repeats, rng, labels=ds.y_pool[points])
     names = list(orders)
     w = np.zeros((len(names), repeats, len(steps), len(ds.y_pool)))
     for a, name in enumerate(names):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -37,22 +38,28 @@ def plot_scaling(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> Any:
     fig, axes = _grid(len(tables))
     for ax, (name, path) in zip(axes, tables.items()):
         df = pd.read_csv(path)
-        pts = df["point"].unique()
-        # points with a clean positive law, spread over alpha
-        slope = df.groupby("point").apply(lambda g: np.polyfit(np.log(g["k"]), np.log(np.abs(g["pred_mle"]) + 1e-300), 1)[0], include_groups=False)
-        chosen = slope.sort_values().index[np.linspace(0, len(pts) - 1, min(6, len(pts))).astype(int)]
+        # clearly positive points (top half by the mean at the smallest size), spread over the fitted slope
+        k0 = df["k"].min()
+        first = df[df["k"] == k0].set_index("point")["mean"]
+        cand = first[first > first.quantile(0.5)].index
+        sub = df[df["point"].isin(cand)]
+        slope = sub.groupby("point").apply(
+            lambda g: np.polyfit(np.log(g["k"]), np.log(np.abs(g["pred_mle"]) + 1e-300), 1)[0], include_groups=False
+        ).sort_values()
+        chosen = slope.index[(np.linspace(0.1, 0.9, min(5, len(slope))) * (len(slope) - 1)).astype(int)] if len(slope) else []
         for i, p in enumerate(chosen):
             g = df[df["point"] == p].sort_values("k")
             col = f"C{i}"
             for split, marker in (("fit", "o"), ("heldout", "s")):
                 h = g[g["split"] == split]
-                face = col if split == "fit" else "none"
-                ax.errorbar(h["k"], np.abs(h["mean"]), yerr=h["sem"], fmt=marker, color=col, mfc=face, ms=4, lw=0.8)
-                neg = h[h["mean"] < 0]
-                ax.plot(neg["k"], np.abs(neg["mean"]), "x", color="k", ms=5)
-            ax.plot(g["k"], np.abs(g["pred_mle"]), "-", color=col, lw=1)
+                pos, neg = h[h["mean"] > 0], h[h["mean"] <= 0]
+                ax.plot(pos["k"], pos["mean"], marker, color=col, mfc=col if split == "fit" else "none", ms=5)
+                ax.plot(neg["k"], np.abs(neg["mean"]), "x", color=col, ms=5)
+            ax.plot(g["k"], np.abs(g["pred_mle"]), "-", color=col, lw=1, label=f"alpha = {-slope[p]:.2f}")
+        ax.legend(fontsize=7)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("dataset size k")
         ax.set_ylabel("|mean marginal contribution|")
         ax.set_title(f"{name} (filled: fit, open: held out, x: negative)", fontsize=8)
