@@ -4,8 +4,9 @@ A small MLP maps a point's features to (c, log alpha, log sigma, log beta) for e
 the point's own (observed) label are used, and the loss is the Gaussian negative log-likelihood of the
 point's sampled marginal contributions under Delta ~ N(c k^-alpha, sigma^2 k^-beta), plus the paper's weak
 prior 1e-5 (alpha - 1)^2. Sharing one network across points pools statistical strength, so a few samples
-per point suffice. Simplifications against the paper (stated in the report): no classifier pre-training,
-c is predicted directly (signed) instead of log|c| plus a sign head, full-batch AdamW, a random 10% of the
+per point suffice. As in the paper, the network body is first pre-trained as a classifier on the pool
+(``pretrain_steps`` full-batch steps; the paper: 10 epochs), then its last layer is replaced by the
+zero-initialised law head. Simplifications against the paper (stated in the report): c is predicted directly (signed) instead of log|c| plus a sign head, full-batch AdamW, a random 10% of the
 points held out for early stopping (best validation NLL kept).
 """
 
@@ -32,6 +33,7 @@ class AmortizedConfig:
     holdout: float = 0.1  # fraction of points held out for early stopping
     patience: int = 200  # stop after this many steps without a better validation NLL
     alpha_prior: float = 1e-5  # weight of the prior (alpha - 1)^2
+    pretrain_steps: int = 200  # full-batch Adam steps of classifier pre-training on the pool (0: none)
 
 
 def fit_amortized(
@@ -42,6 +44,8 @@ def fit_amortized(
     delta: np.ndarray,
     cfg: AmortizedConfig,
     seed: int,
+    pool_x: np.ndarray | None = None,
+    pool_y: np.ndarray | None = None,
 ) -> Law:
     """Train on samples ``delta`` (P, m) at sizes ``k`` (P, m) of points ``x`` (P, d); returns every point's law."""
     g = torch.Generator().manual_seed(seed)
@@ -53,12 +57,21 @@ def fit_amortized(
     scale = float(np.mean(np.abs(delta) * (k / k_ref)))
     dt = torch.as_tensor(delta / scale, dtype=torch.float32)
     xt = torch.as_tensor(x, dtype=torch.float32)
-    lab = torch.as_tensor(labels, dtype=torch.long)
+    lab = torch.as_tensor(np.array(labels), dtype=torch.long)
     net = torch.nn.Sequential(
         torch.nn.Linear(x.shape[1], cfg.hidden), torch.nn.ReLU(),
         torch.nn.Linear(cfg.hidden, cfg.hidden), torch.nn.ReLU(),
         torch.nn.Linear(cfg.hidden, 4 * n_classes),
     )  # fmt: skip
+    if cfg.pretrain_steps and pool_x is not None and pool_y is not None:
+        head = torch.nn.Linear(cfg.hidden, n_classes)
+        clf = torch.nn.Sequential(*list(net)[:-1], head)
+        px, py = torch.as_tensor(pool_x, dtype=torch.float32), torch.as_tensor(pool_y, dtype=torch.long)
+        popt = torch.optim.Adam(clf.parameters(), lr=1e-3)
+        for _ in range(cfg.pretrain_steps):
+            popt.zero_grad()
+            torch.nn.functional.cross_entropy(clf(px), py).backward()
+            popt.step()
     last = net[-1]
     torch.nn.init.zeros_(last.weight)
     with torch.no_grad():  # start at c = 0, alpha = 1, sigma = std of the rescaled samples, beta = 2

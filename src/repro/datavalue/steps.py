@@ -338,7 +338,9 @@ def amortized_step(inputs: Mapping[str, Path], config: AmortizedStepConfig) -> S
     P = len(sub)
     k = np.broadcast_to(sizes[fit_j][None, :, None], sub.shape).reshape(P, -1)
     ds = load_dataset(e.dataset, config.dataset)
-    am = fit_amortized(z["x"], z["labels"], ds.n_classes, k, sub.reshape(P, -1), ap.net, config.seed)
+    am = fit_amortized(
+        z["x"], z["labels"], ds.n_classes, k, sub.reshape(P, -1), ap.net, config.seed, ds.x_pool, ds.y_pool
+    )
     mle = Law(*(laws[c].to_numpy() for c in ("c", "alpha", "sigma", "beta")))
     ref = predict(mle, sizes)
     mle_m = fit_mle(sizes[fit_j], sub)
