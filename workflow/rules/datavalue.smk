@@ -18,6 +18,7 @@
 #       per-size mean contributions at the held-out sizes, pooled over points and sizes (also _log: log-space fit)
 #   fit.<D>.<model>.{r2_fit_sizes, alpha_median, alpha_q10, alpha_q90, alpha_median_log, beta_median,
 #       frac_negative_c, log_r2_median}, fit.<D>.<model>.r2_by_size.<k>
+#   fit.<D>.<model>.spearman_alpha_abs_margin   alpha vs |logit margin| under the full-pool model (clean, c > 0)
 #   fit.<D>.<model>.valuation.m<m>.{mc_r2, law_r2}   equal-budget valuation: m subsets per size, R^2 against the
 #       MC grid value of the other half of the subsets (Sec. 4.3)
 #   amortized.<D>.{r2_vs_mle, mle_subsample_r2_vs_mle, zero_floor_r2_vs_mle, r2_heldout_sizes, samples_per_point,

@@ -17,9 +17,12 @@ import torch
 from tqdm import tqdm
 
 from repro.datavalue.data import Dataset, check_sizes, sample_balanced
-from repro.datavalue.solvers import ModelSpec, Problems, accuracy, fit, val_cross_entropy
+from repro.datavalue.solvers import ModelSpec, Problems, accuracy, fit, predict_logits, val_cross_entropy
 
-__all__ = ["Contributions", "geometric_sizes", "choose_points", "marginal_contributions", "leave_one_out", "full_fit"]
+__all__ = [
+    "Contributions", "geometric_sizes", "choose_points", "marginal_contributions", "leave_one_out", "full_fit",
+    "pool_margins",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -139,3 +142,18 @@ def leave_one_out(ds: Dataset, spec: ModelSpec, points: np.ndarray) -> np.ndarra
         m = fit(pr, spec, ds.n_classes)
     u = -val_cross_entropy(m, xv, yv)[0].double().numpy()
     return u[0] - u[1:]
+
+
+def pool_margins(ds: Dataset, spec: ModelSpec, points: np.ndarray) -> np.ndarray:
+    """Signed margin of each valued point under the model fitted on the whole pool.
+
+    logit of its (observed) label minus the largest other logit: |margin| is the distance from the decision
+    boundary in logit units (paper Sec. 5: alpha vs distance to the boundary); negative = misclassified.
+    """
+    dtype = torch.float64 if spec.kind == "logreg" else torch.float32
+    n = len(ds.y_pool)
+    m = fit(Problems.build(ds.x_pool[None], ds.y_pool[None], np.ones((1, 1, n)), dtype=dtype), spec, ds.n_classes)
+    z = predict_logits(m, torch.as_tensor(ds.x_pool[points], dtype=dtype))[0, 0].double().numpy()
+    own = z[np.arange(len(points)), ds.y_pool[points]]
+    z[np.arange(len(points)), ds.y_pool[points]] = -np.inf
+    return own - z.max(1)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import spearmanr
 
 from repro.common.seeds import seed_everything
 from repro.common.steps import StepResult
@@ -35,6 +36,7 @@ from repro.datavalue.contributions import (
     geometric_sizes,
     leave_one_out,
     marginal_contributions,
+    pool_margins,
 )
 from repro.datavalue.data import DatasetSpec, SubsetError, check_sizes, load_dataset, sample_balanced
 from repro.datavalue.experiments import addition_curves, auroc, removal_curves
@@ -238,7 +240,10 @@ def samples_step(inputs: Mapping[str, Path], config: SamplesConfig) -> StepResul
         "point": np.repeat(points, J * S), "k": np.tile(np.repeat(sizes, S), P),
         "subset": np.tile(np.arange(S), P * J), "delta": con.delta.ravel(),
     })  # fmt: skip
-    pts = pd.DataFrame({"point": points, "label": ds.y_pool[points], "noisy": ds.noisy[points].astype(int), "loo": loo})
+    pts = pd.DataFrame({
+        "point": points, "label": ds.y_pool[points], "noisy": ds.noisy[points].astype(int), "loo": loo,
+        "margin": pool_margins(ds, config.model, points),
+    })  # fmt: skip
     pts = pd.concat([pts, pd.DataFrame(ds.x_pool[points], columns=[f"x_{i}" for i in range(ds.x_pool.shape[1])])], axis=1)
     numbers = {
         "n_fits": con.n_fits, "n_points": P, "n_samples": S, "n_noisy": int(ds.noisy[points].sum()),
@@ -264,6 +269,7 @@ def _load(inputs: Mapping[str, Path]) -> dict[str, np.ndarray]:
     return {
         "points": points, "sizes": sizes, "delta": delta, "labels": pts["label"].to_numpy(),
         "noisy": pts["noisy"].to_numpy(), "loo": pts["loo"].to_numpy(), "x": pts[xcols].to_numpy(),
+        "margin": pts["margin"].to_numpy(),
     }  # fmt: skip
 
 
@@ -309,11 +315,16 @@ def fit_step(inputs: Mapping[str, Path], config: FitConfig) -> StepResult:
         law_m = fit_mle(sizes, sub, fp.max_steps, fp.patience, fp.lr)
         val[f"m{m}"] = {"mc_r2": r2(truth, sub.mean((1, 2))), "law_r2": r2(truth, grid_value(law_m, sizes))}
     nums["valuation"] = val
+    # alpha vs distance to the decision boundary (Sec. 5): clean points with a positive law
+    ok = (z["noisy"] == 0) & (mle.c > 0)
+    nums["spearman_alpha_abs_margin"] = (
+        float(spearmanr(mle.alpha[ok], np.abs(z["margin"][ok])).statistic) if ok.sum() > 2 else float("nan")
+    )
     laws = pd.DataFrame({
         "point": z["points"], "label": z["labels"], "noisy": z["noisy"].astype(int),
         "c": mle.c, "alpha": mle.alpha, "sigma": mle.sigma, "beta": mle.beta,
         "c_log": lg.c, "alpha_log": lg.alpha, "log_r2": lg.log_r2,
-        "value_law": grid_value(mle, sizes), "value_mc": means.mean(1), "value_loo": z["loo"],
+        "value_law": grid_value(mle, sizes), "value_mc": means.mean(1), "value_loo": z["loo"], "margin": z["margin"],
     })  # fmt: skip
     rows = []
     for i, p in enumerate(z["points"]):
