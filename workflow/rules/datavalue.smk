@@ -4,8 +4,9 @@
 # DAG (E = an experiment "<dataset>-<model>" of params samples.experiments; D = a dataset):
 #   datavalue__samples (E) -> datavalue__fit (E) -> datavalue__amortized (D, amortized.model's experiment)
 #   fit + amortized (D) -> datavalue__noisy (D with flipped labels), datavalue__addition (D), datavalue__removal (D)
+#   fit (D) -> datavalue__matching (D in matching.datasets)
 #   datavalue__speed ; every step -> datavalue__numbers (results/{scale}/datavalue/numbers.json)
-#   datavalue__fig_{scaling,alpha,amortized,addition,removal,noisy} read the steps' CSV tables.
+#   datavalue__fig_{scaling,alpha,amortized,addition,removal,noisy,matching} read the steps' CSV tables.
 # Scales: paper = the paper's datasets (IMDB, MiniBooNE, adult, CIFAR-10: network only) and protocol (200 points
 # x 5000 subsets x 10 sizes in [100, 1000]); tiny = offline lm_clf (d 20, 10% flipped labels; logreg and a small
 # MLP) and scikit-learn's breast_cancer (logreg), a few minutes on 2 cores; smoke = seconds.
@@ -30,6 +31,9 @@
 #   addition.<D>.<method>.{auc, final_accuracy}, removal.<D>.<method>.{auc, final_accuracy}: method in
 #       {law, amortized, mc, loo, random}; auc = mean test accuracy over the curve (addition: higher is better;
 #       removal: lower is better)
+#   matching.<D>.{small_base,large_base}.{psi_small,psi_large,random}.{gain,gain_sem}: test-accuracy gain of adding
+#       the class-balanced top n_add points by psi at k = small_base / large_base to random bases of either size;
+#       matching.<D>.spearman_psi_small_large (rank agreement of the two scores)
 #   speed.{batched_vs_naive, n_fits, batched_fits_per_s, naive_fits_per_s, max_abs_coef_diff_vs_sklearn_tight,
 #       max_abs_coef_diff_vs_sklearn_default, tolerance_coef, within_tolerance, val_ce_check}  (timings vary)
 
@@ -49,13 +53,17 @@ DV = paper_params("datavalue")
 DV_OUT = "results/{scale}/datavalue"
 DV_LOG = "logs/{scale}/datavalue"
 DV_BENCH = "benchmarks/{scale}/datavalue"
-DV_CODE = library_files("datavalue", "common.steps", "common.io", "common.seeds")
+DV_CODE = library_files(
+    "datavalue.__init__", "datavalue.data", "datavalue.solvers", "datavalue.contributions", "datavalue.laws",
+    "datavalue.amortized", "datavalue.experiments", "datavalue.steps", "common.steps", "common.io", "common.seeds",
+)  # fmt: skip (compute code; figures.py only reruns the figure rules)
 DV_FIG_CODE = library_files("datavalue.figures", "common.figures", "common.plotting")
 DV_EXPERIMENTS = [_dv_key(e) for e in DV["samples"]["experiments"]]
 DV_AMORTIZED = _dv_datasets_for(DV, "amortized")
 DV_NOISY = _dv_datasets_for(DV, "noisy")
 DV_ADDITION = _dv_datasets_for(DV, "addition")
 DV_REMOVAL = _dv_datasets_for(DV, "removal")
+DV_MATCHING = list(DV["matching"]["datasets"])
 DV_AM_MODEL = DV["amortized"]["model"]
 
 # Bad input is a named error at parse time: unknown dataset/model keys, a size grid larger than the
@@ -80,6 +88,7 @@ DV_FIGURES = {
     "addition": {f"curves_{d}": f"{DV_OUT}/addition/{d}/curves.csv" for d in DV_ADDITION},
     "removal": {f"curves_{d}": f"{DV_OUT}/removal/{d}/curves.csv" for d in DV_REMOVAL},
     "noisy": {f"scores_{d}": f"{DV_OUT}/noisy/{d}/scores.csv" for d in DV_NOISY},
+    "matching": {f"gains_{d}": f"{DV_OUT}/matching/{d}/gains.csv" for d in DV_MATCHING},
 }
 
 
@@ -220,6 +229,26 @@ rule datavalue__removal:
         "../scripts/common/step.py"
 
 
+rule datavalue__matching:
+    """Sec. 4.4: top points by psi at the small / large size added to small / large random bases (accuracy gain)."""
+    input:
+        laws=f"{DV_OUT}/fit/{{dataset}}-{DV['matching']['model']}/laws.csv",
+        params=f"{DV_OUT}/params/matching-{{dataset}}.json",
+        code=DV_CODE,
+    output:
+        numbers=f"{DV_OUT}/matching/{{dataset}}/numbers.json",
+        gains=f"{DV_OUT}/matching/{{dataset}}/gains.csv",
+    threads: 1
+    log:
+        f"{DV_LOG}/matching/{{dataset}}.log",
+    benchmark:
+        f"{DV_BENCH}/matching/{{dataset}}.tsv"
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/common/step.py"
+
+
 rule datavalue__speed:
     """Batched torch logistic regressions vs a loop of scikit-learn fits (throughput; same fits to a tolerance)."""
     input:
@@ -247,6 +276,7 @@ rule datavalue__numbers:
         + expand(f"{DV_OUT}/noisy/{{d}}/numbers.json", d=DV_NOISY, allow_missing=True)
         + expand(f"{DV_OUT}/addition/{{d}}/numbers.json", d=DV_ADDITION, allow_missing=True)
         + expand(f"{DV_OUT}/removal/{{d}}/numbers.json", d=DV_REMOVAL, allow_missing=True)
+        + expand(f"{DV_OUT}/matching/{{d}}/numbers.json", d=DV_MATCHING, allow_missing=True)
         + [f"{DV_OUT}/speed/numbers.json"],
     output:
         numbers=f"{DV_OUT}/numbers.json",

@@ -150,6 +150,29 @@ def plot_noisy(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> Any:
     return fig
 
 
+def plot_matching(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> Any:
+    """Accuracy gain of adding points scored at the small / large size to small / large bases (Sec. 4.4)."""
+    tables = _named(inputs, "gains")
+    fig, axes = _grid(len(tables))
+    colors = {"psi_small": "C0", "psi_large": "C3", "random": "0.5"}
+    for ax, (name, path) in zip(axes, tables.items()):
+        df = pd.read_csv(path)
+        bases = list(dict.fromkeys(df["base"]))
+        methods = list(dict.fromkeys(df["method"]))
+        width = 0.8 / len(methods)
+        for i, m in enumerate(methods):
+            g = df[df["method"] == m].set_index("base").loc[bases]
+            ax.bar(np.arange(len(bases)) + i * width, g["gain"], width, yerr=g["gain_sem"], color=colors.get(m), label=m)
+        ax.set_xticks(np.arange(len(bases)) + width * (len(methods) - 1) / 2)
+        ax.set_xticklabels([f"{b} ({int(s)})" for b, s in df.drop_duplicates("base")[["base", "base_size"]].values])
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_ylabel("test accuracy gain")
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES = {
     "scaling": plot_scaling,
     "alpha": plot_alpha,
@@ -157,4 +180,5 @@ FIGURES = {
     "addition": plot_addition,
     "removal": plot_removal,
     "noisy": plot_noisy,
+    "matching": plot_matching,
 }

@@ -10,6 +10,7 @@ Steps split by wildcard read one resolved-params JSON per (dataset[, model]) wri
 * amortized (dataset): the amortised estimator from a few samples per point vs the full-sample MLE (Sec. 4.2).
 * noisy (dataset with flipped labels): AUROC of -value for the corrupted labels.
 * addition / removal (dataset): curves per method (random, MC, LOO, law, amortised) (Sec. 4.4).
+* matching (dataset): points scored by psi at the matching size help most (small vs large base, Sec. 4.4).
 * speed: batched torch solver vs a loop of scikit-learn fits (same fitted values to a stated tolerance).
 """
 
@@ -135,6 +136,27 @@ class CurveConfig:
 
 
 @dataclass(frozen=True)
+class MatchingParams:
+    """matching step settings (params ``matching``): Sec. 4.4 small vs large base."""
+
+    model: str = "logreg"  # the model retrained (and whose laws score the points)
+    datasets: tuple[str, ...] = ("lm_clf",)  # datasets with a pool large enough for the large base
+    small_base: int = 50  # small random base; points scored by psi at k = small_base
+    large_base: int = 1000  # large random base; points scored by psi at k = large_base
+    n_add: int = 20  # class-balanced top points added
+    repeats: int = 50  # random bases
+
+
+@dataclass(frozen=True)
+class MatchingConfig:
+    dataset_name: str
+    dataset: DatasetSpec
+    model: ModelSpec
+    matching: MatchingParams
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class SpeedConfig:
     """speed step: a short benchmark on the marginal-contribution fits of one subset."""
 
@@ -185,6 +207,13 @@ def step_params_files(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 "dataset_name": ds, "dataset": params["datasets"][ds], "model": params["models"][params[step]["model"]],
                 "curve": params[step], "seed": params["seed"],
             }  # fmt: skip
+    for ds in params["matching"]["datasets"]:
+        if ds not in datasets_for(params, "matching"):
+            raise SubsetError(f"datavalue.matching.datasets: {ds!r} has no experiment with model {params['matching']['model']!r}")
+        out[f"matching-{ds}"] = {
+            "dataset_name": ds, "dataset": params["datasets"][ds], "model": params["models"][params["matching"]["model"]],
+            "matching": params["matching"], "seed": params["seed"],
+        }  # fmt: skip
     sp = dict(params["speed"])
     out["speed"] = {**sp, "dataset_name": sp["dataset"], "dataset": params["datasets"][sp["dataset"]]}
     return out
@@ -422,6 +451,35 @@ def addition_step(inputs: Mapping[str, Path], config: CurveConfig) -> StepResult
 def removal_step(inputs: Mapping[str, Path], config: CurveConfig) -> StepResult:
     """Removal: drop valued points by decreasing value; test accuracy (lower AUC = better valuation)."""
     return _curve_step(inputs, config, "removal")
+
+
+def matching_step(inputs: Mapping[str, Path], config: MatchingConfig) -> StepResult:
+    """Sec. 4.4: points scored by psi at the base size that is used help most (small vs large base).
+
+    For each base size b in (small, large): add the class-balanced top ``n_add`` points by psi_k = c k^-alpha at
+    k = small and at k = large (and random points) to R random bases of size b; gain = test accuracy after -
+    before, mean over the bases (paired: the same bases for every method).
+    """
+    mp = config.matching
+    laws = pd.read_csv(inputs["laws"])
+    rng = seed_everything(config.seed + 3, torch_threads=1)
+    ds = load_dataset(config.dataset_name, config.dataset)
+    points = laws["point"].to_numpy()
+    c, a = laws["c"].to_numpy(), laws["alpha"].to_numpy()
+    values = {"psi_small": c * float(mp.small_base) ** -a, "psi_large": c * float(mp.large_base) ** -a}
+    nums: dict[str, Any] = {}
+    rows = []
+    for name, base in (("small_base", mp.small_base), ("large_base", mp.large_base)):
+        acc = addition_curves(ds, config.model, points, values, base, np.array([0, mp.n_add]), mp.repeats, rng)
+        nums[name] = {}
+        for method, curve in acc.items():
+            gain = curve[:, 1] - curve[:, 0]
+            nums[name][method] = {"gain": float(gain.mean()), "gain_sem": float(gain.std(ddof=1) / np.sqrt(len(gain)))}
+            rows.append((name, base, method, float(gain.mean()), nums[name][method]["gain_sem"]))
+    rank = float(spearmanr(values["psi_small"], values["psi_large"]).statistic)
+    nums["spearman_psi_small_large"] = rank
+    table = pd.DataFrame(rows, columns=["base", "base_size", "method", "gain", "gain_sem"])
+    return StepResult(numbers={"matching": {config.dataset_name: nums}}, tables={"gains": table})
 
 
 def speed_step(inputs: Mapping[str, Path], config: SpeedConfig) -> StepResult:
