@@ -1,0 +1,536 @@
+"""The workflow steps of datavalue (rule datavalue__<step> -> <step>_step; numbers under ``<step>.``).
+
+Steps split by wildcard read one resolved-params JSON per (dataset[, model]) written at parse time by
+:func:`step_params_files`; the typed configs below are built from it (repro.common.steps.build_config).
+
+* samples (dataset, model): marginal contributions on the size grid (Sec. 3) + leave-one-out + the model on
+  the whole pool beside its majority floor.
+* fit (dataset, model): MLE and log-space laws on the fit sizes, R^2 on held-out sizes, alpha, valuation
+  accuracy at equal sample budgets (Sec. 4.1-4.3).
+* amortized (dataset): the amortised estimator from a few samples per point vs the full-sample MLE (Sec. 4.2).
+* noisy (dataset with flipped labels): AUROC of -value for the corrupted labels.
+* addition / removal (dataset): curves per method (random, MC, LOO, law, amortised) (Sec. 4.4).
+* matching (dataset): points scored by psi at the matching size help most (small vs large base, Sec. 4.4).
+* speed: batched torch solver vs a loop of scikit-learn fits (same fitted values to a stated tolerance).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import spearmanr
+
+from repro.common.seeds import seed_everything
+from repro.common.steps import StepResult
+from repro.datavalue.amortized import AmortizedConfig, fit_amortized
+from repro.datavalue.contributions import (
+    choose_points,
+    full_fit,
+    geometric_sizes,
+    leave_one_out,
+    marginal_contributions,
+    pool_margins,
+)
+from repro.datavalue.data import DatasetSpec, SubsetError, check_sizes, load_dataset, sample_balanced
+from repro.datavalue.experiments import addition_curves, auroc, removal_curves
+from repro.datavalue.laws import Law, fit_log, fit_mle, grid_value, predict, r2
+from repro.datavalue.solvers import ModelSpec, Problems, fit_logreg, fit_logreg_sklearn, val_cross_entropy
+
+log = logging.getLogger(__name__)
+
+METHODS = ("law", "amortized", "mc", "loo")  # value columns; "random" is added by the experiments
+
+
+# --- configs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One (dataset, model) pair of the samples step (params ``samples.experiments[i]``)."""
+
+    dataset: str  # key of params ``datasets``
+    model: str  # key of params ``models``
+    n_points: int  # valued points (drawn at random from the pool)
+    k_min: int  # smallest dataset size of the geometric grid
+    k_max: int  # largest dataset size
+    n_sizes: int  # grid points (every other one is held out of the fits)
+    n_samples: int  # random subsets per size (shared by all valued points: common random numbers)
+
+
+@dataclass(frozen=True)
+class SamplesConfig:
+    """samples step: one experiment with its dataset and model."""
+
+    experiment: Experiment
+    dataset: DatasetSpec
+    model: ModelSpec
+    budget: int = 4_000_000  # floats per batched solve (memory bound; results do not depend on it)
+    seed: int = 0  # seed of the valued points and the subsets
+
+
+@dataclass(frozen=True)
+class FitParams:
+    """fit step settings (params ``fit``)."""
+
+    heldout_every: int = 2  # sizes j with j % heldout_every == 1 are held out of the fits
+    max_steps: int = 1000  # MLE: Adam steps at most
+    patience: int = 100  # MLE: stop after this many steps without a better NLL
+    lr: float = 0.05  # MLE: Adam learning rate on log alpha, log beta
+    valuation_m: tuple[int, ...] = (1, 2, 4, 8)  # samples per size for the equal-budget valuation comparison
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    experiment: Experiment
+    fit: FitParams
+
+
+@dataclass(frozen=True)
+class AmortizedParams:
+    """amortized step settings (params ``amortized``)."""
+
+    model: str = "logreg"  # whose samples (the experiment of this dataset with this model)
+    samples_per_size: int = 2  # samples per point and size the network sees (m = this x n fit sizes)
+    net: AmortizedConfig = field(default_factory=AmortizedConfig)
+
+
+@dataclass(frozen=True)
+class AmortizedStepConfig:
+    experiment: Experiment
+    dataset: DatasetSpec
+    amortized: AmortizedParams
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class NoisyConfig:
+    dataset_name: str
+    method: str = "law"  # the value reported as noisy.<dataset>.auroc
+
+
+@dataclass(frozen=True)
+class CurveParams:
+    """addition / removal settings (params ``addition`` / ``removal``)."""
+
+    model: str = "logreg"  # the model retrained (and whose values are used)
+    base_size: int = 20  # random class-balanced base of other pool points (0: none)
+    fractions: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)  # fractions of the valued points added / removed
+    repeats: int = 10  # random bases (and random orders)
+
+
+@dataclass(frozen=True)
+class CurveConfig:
+    dataset_name: str
+    dataset: DatasetSpec
+    model: ModelSpec
+    curve: CurveParams
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MatchingParams:
+    """matching step settings (params ``matching``): Sec. 4.4 small vs large base."""
+
+    model: str = "logreg"  # the model retrained (and whose laws score the points)
+    datasets: tuple[str, ...] = ("lm_clf",)  # datasets with a pool large enough for the large base
+    small_base: int = 50  # small random base; points scored by psi at k = small_base
+    large_base: int = 1000  # large random base; points scored by psi at k = large_base
+    n_add: int = 20  # class-balanced top points added
+    repeats: int = 50  # random bases
+
+
+@dataclass(frozen=True)
+class MatchingConfig:
+    dataset_name: str
+    dataset: DatasetSpec
+    model: ModelSpec
+    matching: MatchingParams
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """speed step: a short benchmark on the marginal-contribution fits of one subset."""
+
+    dataset_name: str  # key of params ``datasets`` (binary: logistic regression)
+    dataset: DatasetSpec
+    k: int = 200  # subset size
+    n_points: int = 40  # valued points: 1 + n_points fits
+    n_repeats: int = 2  # subsets timed
+    C: float = 1.0
+    tol_coef: float = 1e-5  # stated tolerance: max |coef difference| against scikit-learn (tight tol)
+    seed: int = 0
+
+
+# --- parse-time helpers ----------------------------------------------------------------------------
+
+
+def experiment_key(e: Mapping[str, Any]) -> str:
+    return f"{e['dataset']}-{e['model']}"
+
+
+def step_params_files(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """{file stem: config mapping} of every wildcard step (written at parse time by the rules file).
+
+    Also checks the size grids against the datasets' declared sizes, so a grid larger than the
+    dataset or a class too small is a named error at parse time (offline datasets only).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    exps = {experiment_key(e): e for e in params["samples"]["experiments"]}
+    for key, e in exps.items():
+        for name, section in (("dataset", "datasets"), ("model", "models")):
+            if e[name] not in params[section]:
+                raise SubsetError(f"datavalue.samples.experiments: {name} {e[name]!r} not in datavalue.{section} {sorted(params[section])}")
+        out[f"samples-{key}"] = {
+            "experiment": e, "dataset": params["datasets"][e["dataset"]], "model": params["models"][e["model"]],
+            "budget": params["samples"]["budget"], "seed": params["seed"],
+        }  # fmt: skip
+        out[f"fit-{key}"] = {"experiment": e, "fit": params["fit"]}
+    for ds in datasets_for(params, "amortized"):
+        e = exps[f"{ds}-{params['amortized']['model']}"]
+        out[f"amortized-{ds}"] = {
+            "experiment": e, "dataset": params["datasets"][ds], "amortized": params["amortized"], "seed": params["seed"],
+        }  # fmt: skip
+    for ds in datasets_for(params, "noisy"):
+        out[f"noisy-{ds}"] = {"dataset_name": ds, **params["noisy"]}
+    for step in ("addition", "removal"):
+        for ds in datasets_for(params, step):
+            out[f"{step}-{ds}"] = {
+                "dataset_name": ds, "dataset": params["datasets"][ds], "model": params["models"][params[step]["model"]],
+                "curve": params[step], "seed": params["seed"],
+            }  # fmt: skip
+    for ds in params["matching"]["datasets"]:
+        if ds not in datasets_for(params, "matching"):
+            raise SubsetError(f"datavalue.matching.datasets: {ds!r} has no experiment with model {params['matching']['model']!r}")
+        out[f"matching-{ds}"] = {
+            "dataset_name": ds, "dataset": params["datasets"][ds], "model": params["models"][params["matching"]["model"]],
+            "matching": params["matching"], "seed": params["seed"],
+        }  # fmt: skip
+    sp = dict(params["speed"])
+    out["speed"] = {**sp, "dataset_name": sp["dataset"], "dataset": params["datasets"][sp["dataset"]]}
+    return out
+
+
+def datasets_for(params: Mapping[str, Any], step: str) -> list[str]:
+    """Datasets a per-dataset step runs on: those with an experiment of the step's model (noisy: with flips)."""
+    exps = params["samples"]["experiments"]
+    if step == "noisy":
+        model = params["amortized"]["model"]
+        return sorted({e["dataset"] for e in exps if e["model"] == model and params["datasets"][e["dataset"]]["flip_fraction"] > 0})
+    model = params[step]["model"]
+    return sorted({e["dataset"] for e in exps if e["model"] == model})
+
+
+def check_grid(e: Experiment, spec: DatasetSpec, seed: int) -> np.ndarray:
+    """The experiment's size grid, checked against the dataset (named errors; parse and step time).
+
+    The valued points are drawn exactly as the samples step draws them (first use of the seeded
+    generator), so the check is exact: every size must be drawable class-balanced from the pool
+    without the valued points.
+    """
+    sizes = geometric_sizes(e.k_min, e.k_max, e.n_sizes)
+    if spec.source in ("synthetic", "sklearn"):
+        ds = load_dataset(e.dataset, spec)
+        where = f"datavalue.samples.experiments[{e.dataset}-{e.model}]"
+        if e.n_points >= len(ds.y_pool):
+            raise SubsetError(f"{where}: n_points {e.n_points} >= pool size {len(ds.y_pool)}")
+        points = choose_points(ds, e.n_points, np.random.default_rng(seed))
+        others = np.setdiff1d(np.arange(len(ds.y_pool)), points)
+        check_sizes(sizes, np.bincount(ds.y_pool[others], minlength=ds.n_classes), where)
+    return sizes
+
+
+# --- steps -----------------------------------------------------------------------------------------
+
+
+def samples_step(inputs: Mapping[str, Path], config: SamplesConfig) -> StepResult:
+    """Sec. 3: sampled marginal contributions of the valued points on the size grid (+ LOO, full-pool model).
+
+    Tables: ``contributions`` (point, k, subset, delta) and ``points`` (point, label, noisy, loo, x_0..x_{d-1}).
+    """
+    e = config.experiment
+    sizes = check_grid(e, config.dataset, config.seed)
+    rng = seed_everything(config.seed, torch_threads=1)
+    ds = load_dataset(e.dataset, config.dataset)
+    points = choose_points(ds, e.n_points, rng)
+    con = marginal_contributions(ds, config.model, points, sizes, e.n_samples, rng, config.budget)
+    loo = leave_one_out(ds, config.model, points)
+    floor = full_fit(ds, config.model)
+    P, J, S = con.delta.shape
+    contributions = pd.DataFrame({
+        "point": np.repeat(points, J * S), "k": np.tile(np.repeat(sizes, S), P),
+        "subset": np.tile(np.arange(S), P * J), "delta": con.delta.ravel(),
+    })  # fmt: skip
+    pts = pd.DataFrame({
+        "point": points, "label": ds.y_pool[points], "noisy": ds.noisy[points].astype(int), "loo": loo,
+        "margin": pool_margins(ds, config.model, points),
+    })  # fmt: skip
+    pts = pd.concat([pts, pd.DataFrame(ds.x_pool[points], columns=[f"x_{i}" for i in range(ds.x_pool.shape[1])])], axis=1)
+    numbers = {
+        "n_fits": con.n_fits, "n_points": P, "n_samples": S, "n_noisy": int(ds.noisy[points].sum()),
+        "k_min": int(sizes[0]), "k_max": int(sizes[-1]), **floor,
+    }  # fmt: skip
+    return StepResult(numbers={"samples": {e.dataset: {e.model: numbers}}}, tables={"contributions": contributions, "points": pts})
+
+
+def _load(inputs: Mapping[str, Path]) -> dict[str, np.ndarray]:
+    """The samples step's tables as arrays: points, sizes, delta (P, J, S), labels, noisy, loo, x."""
+    con = pd.read_csv(inputs["contributions"])
+    pts = pd.read_csv(inputs["points"])
+    points = pts["point"].to_numpy()
+    sizes = np.unique(con["k"].to_numpy())
+    S = int(con["subset"].max()) + 1
+    con = con.sort_values(["point", "k", "subset"])
+    if not np.array_equal(np.unique(con["point"].to_numpy()), np.sort(points)) or len(con) != len(points) * len(sizes) * S:
+        raise ValueError(f"{inputs['contributions']}: not a full (point, k, subset) grid for the points of {inputs['points']}")
+    order = np.argsort(points)
+    delta = np.empty((len(points), len(sizes), S))
+    delta[order] = con["delta"].to_numpy().reshape(len(points), len(sizes), S)
+    xcols = [c for c in pts.columns if c.startswith("x_")]
+    return {
+        "points": points, "sizes": sizes, "delta": delta, "labels": pts["label"].to_numpy(),
+        "noisy": pts["noisy"].to_numpy(), "loo": pts["loo"].to_numpy(), "x": pts[xcols].to_numpy(),
+        "margin": pts["margin"].to_numpy(),
+    }  # fmt: skip
+
+
+def _split(n_sizes: int, every: int) -> tuple[np.ndarray, np.ndarray]:
+    j = np.arange(n_sizes)
+    held = j % every == 1 if every > 1 else np.zeros(n_sizes, bool)
+    return j[~held], j[held]
+
+
+def fit_step(inputs: Mapping[str, Path], config: FitConfig) -> StepResult:
+    """Sec. 4.1-4.3: per-point laws on the fit sizes, R^2 on held-out sizes, alpha, equal-budget valuation."""
+    e, fp = config.experiment, config.fit
+    z = _load(inputs)
+    sizes, delta = z["sizes"], z["delta"]
+    fit_j, held_j = _split(len(sizes), fp.heldout_every)
+    means = delta.mean(2)
+    sem = delta.std(2, ddof=1) / np.sqrt(delta.shape[2])
+    mle = fit_mle(sizes[fit_j], delta[:, fit_j], fp.max_steps, fp.patience, fp.lr)
+    lg = fit_log(sizes[fit_j], means[:, fit_j])
+    pred, pred_log = predict(mle, sizes), predict(lg, sizes)
+    nums: dict[str, Any] = {
+        "r2_heldout_sizes": r2(means[:, held_j], pred[:, held_j]),
+        "r2_heldout_sizes_log": r2(means[:, held_j], pred_log[:, held_j]),
+        "r2_fit_sizes": r2(means[:, fit_j], pred[:, fit_j]),
+        "alpha_median": float(np.median(mle.alpha)),
+        "alpha_q10": float(np.quantile(mle.alpha, 0.1)),
+        "alpha_q90": float(np.quantile(mle.alpha, 0.9)),
+        "alpha_median_log": float(np.median(lg.alpha)),
+        "beta_median": float(np.median(mle.beta)),
+        "frac_negative_c": float(np.mean(mle.c < 0)),
+        "log_r2_median": float(np.nanmedian(lg.log_r2)),
+        "r2_by_size": {str(int(sizes[j])): r2(means[:, j], pred[:, j]) for j in range(len(sizes))},
+    }
+    # equal-budget valuation (Sec. 4.3): truth = MC grid value from the second half of the subsets;
+    # estimators see the first m subsets per size of the first half
+    S = delta.shape[2]
+    truth = delta[:, :, S // 2 :].mean((1, 2))
+    val = {}
+    for m in fp.valuation_m:
+        if m > S // 2:
+            continue
+        sub = delta[:, :, :m]
+        law_m = fit_mle(sizes, sub, fp.max_steps, fp.patience, fp.lr)
+        val[f"m{m}"] = {"mc_r2": r2(truth, sub.mean((1, 2))), "law_r2": r2(truth, grid_value(law_m, sizes))}
+    nums["valuation"] = val
+    # alpha vs distance to the decision boundary (Sec. 5): clean points with a positive law
+    ok = (z["noisy"] == 0) & (mle.c > 0)
+    nums["spearman_alpha_abs_margin"] = (
+        float(spearmanr(mle.alpha[ok], np.abs(z["margin"][ok])).statistic) if ok.sum() > 2 else float("nan")
+    )
+    laws = pd.DataFrame({
+        "point": z["points"], "label": z["labels"], "noisy": z["noisy"].astype(int),
+        "c": mle.c, "alpha": mle.alpha, "sigma": mle.sigma, "beta": mle.beta,
+        "c_log": lg.c, "alpha_log": lg.alpha, "log_r2": lg.log_r2,
+        "value_law": grid_value(mle, sizes), "value_mc": means.mean(1), "value_loo": z["loo"], "margin": z["margin"],
+    })  # fmt: skip
+    rows = []
+    for i, p in enumerate(z["points"]):
+        for j, k in enumerate(sizes):
+            rows.append((int(p), int(k), means[i, j], sem[i, j], pred[i, j], pred_log[i, j], "heldout" if j in held_j else "fit"))
+    curves = pd.DataFrame(rows, columns=["point", "k", "mean", "sem", "pred_mle", "pred_log", "split"])
+    return StepResult(numbers={"fit": {e.dataset: {e.model: nums}}}, tables={"laws": laws, "curves": curves})
+
+
+def amortized_step(inputs: Mapping[str, Path], config: AmortizedStepConfig) -> StepResult:
+    """Sec. 4.2: amortised laws from a few samples per point, compared with the full-sample MLE."""
+    e, ap = config.experiment, config.amortized
+    seed_everything(config.seed, torch_threads=1)
+    z = _load(inputs)
+    laws = pd.read_csv(inputs["laws"])
+    sizes, delta = z["sizes"], z["delta"]
+    fit_j, held_j = _split(len(sizes), 2)
+    m = ap.samples_per_size
+    if m > delta.shape[2]:
+        raise SubsetError(f"datavalue.amortized.samples_per_size {m} > n_samples {delta.shape[2]} of {e.dataset}-{e.model}")
+    sub = delta[:, fit_j, :m]
+    P = len(sub)
+    k = np.broadcast_to(sizes[fit_j][None, :, None], sub.shape).reshape(P, -1)
+    ds = load_dataset(e.dataset, config.dataset)
+    am = fit_amortized(
+        z["x"], z["labels"], ds.n_classes, k, sub.reshape(P, -1), ap.net, config.seed, ds.x_pool, ds.y_pool
+    )
+    mle = Law(*(laws[c].to_numpy() for c in ("c", "alpha", "sigma", "beta")))
+    ref = predict(mle, sizes)
+    mle_m = fit_mle(sizes[fit_j], sub)
+    means = delta.mean(2)
+    nums = {
+        "r2_vs_mle": r2(ref, predict(am, sizes)),
+        "mle_subsample_r2_vs_mle": r2(ref, predict(mle_m, sizes)),
+        "r2_heldout_sizes": r2(means[:, held_j], predict(am, sizes)[:, held_j]),
+        "samples_per_point": int(sub.shape[1] * sub.shape[2]),
+        "alpha_median": float(np.median(am.alpha)),
+        "zero_floor_r2_vs_mle": r2(ref, np.zeros_like(ref)),
+    }
+    table = pd.DataFrame({
+        "point": z["points"], "c": am.c, "alpha": am.alpha, "sigma": am.sigma, "beta": am.beta,
+        "value_amortized": grid_value(am, sizes), "value_law_subsample": grid_value(mle_m, sizes),
+    })  # fmt: skip
+    return StepResult(numbers={"amortized": {e.dataset: nums}}, tables={"values": table})
+
+
+def _values(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    laws = pd.read_csv(inputs["laws"])
+    am = pd.read_csv(inputs["amortized"])
+    if not np.array_equal(laws["point"].to_numpy(), am["point"].to_numpy()):
+        raise ValueError(f"{inputs['laws']} and {inputs['amortized']} value different points")
+    values = {m: laws[f"value_{m}"].to_numpy() for m in ("law", "mc", "loo")}
+    values["amortized"] = am["value_amortized"].to_numpy()
+    return laws, values
+
+
+def noisy_step(inputs: Mapping[str, Path], config: NoisyConfig) -> StepResult:
+    """Noisy-label detection: AUROC of -value for the flipped labels, per method (random floor 0.5)."""
+    laws, values = _values(inputs)
+    noisy = laws["noisy"].to_numpy().astype(bool)
+    per = {m: {"auroc": auroc(-v, noisy)} for m, v in values.items()}
+    nums = {
+        "auroc": per[config.method]["auroc"], **per, "n_noisy": int(noisy.sum()), "n_points": len(noisy),
+        "random_floor_auroc": 0.5, "negative_c_rate_noisy": float(np.mean(laws["c"].to_numpy()[noisy] < 0)),
+        "negative_c_rate_clean": float(np.mean(laws["c"].to_numpy()[~noisy] < 0)),
+    }  # fmt: skip
+    rows = [(m, int(p), bool(n), float(v)) for m, vals in values.items() for p, n, v in zip(laws["point"], noisy, vals)]
+    return StepResult(
+        numbers={"noisy": {config.dataset_name: nums}},
+        tables={"scores": pd.DataFrame(rows, columns=["method", "point", "noisy", "value"])},
+    )
+
+
+def _curve_step(inputs: Mapping[str, Path], config: CurveConfig, kind: str) -> StepResult:
+    laws, values = _values(inputs)
+    rng = seed_everything(config.seed + (1 if kind == "addition" else 2), torch_threads=1)
+    ds = load_dataset(config.dataset_name, config.dataset)
+    points = laws["point"].to_numpy()
+    steps = np.unique(np.round(np.asarray(config.curve.fractions) * len(points)).astype(int))
+    fn = addition_curves if kind == "addition" else removal_curves
+    curves = fn(ds, config.model, points, values, config.curve.base_size, steps, config.curve.repeats, rng)
+    nums = {m: {"auc": float(acc.mean()), "final_accuracy": float(acc[:, -1].mean())} for m, acc in curves.items()}
+    rows = [(m, int(n), float(acc[:, j].mean()), float(acc[:, j].std())) for m, acc in curves.items() for j, n in enumerate(steps)]
+    return StepResult(
+        numbers={kind: {config.dataset_name: nums}},
+        tables={"curves": pd.DataFrame(rows, columns=["method", "n", "accuracy", "std"])},
+    )
+
+
+def addition_step(inputs: Mapping[str, Path], config: CurveConfig) -> StepResult:
+    """Sec. 4.4: add valued points by decreasing value to a random base; test accuracy (higher AUC = better)."""
+    return _curve_step(inputs, config, "addition")
+
+
+def removal_step(inputs: Mapping[str, Path], config: CurveConfig) -> StepResult:
+    """Removal: drop valued points by decreasing value; test accuracy (lower AUC = better valuation)."""
+    return _curve_step(inputs, config, "removal")
+
+
+def matching_step(inputs: Mapping[str, Path], config: MatchingConfig) -> StepResult:
+    """Sec. 4.4: points scored by psi at the base size that is used help most (small vs large base).
+
+    For each base size b in (small, large): add the class-balanced top ``n_add`` points by psi_k = c k^-alpha at
+    k = small and at k = large (and random points) to R random bases of size b; gain = test accuracy after -
+    before, mean over the bases (paired: the same bases for every method).
+    """
+    mp = config.matching
+    laws = pd.read_csv(inputs["laws"])
+    rng = seed_everything(config.seed + 3, torch_threads=1)
+    ds = load_dataset(config.dataset_name, config.dataset)
+    points = laws["point"].to_numpy()
+    c, a = laws["c"].to_numpy(), laws["alpha"].to_numpy()
+    values = {"psi_small": c * float(mp.small_base) ** -a, "psi_large": c * float(mp.large_base) ** -a}
+    nums: dict[str, Any] = {}
+    rows = []
+    for name, base in (("small_base", mp.small_base), ("large_base", mp.large_base)):
+        acc = addition_curves(ds, config.model, points, values, base, np.array([0, mp.n_add]), mp.repeats, rng)
+        nums[name] = {}
+        for method, curve in acc.items():
+            gain = curve[:, 1] - curve[:, 0]
+            nums[name][method] = {"gain": float(gain.mean()), "gain_sem": float(gain.std(ddof=1) / np.sqrt(len(gain)))}
+            rows.append((name, base, method, float(gain.mean()), nums[name][method]["gain_sem"]))
+    rank = float(spearmanr(values["psi_small"], values["psi_large"]).statistic)
+    nums["spearman_psi_small_large"] = rank
+    table = pd.DataFrame(rows, columns=["base", "base_size", "method", "gain", "gain_sem"])
+    return StepResult(numbers={"matching": {config.dataset_name: nums}}, tables={"gains": table})
+
+
+def speed_step(inputs: Mapping[str, Path], config: SpeedConfig) -> StepResult:
+    """The batched solver vs a naive loop of scikit-learn fits on the same (1 + P) problems of a subset."""
+    rng = seed_everything(config.seed, torch_threads=1)
+    ds = load_dataset(config.dataset_name, config.dataset)
+    points = choose_points(ds, config.n_points, rng)
+    others = np.setdiff1d(np.arange(len(ds.y_pool)), points)
+    subs = others[sample_balanced(ds.y_pool[others], config.k, ds.n_classes, rng, config.n_repeats)]
+    spec = ModelSpec(kind="logreg", C=config.C)
+    P, d = len(points), ds.x_pool.shape[1]
+    t0 = time.perf_counter()
+    x, y = ds.x_pool[subs], ds.y_pool[subs]
+    G = len(subs)
+    base = Problems.build(x, y, np.ones((G, 1, config.k)))
+    w0, _ = fit_logreg(base, spec)
+    aug = Problems.build(x, y, np.ones((G, P, config.k)), np.broadcast_to(ds.x_pool[points], (G, P, d)),
+                         np.broadcast_to(ds.y_pool[points], (G, P)), np.ones((G, P)))  # fmt: skip
+    w1, _ = fit_logreg(aug, spec, init=w0.expand(G, P, -1))
+    t_batched = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = np.zeros((G, P + 1, d + 1))
+    for g in range(G):
+        ref[g, 0] = fit_logreg_sklearn(x[g], y[g], C=config.C)
+        for i, p in enumerate(points):
+            ref[g, i + 1] = fit_logreg_sklearn(np.vstack([x[g], ds.x_pool[p]]), np.append(y[g], ds.y_pool[p]), C=config.C)
+    t_naive = time.perf_counter() - t0
+    # the stated tolerance is checked against tight scikit-learn fits (newton-cholesky, tol 1e-10)
+    tight = np.array([fit_logreg_sklearn(np.vstack([x[0], ds.x_pool[p]]), np.append(y[0], ds.y_pool[p]), C=config.C,
+                                         tol=1e-10, solver="newton-cholesky") for p in points])  # fmt: skip
+    ours = torch.cat([w0, w1], 1).numpy()
+    diff_tight = float(np.abs(ours[0, 1:] - tight).max())
+    diff_default = float(np.abs(ours - ref).max())
+    xv, yv = torch.as_tensor(ds.x_val), torch.as_tensor(ds.y_val)
+    n = G * (P + 1)
+    nums = {
+        "batched_vs_naive": t_naive / t_batched,
+        "n_fits": n,
+        "batched_fits_per_s": n / t_batched,
+        "naive_fits_per_s": n / t_naive,
+        "max_abs_coef_diff_vs_sklearn_tight": diff_tight,
+        "max_abs_coef_diff_vs_sklearn_default": diff_default,
+        "tolerance_coef": config.tol_coef,
+        "within_tolerance": bool(diff_tight <= config.tol_coef),
+        "val_ce_check": float(val_cross_entropy(w0, xv, yv).mean()),
+    }
+    if diff_tight > config.tol_coef:
+        log.warning("batched solver differs from scikit-learn by %.3g > %.3g", diff_tight, config.tol_coef)
+    return StepResult(numbers={"speed": nums})
+
+
+def config_json(cfg: Any) -> dict[str, Any]:
+    """A config as its params mapping (tests)."""
+    return asdict(cfg)
