@@ -54,8 +54,17 @@ DV_OUT = "results/{scale}/datavalue"
 DV_LOG = "logs/{scale}/datavalue"
 DV_BENCH = "benchmarks/{scale}/datavalue"
 DV_CODE = library_files(
-    "datavalue.__init__", "datavalue.data", "datavalue.solvers", "datavalue.contributions", "datavalue.laws",
-    "datavalue.amortized", "datavalue.experiments", "datavalue.steps", "common.steps", "common.io", "common.seeds",
+    "datavalue.__init__",
+    "datavalue.data",
+    "datavalue.solvers",
+    "datavalue.contributions",
+    "datavalue.laws",
+    "datavalue.amortized",
+    "datavalue.experiments",
+    "datavalue.steps",
+    "common.steps",
+    "common.io",
+    "common.seeds",
 )  # fmt: skip (compute code; figures.py only reruns the figure rules)
 DV_FIG_CODE = library_files("datavalue.figures", "common.figures", "common.plotting")
 DV_EXPERIMENTS = [_dv_key(e) for e in DV["samples"]["experiments"]]
@@ -113,16 +122,16 @@ rule datavalue__samples:
         numbers=f"{DV_OUT}/samples/{{dataset}}-{{model}}/numbers.json",
         contributions=f"{DV_OUT}/samples/{{dataset}}-{{model}}/contributions.csv",
         points=f"{DV_OUT}/samples/{{dataset}}-{{model}}/points.csv",
-    threads: 1
-    resources:
-        gpu=gpus(),
-        runtime=1440 if SCALE == "paper" else 10,
     log:
         f"{DV_LOG}/samples/{{dataset}}-{{model}}.log",
     benchmark:
         f"{DV_BENCH}/samples/{{dataset}}-{{model}}.tsv"
     conda:
         REPRO_ENV
+    threads: 1
+    resources:
+        gpu=gpus(),
+        runtime=1440 if SCALE == "paper" else 10,
     script:
         "../scripts/common/step.py"
 
@@ -138,13 +147,13 @@ rule datavalue__fit:
         numbers=f"{DV_OUT}/fit/{{dataset}}-{{model}}/numbers.json",
         laws=f"{DV_OUT}/fit/{{dataset}}-{{model}}/laws.csv",
         curves=f"{DV_OUT}/fit/{{dataset}}-{{model}}/curves.csv",
-    threads: 1
     log:
         f"{DV_LOG}/fit/{{dataset}}-{{model}}.log",
     benchmark:
         f"{DV_BENCH}/fit/{{dataset}}-{{model}}.tsv"
     conda:
         REPRO_ENV
+    threads: 1
     script:
         "../scripts/common/step.py"
 
@@ -160,11 +169,11 @@ rule datavalue__amortized:
     output:
         numbers=f"{DV_OUT}/amortized/{{dataset}}/numbers.json",
         values=f"{DV_OUT}/amortized/{{dataset}}/values.csv",
-    threads: 1
     log:
         f"{DV_LOG}/amortized/{{dataset}}.log",
     conda:
         REPRO_ENV
+    threads: 1
     script:
         "../scripts/common/step.py"
 
@@ -197,13 +206,13 @@ rule datavalue__addition:
     output:
         numbers=f"{DV_OUT}/addition/{{dataset}}/numbers.json",
         curves=f"{DV_OUT}/addition/{{dataset}}/curves.csv",
-    threads: 1
     log:
         f"{DV_LOG}/addition/{{dataset}}.log",
     benchmark:
         f"{DV_BENCH}/addition/{{dataset}}.tsv"
     conda:
         REPRO_ENV
+    threads: 1
     script:
         "../scripts/common/step.py"
 
@@ -218,13 +227,13 @@ rule datavalue__removal:
     output:
         numbers=f"{DV_OUT}/removal/{{dataset}}/numbers.json",
         curves=f"{DV_OUT}/removal/{{dataset}}/curves.csv",
-    threads: 1
     log:
         f"{DV_LOG}/removal/{{dataset}}.log",
     benchmark:
         f"{DV_BENCH}/removal/{{dataset}}.tsv"
     conda:
         REPRO_ENV
+    threads: 1
     script:
         "../scripts/common/step.py"
 
@@ -238,13 +247,13 @@ rule datavalue__matching:
     output:
         numbers=f"{DV_OUT}/matching/{{dataset}}/numbers.json",
         gains=f"{DV_OUT}/matching/{{dataset}}/gains.csv",
-    threads: 1
     log:
         f"{DV_LOG}/matching/{{dataset}}.log",
     benchmark:
         f"{DV_BENCH}/matching/{{dataset}}.tsv"
     conda:
         REPRO_ENV
+    threads: 1
     script:
         "../scripts/common/step.py"
 
@@ -256,13 +265,13 @@ rule datavalue__speed:
         code=DV_CODE,
     output:
         numbers=f"{DV_OUT}/speed/numbers.json",
-    threads: 1
     log:
         f"{DV_LOG}/speed.log",
     benchmark:
         f"{DV_BENCH}/speed.tsv"
     conda:
         REPRO_ENV
+    threads: 1
     script:
         "../scripts/common/step.py"
 

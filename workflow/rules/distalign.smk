@@ -68,13 +68,13 @@ rule distalign__fetch:
     """The released files (data, per-question TVs, GPT-4 outputs), pinned commit, sha256-checked."""
     output:
         **DA_FILE,
-    params:
-        urls={name: f"{DA_URL}/{path}" for name, path in zip(DA_FILE, DA_RELEASED)},
-        sha256={name: sha for name, sha in zip(DA_FILE, DA_RELEASED.values())},
     log:
         "logs/distalign/fetch.log",
     conda:
         REPRO_ENV
+    params:
+        urls={name: f"{DA_URL}/{path}" for name, path in zip(DA_FILE, DA_RELEASED)},
+        sha256={name: sha for name, sha in zip(DA_FILE, DA_RELEASED.values())},
     script:
         "../scripts/common/fetch.py"
 
@@ -90,12 +90,12 @@ rule distalign__cells:
         numbers=f"{DA_OUT}/cells/numbers.json",
         tvs=f"{DA_OUT}/cells/tvs.csv",
         table=f"{DA_OUT}/cells/table.csv",
-    params:
-        config_section="cells",
     log:
         f"{DA_LOG}/cells.log",
     conda:
         REPRO_ENV
+    params:
+        config_section="cells",
     script:
         "../scripts/common/step.py"
 
@@ -111,12 +111,12 @@ rule distalign__replay:
         numbers=f"{DA_OUT}/replay/numbers.json",
         table=f"{DA_OUT}/replay/table.csv",
         temperatures=f"{DA_OUT}/replay/temperatures.csv",
-    params:
-        config_section="replay",
     log:
         f"{DA_LOG}/replay.log",
     conda:
         REPRO_ENV
+    params:
+        config_section="replay",
     script:
         "../scripts/common/step.py"
 
@@ -130,12 +130,12 @@ rule distalign__leaderboard:
     output:
         numbers=f"{DA_OUT}/leaderboard/numbers.json",
         table=f"{DA_OUT}/leaderboard/table.csv",
-    params:
-        config_section="leaderboard",
     log:
         f"{DA_LOG}/leaderboard.log",
     conda:
         REPRO_ENV
+    params:
+        config_section="leaderboard",
     script:
         "../scripts/common/step.py"
 
@@ -183,12 +183,12 @@ rule distalign__baselines:
     output:
         numbers=f"{DA_OUT}/baselines/numbers.json",
         table=f"{DA_OUT}/baselines/table.csv",
-    params:
-        config_section="baselines",
     log:
         f"{DA_LOG}/baselines.log",
     conda:
         REPRO_ENV
+    params:
+        config_section="baselines",
     script:
         "../scripts/common/step.py"
 
@@ -202,16 +202,16 @@ rule distalign__tiny:
     output:
         numbers=f"{DA_OUT}/tiny/numbers.json",
         table=f"{DA_OUT}/tiny/table.csv",
-    params:
-        config_section="tiny",
     log:
         f"{DA_LOG}/tiny.log",
     benchmark:
         f"{DA_BENCH}/tiny.tsv"
-    resources:
-        runtime=30,
     conda:
         REPRO_ENV
+    resources:
+        runtime=30,
+    params:
+        config_section="tiny",
     script:
         "../scripts/common/step.py"
 
@@ -226,17 +226,17 @@ rule distalign__live:
     output:
         numbers=f"{DA_OUT}/live/numbers.json",
         table=f"{DA_OUT}/live/table.csv",
-    params:
-        config_section="live",
     log:
         f"{DA_LOG}/live.log",
     benchmark:
         f"{DA_BENCH}/live.tsv"
+    conda:
+        REPRO_ENV
     resources:
         runtime=24 * 60,
         gpu=gpus(),
-    conda:
-        REPRO_ENV
+    params:
+        config_section="live",
     script:
         "../scripts/common/step.py"
 
@@ -286,15 +286,13 @@ for _fig in DA_FIGURES:
             **DA_FIG_INPUTS[_fig],
             code=DA_FIG_CODE,
         output:
-            png=report(
-                f"{DA_OUT}/figures/{_fig}.png", caption=f"../report/distalign_{_fig}.rst", category="distalign"
-            ),
+            png=report(f"{DA_OUT}/figures/{_fig}.png", caption=f"../report/distalign_{_fig}.rst", category="distalign"),
             pdf=f"{DA_OUT}/figures/{_fig}.pdf",
-        params:
-            labels=DA["figures"],
         log:
             f"{DA_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
+        params:
+            labels=DA["figures"],
         script:
             "../scripts/common/figure.py"

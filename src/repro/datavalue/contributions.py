@@ -71,7 +71,11 @@ def marginal_contributions(
 ) -> Contributions:
     """Sample Delta(z, D) for every valued point z, size k and subset s (common D per (k, s))."""
     others = np.setdiff1d(np.arange(len(ds.y_pool)), points)
-    check_sizes(sizes, np.bincount(ds.y_pool[others], minlength=ds.n_classes), f"dataset {ds.name!r} (pool without valued points)")
+    check_sizes(
+        sizes,
+        np.bincount(ds.y_pool[others], minlength=ds.n_classes),
+        f"dataset {ds.name!r} (pool without valued points)",
+    )
     dtype = torch.float64 if spec.kind == "logreg" else torch.float32
     xv, yv = torch.as_tensor(ds.x_val, dtype=dtype), torch.as_tensor(ds.y_val)
     P, d = len(points), ds.x_pool.shape[1]
@@ -82,7 +86,11 @@ def marginal_contributions(
     with tqdm(total=total, desc=f"{ds.name}/{spec.kind} subsets", mininterval=5) as bar:
         for j, k in enumerate(sizes):
             subsets = others[sample_balanced(ds.y_pool[others], int(k), ds.n_classes, rng, n_samples)]
-            g = _chunk(int(k), P, d, budget) if spec.kind == "logreg" else max(1, budget // (int(k) * (P + 1) * spec.hidden))
+            g = (
+                _chunk(int(k), P, d, budget)
+                if spec.kind == "logreg"
+                else max(1, budget // (int(k) * (P + 1) * spec.hidden))
+            )
             for s0 in range(0, n_samples, g):
                 sub = subsets[s0 : s0 + g]
                 G = len(sub)

@@ -83,7 +83,9 @@ def _sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64)
 
 
-def flip_labels(y: np.ndarray, fraction: float, n_classes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def flip_labels(
+    y: np.ndarray, fraction: float, n_classes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Corrupt ``round(fraction * n)`` labels to another class chosen uniformly; returns (labels, flipped mask)."""
     if not 0.0 <= fraction < 1.0:
         raise DataError(f"flip_fraction must be in [0, 1), got {fraction}")
@@ -113,9 +115,7 @@ def load_dataset(key: str, spec: DatasetSpec) -> Dataset:
     n = len(y)
     need = spec.n_val + spec.n_test + (spec.n_pool if spec.n_pool > 0 else 1)
     if need > n:
-        raise SubsetError(
-            f"dataset {key!r}: n_pool + n_val + n_test = {need} exceeds its {n} points"
-        )
+        raise SubsetError(f"dataset {key!r}: n_pool + n_val + n_test = {need} exceeds its {n} points")
     perm = rng.permutation(n)
     val, test = perm[: spec.n_val], perm[spec.n_val : spec.n_val + spec.n_test]
     rest = perm[spec.n_val + spec.n_test :]

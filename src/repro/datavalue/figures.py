@@ -43,10 +43,18 @@ def plot_scaling(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> Any:
         first = df[df["k"] == k0].set_index("point")["mean"]
         cand = first[first > first.quantile(0.5)].index
         sub = df[df["point"].isin(cand)]
-        slope = sub.groupby("point").apply(
-            lambda g: np.polyfit(np.log(g["k"]), np.log(np.abs(g["pred_mle"]) + 1e-300), 1)[0], include_groups=False
-        ).sort_values()
-        chosen = slope.index[(np.linspace(0.1, 0.9, min(5, len(slope))) * (len(slope) - 1)).astype(int)] if len(slope) else []
+        slope = (
+            sub.groupby("point")
+            .apply(
+                lambda g: np.polyfit(np.log(g["k"]), np.log(np.abs(g["pred_mle"]) + 1e-300), 1)[0], include_groups=False
+            )
+            .sort_values()
+        )
+        chosen = (
+            slope.index[(np.linspace(0.1, 0.9, min(5, len(slope))) * (len(slope) - 1)).astype(int)]
+            if len(slope)
+            else []
+        )
         for i, p in enumerate(chosen):
             g = df[df["point"] == p].sort_values("k")
             col = f"C{i}"
@@ -92,7 +100,9 @@ def plot_amortized(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> Any
     fig, axes = _grid(len(values))
     for ax, name in zip(axes, values):
         am, lw = pd.read_csv(values[name]), pd.read_csv(laws[name])
-        ax.scatter(lw["value_law"], am["value_law_subsample"], s=8, alpha=0.6, label="per-point MLE, few samples", color="C2")
+        ax.scatter(
+            lw["value_law"], am["value_law_subsample"], s=8, alpha=0.6, label="per-point MLE, few samples", color="C2"
+        )
         ax.scatter(lw["value_law"], am["value_amortized"], s=8, alpha=0.8, label="amortised, same samples", color="C1")
         lo, hi = float(lw["value_law"].min()), float(lw["value_law"].max())
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
@@ -162,7 +172,9 @@ def plot_matching(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> Any:
         width = 0.8 / len(methods)
         for i, m in enumerate(methods):
             g = df[df["method"] == m].set_index("base").loc[bases]
-            ax.bar(np.arange(len(bases)) + i * width, g["gain"], width, yerr=g["gain_sem"], color=colors.get(m), label=m)
+            ax.bar(
+                np.arange(len(bases)) + i * width, g["gain"], width, yerr=g["gain_sem"], color=colors.get(m), label=m
+            )
         ax.set_xticks(np.arange(len(bases)) + width * (len(methods) - 1) / 2)
         ax.set_xticklabels([f"{b} ({int(s)})" for b, s in df.drop_duplicates("base")[["base", "base_size"]].values])
         ax.axhline(0, color="k", lw=0.6)

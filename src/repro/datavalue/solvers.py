@@ -84,7 +84,9 @@ def _with_bias(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, torch.ones(*x.shape[:-1], 1, dtype=x.dtype)], dim=-1)
 
 
-def _logreg_objective(pr: Problems, xa: torch.Tensor, ea: torch.Tensor | None, w: torch.Tensor, C: float) -> torch.Tensor:
+def _logreg_objective(
+    pr: Problems, xa: torch.Tensor, ea: torch.Tensor | None, w: torch.Tensor, C: float
+) -> torch.Tensor:
     """0.5 |coef|^2 + C sum_i s_i l_i per problem; w: (G, P, d+1)."""
     z = torch.einsum("gnd,gpd->gpn", xa, w)
     yf = pr.y.to(z.dtype)[:, None, :]
@@ -223,7 +225,9 @@ def accuracy(model: object, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (predict_logits(model, x).argmax(-1) == y.view(1, 1, -1)).to(torch.float64).mean(-1)
 
 
-def fit_logreg_sklearn(x: np.ndarray, y: np.ndarray, C: float = 1.0, tol: float = 1e-4, solver: str = "lbfgs") -> np.ndarray:
+def fit_logreg_sklearn(
+    x: np.ndarray, y: np.ndarray, C: float = 1.0, tol: float = 1e-4, solver: str = "lbfgs"
+) -> np.ndarray:
     """scikit-learn's LogisticRegression(C) on one subset; returns [coef..., intercept] (the reference)."""
     from sklearn.linear_model import LogisticRegression
 

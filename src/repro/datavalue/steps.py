@@ -188,7 +188,9 @@ def step_params_files(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for key, e in exps.items():
         for name, section in (("dataset", "datasets"), ("model", "models")):
             if e[name] not in params[section]:
-                raise SubsetError(f"datavalue.samples.experiments: {name} {e[name]!r} not in datavalue.{section} {sorted(params[section])}")
+                raise SubsetError(
+                    f"datavalue.samples.experiments: {name} {e[name]!r} not in datavalue.{section} {sorted(params[section])}"
+                )
         out[f"samples-{key}"] = {
             "experiment": e, "dataset": params["datasets"][e["dataset"]], "model": params["models"][e["model"]],
             "budget": params["samples"]["budget"], "seed": params["seed"],
@@ -209,7 +211,9 @@ def step_params_files(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             }  # fmt: skip
     for ds in params["matching"]["datasets"]:
         if ds not in datasets_for(params, "matching"):
-            raise SubsetError(f"datavalue.matching.datasets: {ds!r} has no experiment with model {params['matching']['model']!r}")
+            raise SubsetError(
+                f"datavalue.matching.datasets: {ds!r} has no experiment with model {params['matching']['model']!r}"
+            )
         out[f"matching-{ds}"] = {
             "dataset_name": ds, "dataset": params["datasets"][ds], "model": params["models"][params["matching"]["model"]],
             "matching": params["matching"], "seed": params["seed"],
@@ -224,7 +228,13 @@ def datasets_for(params: Mapping[str, Any], step: str) -> list[str]:
     exps = params["samples"]["experiments"]
     if step == "noisy":
         model = params["amortized"]["model"]
-        return sorted({e["dataset"] for e in exps if e["model"] == model and params["datasets"][e["dataset"]]["flip_fraction"] > 0})
+        return sorted(
+            {
+                e["dataset"]
+                for e in exps
+                if e["model"] == model and params["datasets"][e["dataset"]]["flip_fraction"] > 0
+            }
+        )
     model = params[step]["model"]
     return sorted({e["dataset"] for e in exps if e["model"] == model})
 
@@ -273,12 +283,16 @@ def samples_step(inputs: Mapping[str, Path], config: SamplesConfig) -> StepResul
         "point": points, "label": ds.y_pool[points], "noisy": ds.noisy[points].astype(int), "loo": loo,
         "margin": pool_margins(ds, config.model, points),
     })  # fmt: skip
-    pts = pd.concat([pts, pd.DataFrame(ds.x_pool[points], columns=[f"x_{i}" for i in range(ds.x_pool.shape[1])])], axis=1)
+    pts = pd.concat(
+        [pts, pd.DataFrame(ds.x_pool[points], columns=[f"x_{i}" for i in range(ds.x_pool.shape[1])])], axis=1
+    )
     numbers = {
         "n_fits": con.n_fits, "n_points": P, "n_samples": S, "n_noisy": int(ds.noisy[points].sum()),
         "k_min": int(sizes[0]), "k_max": int(sizes[-1]), **floor,
     }  # fmt: skip
-    return StepResult(numbers={"samples": {e.dataset: {e.model: numbers}}}, tables={"contributions": contributions, "points": pts})
+    return StepResult(
+        numbers={"samples": {e.dataset: {e.model: numbers}}}, tables={"contributions": contributions, "points": pts}
+    )
 
 
 def _load(inputs: Mapping[str, Path]) -> dict[str, np.ndarray]:
@@ -289,8 +303,13 @@ def _load(inputs: Mapping[str, Path]) -> dict[str, np.ndarray]:
     sizes = np.unique(con["k"].to_numpy())
     S = int(con["subset"].max()) + 1
     con = con.sort_values(["point", "k", "subset"])
-    if not np.array_equal(np.unique(con["point"].to_numpy()), np.sort(points)) or len(con) != len(points) * len(sizes) * S:
-        raise ValueError(f"{inputs['contributions']}: not a full (point, k, subset) grid for the points of {inputs['points']}")
+    if (
+        not np.array_equal(np.unique(con["point"].to_numpy()), np.sort(points))
+        or len(con) != len(points) * len(sizes) * S
+    ):
+        raise ValueError(
+            f"{inputs['contributions']}: not a full (point, k, subset) grid for the points of {inputs['points']}"
+        )
     order = np.argsort(points)
     delta = np.empty((len(points), len(sizes), S))
     delta[order] = con["delta"].to_numpy().reshape(len(points), len(sizes), S)
@@ -358,7 +377,17 @@ def fit_step(inputs: Mapping[str, Path], config: FitConfig) -> StepResult:
     rows = []
     for i, p in enumerate(z["points"]):
         for j, k in enumerate(sizes):
-            rows.append((int(p), int(k), means[i, j], sem[i, j], pred[i, j], pred_log[i, j], "heldout" if j in held_j else "fit"))
+            rows.append(
+                (
+                    int(p),
+                    int(k),
+                    means[i, j],
+                    sem[i, j],
+                    pred[i, j],
+                    pred_log[i, j],
+                    "heldout" if j in held_j else "fit",
+                )
+            )
     curves = pd.DataFrame(rows, columns=["point", "k", "mean", "sem", "pred_mle", "pred_log", "split"])
     return StepResult(numbers={"fit": {e.dataset: {e.model: nums}}}, tables={"laws": laws, "curves": curves})
 
@@ -373,7 +402,9 @@ def amortized_step(inputs: Mapping[str, Path], config: AmortizedStepConfig) -> S
     fit_j, held_j = _split(len(sizes), 2)
     m = ap.samples_per_size
     if m > delta.shape[2]:
-        raise SubsetError(f"datavalue.amortized.samples_per_size {m} > n_samples {delta.shape[2]} of {e.dataset}-{e.model}")
+        raise SubsetError(
+            f"datavalue.amortized.samples_per_size {m} > n_samples {delta.shape[2]} of {e.dataset}-{e.model}"
+        )
     sub = delta[:, fit_j, :m]
     P = len(sub)
     k = np.broadcast_to(sizes[fit_j][None, :, None], sub.shape).reshape(P, -1)
@@ -436,7 +467,11 @@ def _curve_step(inputs: Mapping[str, Path], config: CurveConfig, kind: str) -> S
     fn = addition_curves if kind == "addition" else removal_curves
     curves = fn(ds, config.model, points, values, config.curve.base_size, steps, config.curve.repeats, rng)
     nums = {m: {"auc": float(acc.mean()), "final_accuracy": float(acc[:, -1].mean())} for m, acc in curves.items()}
-    rows = [(m, int(n), float(acc[:, j].mean()), float(acc[:, j].std())) for m, acc in curves.items() for j, n in enumerate(steps)]
+    rows = [
+        (m, int(n), float(acc[:, j].mean()), float(acc[:, j].std()))
+        for m, acc in curves.items()
+        for j, n in enumerate(steps)
+    ]
     return StepResult(
         numbers={kind: {config.dataset_name: nums}},
         tables={"curves": pd.DataFrame(rows, columns=["method", "n", "accuracy", "std"])},
@@ -505,7 +540,9 @@ def speed_step(inputs: Mapping[str, Path], config: SpeedConfig) -> StepResult:
     for g in range(G):
         ref[g, 0] = fit_logreg_sklearn(x[g], y[g], C=config.C)
         for i, p in enumerate(points):
-            ref[g, i + 1] = fit_logreg_sklearn(np.vstack([x[g], ds.x_pool[p]]), np.append(y[g], ds.y_pool[p]), C=config.C)
+            ref[g, i + 1] = fit_logreg_sklearn(
+                np.vstack([x[g], ds.x_pool[p]]), np.append(y[g], ds.y_pool[p]), C=config.C
+            )
     t_naive = time.perf_counter() - t0
     # the stated tolerance is checked against tight scikit-learn fits (newton-cholesky, tol 1e-10)
     tight = np.array([fit_logreg_sklearn(np.vstack([x[0], ds.x_pool[p]]), np.append(y[0], ds.y_pool[p]), C=config.C,

@@ -156,8 +156,11 @@ def load_truth(dataset: str, files: Mapping[str, str | os.PathLike[str]]) -> lis
                     counts = np.array([float(q[g][o]) for o in options])
                     if not counts.any():  # nobody of this group answered (FEM2_W29, Male): not evaluated
                         continue
-                    out.append(Question("opinionqa", qid, g, q["question_text"], options,
-                                        _normalise(counts, f"{path}:{qid}:{g}")))
+                    out.append(
+                        Question(
+                            "opinionqa", qid, g, q["question_text"], options, _normalise(counts, f"{path}:{qid}:{g}")
+                        )
+                    )
         return out
     if dataset == "nytimes":
         path = "nytimes/data.json"
@@ -179,7 +182,10 @@ def load_truth(dataset: str, files: Mapping[str, str | os.PathLike[str]]) -> lis
                 p = np.array(q[country], dtype=float)
                 if len(p) != len(options):
                     raise DataError(f"{path}: {len(p)} proportions for {len(options)} options ({text[:40]})")
-                out.append(Question("globalvalues", text, str(i), text, options,
-                                    _normalise(p, f"{path}:{text[:40]}:{country}")))
+                out.append(
+                    Question(
+                        "globalvalues", text, str(i), text, options, _normalise(p, f"{path}:{text[:40]}:{country}")
+                    )
+                )
         return out
     raise DataError(f"unknown dataset {dataset!r}; known: {list(DATASETS) + ['opinionqa_pool']}")

@@ -60,7 +60,10 @@ def _tv_list(cell: object, where: str) -> list[float]:
     if not isinstance(cell, str):
         raise DataError(f"{where}: all_tvs is empty")
     try:
-        return [float("nan") if v is None else float(v) for v in json.loads(cell.replace("NaN", "null").replace("nan", "null"))]
+        return [
+            float("nan") if v is None else float(v)
+            for v in json.loads(cell.replace("NaN", "null").replace("nan", "null"))
+        ]
     except json.JSONDecodeError as err:
         raise DataError(f"{where}: all_tvs is not a list ({err})") from None
 
@@ -93,8 +96,9 @@ def released_tvs(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def pooled(table: pd.DataFrame, model: str, method: str, dataset: str, steerings: Sequence[str]) -> np.ndarray:
     """Per-question TVs of one model/method/dataset pooled over ``steerings`` and groups."""
-    sel = table[(table.model == model) & (table.method == method) & (table.dataset == dataset)
-                & table.steering.isin(steerings)]
+    sel = table[
+        (table.model == model) & (table.method == method) & (table.dataset == dataset) & table.steering.isin(steerings)
+    ]
     return sel.tv.to_numpy(dtype=float)
 
 
@@ -181,8 +185,13 @@ def replay_cells(
             else:
                 answer = llm.generate([qid], n=1)[0][0]
                 if method == "verbalize":
-                    parsed = parse_verbalized(answer, letters, unknown_option=policy.unknown_option,
-                                              sum_tol=policy.sum_tol, integer_percent=policy.integer_percent)
+                    parsed = parse_verbalized(
+                        answer,
+                        letters,
+                        unknown_option=policy.unknown_option,
+                        sum_tol=policy.sum_tol,
+                        integer_percent=policy.integer_percent,
+                    )
                 else:
                     parsed = parse_sequence(answer, letters)
             if not parsed.ok:
@@ -190,10 +199,23 @@ def replay_cells(
             elif parsed.detail:
                 for note in parsed.detail.split(";"):
                     fails[(method, "note_" + note.split(":")[0])] += 1
-            rows.append((cell.dataset, cell.model, STEERING[cell.task], method, cell.group, q, qid,
-                         tv(parsed.p, p) if parsed.ok else float("nan"), parsed.p, p))
-    table = pd.DataFrame(rows, columns=["dataset", "model", "steering", "method", "group", "q", "qid", "tv",
-                                        "p_hat", "p"])
+            rows.append(
+                (
+                    cell.dataset,
+                    cell.model,
+                    STEERING[cell.task],
+                    method,
+                    cell.group,
+                    q,
+                    qid,
+                    tv(parsed.p, p) if parsed.ok else float("nan"),
+                    parsed.p,
+                    p,
+                )
+            )
+    table = pd.DataFrame(
+        rows, columns=["dataset", "model", "steering", "method", "group", "q", "qid", "tv", "p_hat", "p"]
+    )
     # TS-Log-p: one temperature per (model, dataset, steering), fitted on the pooled groups.
     temps = []
     lp = table[table.method == "logprobs"]

@@ -36,8 +36,11 @@ def leaderboard(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Fi
         hi = [sub.ci_high[mod] - sub.tv[mod] for mod in models if mod in sub.index]
         ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=names.get(m, m))
     flat = base.get("baselines", base)
-    for key, style, text in (("uniform.tv", "--", "uniform"), ("floor30.tv", ":", "30-sample floor"),
-                             ("human.tv", "-.", "human (OQA+NYT)")):
+    for key, style, text in (
+        ("uniform.tv", "--", "uniform"),
+        ("floor30.tv", ":", "30-sample floor"),
+        ("human.tv", "-.", "human (OQA+NYT)"),
+    ):
         val = flat.get(key) if isinstance(flat, dict) and key in flat else _get(flat, key)
         if val is not None:
             ax.axhline(val, ls=style, color="gray", lw=1)

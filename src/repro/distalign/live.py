@@ -66,14 +66,22 @@ def build_prompt(
     return "\n".join(parts)
 
 
-def ask(llm: LLM, prompts: Sequence[str], method: str, temperature: float, top_logprobs: int,
-        system_prompt: str) -> list[object]:
+def ask(
+    llm: LLM, prompts: Sequence[str], method: str, temperature: float, top_logprobs: int, system_prompt: str
+) -> list[object]:
     """One call per prompt: chat replies for V/Seq, first-token top log-probs for Log-p."""
     if method == "logprobs":
         return [llm.top_logprobs(p, top_logprobs) for p in prompts]
     max_tokens = 200 if method == "verbalize" else 100
-    return [llm.chat([{"role": "system", "content": system_prompt}, {"role": "user", "content": p}],
-                     n=1, temperature=temperature, max_tokens=max_tokens)[0] for p in prompts]
+    return [
+        llm.chat(
+            [{"role": "system", "content": system_prompt}, {"role": "user", "content": p}],
+            n=1,
+            temperature=temperature,
+            max_tokens=max_tokens,
+        )[0]
+        for p in prompts
+    ]
 
 
 def score(questions: Sequence[Question], answers: Sequence[object], method: str) -> tuple[np.ndarray, Counter]:

@@ -55,8 +55,11 @@ def cells_step(inputs: Mapping[str, Path], config: CellsConfig) -> StepResult:
     """Sec. 4, Table 6 (App.): mean TV per (dataset, model, steering, method), nan-mean over groups."""
     table = released_tvs(inputs["tvs_csv"])
     llm = table[table.model.isin(LLM_MODELS)]
-    cells = (llm.groupby(["dataset", "model", "steering", "method"]).tv
-             .agg(tv="mean", n="size", n_nan=lambda s: int(s.isna().sum())).reset_index())
+    cells = (
+        llm.groupby(["dataset", "model", "steering", "method"])
+        .tv.agg(tv="mean", n="size", n_nan=lambda s: int(s.isna().sum()))
+        .reset_index()
+    )
     numbers: dict = {}
     for r in cells.itertuples(index=False):
         numbers[f"{r.dataset}.{r.model}.{r.steering}.{r.method}.tv"] = _r(r.tv)
@@ -103,8 +106,9 @@ def replay_step(inputs: Mapping[str, Path], config: ReplayConfig) -> StepResult:
     table, temps, fails = replay_cells(cells, policy, t_max=config.t_max)
     released = released_tvs(inputs["tvs_csv"])
     released = released[released.model == "gpt-4"]
-    merged = table.merge(released, on=["dataset", "model", "steering", "method", "group", "q"],
-                         suffixes=("", "_released"), how="left")
+    merged = table.merge(
+        released, on=["dataset", "model", "steering", "method", "group", "q"], suffixes=("", "_released"), how="left"
+    )
     numbers: dict = {}
     for method, grp in merged.groupby("method"):
         both = grp.dropna(subset=["tv", "tv_released"])
@@ -114,7 +118,8 @@ def replay_step(inputs: Mapping[str, Path], config: ReplayConfig) -> StepResult:
         numbers[f"{method}.n_exact"] = int((diff <= 1e-9).sum())
         numbers[f"{method}.nan_mismatch"] = int((grp.tv.isna() != grp.tv_released.isna()).sum())
         numbers[f"{method}.mean_abs_diff_of_means"] = float(
-            abs(grp.groupby(["dataset"]).tv.mean() - grp.groupby(["dataset"]).tv_released.mean()).max())
+            abs(grp.groupby(["dataset"]).tv.mean() - grp.groupby(["dataset"]).tv_released.mean()).max()
+        )
     for r in temps.itertuples(index=False):
         numbers[f"ts.{r.dataset}.{r.steering}.temperature"] = float(r.temperature)
         numbers[f"ts.{r.dataset}.{r.steering}.tv_before"] = float(r.tv_before)
@@ -125,7 +130,9 @@ def replay_step(inputs: Mapping[str, Path], config: ReplayConfig) -> StepResult:
     # The same answers under the strict policy: what a strict parser would count as failures.
     strict_table, _, strict_fails = replay_cells(
         [c for c in cells if c.output_type == "express_distribution"],
-        VerbalPolicy("fail", config.strict_sum_tol, False), t_max=config.t_max)
+        VerbalPolicy("fail", config.strict_sum_tol, False),
+        t_max=config.t_max,
+    )
     numbers["parse.verbalize.strict_fail_rate"] = float(strict_table.tv.isna().mean()) if n_v else None
     for (method, reason), count in sorted(strict_fails.items()):
         if not reason.startswith("note_"):
@@ -212,8 +219,14 @@ def baselines_step(inputs: Mapping[str, Path], config: BaselinesConfig) -> StepR
     pool = load_truth("opinionqa_pool", files)
     evaluated = {q.qid for q in truths["opinionqa"]}
     sims = {
-        "opinionqa": json.loads(Path(files["opinions_qa/data/human_resp/Pew_American_Trends_Panel_disagreement_500/"
-                                          "question_similarity_top10.json"]).read_text()),
+        "opinionqa": json.loads(
+            Path(
+                files[
+                    "opinions_qa/data/human_resp/Pew_American_Trends_Panel_disagreement_500/"
+                    "question_similarity_top10.json"
+                ]
+            ).read_text()
+        ),
         "nytimes": json.loads(Path(files["nytimes/question_similarity_top10.json"]).read_text()),
     }
     for ds in DATASETS:
@@ -270,7 +283,8 @@ def fewshot_beats_persona_step(inputs: Mapping[str, Path]) -> StepResult:
     # The same count recomputed from our cells table (plain means of the released TVs).
     cells = pd.read_csv(inputs["cells"])
     w2 = cells.pivot_table(index=["dataset", "model", "method"], columns="steering", values="tv").dropna(
-        subset=["persona", "fewshot"])
+        subset=["persona", "fewshot"]
+    )
     numbers["recomputed.count"] = int((w2["fewshot"] < w2["persona"]).sum())
     numbers["recomputed.cells"] = int(len(w2))
     table = both.reset_index()
@@ -311,8 +325,13 @@ def _oqa(inputs: Mapping[str, Path]):
     evaluated = load_truth("opinionqa", files)
     pool = load_truth("opinionqa_pool", files)
     eval_ids = {q.qid for q in evaluated}
-    sim = json.loads(Path(files["opinions_qa/data/human_resp/Pew_American_Trends_Panel_disagreement_500/"
-                                "question_similarity_top10.json"]).read_text())
+    sim = json.loads(
+        Path(
+            files[
+                "opinions_qa/data/human_resp/Pew_American_Trends_Panel_disagreement_500/question_similarity_top10.json"
+            ]
+        ).read_text()
+    )
     return evaluated, [q for q in pool if q.qid not in eval_ids], eval_ids, sim
 
 
@@ -329,12 +348,28 @@ def train_tiny(inputs: Mapping[str, Path], config: TinyTrainConfig, out: Path) -
     tok = Tokenizer.train_char(docs)
     ids = np.array([i for d in docs for i in tok.encode(d) + [tok.eos_id]], dtype=np.int32)
     cut = int(len(ids) * 0.98)
-    mcfg = ModelConfig(arch="gpt2", n_layer=config.n_layer, n_head=config.n_head, d_model=config.d_model,
-                       context=config.context, vocab_size=tok.vocab_size)
+    mcfg = ModelConfig(
+        arch="gpt2",
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        d_model=config.d_model,
+        context=config.context,
+        vocab_size=tok.vocab_size,
+    )
     model = build_model(mcfg, seed=config.seed)
-    tcfg = TrainConfig(steps=config.steps, batch_size=config.batch_size, context=config.context, lr=config.lr,
-                       warmup=config.warmup, min_lr=config.lr / 10, eval_every=max(1, config.steps // 4),
-                       eval_batches=4, seed=config.seed, threads=1, device="cpu")
+    tcfg = TrainConfig(
+        steps=config.steps,
+        batch_size=config.batch_size,
+        context=config.context,
+        lr=config.lr,
+        warmup=config.warmup,
+        min_lr=config.lr / 10,
+        eval_every=max(1, config.steps // 4),
+        eval_batches=4,
+        seed=config.seed,
+        threads=1,
+        device="cpu",
+    )
     hist = train(model, ids[:cut], tcfg, eval_tokens=ids[cut:], progress=True)
     evals = [h["eval_loss"] for h in hist if h.get("eval_loss") is not None]
     numbers = {
@@ -365,8 +400,14 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
     TS-Log-p, and the sanity floors (uniform = random baseline; group prior = count-based: the mean
     training distribution of the same group over training questions with as many options)."""
     from repro.common.llm import get_llm
-    from repro.distalign.metrics import (fit_temperature, parse_logprobs, parse_sequence, parse_verbalized,
-                                         temperature_scale, tv)
+    from repro.distalign.metrics import (
+        fit_temperature,
+        parse_logprobs,
+        parse_sequence,
+        parse_verbalized,
+        temperature_scale,
+        tv,
+    )
     from repro.distalign.tiny import FORMATS, render_prompt, shots_for, render_answer
 
     import tempfile
@@ -391,24 +432,38 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
             for q in evaluated:
                 shots = []
                 if steering == "fewshot":
-                    shots = [render_answer(fmt, s.p, rng, rcfg)
-                             for s in shots_for(q, by_key, sim.get(q.qid, []), rcfg.shots, eval_ids)]
+                    shots = [
+                        render_answer(fmt, s.p, rng, rcfg)
+                        for s in shots_for(q, by_key, sim.get(q.qid, []), rcfg.shots, eval_ids)
+                    ]
                 prompts.append(render_prompt(q, fmt, shots, rcfg))
             if fmt == "logprobs":
                 answers = [llm.top_logprobs(p, k=20) for p in prompts]
             else:
                 max_tokens = 3 + 9 * 8 if fmt == "verbalize" else rcfg.n_samples
-                answers = [a[0] for a in llm.generate(prompts, n=1, temperature=config.temperature,
-                                                      max_tokens=max_tokens, stop=["\n"], seed=config.seed)]
+                answers = [
+                    a[0]
+                    for a in llm.generate(
+                        prompts,
+                        n=1,
+                        temperature=config.temperature,
+                        max_tokens=max_tokens,
+                        stop=["\n"],
+                        seed=config.seed,
+                    )
+                ]
             tvs = []
             if fmt == "verbalize":  # the paper's lenient parser, for comparison (no sum check, unknown keys dropped)
-                lenient = [parse_verbalized(a, q.letters, unknown_option="drop", sum_tol=None, integer_percent=True)
-                           for q, a in zip(evaluated, answers)]
+                lenient = [
+                    parse_verbalized(a, q.letters, unknown_option="drop", sum_tol=None, integer_percent=True)
+                    for q, a in zip(evaluated, answers)
+                ]
                 lt = [tv(r.p, q.p) for r, q in zip(lenient, evaluated) if r.ok]
                 numbers[f"{steering}.verbalize_lenient.tv"] = float(np.mean(lt)) if lt else None
                 fails.setdefault("verbalize_lenient", {})
                 fails["verbalize_lenient"]["any"] = fails["verbalize_lenient"].get("any", 0) + sum(
-                    not r.ok for r in lenient)
+                    not r.ok for r in lenient
+                )
             for q, a in zip(evaluated, answers):
                 if fmt == "verbalize":
                     parsed = parse_verbalized(a, q.letters)  # strict: unknown option / sum / JSON fail
@@ -440,9 +495,19 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
     prior = {}
     for q in train_pool:
         prior.setdefault((q.group, len(q.p)), []).append(q.p)
-    numbers["floor.group_prior.tv"] = float(np.mean([
-        tv(np.mean(prior[(q.group, len(q.p))], axis=0) if (q.group, len(q.p)) in prior
-           else np.full(len(q.p), 1 / len(q.p)), q.p) for q in evaluated]))
+    numbers["floor.group_prior.tv"] = float(
+        np.mean(
+            [
+                tv(
+                    np.mean(prior[(q.group, len(q.p))], axis=0)
+                    if (q.group, len(q.p)) in prior
+                    else np.full(len(q.p), 1 / len(q.p)),
+                    q.p,
+                )
+                for q in evaluated
+            ]
+        )
+    )
     numbers["n_questions"] = len({q.qid for q in evaluated})
     numbers["train"] = train_numbers
     tmp.cleanup()
@@ -510,16 +575,29 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
                 for method in config.methods:
                     if method == "logprobs" and m.name.startswith("anthropic"):
                         continue
-                    block = Path(files[config.prompts.format(dataset=PROMPT_DIR[ds], output_type=OUTPUT_TYPE[method],
-                                                             task=TASK[steering])]).read_text(encoding="utf-8")
+                    block = Path(
+                        files[
+                            config.prompts.format(
+                                dataset=PROMPT_DIR[ds], output_type=OUTPUT_TYPE[method], task=TASK[steering]
+                            )
+                        ]
+                    ).read_text(encoding="utf-8")
                     prompts = []
                     for q in sel:
-                        shots = [by_key[(o.qid, q.group)] for o in qs if o.qid != q.qid and o.group == q.group
-                                 and len(o.p) == len(q.p)][: config.shots] if steering == "fewshot" else []
+                        shots = (
+                            [
+                                by_key[(o.qid, q.group)]
+                                for o in qs
+                                if o.qid != q.qid and o.group == q.group and len(o.p) == len(q.p)
+                            ][: config.shots]
+                            if steering == "fewshot"
+                            else []
+                        )
                         prompts.append(build_prompt(block, q, method, steering, shots, rng))
                     try:
-                        answers = ask(llm, prompts, method, config.temperature, config.top_logprobs,
-                                      config.system_prompt)
+                        answers = ask(
+                            llm, prompts, method, config.temperature, config.top_logprobs, config.system_prompt
+                        )
                     except LLMError as err:
                         raise LLMError(f"distalign live: {m.name} on {ds}/{steering}/{method}: {err}") from err
                     tvs, fails = score(sel, answers, method)

@@ -62,8 +62,9 @@ def render_prompt(q: Question, fmt: str, shots: Sequence[str], cfg: RenderConfig
     return f"{ctx}[{q.group}] {q.text[: cfg.question_chars]}\n{opts}\n{_INSTR[fmt]} "
 
 
-def shots_for(q: Question, by_key: Mapping[tuple[str, str], Question], similar: Sequence[str], k: int,
-              exclude: set[str]) -> list[Question]:
+def shots_for(
+    q: Question, by_key: Mapping[tuple[str, str], Question], similar: Sequence[str], k: int, exclude: set[str]
+) -> list[Question]:
     """Up to ``k`` similar questions of the same group with a true distribution (not evaluated ones)."""
     out = []
     for sid in similar:
@@ -78,8 +79,13 @@ def shots_for(q: Question, by_key: Mapping[tuple[str, str], Question], similar: 
 
 
 def build_corpus(
-    train: Sequence[Question], similar: Mapping[str, Sequence[str]], exclude: set[str], repeats: int,
-    fewshot_frac: float, rng: np.random.Generator, cfg: RenderConfig,
+    train: Sequence[Question],
+    similar: Mapping[str, Sequence[str]],
+    exclude: set[str],
+    repeats: int,
+    fewshot_frac: float,
+    rng: np.random.Generator,
+    cfg: RenderConfig,
 ) -> list[str]:
     """Rendered training examples: every (question, group, format), ``repeats`` times, with fresh
     samples each time; a ``fewshot_frac`` share carries few-shot context."""
@@ -90,8 +96,10 @@ def build_corpus(
             for fmt in FORMATS:
                 shots: list[str] = []
                 if rng.random() < fewshot_frac:
-                    shots = [render_answer(fmt, s.p, rng, cfg)
-                             for s in shots_for(q, by_key, similar.get(q.qid, []), cfg.shots, exclude)]
+                    shots = [
+                        render_answer(fmt, s.p, rng, cfg)
+                        for s in shots_for(q, by_key, similar.get(q.qid, []), cfg.shots, exclude)
+                    ]
                 docs.append(render_prompt(q, fmt, shots, cfg) + render_answer(fmt, q.p, rng, cfg) + "\n")
     order = rng.permutation(len(docs))
     return [docs[i] for i in order]

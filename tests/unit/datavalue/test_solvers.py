@@ -12,7 +12,9 @@ TOL = 1e-6  # stated tolerance: max |coefficient difference| vs scikit-learn new
 
 
 def _data():
-    ds = load_dataset("lm_clf", DatasetSpec(source="synthetic", n_pool=600, n_val=200, n_test=200, dim=8, flip_fraction=0.1))
+    ds = load_dataset(
+        "lm_clf", DatasetSpec(source="synthetic", n_pool=600, n_val=200, n_test=200, dim=8, flip_fraction=0.1)
+    )
     rng = np.random.default_rng(0)
     return ds, sample_balanced(ds.y_pool, 120, 2, rng, n_draws=3), rng.choice(600, 5, replace=False)
 

@@ -21,16 +21,23 @@ def test_released_tvs_dedupes_nyt_and_keeps_parse_failures(da_inputs):
 
 
 def test_replay_reproduces_released_gpt4_tvs_exactly(da_files, da_inputs):
-    cells = [c for c in raw_cells(da_files) if c.model == "gpt-4" and c.dataset == "globalvalues"
-             and c.task == "task1" and c.output_type in ("express_distribution", "sequence")]
+    cells = [
+        c
+        for c in raw_cells(da_files)
+        if c.model == "gpt-4"
+        and c.dataset == "globalvalues"
+        and c.task == "task1"
+        and c.output_type in ("express_distribution", "sequence")
+    ]
     table, _, fails = replay_cells(cells, VerbalPolicy())
     rel = released_tvs(da_inputs["tvs_csv"])
     merged = table.merge(rel, on=["dataset", "model", "steering", "method", "group", "q"], suffixes=("", "_r"))
     assert len(merged) == len(table) == 600
     assert np.allclose(merged.tv, merged.tv_r, atol=1e-12, equal_nan=True)
     assert fails[("verbalize", "note_dropped")] == 4  # 'E' keys the authors' parser dropped
-    strict, _, sfails = replay_cells([c for c in cells if c.output_type == "express_distribution"],
-                                     VerbalPolicy("fail", 0.05, False))
+    strict, _, sfails = replay_cells(
+        [c for c in cells if c.output_type == "express_distribution"], VerbalPolicy("fail", 0.05, False)
+    )
     assert sfails[("verbalize", "unknown_option")] == 4 and strict.tv.isna().sum() >= 4
 
 
@@ -70,8 +77,19 @@ def test_truth_loader_uses_group_answer_keys_and_names_bad_files(da_files, tmp_p
     q = next(q for q in qs if q.qid == "GOVPRIORITYc_W54" and q.group == "Democrat")
     assert len(q.options) == 5 and q.p.sum() == pytest.approx(1.0)
     bad = tmp_path / "data.json"
-    bad.write_text(json.dumps({"Book": {"MC_options": "['1', '2']", "Democrat": "{'1': 0, '2': 0}",
-                                        "Republican": "{'1': 1}", "Male": "{'1': 1}", "Female": "{'1': 1}"}}))
+    bad.write_text(
+        json.dumps(
+            {
+                "Book": {
+                    "MC_options": "['1', '2']",
+                    "Democrat": "{'1': 0, '2': 0}",
+                    "Republican": "{'1': 1}",
+                    "Male": "{'1': 1}",
+                    "Female": "{'1': 1}",
+                }
+            }
+        )
+    )
     with pytest.raises(DataError, match="Book:Democrat"):
         load_truth("nytimes", {"nytimes/data.json": bad})
     with pytest.raises(DataError, match="unknown dataset"):

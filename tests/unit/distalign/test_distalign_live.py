@@ -51,6 +51,11 @@ def test_live_prompts_and_scoring(da_files):
 
 def test_live_config_builds_from_params(da_params):
     cfg = build_config(LiveConfig, da_params["live"])
-    assert [m.name for m in cfg.models] == ["gpt-3.5-turbo-0125", "gpt-4", "anthropic_haiku", "anthropic_opus",
-                                            "llama3-70b"]
+    assert [m.name for m in cfg.models] == [
+        "gpt-3.5-turbo-0125",
+        "gpt-4",
+        "anthropic_haiku",
+        "anthropic_opus",
+        "llama3-70b",
+    ]
     assert cfg.top_logprobs == 20 and cfg.temperature == 1.0
