@@ -61,8 +61,14 @@ def main() -> None:
         G, P, d = len(subs), len(points), x.shape[2]
         w0c, t0c = time.process_time(), time.perf_counter()
         m0, _ = fit_logreg(Problems.build(x, y, np.ones((G, 1, k))), spec)
-        aug = Problems.build(x, y, np.ones((G, P, k)), np.broadcast_to(ds.x_pool[points], (G, P, d)),
-                             np.broadcast_to(ds.y_pool[points], (G, P)), np.ones((G, P)))  # fmt: skip
+        aug = Problems.build(
+            x,
+            y,
+            np.ones((G, P, k)),
+            np.broadcast_to(ds.x_pool[points], (G, P, d)),
+            np.broadcast_to(ds.y_pool[points], (G, P)),
+            np.ones((G, P)),
+        )
         m1, _ = fit_logreg(aug, spec, init=m0.expand(G, P, -1))
         delta = (val_cross_entropy(m0, xv, yv) - val_cross_entropy(m1, xv, yv)).numpy()  # (G, P)
         b_wall, b_cpu = time.perf_counter() - t0c, time.process_time() - w0c
@@ -78,25 +84,43 @@ def main() -> None:
         # agreement with tight scikit-learn fits
         tight = dict(C=1.0, solver="newton-cholesky", tol=1e-10, max_iter=1000)
         base = _ce(LogisticRegression(**tight).fit(x[0], y[0]), ds.x_val, ds.y_val)
-        ref = np.array([
-            base - _ce(LogisticRegression(**tight).fit(np.vstack([x[0], ds.x_pool[p]]), np.append(y[0], ds.y_pool[p])), ds.x_val, ds.y_val)
-            for p in points[:n_naive]
-        ])  # fmt: skip
+        ref = np.array(
+            [
+                base
+                - _ce(
+                    LogisticRegression(**tight).fit(np.vstack([x[0], ds.x_pool[p]]), np.append(y[0], ds.y_pool[p])),
+                    ds.x_val,
+                    ds.y_val,
+                )
+                for p in points[:n_naive]
+            ]
+        )
         diff = float(np.abs(delta[0, :n_naive] - ref).max())
         row = {
-            "k": k, "fits": n_fits, "batched_wall_s": b_wall, "batched_cpu_s": b_cpu,
-            "batched_fits_per_s": n_fits / b_wall, "naive_fits_per_s": 1 / per_fit_wall,
-            "speedup_wall": per_fit_wall * n_fits / b_wall, "speedup_cpu": per_fit_cpu * n_fits / b_cpu,
-            "max_abs_delta_diff_vs_sklearn_tight": diff, "tolerance": TOL_DELTA, "within_tolerance": diff <= TOL_DELTA,
+            "k": k,
+            "fits": n_fits,
+            "batched_wall_s": b_wall,
+            "batched_cpu_s": b_cpu,
+            "batched_fits_per_s": n_fits / b_wall,
+            "naive_fits_per_s": 1 / per_fit_wall,
+            "speedup_wall": per_fit_wall * n_fits / b_wall,
+            "speedup_cpu": per_fit_cpu * n_fits / b_cpu,
+            "max_abs_delta_diff_vs_sklearn_tight": diff,
+            "tolerance": TOL_DELTA,
+            "within_tolerance": diff <= TOL_DELTA,
             "median_abs_delta": float(np.median(np.abs(ref))),
-        }  # fmt: skip
+        }
         print(row, flush=True)
         rows.append(row)
     out = {
         "benchmark": "datavalue batched logistic-regression fits vs scikit-learn loop",
-        "machine": platform.processor() or platform.machine(), "torch_threads": 1,
-        "load_average": os.getloadavg(), "points": args.points, "subsets": args.subsets, "rows": rows,
-    }  # fmt: skip
+        "machine": platform.processor() or platform.machine(),
+        "torch_threads": 1,
+        "load_average": os.getloadavg(),
+        "points": args.points,
+        "subsets": args.subsets,
+        "rows": rows,
+    }
     write_json(Path(__file__).parent / "results" / "datavalue_batched_solver.json", out)
 
 

@@ -17,14 +17,21 @@ def test_datavalue_smoke_run(repo_copy):
     path = repo_copy / "results/smoke/datavalue/numbers.json"
     numbers = json.loads(path.read_text())
     required = (
-        [f"fit.{e}.{k}" for e in ("lm_clf.logreg", "lm_clf.mlp", "breast_cancer.logreg")
-         for k in ("r2_heldout_sizes", "alpha_median")]
+        [
+            f"fit.{e}.{k}"
+            for e in ("lm_clf.logreg", "lm_clf.mlp", "breast_cancer.logreg")
+            for k in ("r2_heldout_sizes", "alpha_median")
+        ]
         + [f"amortized.{d}.r2_vs_mle" for d in ("lm_clf", "breast_cancer")]
         + ["noisy.lm_clf.auroc", "speed.batched_vs_naive", "fit.lm_clf.logreg.spearman_alpha_abs_margin"]
-        + [f"matching.lm_clf.{b}.{m}.gain" for b in ("small_base", "large_base") for m in ("psi_small", "psi_large", "random")]
+        + [
+            f"matching.lm_clf.{b}.{m}.gain"
+            for b in ("small_base", "large_base")
+            for m in ("psi_small", "psi_large", "random")
+        ]
         + [f"{s}.{d}.{m}.auc" for s in ("addition", "removal") for d in ("lm_clf", "breast_cancer") for m in METHODS]
         + [f"samples.lm_clf.logreg.{k}" for k in ("test_accuracy", "majority_test_accuracy")]
-    )  # fmt: skip
+    )
     missing = [k for k in required if k not in numbers]
     assert not missing, missing
     assert 0.0 <= numbers["noisy.lm_clf.auroc"] <= 1.0

@@ -65,7 +65,7 @@ DV_CODE = library_files(
     "common.steps",
     "common.io",
     "common.seeds",
-)  # fmt: skip (compute code; figures.py only reruns the figure rules)
+)
 DV_FIG_CODE = library_files("datavalue.figures", "common.figures", "common.plotting")
 DV_EXPERIMENTS = [_dv_key(e) for e in DV["samples"]["experiments"]]
 DV_AMORTIZED = _dv_datasets_for(DV, "amortized")

@@ -45,9 +45,17 @@ DA_OUT = "results/{scale}/distalign"
 DA_LOG = "logs/{scale}/distalign"
 DA_BENCH = "benchmarks/{scale}/distalign"
 DA_CODE = library_files(
-    "distalign.data", "distalign.metrics", "distalign.exact", "distalign.baselines", "distalign.tiny",
-    "distalign.live", "distalign.steps", "common.steps", "common.io", "common.llm.replay",
-)  # fmt: skip
+    "distalign.data",
+    "distalign.metrics",
+    "distalign.exact",
+    "distalign.baselines",
+    "distalign.tiny",
+    "distalign.live",
+    "distalign.steps",
+    "common.steps",
+    "common.io",
+    "common.llm.replay",
+)
 DA_FIG_CODE = library_files("distalign.figures", "common.plotting", "common.figures")
 DA_FIGURES = {
     "leaderboard": {"table": "leaderboard", "extra": {}},

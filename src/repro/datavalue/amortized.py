@@ -59,10 +59,12 @@ def fit_amortized(
     xt = torch.as_tensor(x, dtype=torch.float32)
     lab = torch.as_tensor(np.array(labels), dtype=torch.long)
     net = torch.nn.Sequential(
-        torch.nn.Linear(x.shape[1], cfg.hidden), torch.nn.ReLU(),
-        torch.nn.Linear(cfg.hidden, cfg.hidden), torch.nn.ReLU(),
+        torch.nn.Linear(x.shape[1], cfg.hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(cfg.hidden, cfg.hidden),
+        torch.nn.ReLU(),
         torch.nn.Linear(cfg.hidden, 4 * n_classes),
-    )  # fmt: skip
+    )
     if cfg.pretrain_steps and pool_x is not None and pool_y is not None:
         head = torch.nn.Linear(cfg.hidden, n_classes)
         clf = torch.nn.Sequential(*list(net)[:-1], head)

@@ -20,9 +20,14 @@ from repro.datavalue.data import Dataset, check_sizes, sample_balanced
 from repro.datavalue.solvers import ModelSpec, Problems, accuracy, fit, predict_logits, val_cross_entropy
 
 __all__ = [
-    "Contributions", "geometric_sizes", "choose_points", "marginal_contributions", "leave_one_out", "full_fit",
+    "Contributions",
+    "geometric_sizes",
+    "choose_points",
+    "marginal_contributions",
+    "leave_one_out",
+    "full_fit",
     "pool_margins",
-]  # fmt: skip
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +110,14 @@ def marginal_contributions(
                     u0, u1 = -val_cross_entropy(m0, xv, yv)[:, 0], -val_cross_entropy(m1, xv, yv)
                 else:  # one batch: D and every D + {z} from the same initialisation
                     both = Problems.build(
-                        x, y, np.ones((G, P + 1, k)),
-                        np.concatenate([np.zeros((G, 1, d)), ex], 1), np.concatenate([np.zeros((G, 1), int), ey], 1),
-                        np.concatenate([np.zeros((G, 1)), np.ones((G, P))], 1), dtype=dtype,
-                    )  # fmt: skip
+                        x,
+                        y,
+                        np.ones((G, P + 1, k)),
+                        np.concatenate([np.zeros((G, 1, d)), ex], 1),
+                        np.concatenate([np.zeros((G, 1), int), ey], 1),
+                        np.concatenate([np.zeros((G, 1)), np.ones((G, P))], 1),
+                        dtype=dtype,
+                    )
                     u = -val_cross_entropy(fit(both, spec, ds.n_classes), xv, yv)
                     u0, u1 = u[:, 0], u[:, 1:]
                 base_u[j, s0 : s0 + G] = u0.double().numpy()

@@ -192,32 +192,44 @@ def step_params_files(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                     f"datavalue.samples.experiments: {name} {e[name]!r} not in datavalue.{section} {sorted(params[section])}"
                 )
         out[f"samples-{key}"] = {
-            "experiment": e, "dataset": params["datasets"][e["dataset"]], "model": params["models"][e["model"]],
-            "budget": params["samples"]["budget"], "seed": params["seed"],
-        }  # fmt: skip
+            "experiment": e,
+            "dataset": params["datasets"][e["dataset"]],
+            "model": params["models"][e["model"]],
+            "budget": params["samples"]["budget"],
+            "seed": params["seed"],
+        }
         out[f"fit-{key}"] = {"experiment": e, "fit": params["fit"]}
     for ds in datasets_for(params, "amortized"):
         e = exps[f"{ds}-{params['amortized']['model']}"]
         out[f"amortized-{ds}"] = {
-            "experiment": e, "dataset": params["datasets"][ds], "amortized": params["amortized"], "seed": params["seed"],
-        }  # fmt: skip
+            "experiment": e,
+            "dataset": params["datasets"][ds],
+            "amortized": params["amortized"],
+            "seed": params["seed"],
+        }
     for ds in datasets_for(params, "noisy"):
         out[f"noisy-{ds}"] = {"dataset_name": ds, **params["noisy"]}
     for step in ("addition", "removal"):
         for ds in datasets_for(params, step):
             out[f"{step}-{ds}"] = {
-                "dataset_name": ds, "dataset": params["datasets"][ds], "model": params["models"][params[step]["model"]],
-                "curve": params[step], "seed": params["seed"],
-            }  # fmt: skip
+                "dataset_name": ds,
+                "dataset": params["datasets"][ds],
+                "model": params["models"][params[step]["model"]],
+                "curve": params[step],
+                "seed": params["seed"],
+            }
     for ds in params["matching"]["datasets"]:
         if ds not in datasets_for(params, "matching"):
             raise SubsetError(
                 f"datavalue.matching.datasets: {ds!r} has no experiment with model {params['matching']['model']!r}"
             )
         out[f"matching-{ds}"] = {
-            "dataset_name": ds, "dataset": params["datasets"][ds], "model": params["models"][params["matching"]["model"]],
-            "matching": params["matching"], "seed": params["seed"],
-        }  # fmt: skip
+            "dataset_name": ds,
+            "dataset": params["datasets"][ds],
+            "model": params["models"][params["matching"]["model"]],
+            "matching": params["matching"],
+            "seed": params["seed"],
+        }
     sp = dict(params["speed"])
     out["speed"] = {**sp, "dataset_name": sp["dataset"], "dataset": params["datasets"][sp["dataset"]]}
     return out
@@ -275,21 +287,35 @@ def samples_step(inputs: Mapping[str, Path], config: SamplesConfig) -> StepResul
     loo = leave_one_out(ds, config.model, points)
     floor = full_fit(ds, config.model)
     P, J, S = con.delta.shape
-    contributions = pd.DataFrame({
-        "point": np.repeat(points, J * S), "k": np.tile(np.repeat(sizes, S), P),
-        "subset": np.tile(np.arange(S), P * J), "delta": con.delta.ravel(),
-    })  # fmt: skip
-    pts = pd.DataFrame({
-        "point": points, "label": ds.y_pool[points], "noisy": ds.noisy[points].astype(int), "loo": loo,
-        "margin": pool_margins(ds, config.model, points),
-    })  # fmt: skip
+    contributions = pd.DataFrame(
+        {
+            "point": np.repeat(points, J * S),
+            "k": np.tile(np.repeat(sizes, S), P),
+            "subset": np.tile(np.arange(S), P * J),
+            "delta": con.delta.ravel(),
+        }
+    )
+    pts = pd.DataFrame(
+        {
+            "point": points,
+            "label": ds.y_pool[points],
+            "noisy": ds.noisy[points].astype(int),
+            "loo": loo,
+            "margin": pool_margins(ds, config.model, points),
+        }
+    )
     pts = pd.concat(
         [pts, pd.DataFrame(ds.x_pool[points], columns=[f"x_{i}" for i in range(ds.x_pool.shape[1])])], axis=1
     )
     numbers = {
-        "n_fits": con.n_fits, "n_points": P, "n_samples": S, "n_noisy": int(ds.noisy[points].sum()),
-        "k_min": int(sizes[0]), "k_max": int(sizes[-1]), **floor,
-    }  # fmt: skip
+        "n_fits": con.n_fits,
+        "n_points": P,
+        "n_samples": S,
+        "n_noisy": int(ds.noisy[points].sum()),
+        "k_min": int(sizes[0]),
+        "k_max": int(sizes[-1]),
+        **floor,
+    }
     return StepResult(
         numbers={"samples": {e.dataset: {e.model: numbers}}}, tables={"contributions": contributions, "points": pts}
     )
@@ -315,10 +341,15 @@ def _load(inputs: Mapping[str, Path]) -> dict[str, np.ndarray]:
     delta[order] = con["delta"].to_numpy().reshape(len(points), len(sizes), S)
     xcols = [c for c in pts.columns if c.startswith("x_")]
     return {
-        "points": points, "sizes": sizes, "delta": delta, "labels": pts["label"].to_numpy(),
-        "noisy": pts["noisy"].to_numpy(), "loo": pts["loo"].to_numpy(), "x": pts[xcols].to_numpy(),
+        "points": points,
+        "sizes": sizes,
+        "delta": delta,
+        "labels": pts["label"].to_numpy(),
+        "noisy": pts["noisy"].to_numpy(),
+        "loo": pts["loo"].to_numpy(),
+        "x": pts[xcols].to_numpy(),
         "margin": pts["margin"].to_numpy(),
-    }  # fmt: skip
+    }
 
 
 def _split(n_sizes: int, every: int) -> tuple[np.ndarray, np.ndarray]:
@@ -368,12 +399,24 @@ def fit_step(inputs: Mapping[str, Path], config: FitConfig) -> StepResult:
     nums["spearman_alpha_abs_margin"] = (
         float(spearmanr(mle.alpha[ok], np.abs(z["margin"][ok])).statistic) if ok.sum() > 2 else float("nan")
     )
-    laws = pd.DataFrame({
-        "point": z["points"], "label": z["labels"], "noisy": z["noisy"].astype(int),
-        "c": mle.c, "alpha": mle.alpha, "sigma": mle.sigma, "beta": mle.beta,
-        "c_log": lg.c, "alpha_log": lg.alpha, "log_r2": lg.log_r2,
-        "value_law": grid_value(mle, sizes), "value_mc": means.mean(1), "value_loo": z["loo"], "margin": z["margin"],
-    })  # fmt: skip
+    laws = pd.DataFrame(
+        {
+            "point": z["points"],
+            "label": z["labels"],
+            "noisy": z["noisy"].astype(int),
+            "c": mle.c,
+            "alpha": mle.alpha,
+            "sigma": mle.sigma,
+            "beta": mle.beta,
+            "c_log": lg.c,
+            "alpha_log": lg.alpha,
+            "log_r2": lg.log_r2,
+            "value_law": grid_value(mle, sizes),
+            "value_mc": means.mean(1),
+            "value_loo": z["loo"],
+            "margin": z["margin"],
+        }
+    )
     rows = []
     for i, p in enumerate(z["points"]):
         for j, k in enumerate(sizes):
@@ -424,10 +467,17 @@ def amortized_step(inputs: Mapping[str, Path], config: AmortizedStepConfig) -> S
         "alpha_median": float(np.median(am.alpha)),
         "zero_floor_r2_vs_mle": r2(ref, np.zeros_like(ref)),
     }
-    table = pd.DataFrame({
-        "point": z["points"], "c": am.c, "alpha": am.alpha, "sigma": am.sigma, "beta": am.beta,
-        "value_amortized": grid_value(am, sizes), "value_law_subsample": grid_value(mle_m, sizes),
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "point": z["points"],
+            "c": am.c,
+            "alpha": am.alpha,
+            "sigma": am.sigma,
+            "beta": am.beta,
+            "value_amortized": grid_value(am, sizes),
+            "value_law_subsample": grid_value(mle_m, sizes),
+        }
+    )
     return StepResult(numbers={"amortized": {e.dataset: nums}}, tables={"values": table})
 
 
@@ -447,10 +497,14 @@ def noisy_step(inputs: Mapping[str, Path], config: NoisyConfig) -> StepResult:
     noisy = laws["noisy"].to_numpy().astype(bool)
     per = {m: {"auroc": auroc(-v, noisy)} for m, v in values.items()}
     nums = {
-        "auroc": per[config.method]["auroc"], **per, "n_noisy": int(noisy.sum()), "n_points": len(noisy),
-        "random_floor_auroc": 0.5, "negative_c_rate_noisy": float(np.mean(laws["c"].to_numpy()[noisy] < 0)),
+        "auroc": per[config.method]["auroc"],
+        **per,
+        "n_noisy": int(noisy.sum()),
+        "n_points": len(noisy),
+        "random_floor_auroc": 0.5,
+        "negative_c_rate_noisy": float(np.mean(laws["c"].to_numpy()[noisy] < 0)),
         "negative_c_rate_clean": float(np.mean(laws["c"].to_numpy()[~noisy] < 0)),
-    }  # fmt: skip
+    }
     rows = [(m, int(p), bool(n), float(v)) for m, vals in values.items() for p, n, v in zip(laws["point"], noisy, vals)]
     return StepResult(
         numbers={"noisy": {config.dataset_name: nums}},
@@ -531,8 +585,14 @@ def speed_step(inputs: Mapping[str, Path], config: SpeedConfig) -> StepResult:
     G = len(subs)
     base = Problems.build(x, y, np.ones((G, 1, config.k)))
     w0, _ = fit_logreg(base, spec)
-    aug = Problems.build(x, y, np.ones((G, P, config.k)), np.broadcast_to(ds.x_pool[points], (G, P, d)),
-                         np.broadcast_to(ds.y_pool[points], (G, P)), np.ones((G, P)))  # fmt: skip
+    aug = Problems.build(
+        x,
+        y,
+        np.ones((G, P, config.k)),
+        np.broadcast_to(ds.x_pool[points], (G, P, d)),
+        np.broadcast_to(ds.y_pool[points], (G, P)),
+        np.ones((G, P)),
+    )
     w1, _ = fit_logreg(aug, spec, init=w0.expand(G, P, -1))
     t_batched = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -545,8 +605,18 @@ def speed_step(inputs: Mapping[str, Path], config: SpeedConfig) -> StepResult:
             )
     t_naive = time.perf_counter() - t0
     # the stated tolerance is checked against tight scikit-learn fits (newton-cholesky, tol 1e-10)
-    tight = np.array([fit_logreg_sklearn(np.vstack([x[0], ds.x_pool[p]]), np.append(y[0], ds.y_pool[p]), C=config.C,
-                                         tol=1e-10, solver="newton-cholesky") for p in points])  # fmt: skip
+    tight = np.array(
+        [
+            fit_logreg_sklearn(
+                np.vstack([x[0], ds.x_pool[p]]),
+                np.append(y[0], ds.y_pool[p]),
+                C=config.C,
+                tol=1e-10,
+                solver="newton-cholesky",
+            )
+            for p in points
+        ]
+    )
     ours = torch.cat([w0, w1], 1).numpy()
     diff_tight = float(np.abs(ours[0, 1:] - tight).max())
     diff_default = float(np.abs(ours - ref).max())

@@ -25,16 +25,23 @@ def test_batched_logreg_matches_sklearn_including_warm_started_augmented_fits():
     x, y = ds.x_pool[subs], ds.y_pool[subs]
     w0, _ = fit_logreg(Problems.build(x, y, np.ones((3, 1, 120))), spec)
     G, P, d = 3, len(pts), x.shape[2]
-    aug = Problems.build(x, y, np.ones((G, P, 120)), np.broadcast_to(ds.x_pool[pts], (G, P, d)),
-                         np.broadcast_to(ds.y_pool[pts], (G, P)), np.ones((G, P)))  # fmt: skip
+    aug = Problems.build(
+        x,
+        y,
+        np.ones((G, P, 120)),
+        np.broadcast_to(ds.x_pool[pts], (G, P, d)),
+        np.broadcast_to(ds.y_pool[pts], (G, P)),
+        np.ones((G, P)),
+    )
     w1, steps = fit_logreg(aug, spec, init=w0.expand(G, P, -1))
     assert steps <= 6  # warm start: a few Newton steps
     for g in range(G):
         ref = fit_logreg_sklearn(x[g], y[g], tol=1e-10, solver="newton-cholesky")
         assert np.abs(w0[g, 0].numpy() - ref).max() < TOL
         for i, p in enumerate(pts):
-            ref = fit_logreg_sklearn(np.vstack([x[g], ds.x_pool[p]]), np.append(y[g], ds.y_pool[p]), tol=1e-10,
-                                     solver="newton-cholesky")  # fmt: skip
+            ref = fit_logreg_sklearn(
+                np.vstack([x[g], ds.x_pool[p]]), np.append(y[g], ds.y_pool[p]), tol=1e-10, solver="newton-cholesky"
+            )
             assert np.abs(w1[g, i].numpy() - ref).max() < TOL
 
 
