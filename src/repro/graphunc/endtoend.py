@@ -57,10 +57,10 @@ class LmConfig:
     arch: str = "gpt2"  # shared-toolkit architecture
     n_layer: int = 2
     n_head: int = 4
-    d_model: int = 128
+    d_model: int = 64
     context: int = 64  # tokens: a whole bio (~55 words) fits
     steps: int = 1500  # optimizer steps
-    batch_size: int = 64
+    batch_size: int = 32
     lr: float = 3.0e-3
     warmup: int = 100
 
