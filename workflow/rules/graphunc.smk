@@ -7,6 +7,8 @@
 #     -> graphunc__authors  the authors' cached metrics of all twelve settings
 #   graphunc__tiny          synthetic KB -> corpus -> tiny LM -> greedy + sampled bios -> claims -> graphs
 #                           -> centralities, metrics with bootstrap CIs, uncertainty-aware decoding
+#                           (tiny: 400 fictional people, popularity 30 * rank^-1, GPT-2 2x64 trained 1,000 steps,
+#                           greedy + 9 samples at T = 1, claims merged from 5 texts, 3 seeds; ~1 CPU-min per seed)
 #   -> graphunc__numbers (results/{scale}/graphunc/numbers.json); graphunc__fig_<name> per figure.
 #   At paper scale the same DAG runs (the settings whose matrices are pinned; the others are listed under
 #   release.unpinned) plus graphunc__paper_plan, which writes the LLM job plan (backends, model ids,

@@ -44,9 +44,9 @@ TINY_METHODS = ("sc", "closeness", "betweenness", "eigenvector", "pagerank", "vc
 class KbConfig:
     """The synthetic knowledge base and corpus."""
 
-    n_people: int = 200  # fictional people
+    n_people: int = 400  # fictional people
     max_count: int = 30  # copies of the most popular bio in the corpus
-    zipf: float = 0.9  # popularity exponent: count = max(1, round(max_count * rank^-zipf))
+    zipf: float = 1.0  # popularity exponent: count = max(1, round(max_count * rank^-zipf))
     seed: int = 0  # the knowledge base is the same for every model seed
 
 
@@ -59,7 +59,7 @@ class LmConfig:
     n_head: int = 4
     d_model: int = 64
     context: int = 64  # tokens: a whole bio (~55 words) fits
-    steps: int = 1500  # optimizer steps
+    steps: int = 1000  # optimizer steps (~85 passes over the ~24k-word corpus)
     batch_size: int = 32
     lr: float = 3.0e-3
     warmup: int = 100
