@@ -31,6 +31,7 @@
 #   tiny.<method>.<auroc|auprc|auprc_n>[_ci_low|_ci_high]   pooled over seeds, bootstrap over (seed, person)
 #   tiny.floor.random.<auroc|auprc>, tiny.floor.majority.precision   sanity floors
 #   tiny.uad.<greedy|closeness|sc>.<precision|true_claims|false_claims|respond_ratio>, tiny.uad.percentile
+#   tiny.uad_sweep.<closeness|sc>.p<percentile>.<precision|true_claims>   the trade-off curve (Fig. 4 in miniature)
 #   tiny.lm.final_train_loss, tiny.greedy.precision_all_people, tiny.n_claims, tiny.frac_true, tiny.n_seeds
 
 GU_PARAMS = paper_params("graphunc")
@@ -47,7 +48,7 @@ GU_TINY_CODE = GU_CODE + library_files("common.lm", "common.seeds")
 GU_FIG_CODE = library_files("graphunc.figures", "common.figures", "common.plotting")
 GU_FIGURES = {
     "auc_bars": {"exact": f"{GU_OUT}/exact/table.csv", "authors": f"{GU_OUT}/authors/table.csv"},
-    "uad": {"uad": f"{GU_OUT}/exact/uad.csv"},
+    "uad": {"uad": f"{GU_OUT}/exact/uad.csv", "tiny_uad": f"{GU_OUT}/tiny/uad.csv"},
     "graph": {"example": f"{GU_OUT}/exact/example.csv"},
     "tiny": {"tiny": f"{GU_OUT}/tiny/table.csv"},
 }
@@ -127,6 +128,7 @@ rule graphunc__tiny:
         numbers=f"{GU_OUT}/tiny/numbers.json",
         table=f"{GU_OUT}/tiny/table.csv",
         claims=f"{GU_OUT}/tiny/claims.csv",
+        uad=f"{GU_OUT}/tiny/uad.csv",
     params:
         config_section="tiny",
     log:

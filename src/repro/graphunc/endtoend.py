@@ -82,6 +82,7 @@ class UadConfig:
     method: str = "closeness"  # score used to keep claims
     percentile: float = 40.0  # threshold = this percentile of the held-out people's claim scores
     heldout_frac: float = 0.25  # people used only to choose the threshold
+    sweep: tuple[float, ...] = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)  # percentiles of the curve
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,9 @@ def _heldout_people(n_people: int, frac: float, seed: int) -> set[int]:
     return set(int(i) for i in rng.choice(n_people, size=k, replace=False))
 
 
-def summarise(cfg: TinyConfig, claims: pd.DataFrame, greedy: pd.DataFrame, people: int) -> tuple[dict, pd.DataFrame]:
+def summarise(
+    cfg: TinyConfig, claims: pd.DataFrame, greedy: pd.DataFrame, people: int
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """Pooled metrics with bootstrap CIs, per-seed metrics, UAD vs greedy on test people, and floors."""
     numbers: dict[str, float] = {}
     y = claims["true"].to_numpy()
@@ -213,4 +216,24 @@ def summarise(cfg: TinyConfig, claims: pd.DataFrame, greedy: pd.DataFrame, peopl
         for stat in ("precision", "true_claims", "false_claims", "respond_ratio"):
             numbers[f"uad.{key}.{stat}"] = float(np.mean([r[stat] for r in res[name]]))
     numbers["uad.percentile"] = cfg.uad.percentile
-    return numbers, pd.DataFrame(table)
+
+    # the trade-off curve of Fig. 4: every percentile, closeness and SC, mean over seeds
+    sweep = []
+    for method in ("closeness", "sc"):
+        for pct in cfg.uad.sweep:
+            stats = []
+            for seed in cfg.seeds:
+                held = _heldout_people(people, cfg.uad.heldout_frac, seed)
+                cs = claims[claims["seed"] == seed]
+                thr = float(np.percentile(cs[cs["person"].isin(held)][method].to_numpy(), pct))
+                kept = cs[cs[method] >= thr]
+                test = [k for k in range(people) if k not in held]
+                stats.append(uad_summary([tuple(bool(t) for t in kept[kept["person"] == k]["true"]) for k in test]))
+            row = {"method": method, "percentile": pct, **{k: float(np.mean([r[k] for r in stats])) for k in stats[0]}}
+            sweep.append(row)
+            for k in ("precision", "true_claims"):
+                numbers[f"uad_sweep.{method}.p{pct:g}.{k}"] = row[k]
+    for name, key in (("greedy", "greedy"),):
+        sweep.append({"method": "greedy", "percentile": None, **{
+            k: numbers[f"uad.{key}.{k}"] for k in ("precision", "true_claims", "false_claims", "respond_ratio")}})
+    return numbers, pd.DataFrame(table), pd.DataFrame(sweep)

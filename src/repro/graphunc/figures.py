@@ -56,21 +56,33 @@ def auc_bars(inputs: Mapping[str, Path], labels: Mapping[str, Any]):
     return fig
 
 
-def uad(inputs: Mapping[str, Path], labels: Mapping[str, Any]):
-    """Precision vs mean number of true claims per response, per method across percentiles."""
-    df = pd.read_csv(inputs["uad"])
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+UAD_LABELS = {"closeness": "C_C", "sc": "SC", "sc_vc": "SC + 0.1 VC", "sc_ilvc": "SC + 0.1 inline VC",
+              "sc_ml": "SC, greedy claims only"}
+
+
+def _uad_panel(ax, df: pd.DataFrame) -> None:
+    full = df["n_outputs"].max() if "n_outputs" in df else None
     for method, g in df[df.percentile.notna()].groupby("method"):
+        if full is not None:
+            g = g[g.n_outputs == full]  # two released files hold only 20 of the 180 outputs: left out
         g = g.sort_values("percentile")
-        ax.plot(g.true_claims, g.precision, marker="o", label=LABELS.get(method, method))
+        ax.plot(g.true_claims, g.precision, marker="o", label=UAD_LABELS.get(method, method))
     for method, marker in (("greedy", "*"), ("cove", "s")):
         g = df[df.method == method]
         if len(g):
             ax.scatter(g.true_claims, g.precision, marker=marker, s=90, color="black", zorder=3, label=method)
     ax.set_xlabel("true claims per response")
-    ax.set_ylabel("precision (FActScore, responding outputs)")
+    ax.set_ylabel("precision (responding outputs)")
     ax.legend()
-    ax.set_title(labels.get("uad_title", ""))
+
+
+def uad(inputs: Mapping[str, Path], labels: Mapping[str, Any]):
+    """Precision vs mean number of true claims per response across percentiles: released outputs and tiny tier."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    _uad_panel(axes[0], pd.read_csv(inputs["uad"]))
+    axes[0].set_title(labels.get("uad_title", ""), fontsize=9)
+    _uad_panel(axes[1], pd.read_csv(inputs["tiny_uad"]))
+    axes[1].set_title("Tiny tier: held-out threshold, test people (mean over seeds)", fontsize=9)
     return fig
 
 

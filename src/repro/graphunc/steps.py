@@ -186,12 +186,12 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
             f"tiny: the generations gave {len(cl)} parsable claims "
             f"({'none' if cl.empty else 'one class only'}): train longer (tiny.lm.steps) or use a larger model"
         )
-    numbers, table = summarise(config, cl, gr, config.kb.n_people)
+    numbers, table, sweep = summarise(config, cl, gr, config.kb.n_people)
     numbers["lm.final_train_loss"] = float(np.mean([i["final_train_loss"] for i in infos]))
     numbers["floor.majority.precision"] = float(np.mean([i["majority_precision_all"] for i in infos]))
     numbers["greedy.precision_all_people"] = float(gr["true"].mean()) if len(gr) else float("nan")
     numbers["n_seeds"] = len(config.seeds)
-    return StepResult(numbers={"tiny": numbers}, tables={"table": table, "claims": cl})
+    return StepResult(numbers={"tiny": numbers}, tables={"table": table, "claims": cl, "uad": sweep})
 
 
 def paper_plan_step(inputs: Mapping[str, Path], config: PaperPlanConfig) -> StepResult:
