@@ -128,3 +128,85 @@ def plan_rows(config: PaperPlanConfig, claims_per_text: float = 12.0, merged_cla
                 rows.append({"setting": f"{ds_name}_{model_name}", "stage": stage, "backend": b.backend,
                              "model": b.model, "calls": calls, "claims_per_text": claims_per_text})
     return rows
+
+
+# --- the per-prompt pipeline (any repro.common.llm backend) ---------------------------------
+
+
+def parse_claim_lines(text: str) -> list[tuple[str, float]]:
+    """Lenient parser of the decomposition answer: JSON lines ``{claim, gpt-confidence}``; else plain lines."""
+    import json
+
+    out = []
+    for line in text.splitlines():
+        line = line.strip().lstrip("-*0123456789. ").strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+            claim, conf = str(obj["claim"]), float(obj.get("gpt-confidence", -1))
+        except (ValueError, KeyError, TypeError):
+            claim, conf = line, -1.0  # parse failure: confidence -1, dropped from evaluation
+        out.append((claim, conf))
+    return out
+
+
+def parse_vc(answer: str) -> float:
+    """The option named in a verbalised-confidence answer (-1 when none is)."""
+    norm = "".join(ch for ch in answer.lower() if ch.isalpha())
+    for option, value in sorted(VC_OPTIONS.items(), key=lambda kv: -len(kv[0])):
+        if "".join(ch for ch in option.lower() if ch.isalpha()) in norm:
+            return value
+    return -1.0
+
+
+@dataclass(frozen=True)
+class PromptGraph:
+    """Everything the exact tier needs for one prompt, in the released files' terms."""
+
+    generations: tuple[str, ...]  # greedy first
+    claims: tuple[str, ...]  # merged claims, greedy claims first
+    inline_confidence: tuple[float, ...]
+    vc: tuple[float, ...]
+    matrix: tuple[tuple[float, ...], ...]  # generations x claims, 0/1
+
+
+def run_prompt(generator, helper, question: str, config: PaperPlanConfig) -> PromptGraph:
+    """Sec. 3.1 for one prompt: sample, decompose, merge, ask every entailment and VC question.
+
+    ``generator`` and ``helper`` are :class:`repro.common.llm.LLM` instances (wrap them with
+    the disk cache at the call site).
+    """
+    chat = [{"role": "user", "content": question}]
+    greedy = generator.chat(chat, n=1, temperature=0.0, max_tokens=config.max_tokens)[0]
+    samples = generator.chat(chat, n=config.n_samples, temperature=config.temperature, max_tokens=config.max_tokens,
+                             seed=config.seed)
+    gens = (greedy, *samples)
+    claims: list[str] = []
+    conf: list[float] = []
+    for k, text in enumerate(gens[: config.n_claim_texts]):
+        reply = helper.chat([{"role": "user", "content": decomposition_prompt(text)}], max_tokens=config.max_tokens)[0]
+        new = parse_claim_lines(reply)
+        if k == 0 or not claims:
+            keep = new
+        else:
+            ask = merge_prompt(claims, [c for c, _ in new])
+            answer = helper.chat([{"role": "user", "content": ask}], max_tokens=config.max_tokens)[0]
+            picked = [ln.strip()[2:].strip() for ln in answer.splitlines() if ln.strip().startswith("- ")]
+            # inline confidence of a picked claim: the new claim with the largest word overlap
+            keep = [(p, max(new, key=lambda cw: len(set(cw[0].lower().split()) & set(p.lower().split())))[1])
+                    for p in picked] if new else []
+        for c, w in keep:
+            if c not in claims:
+                claims.append(c)
+                conf.append(w)
+    matrix = []
+    for text in gens:
+        row = []
+        for c in claims:
+            ans = helper.chat([{"role": "user", "content": entailment_prompt(text, c)}], max_tokens=5)[0]
+            row.append(1.0 if parse_yes(ans) else 0.0)
+        matrix.append(tuple(row))
+    vc = tuple(parse_vc(helper.chat([{"role": "user", "content": vc_prompt(question, c)}], max_tokens=10)[0])
+               for c in claims)
+    return PromptGraph(gens, tuple(claims), tuple(conf), vc, tuple(matrix))
