@@ -1,0 +1,286 @@
+"""Tiny end-to-end run: train the LM, sample biographies, build graphs, score claims, decode (Secs. 3-5).
+
+:func:`run_seed` runs one seed of the tiny tier (see :mod:`repro.graphunc.tiny` for the
+design) and returns one row per merged claim of every person plus the greedy claims, so
+that :func:`summarise` can pool seeds, bootstrap over (seed, person) and run
+uncertainty-aware decoding with a threshold chosen on held-out people.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from repro.common.lm.evaluate import next_token_logprobs
+from repro.common.lm.sampling import generate
+from repro.common.lm.models import ModelConfig, build_model
+from repro.common.lm.trainer import TrainConfig, train
+from repro.common.seeds import seed_everything
+from repro.graphunc.graph import claim_centralities
+from repro.graphunc.metrics import bootstrap_metrics, claim_metrics, uad_summary
+from repro.graphunc.tiny import (
+    Vocab,
+    bio_prompt,
+    claim_prefix,
+    entailment_matrix,
+    majority_values,
+    make_corpus,
+    make_kb,
+    merge_claims,
+    parse_claims,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["KbConfig", "LmConfig", "GenConfig", "UadConfig", "TinyConfig", "run_seed", "summarise", "TINY_METHODS"]
+
+TINY_METHODS = ("sc", "closeness", "betweenness", "eigenvector", "pagerank", "vc", "closeness_vc", "sc_vc")
+
+
+@dataclass(frozen=True)
+class KbConfig:
+    """The synthetic knowledge base and corpus."""
+
+    n_people: int = 400  # fictional people
+    max_count: int = 30  # copies of the most popular bio in the corpus
+    zipf: float = 1.0  # popularity exponent: count = max(1, round(max_count * rank^-zipf))
+    seed: int = 0  # the knowledge base is the same for every model seed
+
+
+@dataclass(frozen=True)
+class LmConfig:
+    """The tiny causal LM (shared toolkit: repro.common.lm) and its training."""
+
+    arch: str = "gpt2"  # shared-toolkit architecture
+    n_layer: int = 2
+    n_head: int = 4
+    d_model: int = 64
+    context: int = 64  # tokens: a whole bio (~55 words) fits
+    steps: int = 1000  # optimizer steps (~85 passes over the ~24k-word corpus)
+    batch_size: int = 32
+    lr: float = 3.0e-3
+    warmup: int = 100
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    """Sampling of the biographies (Sec. 3.1: greedy + samples)."""
+
+    n_samples: int = 9  # sampled generations besides the greedy one (edges use all of them)
+    n_claim_texts: int = 5  # texts whose claims are merged (greedy + first 4 samples)
+    temperature: float = 1.0
+    max_new_tokens: int = 60
+
+
+@dataclass(frozen=True)
+class UadConfig:
+    """Uncertainty-aware decoding (Sec. 5.2)."""
+
+    method: str = "closeness"  # score used to keep claims
+    percentile: float = 40.0  # threshold = this percentile of the held-out people's claim scores
+    heldout_frac: float = 0.25  # people used only to choose the threshold
+    sweep: tuple[float, ...] = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)  # percentiles of the curve
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    """All settings of the tiny tier (params section ``tiny``)."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)  # model seeds (init, data order, sampling, split)
+    kb: KbConfig = field(default_factory=KbConfig)
+    lm: LmConfig = field(default_factory=LmConfig)
+    gen: GenConfig = field(default_factory=GenConfig)
+    uad: UadConfig = field(default_factory=UadConfig)
+    n_boot: int = 1000  # bootstrap resamples of (seed, person) groups
+    threads: int = 1  # torch CPU threads
+
+
+def _value_confidence(model: torch.nn.Module, vocab: Vocab, person, claims) -> np.ndarray:
+    """The LM's probability of each claim's value after the claim's template prefix."""
+    if not claims:
+        return np.zeros(0)
+    prompts = [vocab.encode(claim_prefix(person, attr)) for attr, _ in claims]
+    logp = next_token_logprobs(model, prompts)
+    ids = torch.tensor(vocab.encode([v for _, v in claims]))
+    return logp[torch.arange(len(claims)), ids].exp().double().numpy()
+
+
+def run_seed(cfg: TinyConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """One seed: train, generate, build graphs; (claims table, greedy table, training info)."""
+    people = make_kb(cfg.kb.n_people, cfg.kb.max_count, cfg.kb.zipf, cfg.kb.seed)
+    vocab = Vocab(people)
+    docs = make_corpus(people, seed)
+    tokens = np.array([i for d in docs for i in vocab.encode(d)], dtype=np.int64)
+    seed_everything(seed, torch_threads=cfg.threads)
+    mcfg = ModelConfig(
+        arch=cfg.lm.arch,
+        n_layer=cfg.lm.n_layer,
+        n_head=cfg.lm.n_head,
+        d_model=cfg.lm.d_model,
+        context=cfg.lm.context,
+        vocab_size=len(vocab),
+    )
+    model = build_model(mcfg, seed=seed)
+    tcfg = TrainConfig(
+        steps=cfg.lm.steps,
+        batch_size=cfg.lm.batch_size,
+        context=cfg.lm.context,
+        lr=cfg.lm.lr,
+        warmup=min(cfg.lm.warmup, cfg.lm.steps - 1),
+        min_lr=cfg.lm.lr / 10,
+        eval_every=0,
+        log_every=max(1, cfg.lm.steps // 10),
+        seed=seed,
+        threads=cfg.threads,
+        device="cpu",
+    )
+    history = train(model, tokens, tcfg, progress=True)
+    final_loss = float(history[-1]["train_loss"])
+
+    prompts = [vocab.encode(bio_prompt(p)) for p in people]
+    eos = vocab.stoi["<eos>"]
+    n_gen = 1 + cfg.gen.n_samples
+    greedy = generate(model, prompts, cfg.gen.max_new_tokens, temperature=0.0, stop_ids=[eos])
+    sampled = generate(
+        model,
+        [p for p in prompts for _ in range(cfg.gen.n_samples)],
+        cfg.gen.max_new_tokens,
+        temperature=cfg.gen.temperature,
+        stop_ids=[eos],
+        seed=seed,
+    )
+    rows, greedy_rows = [], []
+    for k, person in enumerate(tqdm_people(people)):
+        texts = [greedy[k]] + sampled[k * cfg.gen.n_samples : (k + 1) * cfg.gen.n_samples]
+        per_gen = [parse_claims(vocab.decode(t)) for t in texts]
+        claims = merge_claims(per_gen[: cfg.gen.n_claim_texts])
+        truth = person.facts
+        for attr, value in per_gen[0]:
+            greedy_rows.append(
+                {"seed": seed, "person": k, "attr": attr, "value": value, "true": int(truth[attr] == value)}
+            )
+        if not claims:
+            continue
+        m = entailment_matrix(per_gen[:n_gen], claims)
+        vc = _value_confidence(model, vocab, person, claims)
+        c = claim_centralities(m, vc)
+        eigen = c.eigenvector if c.eigenvector is not None else -np.ones(len(claims))
+        for i, (attr, value) in enumerate(claims):
+            rows.append(
+                {
+                    "seed": seed,
+                    "person": k,
+                    "count": person.count,
+                    "attr": attr,
+                    "value": value,
+                    "true": int(truth[attr] == value),
+                    "in_greedy": int(m[0, i] == 1),
+                    "sc": c.sc[i],
+                    "closeness": c.closeness[i],
+                    "betweenness": c.betweenness[i],
+                    "eigenvector": eigen[i],
+                    "pagerank": c.pagerank[i],
+                    "vc": vc[i],
+                    "closeness_vc": c.closeness_vc[i],
+                    "sc_vc": c.sc[i] + vc[i],
+                }
+            )
+    majority = majority_values(people)
+    floor = float(np.mean([np.mean([p.facts[a] == v for a, v in majority.items()]) for p in people]))
+    info = {"final_train_loss": final_loss, "majority_precision_all": floor}
+    return pd.DataFrame(rows), pd.DataFrame(greedy_rows), info
+
+
+def tqdm_people(people):
+    """Progress over people in the log."""
+    from tqdm.auto import tqdm
+
+    return tqdm(people, desc="graphs", dynamic_ncols=True)
+
+
+def _heldout_people(n_people: int, frac: float, seed: int) -> set[int]:
+    rng = np.random.default_rng((seed, 17))
+    k = max(1, round(frac * n_people))
+    return set(int(i) for i in rng.choice(n_people, size=k, replace=False))
+
+
+def summarise(
+    cfg: TinyConfig, claims: pd.DataFrame, greedy: pd.DataFrame, people: int
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Pooled metrics with bootstrap CIs, per-seed metrics, UAD vs greedy on test people, and floors."""
+    numbers: dict[str, float] = {}
+    y = claims["true"].to_numpy()
+    groups = (claims["seed"].astype(str) + ":" + claims["person"].astype(str)).to_numpy()
+    table = []
+    for j, method in enumerate(TINY_METHODS):
+        s = claims[method].to_numpy(dtype=float)
+        keep = np.isfinite(s) & (s != -1)
+        met = claim_metrics(y[keep], s[keep])
+        ci = bootstrap_metrics(y[keep], s[keep], groups[keep], cfg.n_boot, seed=j)
+        for k in ("auroc", "auprc", "auprc_n"):
+            numbers[f"{method}.{k}"] = met[k]
+            numbers[f"{method}.{k}_ci_low"], numbers[f"{method}.{k}_ci_high"] = ci[k]
+        for seed in cfg.seeds:
+            sel = keep & (claims["seed"].to_numpy() == seed)
+            ms = claim_metrics(y[sel], s[sel])
+            table.append({"seed": seed, "method": method, **ms})
+        table.append(
+            {
+                "seed": "pooled",
+                "method": method,
+                **met,
+                **{f"{k}_ci_low": ci[k][0] for k in met},
+                **{f"{k}_ci_high": ci[k][1] for k in met},
+            }
+        )
+    numbers["n_claims"] = int(len(claims))
+    numbers["frac_true"] = float(y.mean())
+    numbers["floor.random.auroc"] = 0.5
+    numbers["floor.random.auprc"] = float(y.mean())  # a random score's expected average precision
+
+    # UAD (Sec. 5.2): threshold from held-out people, applied to the other people; vs greedy decoding.
+    res: dict[str, list[dict[str, float]]] = {"greedy": [], "uad": [], "uad_sc": [], "floor": []}
+    for seed in cfg.seeds:
+        held = _heldout_people(people, cfg.uad.heldout_frac, seed)
+        cs = claims[claims["seed"] == seed]
+        gs = greedy[greedy["seed"] == seed]
+        test = [k for k in range(people) if k not in held]
+        for name, method in (("uad", cfg.uad.method), ("uad_sc", "sc")):
+            thr = float(np.percentile(cs[cs["person"].isin(held)][method].to_numpy(), cfg.uad.percentile))
+            kept = cs[cs[method] >= thr]
+            res[name].append(uad_summary([tuple(bool(t) for t in kept[kept["person"] == k]["true"]) for k in test]))
+        res["greedy"].append(uad_summary([tuple(bool(t) for t in gs[gs["person"] == k]["true"]) for k in test]))
+    for name, key in (("greedy", "greedy"), ("uad", cfg.uad.method), ("uad_sc", "sc")):
+        for stat in ("precision", "true_claims", "false_claims", "respond_ratio"):
+            numbers[f"uad.{key}.{stat}"] = float(np.mean([r[stat] for r in res[name]]))
+    numbers["uad.percentile"] = cfg.uad.percentile
+
+    # the trade-off curve of Fig. 4: every percentile, closeness and SC, mean over seeds
+    sweep = []
+    for method in ("closeness", "sc"):
+        for pct in cfg.uad.sweep:
+            stats = []
+            for seed in cfg.seeds:
+                held = _heldout_people(people, cfg.uad.heldout_frac, seed)
+                cs = claims[claims["seed"] == seed]
+                thr = float(np.percentile(cs[cs["person"].isin(held)][method].to_numpy(), pct))
+                kept = cs[cs[method] >= thr]
+                test = [k for k in range(people) if k not in held]
+                stats.append(uad_summary([tuple(bool(t) for t in kept[kept["person"] == k]["true"]) for k in test]))
+            row = {"method": method, "percentile": pct, **{k: float(np.mean([r[k] for r in stats])) for k in stats[0]}}
+            sweep.append(row)
+            for k in ("precision", "true_claims"):
+                numbers[f"uad_sweep.{method}.p{pct:g}.{k}"] = row[k]
+    for name, key in (("greedy", "greedy"),):
+        sweep.append(
+            {
+                "method": "greedy",
+                "percentile": None,
+                **{k: numbers[f"uad.{key}.{k}"] for k in ("precision", "true_claims", "false_claims", "respond_ratio")},
+            }
+        )
+    return numbers, pd.DataFrame(table), pd.DataFrame(sweep)
