@@ -12,7 +12,7 @@ and check exactly:
 3. **LM**: a small causal transformer from the shared toolkit (``repro.common.lm``),
    trained by the shared trainer.
 4. **Generations**: greedy + samples at temperature ``T`` for the prompt
-   ``<bos> bio <first> <last> :`` (KV-cache sampling from ``repro.common.lm.evaluate``).
+   ``<bos> bio <first> <last> :`` (KV-cache sampling from ``repro.common.lm.sampling``).
 5. **Claims** (:func:`parse_claims`): each template sentence -> ``(attribute, value)``;
    **merging** = ordered union over the greedy text and the first samples (greedy first).
 6. **Edges**: generation ``j`` supports claim ``i`` iff ``i`` is among its parsed claims
