@@ -31,3 +31,9 @@ def test_no_format_escape_hatches():
         f for f in files if "fmt: " + "skip" in (ROOT / f).read_text() or "fmt: " + "off" in (ROOT / f).read_text()
     ]
     assert not marked, marked
+
+
+def test_test_module_names_are_unique():
+    """Test folders have no __init__.py, so pytest imports modules by basename: two equal names break collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)
