@@ -54,7 +54,7 @@ def test_unknown_params_key_is_named_and_nothing_written(repo_copy):
     proc = snakemake(["-n"], repo_copy, check=False)
     assert proc.returncode != 0
     assert "unknown key obsscaling.base.agents.test_fractoin" in proc.stdout + proc.stderr
-    assert not (repo_copy / "results").exists()
+    assert not (repo_copy / "results/tiny/obsscaling").exists()  # no params file, no half-written result
 
 
 def test_wrong_params_type_is_named(repo_copy):
