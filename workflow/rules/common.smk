@@ -5,12 +5,13 @@
 # or a code change, also in a fresh clone restored with `dvc pull` (which carries
 # no .snakemake metadata): see `step_params` and `library_files`.
 
+import importlib
 import os
 from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
 from repro.common.config import ParamsError, resolve, select_keys, validate_params
-from repro.common.io import write_json_if_changed
+from repro.common.io import fingerprint, read_json, write_json, write_json_if_changed
 from repro.common.registry import RegistryError, load_registry
 
 # The registered papers: workflow/papers.yaml is the only list of them.
@@ -103,3 +104,20 @@ def params_file(slug, name, content):
 # package with its locked dependencies. Plain `snakemake` uses the active venv;
 # `--software-deployment-method conda` builds this environment instead.
 REPRO_ENV = "../envs/repro.yaml"
+
+
+def parse_cache(name, function, params, modules):
+    """`module:function`(params) at parse time, cached in .snakemake/repro-parse-cache/ under a fingerprint of
+    `params` (JSON-able) and the source of the library `modules` it depends on. A no-change `snakemake -n`
+    then skips expensive planning (e.g. building models to match parameter counts) and its heavy imports
+    (the module is imported only on a miss). Any params or code change recomputes. The result is JSON-able."""
+    digest = fingerprint(library_files(*modules), extra=params)
+    path = Path(".snakemake/repro-parse-cache") / f"{name}-{SCALE}.json"
+    if path.exists():
+        cached = read_json(path)
+        if cached.get("digest") == digest:
+            return cached["value"]
+    mod_name, _, attr = function.partition(":")
+    value = getattr(importlib.import_module(mod_name), attr)(params)
+    write_json(path, {"digest": digest, "value": value})
+    return value

@@ -40,14 +40,7 @@
 from snakemake.exceptions import WorkflowError as _DVWorkflowError
 
 from repro.datavalue.data import DataError as _DVDataError, SubsetError as _DVSubsetError
-from repro.datavalue.steps import (
-    Experiment as _DVExperiment,
-    DatasetSpec as _DVDatasetSpec,
-    check_grid as _dv_check_grid,
-    datasets_for as _dv_datasets_for,
-    experiment_key as _dv_key,
-    step_params_files as _dv_step_params_files,
-)
+from repro.datavalue.plan import datasets_for as _dv_datasets_for, experiment_key as _dv_key
 
 DV = paper_params("datavalue")
 DV_OUT = "results/{scale}/datavalue"
@@ -77,10 +70,11 @@ DV_AM_MODEL = DV["amortized"]["model"]
 
 # Bad input is a named error at parse time: unknown dataset/model keys, a size grid larger than the
 # dataset, or a class too small for a balanced subset (offline datasets; the step checks again).
+# The check loads the datasets: cached by a fingerprint of the params and the code (common.smk parse_cache).
 try:
-    _DV_FILES = _dv_step_params_files(DV)
-    for _e in DV["samples"]["experiments"]:
-        _dv_check_grid(_DVExperiment(**_e), _DVDatasetSpec(**DV["datasets"][_e["dataset"]]), DV["seed"])
+    _DV_FILES = parse_cache(
+        "datavalue-plan", "repro.datavalue.plan:checked_params_files", DV, ["datavalue.plan", "datavalue.data"]
+    )
 except (_DVSubsetError, _DVDataError, ValueError) as _err:
     raise _DVWorkflowError(f"params.yaml datavalue ({SCALE}): {_err}") from None
 for _stem, _cfg in _DV_FILES.items():

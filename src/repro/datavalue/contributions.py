@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from repro.datavalue.data import Dataset, check_sizes, sample_balanced
+from repro.datavalue.data import Dataset, check_sizes, choose_points, geometric_sizes, sample_balanced
 from repro.datavalue.solvers import ModelSpec, Problems, accuracy, fit, predict_logits, val_cross_entropy
 
 __all__ = [
@@ -41,23 +41,6 @@ class Contributions:
     delta: np.ndarray  # (P, J, S)
     base_utility: np.ndarray  # (J, S) u(D)
     n_fits: int
-
-
-def geometric_sizes(k_min: int, k_max: int, n: int) -> np.ndarray:
-    """The paper's grid: geomspace(k_min, k_max, n) rounded to ints (e.g. 100..1000 in 10 steps), unique."""
-    if not 1 <= k_min < k_max or n < 2:
-        raise ValueError(f"size grid needs 1 <= k_min < k_max and n >= 2, got ({k_min}, {k_max}, {n})")
-    sizes = np.unique(np.round(np.geomspace(k_min, k_max, n)).astype(np.int64))
-    if len(sizes) != n:
-        raise ValueError(f"size grid geomspace({k_min}, {k_max}, {n}) has repeated sizes after rounding: {sizes}")
-    return sizes
-
-
-def choose_points(ds: Dataset, n_points: int, rng: np.random.Generator) -> np.ndarray:
-    """The valued points: ``n_points`` pool indices drawn uniformly at random (sorted)."""
-    if n_points >= len(ds.y_pool):
-        raise ValueError(f"dataset {ds.name!r}: {n_points} valued points leave no pool to draw subsets from")
-    return np.sort(rng.choice(len(ds.y_pool), size=n_points, replace=False))
 
 
 def _chunk(k: int, P: int, d: int, budget: int) -> int:

@@ -34,12 +34,12 @@ from repro.datavalue.amortized import AmortizedConfig, fit_amortized
 from repro.datavalue.contributions import (
     choose_points,
     full_fit,
-    geometric_sizes,
     leave_one_out,
     marginal_contributions,
     pool_margins,
 )
-from repro.datavalue.data import DatasetSpec, SubsetError, check_sizes, load_dataset, sample_balanced
+from repro.datavalue.data import DatasetSpec, SubsetError, load_dataset, sample_balanced
+from repro.datavalue.plan import Experiment, check_grid
 from repro.datavalue.experiments import addition_curves, auroc, removal_curves
 from repro.datavalue.laws import Law, fit_log, fit_mle, grid_value, predict, r2
 from repro.datavalue.solvers import ModelSpec, Problems, fit_logreg, fit_logreg_sklearn, val_cross_entropy
@@ -50,19 +50,6 @@ METHODS = ("law", "amortized", "mc", "loo")  # value columns; "random" is added 
 
 
 # --- configs ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """One (dataset, model) pair of the samples step (params ``samples.experiments[i]``)."""
-
-    dataset: str  # key of params ``datasets``
-    model: str  # key of params ``models``
-    n_points: int  # valued points (drawn at random from the pool)
-    k_min: int  # smallest dataset size of the geometric grid
-    k_max: int  # largest dataset size
-    n_sizes: int  # grid points (every other one is held out of the fits)
-    n_samples: int  # random subsets per size (shared by all valued points: common random numbers)
 
 
 @dataclass(frozen=True)
@@ -171,103 +158,6 @@ class SpeedConfig:
 
 
 # --- parse-time helpers ----------------------------------------------------------------------------
-
-
-def experiment_key(e: Mapping[str, Any]) -> str:
-    return f"{e['dataset']}-{e['model']}"
-
-
-def step_params_files(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """{file stem: config mapping} of every wildcard step (written at parse time by the rules file).
-
-    Also checks the size grids against the datasets' declared sizes, so a grid larger than the
-    dataset or a class too small is a named error at parse time (offline datasets only).
-    """
-    out: dict[str, dict[str, Any]] = {}
-    exps = {experiment_key(e): e for e in params["samples"]["experiments"]}
-    for key, e in exps.items():
-        for name, section in (("dataset", "datasets"), ("model", "models")):
-            if e[name] not in params[section]:
-                raise SubsetError(
-                    f"datavalue.samples.experiments: {name} {e[name]!r} not in datavalue.{section} {sorted(params[section])}"
-                )
-        out[f"samples-{key}"] = {
-            "experiment": e,
-            "dataset": params["datasets"][e["dataset"]],
-            "model": params["models"][e["model"]],
-            "budget": params["samples"]["budget"],
-            "seed": params["seed"],
-        }
-        out[f"fit-{key}"] = {"experiment": e, "fit": params["fit"]}
-    for ds in datasets_for(params, "amortized"):
-        e = exps[f"{ds}-{params['amortized']['model']}"]
-        out[f"amortized-{ds}"] = {
-            "experiment": e,
-            "dataset": params["datasets"][ds],
-            "amortized": params["amortized"],
-            "seed": params["seed"],
-        }
-    for ds in datasets_for(params, "noisy"):
-        out[f"noisy-{ds}"] = {"dataset_name": ds, **params["noisy"]}
-    for step in ("addition", "removal"):
-        for ds in datasets_for(params, step):
-            out[f"{step}-{ds}"] = {
-                "dataset_name": ds,
-                "dataset": params["datasets"][ds],
-                "model": params["models"][params[step]["model"]],
-                "curve": params[step],
-                "seed": params["seed"],
-            }
-    for ds in params["matching"]["datasets"]:
-        if ds not in datasets_for(params, "matching"):
-            raise SubsetError(
-                f"datavalue.matching.datasets: {ds!r} has no experiment with model {params['matching']['model']!r}"
-            )
-        out[f"matching-{ds}"] = {
-            "dataset_name": ds,
-            "dataset": params["datasets"][ds],
-            "model": params["models"][params["matching"]["model"]],
-            "matching": params["matching"],
-            "seed": params["seed"],
-        }
-    sp = dict(params["speed"])
-    out["speed"] = {**sp, "dataset_name": sp["dataset"], "dataset": params["datasets"][sp["dataset"]]}
-    return out
-
-
-def datasets_for(params: Mapping[str, Any], step: str) -> list[str]:
-    """Datasets a per-dataset step runs on: those with an experiment of the step's model (noisy: with flips)."""
-    exps = params["samples"]["experiments"]
-    if step == "noisy":
-        model = params["amortized"]["model"]
-        return sorted(
-            {
-                e["dataset"]
-                for e in exps
-                if e["model"] == model and params["datasets"][e["dataset"]]["flip_fraction"] > 0
-            }
-        )
-    model = params[step]["model"]
-    return sorted({e["dataset"] for e in exps if e["model"] == model})
-
-
-def check_grid(e: Experiment, spec: DatasetSpec, seed: int) -> np.ndarray:
-    """The experiment's size grid, checked against the dataset (named errors; parse and step time).
-
-    The valued points are drawn exactly as the samples step draws them (first use of the seeded
-    generator), so the check is exact: every size must be drawable class-balanced from the pool
-    without the valued points.
-    """
-    sizes = geometric_sizes(e.k_min, e.k_max, e.n_sizes)
-    if spec.source in ("synthetic", "sklearn"):
-        ds = load_dataset(e.dataset, spec)
-        where = f"datavalue.samples.experiments[{e.dataset}-{e.model}]"
-        if e.n_points >= len(ds.y_pool):
-            raise SubsetError(f"{where}: n_points {e.n_points} >= pool size {len(ds.y_pool)}")
-        points = choose_points(ds, e.n_points, np.random.default_rng(seed))
-        others = np.setdiff1d(np.arange(len(ds.y_pool)), points)
-        check_sizes(sizes, np.bincount(ds.y_pool[others], minlength=ds.n_classes), where)
-    return sizes
 
 
 # --- steps -----------------------------------------------------------------------------------------

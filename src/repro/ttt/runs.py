@@ -11,6 +11,7 @@ run is trained twice. Run names: ``<arch>-<size>-s<seed>``, ``minibatch-b<b>``,
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from collections.abc import Mapping
 from typing import Any
 
 from repro.common.lm.models import flops_per_token
@@ -149,3 +150,10 @@ def training_flops_per_token(cfg: LMConfig) -> float:
     n = count_parameters(cfg) - (0 if cfg.tie_embeddings else cfg.vocab_size * cfg.d_model)
     context = cfg.context if cfg.variant == "transformer" else 0
     return flops_per_token(n, cfg.n_layer, cfg.d_model, context)
+
+
+def run_specs_from_params(block: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """:func:`run_specs` of a resolved ``ttt`` params block (the rules file calls this through its parse cache)."""
+    from repro.common.steps import build_config
+
+    return run_specs(build_config(TttParams, block, "ttt"))

@@ -13,7 +13,7 @@ from repro.common.steps import build_config, step_function
 from repro.datavalue.data import DatasetSpec, SubsetError, load_dataset
 from repro.datavalue.experiments import addition_curves, auroc, removal_curves
 from repro.datavalue.solvers import ModelSpec
-from repro.datavalue.steps import Experiment, check_grid, step_params_files
+from repro.datavalue.plan import Experiment, check_grid, step_params_files
 
 ROOT = Path(__file__).resolve().parents[3]
 

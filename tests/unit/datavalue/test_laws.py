@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from repro.datavalue.contributions import geometric_sizes
+from repro.datavalue.data import geometric_sizes
 from repro.datavalue.laws import Law, fit_log, fit_mle, grid_value, predict, r2
 
 
