@@ -68,16 +68,28 @@ class FamilyFit:
 
 
 @dataclass(frozen=True)
-class PostTraining:
-    """(c) Sec. 4.2: post-training interventions below a FLOPs cutoff."""
+class LinkFit:
+    """The fit of one prediction section: link, loss and Huber delta (the shared ``fit`` block adds the rest)."""
 
-    family_filter: str
-    cutoff_flops: float
     link: Link
     loss: Loss
     delta: float
+
+
+@dataclass(frozen=True)
+class PredictionSection(LinkFit):
+    """A section predicting targets from earlier models: which models, predictors and equivalence axis."""
+
+    family_filter: str
     predictors: tuple[str, ...]
     reference_family: str
+
+
+@dataclass(frozen=True)
+class PostTraining(PredictionSection):
+    """(c) Sec. 4.2: post-training interventions below a FLOPs cutoff."""
+
+    cutoff_flops: float
     notebook_pca_components: int | None
     converged_tol: float | None
     targets: dict[str, TargetSpec]
@@ -91,70 +103,46 @@ class PostTrainingTargets:
 
 
 @dataclass(frozen=True)
-class Agents:
+class Agents(LinkFit):
     """(d) Sec. 4.3: agent benchmarks from instruct models, top fraction held out."""
 
     benchmarks: str
     test_fraction: float
-    link: Link
-    loss: Loss
-    delta: float
     n_pcs: tuple[int, ...]
     reference_family: str
     targets: dict[str, TargetSpec]
 
 
 @dataclass(frozen=True)
-class Lbv2:
+class Lbv2(PredictionSection):
     """(e) App. C.3: Open LLM Leaderboard v2 targets."""
 
-    family_filter: str
     include_preregistered: bool
     benchmarks: str
-    link: Link
-    loss: Loss
-    delta: float
-    predictors: tuple[str, ...]
-    reference_family: str
     targets: dict[str, TargetSpec]
 
 
 @dataclass(frozen=True)
-class Preregistered:
+class Preregistered(PredictionSection):
     """(f) Models released after the paper, predicted from all earlier ones."""
 
-    family_filter: str
-    link: Link
-    loss: Loss
-    delta: float
-    predictors: tuple[str, ...]
-    reference_family: str
     targets: tuple[str, ...]  # names of post_training.targets
 
 
 @dataclass(frozen=True)
-class Emergent:
+class Emergent(PredictionSection):
     """(g) Sec. 4.1: BIG-bench 'emergent' tasks."""
 
-    family_filter: str
-    link: Link
-    loss: Loss
-    delta: float
-    predictors: tuple[str, ...]
-    reference_family: str
     tasks: dict[str, TargetSpec]
 
 
 @dataclass(frozen=True)
-class SubsetEval:
+class SubsetEval(LinkFit):
     """How a subset is scored: fit only on its models (cutoff split as in post_training)."""
 
     targets: tuple[str, ...]
     predictor: str
     pca_components: int
-    link: Link
-    loss: Loss
-    delta: float
 
 
 @dataclass(frozen=True)

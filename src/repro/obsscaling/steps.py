@@ -33,6 +33,7 @@ from repro.obsscaling.config import (
     FitSettings,
     Imputation,
     Lbv2Config,
+    LinkFit,
     PcaConfig,
     PostTrainingConfig,
     PreregisteredConfig,
@@ -94,12 +95,12 @@ def _preprocess(ctx: FitContext | PcaConfig, benchmark_set: str, pca_components:
     )
 
 
-def _fit_config(fit: FitSettings, link: str, loss: str, delta: float, **override: Any) -> FitConfig:
+def _fit_config(fit: FitSettings, section: LinkFit, **override: Any) -> FitConfig:
     """The fit settings of a section: its link/loss/delta plus the shared ``fit`` block."""
     cfg: dict[str, Any] = {
-        "loss": loss,
-        "delta": delta,
-        "floor_bounds": fit.floor_bounds if link == "sigmoid_floor" else None,
+        "loss": section.loss,
+        "delta": section.delta,
+        "floor_bounds": fit.floor_bounds if section.link == "sigmoid_floor" else None,
         "init_coef": fit.init_coef,
         "max_nfev": fit.max_nfev,
         "gradient": fit.gradient,
@@ -243,7 +244,7 @@ def post_training_step(inputs: Inputs, config: PostTrainingConfig) -> StepResult
         inputs, config.benchmarks, [t.column for t in targets.values()], family_filter=cfg.family_filter
     )
     split = cutoff_split(FLOPS, cfg.cutoff_flops)
-    fit = _fit_config(config.fit, cfg.link, cfg.loss, cfg.delta)
+    fit = _fit_config(config.fit, cfg)
     numbers: dict[str, Any] = {"cutoff_flops": cfg.cutoff_flops}
     tables, fit_rows = [], []
     for name, spec in targets.items():
@@ -260,9 +261,7 @@ def post_training_step(inputs: Inputs, config: PostTrainingConfig) -> StepResult
             if p.equivalence is not None and predictor.startswith("pc"):
                 out[predictor]["equiv_slope"] = p.equivalence.slope
             if cfg.converged_tol is not None:
-                conv = _fit_config(
-                    config.fit, cfg.link, cfg.loss, cfg.delta, gradient="analytic", tol=cfg.converged_tol
-                )
+                conv = _fit_config(config.fit, cfg, gradient="analytic", tol=cfg.converged_tol)
                 pc = run_prediction(df, target, predictor, split, preprocess=pre, fit=conv, reference_family=None)
                 out[predictor]["test_mse_converged"] = pc.metrics["test_mse"]
             fit_rows.append(_fits_row(name, predictor, p))
@@ -290,7 +289,7 @@ def agents_step(inputs: Inputs, config: AgentsConfig) -> StepResult:
     agent = read_table(inputs["agent_eval"], [MODEL, *(t.column for t in cfg.targets.values())])
     df = merge_on_model(inst, agent)
     pre = _preprocess(config, cfg.benchmarks)
-    fit = _fit_config(config.fit, cfg.link, cfg.loss, cfg.delta)
+    fit = _fit_config(config.fit, cfg)
     split = top_fraction_split(cfg.test_fraction)
     numbers: dict[str, Any] = {}
     tables, fit_rows = [], []
@@ -320,7 +319,7 @@ def lbv2_step(inputs: Inputs, config: Lbv2Config) -> StepResult:
     lb = read_table(inputs["leaderboard_v2"], [MODEL, *(t.column for t in cfg.targets.values())])
     df = merge_on_model(base, lb)
     pre = _preprocess(config, cfg.benchmarks)
-    fit = _fit_config(config.fit, cfg.link, cfg.loss, cfg.delta)
+    fit = _fit_config(config.fit, cfg)
     numbers: dict[str, Any] = {"n_models": int(len(df))}
     tables = []
     for name, spec in cfg.targets.items():
@@ -349,7 +348,7 @@ def preregistered_step(inputs: Inputs, config: PreregisteredConfig) -> StepResul
         include_preregistered=True,
     )
     split = models_split(PREREGISTERED_MODELS)
-    fit = _fit_config(config.fit, cfg.link, cfg.loss, cfg.delta)
+    fit = _fit_config(config.fit, cfg)
     numbers: dict[str, Any] = {}
     tables = []
     for name, spec in targets.items():
@@ -369,7 +368,7 @@ def emergent_step(inputs: Inputs, config: EmergentConfig) -> StepResult:
     base = _base_models(inputs["base_eval"], config.benchmarks, family_filter=cfg.family_filter)
     em = read_table(inputs["emergent"], [MODEL, *(t.column for t in cfg.tasks.values())])
     df = merge_on_model(base, em)
-    fit = _fit_config(config.fit, cfg.link, cfg.loss, cfg.delta)
+    fit = _fit_config(config.fit, cfg)
     numbers: dict[str, Any] = {}
     tables = []
     for name, spec in cfg.tasks.items():
@@ -408,7 +407,7 @@ def subset_selection_step(inputs: Inputs, config: SubsetSelectionConfig) -> Step
     log.info("subset search: %d family subsets of %d families", search.n_subsets, len(search.families))
 
     split = cutoff_split(FLOPS, cfg.cutoff_flops)
-    fit = _fit_config(config.fit, ev.link, ev.loss, ev.delta)
+    fit = _fit_config(config.fit, ev)
 
     def gmean_test_mse(train_models: Sequence[str] | None) -> float:
         mses = []
