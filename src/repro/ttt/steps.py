@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from dataclasses import asdict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from repro.ttt.config import (
 from repro.ttt.data import corpora_root, load_tokenizer, make_tokenizer, split_texts
 from repro.ttt.equivalence import equivalence_numbers
 from repro.ttt.experiments import binned_curve, late_minus_early_loss
-from repro.ttt.models import LMConfig, build_model, equal_parameter_configs
+from repro.ttt.models import build_model
 from repro.ttt.results import ablation_results, latency_numbers, ladder_results, text_results
 from repro.ttt.runs import training_flops_per_token, transformer_config
 
@@ -92,7 +93,7 @@ def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> 
     """
     work_dir = outputs["weights"].parent / "train"
     code = [str(p) for p in inputs.get("code", [])]
-    spec = {"name": config.name, "label": config.label, "model": _asdict(config.model), "train": config.train.to_dict()}
+    spec = {"name": config.name, "label": config.label, "model": asdict(config.model), "train": config.train.to_dict()}
     resume_key = fingerprint([str(inputs["train"]), str(inputs["heldout"]), *code], extra=spec)
     train_tokens, held_tokens = load_tokens(inputs["train"]), load_tokens(inputs["heldout"])
     cfg, tcfg = config.model, config.train
@@ -122,12 +123,6 @@ def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> 
         "history": history,
     }
     return StepResult(records={"history": record}, files=("weights",))
-
-
-def _asdict(cfg: LMConfig) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(cfg)
 
 
 def load_trained(spec: RunSpec, weights: str | os.PathLike[str]) -> torch.nn.Module:
@@ -240,5 +235,4 @@ __all__ = [
     "ablation_step",
     "ladder_step",
     "load_trained",
-    "equal_parameter_configs",
 ]
