@@ -7,11 +7,13 @@
 
 import importlib
 import os
+import sys
 from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
 from repro.common.config import ParamsError, resolve, select_keys, validate_params
 from repro.common.io import fingerprint, read_json, write_json, write_json_if_changed
+from repro.common.locks import live_owners, record_owner, release_stale_locks
 from repro.common.registry import RegistryError, load_registry
 
 # The registered papers: workflow/papers.yaml is the only list of them.
@@ -28,6 +30,23 @@ except ParamsError as _err:
     raise WorkflowError(str(_err)) from None
 
 SCALE = config.get("scale", "tiny")
+
+# Resume after a killed run (repro.common.locks): the locks a SIGKILLed run left behind are released
+# when their recorded owner is gone; a live run holding this checkout is named. Only the main process
+# does this (cluster jobs re-parse the Snakefile with locking disabled).
+if getattr(workflow.exec_mode, "name", "DEFAULT") == "DEFAULT":
+    for _owner in release_stale_locks(Path(".snakemake")):
+        print(f"repro: released the locks of a killed run (pid {_owner.pid}: {_owner.command})", file=sys.stderr)
+    for _owner in live_owners(Path(".snakemake")):
+        print(
+            f"repro: snakemake pid {_owner.pid} on {_owner.host} is running in this checkout ({_owner.command}); "
+            "a run that needs the same files is refused until it ends",
+            file=sys.stderr,
+        )
+
+
+onstart:
+    record_owner(Path(".snakemake"), list(getattr(workflow.persistence, "_lockfile", {}).values()))
 
 
 def paper_params(slug, scale=SCALE):
@@ -96,7 +115,13 @@ def params_file(slug, name, content):
     """Write results/{SCALE}/<slug>/params/<name>.json now (parse time), only when `content` changes, and
     return its {scale}-wildcard path: a rule input for parameters that are not one params.yaml section (e.g.
     one training run's resolved model and optimiser config). step_params is this for params.yaml keys."""
-    write_json_if_changed(f"results/{SCALE}/{slug}/params/{name}.json", content)
+    path = f"results/{SCALE}/{slug}/params/{name}.json"
+    try:
+        write_json_if_changed(path, content)
+    except OSError as err:  # an unwritable or full results folder: say so before any job starts
+        raise WorkflowError(
+            f"cannot write {path}: {err.strerror or err}; the results folder must be writable"
+        ) from None
     return f"results/{{scale}}/{slug}/params/{name}.json"
 
 
