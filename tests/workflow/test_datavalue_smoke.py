@@ -12,9 +12,9 @@ FIGURES = ("scaling", "alpha", "amortized", "addition", "removal", "noisy", "mat
 METHODS = ("law", "amortized", "mc", "loo", "random")
 
 
-def test_datavalue_smoke_run(repo_copy):
-    snakemake(["-c2", "--config", "scale=smoke", "--", "datavalue"], repo_copy, timeout=900)
-    path = repo_copy / "results/smoke/datavalue/numbers.json"
+def test_datavalue_smoke_run(smoke_repo):
+    snakemake(["-c2", "--config", "scale=smoke", "--", "datavalue"], smoke_repo, timeout=900)
+    path = smoke_repo / "results/smoke/datavalue/numbers.json"
     numbers = json.loads(path.read_text())
     required = (
         [
@@ -38,8 +38,8 @@ def test_datavalue_smoke_run(repo_copy):
     assert numbers["speed.within_tolerance"] is True
     assert numbers["samples.lm_clf.logreg.test_accuracy"] > numbers["samples.lm_clf.logreg.majority_test_accuracy"]
     for fig in FIGURES:
-        assert (repo_copy / f"results/smoke/datavalue/figures/{fig}.png").stat().st_size > 10_000, fig
-    card = evaluate_scorecard("smoke", {"datavalue": path}, [repo_copy / "workflow/expected/datavalue.yaml"])
+        assert (smoke_repo / f"results/smoke/datavalue/figures/{fig}.png").stat().st_size > 10_000, fig
+    card = evaluate_scorecard("smoke", {"datavalue": path}, [smoke_repo / "workflow/expected/datavalue.yaml"])
     check_scorecard(card)
-    again = snakemake(["-n", "--config", "scale=smoke", "--", "datavalue"], repo_copy).stdout
+    again = snakemake(["-n", "--config", "scale=smoke", "--", "datavalue"], smoke_repo).stdout
     assert "Nothing to be done" in again

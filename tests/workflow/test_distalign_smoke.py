@@ -11,9 +11,9 @@ from repro.common.scorecard import check_scorecard, evaluate_scorecard
 MODELS = ("gpt-3.5-turbo-0125", "gpt-4", "anthropic_haiku", "anthropic_opus", "llama3-70b")
 
 
-def test_distalign_smoke_run(repo_copy):
-    snakemake(["--config", "scale=smoke", "--", "distalign"], repo_copy, timeout=600)
-    path = repo_copy / "results/smoke/distalign/numbers.json"
+def test_distalign_smoke_run(smoke_repo):
+    snakemake(["--config", "scale=smoke", "--", "distalign"], smoke_repo, timeout=600)
+    path = smoke_repo / "results/smoke/distalign/numbers.json"
     numbers = json.loads(path.read_text())
     required = (
         [f"leaderboard.{m}.{k}.tv" for m in MODELS for k in ("verbalize", "sequence")]
@@ -30,9 +30,9 @@ def test_distalign_smoke_run(repo_copy):
     assert numbers["replay.verbalize.max_abs_diff"] < 1e-9 and numbers["replay.sequence.max_abs_diff"] < 1e-9
     assert 0.0 <= numbers["tiny.verbalize.parse_fail_rate"] <= 1.0
     for fig in ("leaderboard", "steering", "k2s_gap", "tiny"):
-        assert (repo_copy / f"results/smoke/distalign/figures/{fig}.png").stat().st_size > 10_000, fig
-    card = evaluate_scorecard("smoke", {"distalign": path}, [repo_copy / "workflow/expected/distalign.yaml"])
+        assert (smoke_repo / f"results/smoke/distalign/figures/{fig}.png").stat().st_size > 10_000, fig
+    card = evaluate_scorecard("smoke", {"distalign": path}, [smoke_repo / "workflow/expected/distalign.yaml"])
     check_scorecard(card)
     assert card.totals.get("MISMATCH", 0) == 0
-    again = snakemake(["-n", "--config", "scale=smoke", "--", "distalign"], repo_copy).stdout
+    again = snakemake(["-n", "--config", "scale=smoke", "--", "distalign"], smoke_repo).stdout
     assert "Nothing to be done" in again

@@ -12,9 +12,9 @@ METHODS = ("sc", "closeness", "betweenness", "eigenvector", "pagerank", "vc", "c
 SETTINGS = [f"{d}_{m}.s{s}" for d in ("factscore", "popqa") for m in ("gpt35", "gpt4", "llama3_70b") for s in (5, 10)]
 
 
-def test_graphunc_smoke_run(repo_copy):
-    snakemake(["-c2", "--config", "scale=smoke", "--", "graphunc"], repo_copy, timeout=900)
-    path = repo_copy / "results/smoke/graphunc/numbers.json"
+def test_graphunc_smoke_run(smoke_repo):
+    snakemake(["-c2", "--config", "scale=smoke", "--", "graphunc"], smoke_repo, timeout=900)
+    path = smoke_repo / "results/smoke/graphunc/numbers.json"
     numbers = json.loads(path.read_text())
     required = (
         [
@@ -44,9 +44,9 @@ def test_graphunc_smoke_run(repo_copy):
     assert not missing, missing
     assert numbers["exact.centrality_max_abs_diff"] == 0.0
     for fig in ("auc_bars", "uad", "graph", "tiny"):
-        assert (repo_copy / f"results/smoke/graphunc/figures/{fig}.png").stat().st_size > 10_000, fig
-    card = evaluate_scorecard("smoke", {"graphunc": path}, [repo_copy / "workflow/expected/graphunc.yaml"])
+        assert (smoke_repo / f"results/smoke/graphunc/figures/{fig}.png").stat().st_size > 10_000, fig
+    card = evaluate_scorecard("smoke", {"graphunc": path}, [smoke_repo / "workflow/expected/graphunc.yaml"])
     check_scorecard(card)  # the exact tier is enforced at every scale
     assert card.totals.get("match", 0) >= 50
-    again = snakemake(["-n", "--config", "scale=smoke", "--", "graphunc"], repo_copy).stdout
+    again = snakemake(["-n", "--config", "scale=smoke", "--", "graphunc"], smoke_repo).stdout
     assert "Nothing to be done" in again

@@ -12,9 +12,9 @@ from repro.common.scorecard import check_scorecard, evaluate_scorecard
 METRICS = ("novelty", "excitement", "feasibility", "effectiveness", "overall")
 
 
-def test_ideagen_smoke_run(repo_copy):
-    snakemake(["--config", "scale=smoke", "--", "ideagen"], repo_copy, timeout=900)
-    numbers = json.loads((repo_copy / "results/smoke/ideagen/numbers.json").read_text())
+def test_ideagen_smoke_run(smoke_repo):
+    snakemake(["--config", "scale=smoke", "--", "ideagen"], smoke_repo, timeout=900)
+    numbers = json.loads((smoke_repo / "results/smoke/ideagen/numbers.json").read_text())
     required = (
         [f"{p}.{m}.mean.{c}" for p in ("stats", "stats_idea") for m in METRICS for c in ("human", "ai", "ai_rerank")]
         + [f"{p}.{m}.p_adj.{c}" for p in ("stats", "stats_idea") for m in METRICS for c in ("ai", "ai_rerank")]
@@ -34,20 +34,23 @@ def test_ideagen_smoke_run(repo_copy):
     assert numbers["embed.sanity_max_abs_diff"] < 1e-3
     assert 0 < numbers["dedup.unique_fraction.n40"] <= 1
     for fig in ("scores", "scores_idea", "per_topic", "nondup", "tournament"):
-        assert (repo_copy / f"results/smoke/ideagen/figures/{fig}.png").stat().st_size > 10_000, fig
+        assert (smoke_repo / f"results/smoke/ideagen/figures/{fig}.png").stat().st_size > 10_000, fig
     card = evaluate_scorecard(
         "smoke",
-        {"ideagen": repo_copy / "results/smoke/ideagen/numbers.json"},
-        [repo_copy / "workflow/expected/ideagen.yaml"],
+        {"ideagen": smoke_repo / "results/smoke/ideagen/numbers.json"},
+        [smoke_repo / "workflow/expected/ideagen.yaml"],
     )
     check_scorecard(card)
     assert card.totals.get("match", 0) >= 28
     assert card.claims["ideagen.ai_more_novel_per_review"]["verdict"] == "REPRODUCED"
-    again = snakemake(["-n", "--config", "scale=smoke", "--", "ideagen"], repo_copy).stdout
+    again = snakemake(["-n", "--config", "scale=smoke", "--", "ideagen"], smoke_repo).stdout
     assert "Nothing to be done" in again
     # a new dedup threshold: the embeddings are reused, only dedup and what reads it reruns
-    params = repo_copy / "params.yaml"
+    params = smoke_repo / "params.yaml"
     text = params.read_text()
     params.write_text(text.replace("threshold: 0.8          # cosine", "threshold: 0.7          # cosine"))
-    plan = planned_rules(snakemake(["-n", "--config", "scale=smoke", "--", "ideagen"], repo_copy).stdout)
+    try:
+        plan = planned_rules(snakemake(["-n", "--config", "scale=smoke", "--", "ideagen"], smoke_repo).stdout)
+    finally:  # the copy is shared with the other smoke tests: leave params.yaml as it was
+        params.write_text(text)
     assert set(plan) == {"ideagen__dedup", "ideagen__numbers", "ideagen__fig_nondup", "ideagen"}, plan

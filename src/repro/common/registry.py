@@ -30,6 +30,9 @@ class Paper:
     title: str
     tiers: tuple[str, ...]
     downloads: tuple[str, ...]
+    # numbers.json keys (fnmatch patterns) that time this machine (seconds, tokens/s, speed-ups): the
+    # only numbers a rerun may change; every other number is byte-identical from scratch on the CPU.
+    timing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
             raise RegistryError(f"{where}: a slug is lower-case letters and digits")
         if not isinstance(spec, dict):
             raise RegistryError(f"{where}: expected a mapping")
-        extra = set(spec) - {"title", "tiers", "downloads"}
+        extra = set(spec) - {"title", "tiers", "downloads", "timing"}
         if extra:
             raise RegistryError(f"{where}: unknown field(s) {sorted(extra)}")
         tiers = tuple(spec.get("tiers") or ())
@@ -89,7 +92,12 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
             raise RegistryError(f"{where}.downloads: {missing} not in the `downloads` section {sorted(downloads)}")
         if not isinstance(spec.get("title"), str):
             raise RegistryError(f"{where}.title: required string")
-        papers[str(slug)] = Paper(slug=str(slug), title=spec["title"], tiers=tiers, downloads=groups)
+        timing = spec.get("timing") or []
+        if not isinstance(timing, list) or not all(isinstance(t, str) and t for t in timing):
+            raise RegistryError(f"{where}.timing: a list of numbers.json key patterns (strings)")
+        papers[str(slug)] = Paper(
+            slug=str(slug), title=spec["title"], tiers=tiers, downloads=groups, timing=tuple(timing)
+        )
     if not papers:
         raise RegistryError(f"{path}: no papers registered")
     scales = tuple(doc.get("scales") or ())
