@@ -277,7 +277,7 @@ PARAMS_CASES = [
         "params-unregistered-paper-block",
         _params_with(gpt5paper={"base": {}}),
         ParamsError,
-        r"unknown key .*gpt5paper",
+        r"params\.yaml: unknown key gpt5paper; allowed keys here: \[",
     ),
     Case(
         "params-missing-paper-block",
@@ -923,7 +923,7 @@ LLM_CASES = [
         "llm-openai-unknown-mode",
         lambda ctx: __import__("repro.common.llm.openai", fromlist=["OpenAILLM"]).OpenAILLM("m", mode="edits"),
         ValueError,
-        r"mode must be 'completions' or 'chat'",
+        r"mode must be 'completions' or 'chat', not 'edits'",
     ),
     Case(
         "llm-replay-missing-record",
@@ -1214,7 +1214,13 @@ DATA_CASES = [
         "data-datavalue-flip-fraction",
         _datavalue_dataset(source="synthetic", n_pool=100, n_val=10, n_test=10, flip_fraction=1.5),
         ValueError,
-        r"flip_fraction must be in \[0, 1\), got 1\.5",
+        r"dataset 'bad': flip_fraction must be in \[0, 1\), got 1\.5",
+    ),
+    Case(
+        "data-datavalue-remote-offline",
+        _datavalue_dataset(source="remote", n_pool=0, name="opendataval:adult"),
+        ValueError,
+        r"dataset 'bad': source 'remote' needs the network \(paper scale\)",
     ),
     # ttt: corpora named in params
     Case(
