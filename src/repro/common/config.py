@@ -50,7 +50,7 @@ def validate_block(block: Any, schema: Mapping[str, Any], where: str, context: s
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(set(err.instance) - set(allowed))
-        keys = ", ".join(f"{key}.{k}" for k in extra)
+        keys = ", ".join(f"{key}.{k}" if (where or err.absolute_path) else str(k) for k in extra)
         raise ParamsError(f"params.yaml: unknown key {keys}{suffix}; allowed keys here: {allowed}")
     raise ParamsError(f"params.yaml: {key}: {err.message}{suffix}")
 

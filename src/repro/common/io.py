@@ -148,9 +148,12 @@ def fingerprint(paths: list[str | os.PathLike[str]] | tuple[str | os.PathLike[st
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file."""
+    """Read a JSON file; malformed JSON raises :class:`json.JSONDecodeError` naming the file."""
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as err:
+            raise json.JSONDecodeError(f"{path}: not valid JSON: {err.msg}", err.doc, err.pos) from None
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:

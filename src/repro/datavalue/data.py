@@ -102,6 +102,8 @@ def flip_labels(
 def load_dataset(key: str, spec: DatasetSpec) -> Dataset:
     """Build dataset ``key`` from its spec (deterministic in ``spec.data_seed``)."""
     rng = np.random.default_rng(spec.data_seed)
+    if not 0.0 <= spec.flip_fraction < 1.0:
+        raise DataError(f"dataset {key!r}: flip_fraction must be in [0, 1), got {spec.flip_fraction}")
     if spec.source == "synthetic":
         if spec.n_pool <= 0:
             raise DataError(f"dataset {key!r}: a synthetic dataset needs n_pool > 0")

@@ -113,6 +113,12 @@ def _read(path: str | os.PathLike[str]) -> dict:
         raise DataError(f"{path}: not valid JSON ({err})") from None
 
 
+def _field(q: object, key: str, where: str) -> object:
+    if not isinstance(q, Mapping) or key not in q:
+        raise DataError(f"{where}: missing field {key!r}")
+    return q[key]
+
+
 def _literal(value: object, where: str) -> object:
     if isinstance(value, str):
         try:
@@ -166,9 +172,9 @@ def load_truth(dataset: str, files: Mapping[str, str | os.PathLike[str]]) -> lis
         path = "nytimes/data.json"
         data = _read(files[path])
         for title, q in data.items():
-            options = tuple(_literal(q["MC_options"], f"{path}:{title}:MC_options"))
+            options = tuple(_literal(_field(q, "MC_options", f"{path}:{title}"), f"{path}:{title}:MC_options"))
             for g in GROUPS["nytimes"]:
-                counts_map = _literal(q[g], f"{path}:{title}:{g}")
+                counts_map = _literal(_field(q, g, f"{path}:{title}"), f"{path}:{title}:{g}")
                 counts = np.array([float(counts_map.get(o, 0.0)) for o in options])
                 text = f"{title} ({q.get('genre', '')}): {q.get('summary', '')}"
                 out.append(Question("nytimes", title, g, text, options, _normalise(counts, f"{path}:{title}:{g}")))
@@ -177,9 +183,9 @@ def load_truth(dataset: str, files: Mapping[str, str | os.PathLike[str]]) -> lis
         path = "Global_Values/data/data.json"
         data = _read(files[path])
         for text, q in data.items():
-            options = tuple(_literal(q["MC_options"], f"{path}:{text[:40]}:MC_options"))
-            for i, country in enumerate(q["countries"]):
-                p = np.array(q[country], dtype=float)
+            options = tuple(_literal(_field(q, "MC_options", f"{path}:{text[:40]}"), f"{path}:{text[:40]}:MC_options"))
+            for i, country in enumerate(_field(q, "countries", f"{path}:{text[:40]}")):
+                p = np.array(_field(q, country, f"{path}:{text[:40]}"), dtype=float)
                 if len(p) != len(options):
                     raise DataError(f"{path}: {len(p)} proportions for {len(options)} options ({text[:40]})")
                 out.append(

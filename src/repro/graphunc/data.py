@@ -24,6 +24,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -125,6 +126,14 @@ def _number(value: object, where: str) -> float:
     return float(value)
 
 
+def _read_json(path: str | os.PathLike[str]) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}: not valid JSON ({err})") from None
+
+
 def load_prompts(path: str | os.PathLike[str], samples: int) -> list[Prompt]:
     """Read a ``*_bipartite_sc_<samples>samples_4matches.json`` file.
 
@@ -134,8 +143,7 @@ def load_prompts(path: str | os.PathLike[str], samples: int) -> list[Prompt]:
     path = Path(path)
     k = samples - 1
     mkey = f"sc_match_{k}samples"
-    with open(path, encoding="utf-8") as fh:
-        rows = json.load(fh)
+    rows = _read_json(path)
     if not isinstance(rows, list):
         raise DataError(f"{path}: expected a list of prompts")
     out = []
@@ -167,14 +175,18 @@ def load_prompts(path: str | os.PathLike[str], samples: int) -> list[Prompt]:
 
 def load_author_metrics(path: str | os.PathLike[str], samples: int) -> dict[str, dict[str, float]]:
     """The authors' cached ``{method: {auroc, auprc, auprc_n}}`` plus ``{"data_size": {"n": ...}}``."""
-    with open(path, encoding="utf-8") as fh:
-        doc = json.load(fh)
-    out: dict[str, dict[str, float]] = {"data_size": {"n": float(doc["data_size"])}}
+    doc = _read_json(path)
+    if not isinstance(doc, dict) or "data_size" not in doc:
+        raise DataError(f"{path}: no 'data_size'")
+    out: dict[str, dict[str, float]] = {"data_size": {"n": _number(doc["data_size"], f"{path}:data_size")}}
     for method, key in AUTHOR_KEYS.items():
         key = key.format(k=samples - 1)
         if key not in doc:
             raise DataError(f"{path}: no cached metrics {key!r} for method {method}")
-        out[method] = {m: float(doc[key][m]) for m in ("auroc", "auprc", "auprc_n")}
+        missing = [m for m in ("auroc", "auprc", "auprc_n") if m not in doc[key]]
+        if missing:
+            raise DataError(f"{path}: cached metrics {key!r} lack {missing}")
+        out[method] = {m: _number(doc[key][m], f"{path}:{key}.{m}") for m in ("auroc", "auprc", "auprc_n")}
     return out
 
 
@@ -214,9 +226,8 @@ def uad_file_info(path: str) -> tuple[str, int, float]:
 
 def load_uad_output(path: str | os.PathLike[str]) -> UadOutput:
     """Read a FActScore output file of a UAD / greedy / CoVe run."""
-    with open(path, encoding="utf-8") as fh:
-        doc = json.load(fh)
-    if "decisions" not in doc:
+    doc = _read_json(path)
+    if not isinstance(doc, dict) or "decisions" not in doc:
         raise DataError(f"{path}: no 'decisions'")
     decisions = []
     for d in doc["decisions"]:

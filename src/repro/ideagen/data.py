@@ -38,7 +38,10 @@ def load_reviews(path: str | os.PathLike[str]) -> pd.DataFrame:
     missing field or the bad value.
     """
     with open(path, encoding="utf-8") as fh:
-        raw = json.load(fh)
+        try:
+            raw = json.load(fh)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected a JSON object of parallel lists, got {type(raw).__name__}")
     missing = [c for c in REQUIRED_COLUMNS if c not in raw]
@@ -76,7 +79,10 @@ def title_from_entry(entry: str) -> str:
 
 def load_titles(path: str | os.PathLike[str]) -> pd.DataFrame:
     """``id_title_mapping.csv`` -> columns idea_id (normalised), topic, condition, title."""
-    df = pd.read_csv(path)
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot read CSV: {exc}") from exc
     if list(df.columns[:2]) != ["ID", "Title / Filename"]:
         raise DataError(f"{path}: expected columns 'ID', 'Title / Filename', got {list(df.columns)}")
     out = pd.DataFrame(

@@ -210,6 +210,12 @@ def pinned_files(data: Mapping[str, Any], resources: str | os.PathLike[str] = "r
     """name -> {url, sha256, path} for the ``data`` block of params.yaml (URL template + commit + files)."""
     out = {}
     for name, spec in data["files"].items():
-        url = data["url"].format(commit=data["commit"], file=spec["file"])
+        try:
+            url = data["url"].format(commit=data["commit"], file=spec["file"])
+        except (KeyError, IndexError) as exc:
+            raise DataError(
+                f"params.yaml: obsscaling data.url {data['url']!r} has an unknown field {exc}; "
+                "it may use {commit} and {file}"
+            ) from None
         out[name] = {"url": url, "sha256": spec["sha256"], "path": str(local_path(url, resources))}
     return out

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from repro.common.llm.base import LLM, Message
+from repro.common.llm.base import LLM, LLMError, Message
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm_cache (
@@ -53,6 +53,13 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_COLUMNS = ("key", "backend", "model", "method", "request", "response", "created")
+
+
+class CacheError(LLMError):
+    """The cache file is not a usable LLM cache (corrupted, truncated, another table); the message names it."""
+
+
 class CacheStore:
     """Thread- and process-safe key -> JSON store in one sqlite file."""
 
@@ -61,8 +68,21 @@ class CacheStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
         self._local = threading.local()
-        with self._conn() as conn:
-            conn.execute(_SCHEMA)
+        try:
+            with self._conn() as conn:
+                conn.execute(_SCHEMA)
+                columns = tuple(row[1] for row in conn.execute("PRAGMA table_info(llm_cache)"))
+        except sqlite3.DatabaseError as exc:
+            raise self._unusable(exc) from exc
+        if columns != _COLUMNS:
+            raise self._unusable(f"table llm_cache has columns {list(columns)}, expected {list(_COLUMNS)}")
+
+    def _unusable(self, why: object) -> CacheError:
+        self.close()
+        return CacheError(
+            f"{self.path}: not a usable LLM cache ({why}); it is only a cache: move it away or delete it "
+            "(or restore it with `dvc pull`) and rerun"
+        )
 
     def _conn(self) -> sqlite3.Connection:
         # sqlite connections must not cross threads or a fork: one per (thread, pid).
@@ -80,11 +100,14 @@ class CacheStore:
         out: dict[str, Any] = {}
         conn = self._conn()
         uniq = list(dict.fromkeys(keys))
-        for i in range(0, len(uniq), _CHUNK):
-            chunk = uniq[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for key, resp in conn.execute(f"SELECT key, response FROM llm_cache WHERE key IN ({marks})", chunk):
-                out[key] = json.loads(resp)
+        try:
+            for i in range(0, len(uniq), _CHUNK):
+                chunk = uniq[i : i + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for key, resp in conn.execute(f"SELECT key, response FROM llm_cache WHERE key IN ({marks})", chunk):
+                    out[key] = json.loads(resp)
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            raise self._unusable(exc) from exc
         return out
 
     def put_many(self, rows: Sequence[tuple[str, str, str, str, str, Any]]) -> None:
@@ -216,4 +239,4 @@ class CachedLLM(LLM):
         self.store.close()
 
 
-__all__ = ["CacheStore", "CachedLLM", "canonical_json"]
+__all__ = ["CacheError", "CacheStore", "CachedLLM", "canonical_json"]

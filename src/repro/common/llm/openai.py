@@ -95,7 +95,7 @@ class OpenAILLM(LLM):
         echo_max_tokens: int = 0,
     ) -> None:
         if mode not in ("completions", "chat"):
-            raise ValueError("mode must be 'completions' or 'chat'")
+            raise ValueError(f"mode must be 'completions' or 'chat', not {mode!r}")
         if max_concurrency < 1 or max_retries < 0 or timeout <= 0:
             raise ValueError("need max_concurrency >= 1, max_retries >= 0, timeout > 0")
         self.model = model

@@ -391,6 +391,16 @@ CONFIG_FILE = "repro_lm.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
+class WeightsFileError(ValueError):
+    """A safetensors file (model weights, training checkpoint) cannot be read; the message names it."""
+
+    def __init__(self, path: str | os.PathLike[str], cause: object) -> None:
+        super().__init__(
+            f"{path}: cannot read the safetensors file ({cause}): it is truncated or corrupted; "
+            "delete it (and rerun the rule that writes it) or restore it"
+        )
+
+
 def unique_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     """State dict with shared storage kept once (safetensors refuses aliased tensors).
 
@@ -467,6 +477,7 @@ def load_model_dir(
     path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, ModelConfig]:
     """Load a model directory written by :func:`save_model_dir` (model in eval mode)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -474,11 +485,18 @@ def load_model_dir(
     if not meta_path.is_file():
         raise FileNotFoundError(f"{path} is not a repro model directory (no {CONFIG_FILE})")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    cfg = ModelConfig.from_dict(meta["model"])
+    try:
+        cfg = ModelConfig.from_dict(meta["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{meta_path}: not a valid model config: {exc}") from exc
     if cfg.arch not in ("gpt2", "llama") and cfg.arch not in _BUILDERS and meta.get("builder_module"):
         importlib.import_module(meta["builder_module"])  # registers the architecture
+    try:  # read the weights before building the model: a bad file fails fast
+        tensors = load_file(str(path / WEIGHTS_FILE))
+    except (SafetensorError, OSError) as exc:
+        raise WeightsFileError(path / WEIGHTS_FILE, exc) from exc
     model = build_model(cfg, seed=None)
-    load_unique_state_dict(unwrap(model), load_file(str(path / WEIGHTS_FILE)))
+    load_unique_state_dict(unwrap(model), tensors)
     return model.to(device).eval(), cfg
 
 
@@ -496,6 +514,7 @@ __all__ = [
     "save_model_dir",
     "unique_state_dict",
     "load_unique_state_dict",
+    "WeightsFileError",
     "unwrap",
     "wrap_hf",
 ]

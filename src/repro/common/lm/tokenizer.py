@@ -158,8 +158,11 @@ class Tokenizer:
         path = directory / TOKENIZER_FILE
         if not path.is_file():
             raise FileNotFoundError(f"no {TOKENIZER_FILE} in {directory}")
-        tk = _HFTokenizer.from_file(str(path))
-        model_type = json.loads(path.read_text(encoding="utf-8"))["model"]["type"]
+        try:
+            tk = _HFTokenizer.from_file(str(path))
+            model_type = json.loads(path.read_text(encoding="utf-8"))["model"]["type"]
+        except Exception as exc:  # the tokenizers library raises a bare Exception for a malformed file
+            raise ValueError(f"{path}: not a readable tokenizer file ({exc}); delete it and rerun") from exc
         kind = {"BPE": "bpe", "WordLevel": "char"}.get(model_type)
         if kind is None:
             raise ValueError(f"{path}: unsupported tokenizer model {model_type!r}")

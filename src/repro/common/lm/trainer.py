@@ -71,8 +71,11 @@ class TrainConfig:
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16"
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.context < 1 or self.grad_accum < 1:
-            raise ValueError("steps, batch_size, context and grad_accum must be positive")
+        bad = [
+            f"{k}={getattr(self, k)}" for k in ("steps", "batch_size", "context", "grad_accum") if getattr(self, k) < 1
+        ]
+        if bad:
+            raise ValueError(f"steps, batch_size, context and grad_accum must be positive; got {', '.join(bad)}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
         if not 0 <= self.min_lr <= self.lr:
@@ -134,7 +137,12 @@ def save_tokens(path: str | os.PathLike[str], tokens: np.ndarray) -> np.ndarray:
 
 def load_tokens(path: str | os.PathLike[str]) -> np.ndarray:
     """Memory-map a token file written by :func:`save_tokens` (no copy into RAM)."""
-    return np.load(path, mmap_mode="r")
+    try:
+        return np.load(path, mmap_mode="r")
+    except (ValueError, EOFError) as exc:  # numpy's errors for a truncated or corrupted .npy
+        raise ValueError(
+            f"{path}: not a readable token file ({exc}); delete it and rerun the rule that writes it"
+        ) from exc
 
 
 def sample_windows(
@@ -268,10 +276,15 @@ class Checkpoint:
 
 def checkpoint_resume_key(path: str | os.PathLike[str]) -> str:
     """The ``resume_key`` a checkpoint was written with ("" if none), read from its metadata only."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        return (f.metadata() or {}).get("resume_key", "")
+    from repro.common.lm.models import WeightsFileError
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("resume_key", "")
+    except (SafetensorError, OSError) as exc:  # a truncated or corrupted file
+        raise WeightsFileError(path, exc) from exc
 
 
 def load_checkpoint(
@@ -282,13 +295,16 @@ def load_checkpoint(
     restore_rng: bool = True,
 ) -> Checkpoint:
     """Restore model (and optimizer, RNG states) in place from :func:`save_checkpoint`."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    from repro.common.lm.models import load_unique_state_dict
+    from repro.common.lm.models import WeightsFileError, load_unique_state_dict
 
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata()
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as exc:  # a truncated or corrupted file
+        raise WeightsFileError(path, exc) from exc
     load_unique_state_dict(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     if optimizer is not None:
         state: dict[int, dict[str, Any]] = {}
