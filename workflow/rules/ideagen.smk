@@ -32,10 +32,11 @@
 # Rule = step = numbers prefix: ideagen__<step> runs repro.ideagen.steps.<step>_step through
 # workflow/scripts/common/step.py.
 
-from repro.ideagen.data import pinned_files as ideagen_pinned_files
 
 IDEA = paper_params("ideagen")
-IDEA_DATA = ideagen_pinned_files(IDEA["data"])  # name -> {url, sha256, path}
+IDEA_DATA = parse_cache(
+    "ideagen-files", "repro.ideagen.data:pinned_files", IDEA["data"], ["ideagen.data", "common.fetch"]
+)  # name -> {url, sha256, path}
 IDEA_FILE = {name: spec["path"] for name, spec in IDEA_DATA.items()}
 IDEA_OUT = "results/{scale}/ideagen"
 IDEA_LOG = "logs/{scale}/ideagen"

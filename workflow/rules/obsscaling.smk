@@ -27,9 +27,13 @@
 # Rule = step = numbers prefix: obsscaling__<step> runs repro.obsscaling.steps.<step>_step (typed config:
 # repro.obsscaling.config) through workflow/scripts/common/step.py.
 
-from repro.obsscaling.data import pinned_files
 
-OBS_DATA = pinned_files(paper_params("obsscaling")["data"])  # (OBS is defined below)  # name -> {url, sha256, path}
+OBS_DATA = parse_cache(
+    "obsscaling-files",
+    "repro.obsscaling.data:pinned_files",
+    paper_params("obsscaling")["data"],
+    ["obsscaling.data", "common.fetch"],
+)  # (OBS is defined below)  # name -> {url, sha256, path}
 OBS_FILE = {name: spec["path"] for name, spec in OBS_DATA.items()}
 OBS_OUT = "results/{scale}/obsscaling"
 OBS_LOG = "logs/{scale}/obsscaling"
