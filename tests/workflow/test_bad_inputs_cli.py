@@ -57,3 +57,16 @@ def test_dry_run_refuses_bad_input(repo_copy: Path, edit, extra: list[str], matc
     assert proc.returncode != 0, f"snakemake accepted the bad input:\n{output[-3000:]}"
     assert re.search(match, output), f"the error does not name the cause:\n{output[-3000:]}"
     assert _files(repo_copy / "results") == before, "a refused run wrote under results/"
+
+
+def test_unwritable_results_folder_is_named(repo_copy: Path) -> None:
+    """A results path that cannot be written (here: a file where the paper's folder goes; as root, permission
+    bits do not stop writes) is refused at parse time with the path named, before any job starts."""
+    (repo_copy / "results" / "smoke").mkdir(parents=True, exist_ok=True)
+    (repo_copy / "results" / "smoke" / "graphunc").write_text("not a folder\n")
+    proc = snakemake(["-n", "-c1", "--config", "scale=smoke", "--", "graphunc"], repo_copy, check=False, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    assert re.search(r"cannot write results/smoke/graphunc/params/\w+\.json: .*must be writable", output), output[
+        -3000:
+    ]
