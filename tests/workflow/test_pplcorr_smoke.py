@@ -18,12 +18,19 @@ def test_pplcorr_smoke_run(repo_copy):
     required = (
         ["crosscheck.max_abs_diff", "live.population.size", "live.floor.cloze_error"]
         + [f"exact.{t}.{k}" for t in TARGETS for k in ("top10_overlap", "heldout_spearman")]
-        + [f"live.{t}.{a}.{k}" for t in ("science", "speeches") for a in ARMS for k in ("error_mean", "error_std")]
+        + [
+            f"live.{t}.{a}.{k}"
+            for t in ("science", "speeches")
+            for a in ARMS
+            for k in ("error_mean", "error_std", "ngram_error_mean", "bigram_floor_error_mean", "beats_floor")
+        ]
+        + ["live.population.n_transformers"]
     )
     missing = [k for k in required if k not in numbers]
     assert not missing, missing
     assert numbers["crosscheck.max_abs_diff"] <= 1e-12
     assert numbers["exact.lambada.top10_overlap"] == 10
+    assert numbers["live.population.n_transformers"] >= 1
     for fig in ("top10", "heldout", "live_arms"):
         assert (repo_copy / f"results/smoke/pplcorr/figures/{fig}.png").stat().st_size > 10_000, fig
     card = evaluate_scorecard(

@@ -3,7 +3,8 @@
 # DAG:  pplcorr__fetch -> crosscheck                       (ours vs the authors' PyPI package)
 #                      -> exact                            (top-ten lists, Fig. 4 held-out ranks)
 #       [paper scale: pplcorr__rpjv2 -> exact; pplcorr__paper_pretrain]
-#       corpora__fetch -> pages -> population -> live      (the live data-selection loop)
+#       corpora__fetch -> pages -> population -> live      (the live data-selection loop; population:
+#                                                           byte n-grams + tiny toolkit transformers)
 #       -> numbers (results/{scale}/pplcorr/numbers.json) ; fig_top10, fig_heldout, fig_live_arms.
 #
 # numbers.json keys (flat, dotted):
@@ -19,12 +20,17 @@
 #   exact.<target>.heldout_fold_spearman_mean, exact.<target>.sign_cdf_rank_corr, exact.n_llms
 #   exact.rpjv2.<target>.*               the same on the RPJv2 domain matrix (paper scale only)
 #     targets: arc_easy piqa sciq lambada lambada_de lambada_es lambada_fr lambada_it
-#   live.population.size                 number of population LMs (byte n-grams)
+#   live.population.size                 number of population LMs (byte n-grams + tiny transformers);
+#                                        live.population.{n_ngrams, n_transformers}
 #   live.floor.cloze_error               sanity floor: random-guess error 1 - 1/n_choices
 #   live.<target>.{target_domain_rank, n_domains_selected, heldout_spearman, bpb_error_spearman}
-#   live.<target>.population.{error_min, error_mean, frac_beat_floor}
-#   live.<target>.<arm>.{error_mean, error_std, beats_floor}  arm: random pplcorr domain_filter dsir
-#   live.<target>.pplcorr.classifier_f1
+#   live.<target>.population.{error_min, error_mean, frac_beat_floor, transformer_error_min, transformer_error_mean}
+#   live.<target>.<arm>.{error_mean, error_std}  the fresh tiny transformer pretrained on the arm's pages
+#                                        (mean/std over seeds); arm: random pplcorr domain_filter dsir
+#   live.<target>.<arm>.{ngram_error_mean, ngram_error_std}  byte 4-gram on the same pages (cross-check)
+#   live.<target>.<arm>.bigram_floor_error_mean  count-based Witten-Bell byte bigram on the same pages (floor)
+#   live.<target>.<arm>.beats_floor      1 when the transformer beats the random-guess and the bigram floor
+#   live.<target>.pplcorr.classifier_f1  live.pretrain.{n_params, n_models}
 #     live targets: science (abc:science), speeches (state_union:speeches)
 # Intermediate numbers (not in numbers.json): pages/numbers.json, population/numbers.json.
 
@@ -184,7 +190,7 @@ rule pplcorr__pages:
 
 
 rule pplcorr__population:
-    """Live tier: the n-gram LM population; BPB per domain (X) and cloze errors (y)."""
+    """Live tier: the LM population (byte n-grams + tiny transformers); BPB per domain (X) and cloze errors (y)."""
     input:
         pages=rules.pplcorr__pages.output.pages,
         cloze=rules.pplcorr__pages.output.cloze,
@@ -207,7 +213,7 @@ rule pplcorr__population:
 
 
 rule pplcorr__live:
-    """Live tier: estimate -> project -> classifier -> select -> fresh LM, four arms x seeds."""
+    """Live tier: estimate -> project -> classifier -> select -> fresh tiny transformer, four arms x seeds."""
     input:
         pages=rules.pplcorr__pages.output.pages,
         cloze=rules.pplcorr__pages.output.cloze,

@@ -9,7 +9,8 @@ returns a ``D``-vector whose *ranks* estimate those of ``theta*``:
 * :func:`sign` - ``2/(N(N-1)) sum_{k<l} sign(y_l - y_k)(x_l - x_k)`` (Sec. 3.2).
 * :func:`sign_cdf` - :func:`sign` on the columnwise empirical CDF of ``X`` (the paper's
   robust main estimator, Sec. 3.2-3.3).
-* :func:`sign_sign` - ``2/(N(N-1)) sum_{k<l} sign(y_l - y_k) sign(x_l - x_k)`` (Kendall-like).
+* :func:`sign_sign` - ``2/(N(N-1)) sum_{k<l} sign(y_l - y_k) sign(x_l - x_k)`` (Kendall-like;
+  ``O(N^2 D)`` pair terms on int8 dense ranks, see its docstring).
 * :func:`spearmanr` - per-column Spearman rho with *ordinal* ranks (ties: :func:`ordinal_ranks`).
 
 Every estimator except :func:`sign_sign` is linear in ``X`` after a per-column rank transform,
@@ -33,6 +34,7 @@ __all__ = [
     "PROJECTIONS",
     "EstimatorError",
     "ordinal_ranks",
+    "dense_ranks",
     "product",
     "sign",
     "sign_cdf",
@@ -110,15 +112,70 @@ def sign_cdf(X: ArrayLike, y: ArrayLike) -> Array:
     return sign(ordinal_ranks(X, axis=0) / X.shape[0], y)
 
 
-def sign_sign(X: ArrayLike, y: ArrayLike) -> Array:
-    """``2/(N(N-1)) sum_{k<l} sign(y_l - y_k) sign(x_l - x_k)`` (``O(N^2 D)``, one row at a time)."""
+def _int_dtype(bound: int) -> type[np.signedinteger]:
+    """The narrowest signed integer type holding ``-bound..bound``."""
+    for dt in (np.int8, np.int16, np.int32):
+        if bound <= np.iinfo(dt).max:
+            return dt
+    return np.int64
+
+
+def dense_ranks(X: ArrayLike) -> NDArray[np.signedinteger]:
+    """Column-wise dense ranks 1..(#distinct values) of ``X`` (equal values share a rank).
+
+    ``sign(R[l, j] - R[k, j]) == sign(X[l, j] - X[k, j])`` exactly, ties included, so
+    :func:`sign_sign` can work on small integers instead of floats. The narrowest integer
+    type that holds ``N`` is used (``int8`` for ``N < 128``).
+    """
+    X = np.asarray(X)
+    n, d = X.shape
+    order = np.argsort(X, axis=0)
+    xs = np.sort(X, axis=0)
+    new = np.empty((n, d), dtype=bool)
+    new[:1] = True
+    np.not_equal(xs[1:], xs[:-1], out=new[1:])
+    dt = _int_dtype(n)
+    ranks = np.cumsum(new, axis=0, dtype=dt)
+    out = np.empty_like(ranks)
+    out[order, np.arange(d)[None, :]] = ranks  # scatter back to the original rows
+    return out
+
+
+def sign_sign(X: ArrayLike, y: ArrayLike, block: int = 2048) -> Array:
+    """``2/(N(N-1)) sum_{k<l} sign(y_l - y_k) sign(x_l - x_k)`` (Kendall-like), exact.
+
+    Still ``O(N^2 D)`` pair terms, but on small integers: rows are sorted by ``y`` so that
+    ``sign(y_l - y_k) = 1`` for every ``k`` before ``l``'s tie group (``g_l`` rows) and 0
+    inside it; ``x`` is replaced by column-wise :func:`dense_ranks` (same pairwise signs).
+    Per row ``l`` the sum ``sum_{k < g_l} sign(R_l - R_k)`` lies in ``[-N, N]`` and is
+    accumulated in the rank dtype (``int8`` for ``N < 128``), blockwise over ``block``
+    columns so that the working set stays in cache; the integer total is exact, and the
+    final scaling is the only floating-point operation. About 5x less CPU time than
+    the float64 pairwise loop at ``N = 90, D = 100,000`` (benchmarks/pplcorr_estimators.py).
+    """
     X, y = _check(X, y)
-    n = X.shape[0]
-    out = np.zeros(X.shape[1])
-    for l in range(1, n):
-        sy = np.sign(y[l] - y[:l])
-        out += sy @ np.sign(X[l] - X[:l])
-    return 2.0 / (n * (n - 1)) * out
+    n, d = X.shape
+    oy = np.argsort(y, kind="stable")
+    ys = y[oy]
+    g = np.searchsorted(ys, ys, side="left")  # rows with strictly smaller y, in y order
+    R = np.ascontiguousarray(dense_ranks(X[oy]))
+    dt = R.dtype
+    total = np.zeros(d, dtype=np.int64)
+    buf = np.empty((n, min(block, d)), dtype=dt)
+    for c0 in range(0, d, block):
+        Rb = R[:, c0 : c0 + block]
+        w = Rb.shape[1]
+        acc = np.zeros(w, dtype=np.int64)
+        for l in range(1, n):
+            gl = int(g[l])
+            if gl == 0:
+                continue
+            diff = buf[:gl, :w]
+            np.subtract(Rb[l], Rb[:gl], out=diff)
+            np.sign(diff, out=diff)
+            acc += np.add.reduce(diff, axis=0, dtype=dt)  # |sum| <= N - 1: fits the rank dtype
+        total[c0 : c0 + w] = acc
+    return 2.0 / (n * (n - 1)) * total
 
 
 def spearmanr(X: ArrayLike, y: ArrayLike) -> Array:

@@ -63,7 +63,8 @@ def heldout(inputs: Mapping[str, Path], labels: Mapping[str, Any]):
 
 
 def live_arms(inputs: Mapping[str, Path], labels: Mapping[str, Any]):
-    """Error per arm (mean over seeds, seeds as dots) per target, with the random-guess floor."""
+    """Fresh-transformer error per arm (mean over seeds, seeds as dots) per target, beside the byte
+    4-gram cross-check, the count-based bigram floor (same pages) and the random-guess floor."""
     df = pd.read_csv(inputs["arms"])
     nums = read_json(inputs["numbers"])
     floor = nums.get("live", {}).get("floor", {}).get("cloze_error")
@@ -77,7 +78,24 @@ def live_arms(inputs: Mapping[str, Path], labels: Mapping[str, Any]):
         ax.bar(arms, means, yerr=stds, color="lightgray", edgecolor="k", capsize=3)
         for i, a in enumerate(arms):
             e = d.loc[d["arm"] == a, "error"]
-            ax.scatter(np.full(len(e), i), e, s=10, color="k", zorder=3)
+            ax.scatter(
+                np.full(len(e), i), e, s=10, color="k", zorder=3, label="transformer (seeds)" if i == 0 else None
+            )
+            if "ngram_error" in d.columns:
+                ng = d.loc[d["arm"] == a, "ngram_error"].mean()
+                fl = d.loc[d["arm"] == a, "bigram_floor_error"].mean()
+                ax.scatter(
+                    [i + 0.25], [ng], marker="^", color="tab:blue", zorder=3, label="byte 4-gram" if i == 0 else None
+                )
+                ax.scatter(
+                    [i + 0.25],
+                    [fl],
+                    marker="_",
+                    s=80,
+                    color="tab:red",
+                    zorder=3,
+                    label="bigram floor" if i == 0 else None,
+                )
         if floor is not None:
             ax.axhline(floor, ls="--", color="tab:red", label="random guess")
             ax.legend(fontsize=7)

@@ -7,9 +7,10 @@
    training text and the page classifier's training set).
 2. :func:`make_cloze` - LAMBADA-like targets: pick the true next word among 4 length-matched
    words by LM likelihood; error = 1 - accuracy (random floor 0.75).
-3. :func:`train_population` - heterogeneous byte n-gram LMs (orders, smoothings) trained on
-   Dirichlet mixtures of domains of random sizes; their token-weighted BPB per domain (``X``)
-   and cloze errors (``y``).
+3. :func:`train_population` - heterogeneous byte n-gram LMs (orders, smoothings) plus a few
+   tiny character-level transformers from the shared toolkit (:mod:`repro.pplcorr.tiny_lm`),
+   each trained on a Dirichlet mixture of domains of random size; their token-weighted BPB per
+   domain (``X``) and cloze errors (``y``).
 4. :func:`select_pages` - the four arms at an equal byte budget: ``random``, ``pplcorr``
    (estimate -> ``linear`` projection with ``tau_j = bytes_j / sum bytes / filter_ratio`` ->
    hashed-n-gram logistic-regression page classifier -> top pages by P(include)),
@@ -19,6 +20,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -27,14 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import precision_recall_fscore_support
 from tqdm import tqdm
 
 from repro.common.lm.corpora import Document
 from repro.pplcorr.estimators import estimator, linear
-from repro.pplcorr.ngram import logprobs_many, train_ngram
+from repro.pplcorr.ngram import NGramLM, logprobs_many, train_ngram
+from repro.pplcorr.tiny_lm import TinyTransformerLM, TransformerSpec, train_transformer
 
 log = logging.getLogger(__name__)
 
@@ -168,15 +168,28 @@ def make_cloze(
     return pd.DataFrame(items, columns=["target", "context", "choices", "answer"])
 
 
-def cloze_error(model, items: pd.DataFrame) -> float:
-    """1 - accuracy: an item is right when the answer's bytes are the most likely continuation."""
-    texts, spans = [], []
+LM = NGramLM | TinyTransformerLM
+
+
+def cloze_error(model: LM, items: pd.DataFrame) -> float:
+    """1 - accuracy: an item is right when the answer is the most likely continuation.
+
+    n-grams sum the answer's byte log-probs, transformers its character log-probs, after the
+    item's context.
+    """
+    if items.empty:
+        raise ValueError("no cloze items to score")
+    ctxs, conts = [], []
     for ctx, choices in zip(items["context"], items["choices"], strict=True):
         for c in choices.split("|"):
-            texts.append(ctx + c)
-            spans.append(len((ctx).encode()))
-    lps = logprobs_many(model, texts)
-    scores = np.array([lp[s:].sum() for lp, s in zip(lps, spans, strict=True)])
+            ctxs.append(ctx)
+            conts.append(c)
+    if isinstance(model, TinyTransformerLM):
+        scores = model.continuation_logprobs(ctxs, conts)
+    else:
+        lps = logprobs_many(model, [a + b for a, b in zip(ctxs, conts, strict=True)])
+        spans = [len(a.encode()) for a in ctxs]
+        scores = np.array([lp[s:].sum() for lp, s in zip(lps, spans, strict=True)])
     k = len(items["choices"].iloc[0].split("|"))
     pred = scores.reshape(-1, k).argmax(axis=1)
     return float(np.mean(pred != items["answer"].to_numpy()))
@@ -184,13 +197,15 @@ def cloze_error(model, items: pd.DataFrame) -> float:
 
 @dataclass(frozen=True)
 class PopulationMember:
-    """One population LM: order, smoothing, training bytes and its domain mixture."""
+    """One population LM: kind, order/smoothing (n-gram) or steps (transformer), bytes, mixture."""
 
     name: str
-    order: int
-    smoothing: str
+    order: int  # n-gram order (0 for a transformer)
+    smoothing: str  # n-gram smoothing ("" for a transformer)
     train_bytes: int
     mixture: tuple[float, ...]
+    kind: str = "ngram"  # "ngram" or "transformer"
+    steps: int = 0  # transformer optimizer steps (0 for an n-gram)
 
 
 def population_specs(
@@ -203,16 +218,29 @@ def population_specs(
     min_bytes: int,
     max_bytes: int,
     seed: int,
+    transformers: int = 0,
+    transformer_steps: Sequence[int] = (200,),
 ) -> list[PopulationMember]:
-    """``size`` random members: order x smoothing cycled, Dirichlet mixture, log-uniform size."""
+    """``size`` random members: ``size - transformers`` n-grams (order x smoothing cycled) and
+    ``transformers`` tiny transformers (``transformer_steps`` cycled); each with its own
+    Dirichlet mixture and log-uniform training size."""
+    if not 0 <= transformers <= size:
+        raise ValueError(f"population: transformers={transformers} must lie in 0..size={size}")
     out = []
     combos = [(o, s) for s in smoothings for o in orders]
     for i in range(size):
         rng = _rng(seed, "member", i)
-        order, smoothing = combos[i % len(combos)]
         mix = rng.dirichlet(np.full(len(domains), dirichlet_alpha))
         nbytes = int(np.exp(rng.uniform(np.log(min_bytes), np.log(max_bytes))))
-        out.append(PopulationMember(f"m{i:03d}_{smoothing}_o{order}", order, smoothing, nbytes, tuple(mix)))
+        t = i - (size - transformers)
+        if t >= 0:
+            steps = int(transformer_steps[t % len(transformer_steps)])
+            out.append(
+                PopulationMember(f"t{t:03d}_transformer_s{steps}", 0, "", nbytes, tuple(mix), "transformer", steps)
+            )
+        else:
+            order, smoothing = combos[i % len(combos)]
+            out.append(PopulationMember(f"m{i:03d}_{smoothing}_o{order}", order, smoothing, nbytes, tuple(mix)))
     return out
 
 
@@ -233,28 +261,47 @@ def _sample_texts(train: pd.DataFrame, domains: Sequence[str], member: Populatio
     return texts
 
 
-def domain_bpb(model, pages: pd.DataFrame) -> pd.Series:
-    """Token(=byte)-weighted BPB per domain: total bits over its pages / total bytes."""
-    lps = logprobs_many(model, pages["text"].tolist())
-    bits = np.array([-lp.sum() for lp in lps])
-    nbytes = np.array([lp.size for lp in lps], dtype=np.float64)
+def domain_bpb(model: LM, pages: pd.DataFrame) -> pd.Series:
+    """Token-weighted BPB per domain: total bits over its pages / total UTF-8 bytes."""
+    if isinstance(model, TinyTransformerLM):
+        bits, nbytes = model.text_bits(pages["text"].tolist())
+    else:
+        lps = logprobs_many(model, pages["text"].tolist())
+        bits = np.array([-lp.sum() for lp in lps])
+        nbytes = np.array([lp.size for lp in lps], dtype=np.float64)
     df = pd.DataFrame({"domain": pages["domain"].to_numpy(), "bits": bits, "bytes": nbytes})
     agg = df.groupby("domain", sort=True)[["bits", "bytes"]].sum()
     return agg["bits"] / agg["bytes"]
 
 
 def train_population(
-    pages: pd.DataFrame, cloze: pd.DataFrame, members: Sequence[PopulationMember], seed: int
+    pages: pd.DataFrame,
+    cloze: pd.DataFrame,
+    members: Sequence[PopulationMember],
+    seed: int,
+    *,
+    transformer: TransformerSpec | None = None,
+    tokenizer=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(BPB matrix: models x domains, errors: models x targets) of the trained population."""
+    """(BPB matrix: models x domains, errors: models x targets) of the trained population.
+
+    Transformer members use ``transformer`` (with their own ``steps``) and the run's
+    character ``tokenizer`` (:func:`repro.pplcorr.tiny_lm.char_tokenizer`).
+    """
     domains = sorted(pages["domain"].unique())
     train = pages[pages["split"] == "train"]
     evalp = pages[pages["split"] == "eval"]
     targets = sorted(cloze["target"].unique())
     bpb, err = {}, {}
-    for m in tqdm(members, desc="population", mininterval=5):
+    for i, m in enumerate(tqdm(members, desc="population", mininterval=5)):
         texts = _sample_texts(train, domains, m, seed)
-        lm = train_ngram(texts, m.order, m.smoothing)
+        if m.kind == "transformer":
+            if transformer is None or tokenizer is None:
+                raise ValueError(f"member {m.name}: a transformer member needs the transformer spec and tokenizer")
+            spec = dataclasses.replace(transformer, steps=m.steps)
+            lm = train_transformer(texts, tokenizer, spec, seed=seed * 1000 + i)
+        else:
+            lm = train_ngram(texts, m.order, m.smoothing)
         bpb[m.name] = domain_bpb(lm, evalp)
         err[m.name] = {t: cloze_error(lm, cloze[cloze["target"] == t]) for t in targets}
     X = pd.DataFrame(bpb).T.sort_index()
@@ -262,8 +309,10 @@ def train_population(
     return X, E
 
 
-def hashed_features(texts: Sequence[str], n_features: int) -> HashingVectorizer:
-    """The shared featuriser: word unigrams + bigrams hashed into ``n_features`` buckets."""
+def hashed_features(texts: Sequence[str], n_features: int):
+    """The shared featuriser (a ``HashingVectorizer``): word 1-2-grams hashed into ``n_features`` buckets."""
+    from sklearn.feature_extraction.text import HashingVectorizer  # lazy: steps without a classifier skip sklearn
+
     return HashingVectorizer(n_features=n_features, ngram_range=(1, 2), alternate_sign=False, norm=None, lowercase=True)
 
 
@@ -312,7 +361,8 @@ def select_pages(
     """Row positions of the ``pool`` pages one arm selects (equal byte budget) and arm diagnostics."""
     pool = pages[pages["split"] == "pool"].reset_index(drop=True)
     nbytes = pool["bytes"].to_numpy()
-    rng = _rng(seed, "select", arm, target_domain)
+    # random pages do not depend on the target: the same pages (and fresh LM) serve every target
+    rng = _rng(seed, "select", arm, None if arm == "random" else target_domain)
     info: dict[str, float] = {}
     if arm == "random":
         order = rng.permutation(len(pool))
@@ -320,6 +370,9 @@ def select_pages(
         idx = np.nonzero(pool["coarse"].to_numpy() == target_coarse)[0]
         order = idx[rng.permutation(idx.size)]
     elif arm == "pplcorr":
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import precision_recall_fscore_support
+
         if weights is None:
             raise ValueError("arm 'pplcorr' needs the projected domain weights")
         train = pages[pages["split"] == "train"].reset_index(drop=True)

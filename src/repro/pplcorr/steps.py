@@ -28,6 +28,7 @@ from repro.common.steps import StepResult
 from repro.pplcorr import data, exact, live
 from repro.pplcorr.estimators import ESTIMATORS, estimator, l2, linear
 from repro.pplcorr.ngram import train_ngram
+from repro.pplcorr.tiny_lm import TransformerSpec, char_tokenizer, train_transformer
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,10 @@ def pages_step(inputs: Mapping[str, Path], config: PagesConfig) -> StepResult:
 class PopulationConfig:
     """The LM population standing in for the paper's 90 public LLMs (Sec. 4)."""
 
-    size: int = 48
+    size: int = 48  # members in all (n-grams + transformers)
+    transformers: int = 5  # of which tiny character-level transformers (repro.common.lm toolkit)
+    transformer_steps: tuple[int, ...] = (100, 200, 400)  # optimizer steps, cycled over the transformers
+    transformer: TransformerSpec = field(default_factory=TransformerSpec)  # their architecture/optimiser
     orders: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
     smoothings: tuple[str, ...] = ("witten_bell", "add_k")
     dirichlet_alpha: float = 0.3  # domain mixture ~ Dirichlet(alpha)
@@ -308,25 +312,46 @@ def population_step(inputs: Mapping[str, Path], config: PopulationConfig) -> Ste
         min_bytes=config.min_bytes,
         max_bytes=config.max_bytes,
         seed=config.seed,
+        transformers=config.transformers,
+        transformer_steps=config.transformer_steps,
     )
-    X, E = live.train_population(pages, cloze, members, config.seed)
+    tokenizer = char_tokenizer(pages["text"].tolist()) if config.transformers else None
+    X, E = live.train_population(
+        pages, cloze, members, config.seed, transformer=config.transformer, tokenizer=tokenizer
+    )
     bpb = X.reset_index(names="model")
     errors = E.reset_index(names="model")
     info = pd.DataFrame(
-        [(m.name, m.order, m.smoothing, m.train_bytes) for m in members],
-        columns=["model", "order", "smoothing", "train_bytes"],
+        [(m.name, m.kind, m.order, m.smoothing, m.steps, m.train_bytes) for m in members],
+        columns=["model", "kind", "order", "smoothing", "steps", "train_bytes"],
     )
     errors = errors.merge(info, on="model")
-    numbers = {"population": {"size": len(members), "mean_bpb": float(X.to_numpy().mean())}}
+    kinds = info.set_index("model")["kind"].reindex(X.index)
+    numbers = {
+        "population": {
+            "size": len(members),
+            "n_transformers": int((kinds == "transformer").sum()),
+            "mean_bpb": float(X.to_numpy().mean()),
+            **{f"{k}_mean_bpb": float(X[kinds == k].to_numpy().mean()) for k in sorted(set(kinds))},
+        }
+    }
     return StepResult(numbers=numbers, tables={"bpb": bpb, "errors": errors})
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """The fresh LM trained on each arm's pages (a count-based byte n-gram: cheap, seeds vary the data)."""
+    """The fresh LM pretrained on each arm's pages, its n-gram cross-check and its sanity floor.
 
-    order: int = 4
-    smoothing: str = "witten_bell"
+    The fresh LM is a tiny toolkit transformer (``transformer``; the seed varies both the pages
+    and the initialisation). Beside it, on the same pages: a byte n-gram of order ``ngram_order``
+    (the former fresh LM, kept as a cheap cross-check) and the count-based Witten-Bell byte
+    n-gram of order ``floor_order`` (the sanity floor, like the toolkit's bigram floor).
+    """
+
+    transformer: TransformerSpec = field(default_factory=TransformerSpec)
+    ngram_order: int = 4  # the n-gram cross-check's order
+    smoothing: str = "witten_bell"  # the n-gram cross-check's smoothing
+    floor_order: int = 2  # count-based floor: interpolated Witten-Bell byte bigram
 
 
 @dataclass(frozen=True)
@@ -346,8 +371,20 @@ class LiveConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
 
+def _mean_std(values: list[float]) -> dict[str, float]:
+    return {"error_mean": float(np.mean(values)), "error_std": float(np.std(values))}
+
+
 def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
-    """Target error per arm (mean, std over seeds), beside the random-guess floor."""
+    """Target error per arm (mean, std over seeds) of the fresh transformer, beside its floors.
+
+    Per (target, arm, seed): the arm's pages at the equal byte budget; a fresh tiny transformer
+    pretrained on them (``live.<t>.<arm>.error_mean``/``.error_std``); on the same pages the byte
+    n-gram cross-check (``.ngram_error_mean``/``.ngram_error_std``) and the count-based bigram
+    floor (``.bigram_floor_error_mean``); ``live.floor.cloze_error`` is the random-guess error.
+    Identical page sets (the random arm is target-independent) train one model, scored on
+    every target.
+    """
     pages = pd.read_csv(inputs["pages"], keep_default_na=False)
     cloze = pd.read_csv(inputs["cloze"], keep_default_na=False)
     X = pd.read_csv(inputs["bpb"]).set_index("model")
@@ -359,7 +396,16 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     pool = pages[pages["split"] == "pool"].reset_index(drop=True)
     pool_bytes = pool.groupby("domain")["bytes"].sum()
     floor = 1.0 - 1.0 / config.n_choices
-    nums: dict = {"population": {"size": len(X.index)}, "floor": {"cloze_error": floor}}
+    kinds = E["kind"].reindex(X.index) if "kind" in E.columns else pd.Series("ngram", index=X.index)
+    is_tf = (kinds == "transformer").to_numpy()
+    tokenizer = char_tokenizer(pages["text"].tolist())
+    pre = config.pretrain
+    nums: dict = {
+        "population": {"size": len(X.index), "n_transformers": int(is_tf.sum()), "n_ngrams": int((~is_tf).sum())},
+        "floor": {"cloze_error": floor},
+    }
+    trained: dict[tuple[int, bytes], tuple] = {}  # (seed, page ids) -> (transformer, n-gram, floor)
+    n_params = 0
     arm_rows, est_rows = [], []
     for target, domain in sorted(config.targets.items()):
         y = E.loc[X.index, target].to_numpy(dtype=np.float64)
@@ -372,22 +418,26 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
             X.to_numpy(), y, folds=config.folds, estimator_name=config.estimator, filter_ratio=config.filter_ratio
         )
         mean_bpb = X.mean(axis=1).to_numpy()
+        pop: dict = {
+            "error_min": float(y.min()),
+            "error_mean": float(y.mean()),
+            "frac_beat_floor": float(np.mean(y < floor)),
+        }
+        if is_tf.any():
+            pop["transformer_error_min"] = float(y[is_tf].min())
+            pop["transformer_error_mean"] = float(y[is_tf].mean())
         t_nums: dict = {
             "target_domain_rank": rank,
             "n_domains_selected": int((w > 0).sum()),
             "heldout_spearman": held.spearman,
             "bpb_error_spearman": float(stats.spearmanr(mean_bpb, y).statistic),
-            "population": {
-                "error_min": float(y.min()),
-                "error_mean": float(y.mean()),
-                "frac_beat_floor": float(np.mean(y < floor)),
-            },
+            "population": pop,
         }
         for dom in X.columns:
             est_rows.append((target, dom, float(est[dom]), float(w[dom]), int(dom == domain)))
         coarse = domain.split(":", 1)[1]
         for arm in config.arms:
-            errs = []
+            errs, ngram_errs, floor_errs, f1s = [], [], [], []
             for seed in config.seeds:
                 chosen, info = live.select_pages(
                     arm,
@@ -401,25 +451,65 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
                     dsir_features=config.dsir_features,
                 )
                 sel = pool.iloc[chosen]
-                lm = train_ngram(sel["text"].tolist(), config.pretrain.order, config.pretrain.smoothing)
-                err = live.cloze_error(lm, items)
+                texts = sel["text"].tolist()
+                key = (seed, np.sort(chosen).tobytes())
+                if key not in trained:
+                    tf = train_transformer(texts, tokenizer, pre.transformer, seed=seed)
+                    n_params = tf.n_params
+                    trained[key] = (
+                        tf,
+                        train_ngram(texts, pre.ngram_order, pre.smoothing),
+                        train_ngram(texts, pre.floor_order, "witten_bell"),
+                    )
+                tf, ng, fl = trained[key]
+                err, ng_err, fl_err = (live.cloze_error(m, items) for m in (tf, ng, fl))
                 errs.append(err)
+                ngram_errs.append(ng_err)
+                floor_errs.append(fl_err)
+                if "classifier_f1" in info:
+                    f1s.append(info["classifier_f1"])
                 frac_target = float(sel.loc[sel["domain"] == domain, "bytes"].sum() / sel["bytes"].sum())
-                arm_rows.append((target, arm, seed, err, int(sel["bytes"].sum()), frac_target, json.dumps(info)))
+                arm_rows.append(
+                    (target, arm, seed, err, ng_err, fl_err, int(sel["bytes"].sum()), frac_target, json.dumps(info))
+                )
                 log.info(
-                    "%s %s seed %d: error %.4f, %.1f%% target-domain bytes", target, arm, seed, err, 100 * frac_target
+                    "%s %s seed %d: transformer error %.4f, %d-gram %.4f, bigram floor %.4f; %.1f%% target-domain bytes",
+                    target,
+                    arm,
+                    seed,
+                    err,
+                    pre.ngram_order,
+                    ng_err,
+                    fl_err,
+                    100 * frac_target,
                 )
+            ng = _mean_std(ngram_errs)
             t_nums[arm] = {
-                "error_mean": float(np.mean(errs)),
-                "error_std": float(np.std(errs)),
-                "beats_floor": int(np.mean(errs) < floor),
+                **_mean_std(errs),
+                "ngram_error_mean": ng["error_mean"],
+                "ngram_error_std": ng["error_std"],
+                "bigram_floor_error_mean": float(np.mean(floor_errs)),
+                # the fresh transformer beats both sanity floors: random guessing and the count-based bigram
+                "beats_floor": int(np.mean(errs) < floor and np.mean(errs) < np.mean(floor_errs)),
             }
-            if arm == "pplcorr":
-                t_nums[arm]["classifier_f1"] = float(
-                    np.mean([json.loads(r[-1])["classifier_f1"] for r in arm_rows[-len(config.seeds) :]])
-                )
+            if f1s:
+                t_nums[arm]["classifier_f1"] = float(np.mean(f1s))
         nums[target] = t_nums
-    arms = pd.DataFrame(arm_rows, columns=["target", "arm", "seed", "error", "bytes", "frac_target_domain", "info"])
+    nums["pretrain"] = {"n_params": int(n_params), "n_models": len(trained)}
+    arms = pd.DataFrame(
+        arm_rows,
+        columns=[
+            "target",
+            "arm",
+            "seed",
+            "error",
+            "ngram_error",
+            "bigram_floor_error",
+            "bytes",
+            "frac_target_domain",
+            "info",
+        ],
+    )
     estimates = pd.DataFrame(est_rows, columns=["target", "domain", "estimate", "weight", "is_target_domain"])
     return StepResult(numbers={"live": nums}, tables={"arms": arms, "estimates": estimates})
 

@@ -88,3 +88,18 @@ def test_bad_inputs():
         E.linear([1.0, 2.0], [0.1, 0.1])
     with pytest.raises(E.EstimatorError, match="registered"):
         E.estimator("nope")
+
+
+@pytest.mark.parametrize("n,ties", [(3, True), (130, True), (130, False)])  # 130 rows: the int16 rank path
+def test_sign_sign_integer_path_equals_oracle(n, ties):
+    X, y = _case(7, n, 50, ties)
+    want = oracle_est.sign_sign(X, y)
+    np.testing.assert_allclose(E.sign_sign(X, y), want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(E.sign_sign(X, y, block=7), want, rtol=0, atol=1e-12)  # several column blocks
+
+
+def test_dense_ranks_keep_pairwise_signs():
+    X, _ = _case(3, 20, 40, ties=True)
+    R = E.dense_ranks(X)
+    assert R.dtype == np.int8 and R.min() == 1
+    np.testing.assert_array_equal(np.sign(R[:, None, :] - R[None, :, :]), np.sign(X[:, None, :] - X[None, :, :]))

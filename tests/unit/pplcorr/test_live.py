@@ -101,3 +101,54 @@ def test_population_estimate_and_projection_shapes():
     est, w = live.pplcorr_domains(X, E["t"].to_numpy(), pool_bytes, estimator_name="sign_cdf", filter_ratio=0.34)
     assert est.shape == (3,) and np.isfinite(est.to_numpy()).all()
     assert abs(w.sum() - 1) < 1e-9
+
+
+def test_population_with_transformers_is_deterministic():
+    from repro.pplcorr.tiny_lm import TransformerSpec, char_tokenizer
+
+    pages = _pages()
+    cloze = live.make_cloze(pages, "t", "alpha:labalpha", n_items=10, context_bytes=60, n_choices=4, seed=0)
+    members = live.population_specs(
+        sorted(pages["domain"].unique()),
+        size=4,
+        orders=[2],
+        smoothings=["witten_bell"],
+        dirichlet_alpha=0.3,
+        min_bytes=3000,
+        max_bytes=6000,
+        seed=0,
+        transformers=2,
+        transformer_steps=[3, 5],
+    )
+    assert [m.kind for m in members] == ["ngram", "ngram", "transformer", "transformer"]
+    assert [m.steps for m in members[2:]] == [3, 5]
+    spec = TransformerSpec(n_layer=1, n_head=2, d_model=16, context=32, steps=3, batch_size=4, warmup=1)
+    tok = char_tokenizer(pages["text"].tolist())
+    runs = [live.train_population(pages, cloze, members, 0, transformer=spec, tokenizer=tok) for _ in range(2)]
+    pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
+    pd.testing.assert_frame_equal(runs[0][1], runs[1][1])
+    X, E = runs[0]
+    assert X.shape == (4, 3) and np.isfinite(X.to_numpy()).all()
+    assert ((E["t"] >= 0) & (E["t"] <= 1)).all()
+    # an untrained-ish character model is far from the n-grams' BPB but finite and positive
+    assert (X.loc[[m.name for m in members[2:]]].to_numpy() > 0).all()
+    with pytest.raises(ValueError, match="needs the transformer spec"):
+        live.train_population(pages, cloze, members, 0)
+
+
+def test_transformer_scores_match_toolkit_definitions():
+    from repro.pplcorr.tiny_lm import TransformerSpec, char_tokenizer, train_transformer
+
+    texts = ["the cat sat on the mat. " * 20, "a dog ran after the cat. " * 20]
+    tok = char_tokenizer(texts)
+    spec = TransformerSpec(n_layer=1, n_head=2, d_model=16, context=32, steps=3, batch_size=4, warmup=1)
+    m = train_transformer(texts, tok, spec, seed=0)
+    bits, nbytes = m.text_bits(["the cat", "a dog sat"])
+    np.testing.assert_array_equal(nbytes, [7, 9])
+    # one choice per item: the continuation log-prob of "cat" is the difference of the two texts' log-probs
+    lp = m.continuation_logprobs(["the "], ["cat"])
+    full, _ = m.text_bits(["the cat"])
+    pre, _ = m.text_bits(["the "])
+    np.testing.assert_allclose(-lp[0] / np.log(2), full[0] - pre[0], rtol=1e-4)
+    with pytest.raises(ValueError, match="no text"):
+        train_transformer([], tok, spec, seed=0)
