@@ -12,9 +12,9 @@ TARGETS = ("arc_easy", "piqa", "sciq", "lambada", "lambada_de", "lambada_es", "l
 ARMS = ("random", "pplcorr", "domain_filter", "dsir")
 
 
-def test_pplcorr_smoke_run(repo_copy):
-    snakemake(["--config", "scale=smoke", "--", "pplcorr"], repo_copy, timeout=600)
-    numbers = json.loads((repo_copy / "results/smoke/pplcorr/numbers.json").read_text())
+def test_pplcorr_smoke_run(smoke_repo):
+    snakemake(["--config", "scale=smoke", "--", "pplcorr"], smoke_repo, timeout=600)
+    numbers = json.loads((smoke_repo / "results/smoke/pplcorr/numbers.json").read_text())
     required = (
         ["crosscheck.max_abs_diff", "live.population.size", "live.floor.cloze_error"]
         + [f"exact.{t}.{k}" for t in TARGETS for k in ("top10_overlap", "heldout_spearman")]
@@ -32,12 +32,12 @@ def test_pplcorr_smoke_run(repo_copy):
     assert numbers["exact.lambada.top10_overlap"] == 10
     assert numbers["live.population.n_transformers"] >= 1
     for fig in ("top10", "heldout", "live_arms"):
-        assert (repo_copy / f"results/smoke/pplcorr/figures/{fig}.png").stat().st_size > 10_000, fig
+        assert (smoke_repo / f"results/smoke/pplcorr/figures/{fig}.png").stat().st_size > 10_000, fig
     card = evaluate_scorecard(
         "smoke",
-        {"pplcorr": repo_copy / "results/smoke/pplcorr/numbers.json"},
-        [repo_copy / "workflow/expected/pplcorr.yaml"],
+        {"pplcorr": smoke_repo / "results/smoke/pplcorr/numbers.json"},
+        [smoke_repo / "workflow/expected/pplcorr.yaml"],
     )
     check_scorecard(card)
-    again = snakemake(["-n", "--config", "scale=smoke", "--", "pplcorr"], repo_copy).stdout
+    again = snakemake(["-n", "--config", "scale=smoke", "--", "pplcorr"], smoke_repo).stdout
     assert "Nothing to be done" in again

@@ -34,10 +34,12 @@
 #     live targets: science (abc:science), speeches (state_union:speeches)
 # Intermediate numbers (not in numbers.json): pages/numbers.json, population/numbers.json.
 
-from repro.pplcorr.data import pinned_files
 
 PPL = paper_params("pplcorr")
-PPL_DATA = pinned_files(PPL["data"])  # name -> {url, sha256, path}
+# name -> {url, sha256, path}; cached at parse time (the data module imports pandas)
+PPL_DATA = parse_cache(
+    "pplcorr-files", "repro.pplcorr.data:pinned_files", PPL["data"], ["pplcorr.data", "common.fetch"]
+)
 PPL_FILE = {name: spec["path"] for name, spec in PPL_DATA.items()}
 PPL_OUT = "results/{scale}/pplcorr"
 PPL_LOG = "logs/{scale}/pplcorr"

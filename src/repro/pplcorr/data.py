@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["TARGET_GROUPS", "DataError", "load_bpb", "load_errors", "target_errors", "check_bpb"]
+__all__ = ["TARGET_GROUPS", "DataError", "check_bpb", "load_bpb", "load_errors", "target_errors"]
 
 #: Target -> benchmark rows of the error CSV averaged into ``y`` (the paper's eight targets
 #: as named in the released ``fasttext_info`` files; LAMBADA averages two variants).
@@ -52,28 +52,51 @@ def check_bpb(bpb: pd.DataFrame) -> None:
         )
 
 
+def _read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """pandas' CSV reader with the file named in its errors (an empty or ragged released file)."""
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read CSV: {exc}") from None
+
+
+def _as_float(table: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The table as float64, naming the file and the first model with a non-numeric cell."""
+    try:
+        return table.astype(np.float64)
+    except ValueError:
+        numeric = table.apply(pd.to_numeric, errors="coerce")
+        bad = numeric.isna() & table.notna()
+        row = bad.any(axis=1).idxmax()
+        col = bad.loc[row].idxmax()
+        raise DataError(f"{path}: non-numeric value {table.loc[row, col]!r} for model {row!r} at {col!r}") from None
+
+
 def load_bpb(path: str | os.PathLike[str], id_column: str = "id") -> pd.DataFrame:
     """The BPB matrix with rows = LLMs (sorted by name) and columns = text ids (file order)."""
-    df = pd.read_csv(path)
+    df = _read_csv(path)
     if id_column not in df.columns:
         raise DataError(f"{path}: no id column {id_column!r}; columns start with {list(df.columns[:3])}")
     if df[id_column].duplicated().any():
         raise DataError(f"{path}: duplicate text ids, e.g. {df[id_column][df[id_column].duplicated()].iloc[0]!r}")
     X = df.set_index(id_column).T
     X.index = X.index.astype(str)
-    X = X.sort_index().astype(np.float64)
-    check_bpb(X)
+    X = _as_float(X.sort_index(), path)
+    try:
+        check_bpb(X)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
     return X
 
 
 def load_errors(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The error CSV with rows = LLMs (sorted) and columns = benchmarks."""
-    df = pd.read_csv(path)
+    df = _read_csv(path)
     if "benchmark" not in df.columns:
         raise DataError(f"{path}: no 'benchmark' column")
     E = df.set_index("benchmark").T
     E.index = E.index.astype(str)
-    return E.sort_index().astype(np.float64)
+    return _as_float(E.sort_index(), path)
 
 
 def target_errors(errors: pd.DataFrame, models: Sequence[str], target: str) -> np.ndarray:
