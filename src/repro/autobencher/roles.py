@@ -42,6 +42,7 @@ __all__ = [
     "answer_multiple_choice",
     "extract_json_list",
     "judge_exact",
+    "option_logprobs",
     "questions_from_beliefs",
     "questions_from_facts",
 ]
@@ -103,11 +104,12 @@ def questions_from_beliefs(world: World, topic: str, writer: LLM, seed: int) -> 
     whenever the writer's belief differs from the fact table (``gold != truth``).
     """
     rng = np.random.default_rng([seed, 19, *map(ord, topic)])
+    facts = world.facts_of(topic)
+    lps = option_logprobs(writer, [(question_prompt(f.entity, f.relation), world.values[f.relation]) for f in facts])
     out = []
-    for i, f in enumerate(world.facts_of(topic)):
+    for i, (f, lp) in enumerate(zip(facts, lps, strict=True)):
         vals = list(world.values[f.relation])
         prompt = question_prompt(f.entity, f.relation)
-        lp = writer.logprobs(prompt, [" " + v for v in vals])
         gold = vals[int(np.argmax(lp))]
         out.append(
             Question(f"{topic}-{i}", topic, prompt, _options(world, f.relation, gold, f.value, rng), gold, f.value)
@@ -118,10 +120,37 @@ def questions_from_beliefs(world: World, topic: str, writer: LLM, seed: int) -> 
 # --- test-taker and judge ---------------------------------------------------------------------
 
 
-def answer_multiple_choice(model: LLM, q: Question) -> str:
-    """The test-taker's answer: the option with the highest log-likelihood after the prompt."""
-    lp = model.logprobs(q.prompt, [" " + o for o in q.options])
-    return q.options[int(np.argmax(lp))]
+def option_logprobs(model: LLM, items: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+    """Log-likelihood of each option (``" " + option``) after each prompt, for many questions at once.
+
+    A local model (the ``tiny``/``hf`` backends) is scored in large batches with the toolkit's
+    continuation scorer (the same numbers as ``model.logprobs``, one forward pass per batch);
+    any other backend is asked question by question through :meth:`LLM.logprobs`.
+    """
+    from repro.common.llm.local import LocalLM
+
+    if not isinstance(model, LocalLM):
+        return [list(model.logprobs(p, [" " + o for o in opts])) for p, opts in items]
+    from repro.common.lm.evaluate import score_continuations_ids
+
+    reqs, sizes = [], []
+    for p, opts in items:
+        pid = model.prompt_ids(p)
+        reqs.extend((pid, model.encode_text(" " + o)) for o in opts)
+        sizes.append(len(opts))
+    with model._lock:
+        scores = score_continuations_ids(model.module, reqs, model.context, batch_size=256)
+    out, i = [], 0
+    for n in sizes:
+        out.append([s.sum_logprob for s in scores[i : i + n]])
+        i += n
+    return out
+
+
+def answer_multiple_choice(model: LLM, questions: Sequence[Question]) -> list[str]:
+    """The test-taker's answers: for each question, the option with the highest log-likelihood."""
+    lps = option_logprobs(model, [(q.prompt, q.options) for q in questions])
+    return [q.options[int(np.argmax(lp))] for q, lp in zip(questions, lps, strict=True)]
 
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")

@@ -57,7 +57,7 @@ class Panel:
     """Evaluates a topic's dataset on every test-taker (memoised: a topic is evaluated once)."""
 
     models: Sequence[str]
-    ask: Callable[[str, Question], bool]  # (model, question) -> judged correct
+    ask: Callable[[str, list[Question]], list[bool]]  # (model, questions) -> judged correct, per question
     questions: Callable[[str], list[Question]]  # topic -> its dataset
 
     def __post_init__(self) -> None:
@@ -68,7 +68,7 @@ class Panel:
             qs = self.questions(topic)
             if not qs:
                 raise ValueError(f"topic {topic!r} has no questions")
-            self._cache[topic] = np.array([np.mean([self.ask(m, q) for q in qs]) for m in self.models])
+            self._cache[topic] = np.array([np.mean(self.ask(m, qs)) for m in self.models])
         return self._cache[topic]
 
 

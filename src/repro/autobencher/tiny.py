@@ -79,8 +79,8 @@ def run_seed(world: World, panel_dir: Path, cfg: TinyStepConfig, seed: int) -> t
             qcache[topic] = questions_from_facts(world, topic, seed)
         return qcache[topic]
 
-    def ask(model: str, q) -> bool:
-        return judge_exact(answer_multiple_choice(llms[model], q), q.gold)
+    def ask(model: str, qs) -> list[bool]:
+        return [judge_exact(a, q.gold) for a, q in zip(answer_multiple_choice(llms[model], qs), qs, strict=True)]
 
     panel = Panel(names, ask, questions)
     sc = cfg.tiny.search
@@ -123,7 +123,7 @@ def run_seed(world: World, panel_dir: Path, cfg: TinyStepConfig, seed: int) -> t
     for n in names:
         num[f"panel.{n}.accuracy"] = float(accs[n].mean())
         num[f"panel.{n}.floor_unigram"] = _floor_accuracy(world, info[n]["value_counts"], seed)
-    writer_hits = [ask(WRITER, q) for t in world.topics for q in questions(t.name)]
+    writer_hits = [h for t in world.topics for h in ask(WRITER, questions(t.name))]
     num[f"panel.{WRITER}.accuracy"] = float(np.mean(writer_hits))
     num[f"panel.{WRITER}.floor_unigram"] = _floor_accuracy(world, info[WRITER]["value_counts"], seed)
     n_opts = len(questions(world.topics[0].name)[0].options)

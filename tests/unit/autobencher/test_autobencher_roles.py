@@ -85,7 +85,7 @@ def test_questions_and_test_taker():
     for q in qs:
         assert len(set(q.options)) == 4 and q.gold == q.truth and q.gold in q.options
     knows = Scripted(answers={q.prompt: q.gold for q in qs})
-    assert all(answer_multiple_choice(knows, q) == q.gold for q in qs)
+    assert answer_multiple_choice(knows, qs) == [q.gold for q in qs]
     # a writer that believes the first value of every relation: wrong wherever the truth differs
     first = {r: v[0] for r, v in world.values.items()}
     beliefs = questions_from_beliefs(world, topic, Scripted(scores={v: 0.0 for v in first.values()}), 0)
@@ -124,3 +124,21 @@ def test_paper_plan_names_roles_and_panel():
     assert res.numbers["paper_plan.n_test_takers"] == len(plan["panel"]) >= 15
     with pytest.raises(StepError, match="judge"):
         paper_plan_step({}, build_config(PaperPlanConfig, {**plan, "roles": {"proposer": plan["roles"]["proposer"]}}))
+
+
+def test_batched_option_scores_equal_the_backend_logprobs(tmp_path):
+    """The batched scorer gives the tiny backend's own ``logprobs`` numbers (untrained model, real tokenizer)."""
+    from repro.autobencher.roles import option_logprobs
+    from repro.common.llm.tiny import TinyLLM
+    from repro.common.lm.models import ModelConfig, build_model, save_model_dir
+    from repro.common.lm.tokenizer import train_tokenizer
+
+    world = build_world(WorldConfig(), 0)
+    tok = train_tokenizer([world.page(t.name) for t in world.topics], "bpe", 512)
+    cfg = ModelConfig(n_layer=1, n_head=2, d_model=16, context=32, vocab_size=tok.vocab_size)
+    save_model_dir(tmp_path / "m", build_model(cfg, seed=0), cfg, tok)
+    llm = TinyLLM(tmp_path / "m", device="cpu")
+    qs = questions_from_facts(world, world.topics[3].name, 0)[:6]
+    batched = option_logprobs(llm, [(q.prompt, q.options) for q in qs])
+    single = [llm.logprobs(q.prompt, [" " + o for o in q.options]) for q in qs]
+    assert np.allclose(batched, single, atol=1e-5)

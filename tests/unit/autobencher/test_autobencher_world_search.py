@@ -60,7 +60,10 @@ def _scripted_panel(world, n_models=5, seed=0):
     rng = np.random.default_rng(seed)
     noise = {(m, t.name): rng.random() for m in range(n_models) for t in world.topics}
 
-    def ask(model, q):
+    def ask(model, qs):
+        return [ask_one(model, q) for q in qs]
+
+    def ask_one(model, q):
         t = world.topic(q.topic)
         p = 0.95 - 0.7 * rank[q.topic] / len(rank) + (0.3 if model == "m0" and t.subdomain in first else 0.0)
         return (hash(q.qid) % 97) / 97 < min(1.0, p * (0.8 + 0.4 * noise[(int(model[1:]), q.topic)]))
