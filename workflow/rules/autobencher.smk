@@ -1,0 +1,202 @@
+# AutoBencher: declarative benchmark construction (Li, Liu, Liang, Hashimoto et al.; arXiv 2407.08351, ICLR 2025).
+#
+# DAG:
+#   autobencher__fetch   the safety fork's judged answers (hard + simple sets, 10 models), pinned commit, sha256
+#     -> autobencher__safety   attack success rate per model and set (exact tier; read for metrics only,
+#                              never a corpus: tests/unit/autobencher/test_safety.py checks that)
+#   autobencher__panel (one job per seed)   synthetic world -> per-model corpora (facts in proportion to
+#                              pageviews ** alpha x specialties) -> tiny GPT-2 test-takers + the parametric writer
+#     -> autobencher__tiny    existing benchmark (most salient topics), adaptive (bandit + salience rerank) and
+#                              random search per domain, metrics of the selected datasets, the no-privileged-info
+#                              ablation, the panel vs its floors
+#   autobencher__paper_plan  (paper scale only) the roles, prompts and panel of a networked run
+#   -> autobencher__numbers (results/{scale}/autobencher/numbers.json) ; autobencher__fig_<name> per figure.
+#
+# numbers.json keys (flat, dotted; metric in novelty, difficulty, separability, objective; method in
+# adaptive, random, human = the existing benchmark; means over seeds, `_std` = sample std over seeds):
+#   tiny.<method>.<metric>[_std]     mean over domains of the mean over the domain's selected datasets
+#   tiny.<method>.{n_explored,salient_share}[_std]   explored categories and their salient share
+#   tiny.relative_gain.<novelty|difficulty|separability>[_std]   the paper's "x% more": mean over domains of
+#       (AutoBench - HumanBench) = tiny.gain_vs_human.<metric>; tiny.gain_vs_random.<metric>[_std] likewise
+#   tiny.no_privileged_info.wrong_gold_rate[_std]   share of wrong golds when the writer LM answers its own
+#       questions on the adaptive selected datasets; ..._human on the existing benchmark's topics
+#   tiny.privileged_info.wrong_gold_rate   the same with golds from the fact table (0 by construction)
+#   tiny.panel.<model>.{accuracy,floor_unigram}   on every question of the world; floor = the option most frequent
+#       in the model's own corpus (count-based); tiny.panel.floor_random (1/4);
+#       tiny.panel.writer.{accuracy,floor_unigram} (the parametric writer, same floors);
+#       tiny.panel.min_margin_over_floor (min over models of accuracy - max floor; mean over seeds),
+#       tiny.panel.worst_margin_over_floor (its minimum over seeds: the claims' precondition);
+#       tiny.panel.mean_pairwise_topic_spearman (how alike two models rank the topics)
+#   tiny.seed<k>.<key>   every key above for seed k; tiny.n_seeds
+#   safety.<model>.{asr_hard,asr_simple,n_hard,n_simple}, safety.mean_asr_<hard|simple>; model in gpt35_turbo,
+#       gpt4, gpt4o, gpt4o_mini, claude3_haiku, claude35_sonnet, mistral_7b, mixtral_8x7b, llama3_8b, llama3_70b
+#   paper_plan.{n_test_takers,n_categories}   paper scale only
+
+AB = paper_params("autobencher")
+AB_RELEASE = AB["release"]
+AB_FOLDER = "resources/github.com/farzaank/AutoBencher"
+AB_FILE = {name: f"{AB_FOLDER}/{spec['path']}" for name, spec in AB_RELEASE["files"].items()}
+AB_SEEDS = AB["tiny"]["seeds"]
+AB_OUT = "results/{scale}/autobencher"
+AB_LOG = "logs/{scale}/autobencher"
+AB_BENCH = "benchmarks/{scale}/autobencher"
+AB_CODE = library_files("autobencher", "common.steps", "common.io")
+AB_PANEL_CODE = library_files(
+    "autobencher.world", "autobencher.panel", "autobencher.steps", "common.steps", "common.io"
+)
+AB_LM_CODE = library_files("common.lm", "common.llm.base", "common.llm.local", "common.llm.tiny")
+AB_FIG_CODE = library_files("autobencher.figures", "common.figures", "common.plotting")
+AB_FIGURES = ["tiny", "safety"]
+# One params file per panel seed (world + panel sections + the seed), written at parse time when it changes.
+AB_PANEL_PARAMS = {
+    seed: params_file("autobencher", f"panel-s{seed}", {"world": AB["world"], "panel": AB["panel"], "seed": seed})
+    for seed in AB_SEEDS
+}
+
+
+wildcard_constraints:
+    abseed="|".join(str(s) for s in AB_SEEDS),
+
+
+rule autobencher:
+    """Every autobencher number and figure at the default scale."""
+    input:
+        numbers=f"results/{SCALE}/autobencher/numbers.json",
+        figures=expand("results/{scale}/autobencher/figures/{fig}.png", scale=SCALE, fig=AB_FIGURES),
+
+
+rule autobencher__fetch:
+    """The safety fork's judged answers at the pinned commit, from the pinned URL or $REPRO_MIRROR, sha256-checked."""
+    output:
+        **AB_FILE,
+    log:
+        "logs/autobencher/fetch.log",
+    conda:
+        REPRO_ENV
+    params:
+        urls={name: f"{AB_RELEASE['base_url']}/{spec['path']}" for name, spec in AB_RELEASE["files"].items()},
+        sha256={name: spec["sha256"] for name, spec in AB_RELEASE["files"].items()},
+    script:
+        "../scripts/common/fetch.py"
+
+
+rule autobencher__safety:
+    """v2 safety table: attack success rate (share of prompts not refused) per model, hard and simple sets."""
+    input:
+        **AB_FILE,
+        code=AB_CODE,
+    output:
+        numbers=f"{AB_OUT}/safety/numbers.json",
+        table=f"{AB_OUT}/safety/table.csv",
+    log:
+        f"{AB_LOG}/safety.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/common/step.py"
+
+
+rule autobencher__panel:
+    """Sec. 6 of the notes: one seed's synthetic world and its tiny test-taker panel + parametric writer."""
+    input:
+        params=f"{AB_OUT}/params/panel-s{{abseed}}.json",  # AB_PANEL_PARAMS, written at parse time
+        code=AB_PANEL_CODE + AB_LM_CODE,
+    output:
+        models=directory(f"{AB_OUT}/panel/s{{abseed}}"),
+        table=f"{AB_OUT}/panel/s{{abseed}}.csv",
+    log:
+        f"{AB_LOG}/panel/s{{abseed}}.log",
+    benchmark:
+        f"{AB_BENCH}/panel/s{{abseed}}.tsv"
+    conda:
+        REPRO_ENV
+    threads: 1
+    resources:
+        runtime=30,
+    script:
+        "../scripts/common/step.py"
+
+
+rule autobencher__tiny:
+    """Secs. 3-4 at tiny scale: adaptive vs random search, metrics vs the existing benchmark, ablation, floors."""
+    input:
+        **{f"panel_s{s}": f"{AB_OUT}/panel/s{s}" for s in AB_SEEDS},
+        params=step_params("autobencher", "tiny", ["world", "panel", "tiny"]),
+        code=AB_CODE + AB_LM_CODE,
+    output:
+        numbers=f"{AB_OUT}/tiny/numbers.json",
+        datasets=f"{AB_OUT}/tiny/datasets.csv",
+    log:
+        f"{AB_LOG}/tiny.log",
+    benchmark:
+        f"{AB_BENCH}/tiny.tsv"
+    conda:
+        REPRO_ENV
+    threads: 1
+    resources:
+        runtime=30,
+    script:
+        "../scripts/common/step.py"
+
+
+rule autobencher__paper_plan:
+    """Paper scale only: the roles (GPT-4-turbo), prompts, Wikipedia privileged info and the model panel."""
+    input:
+        params=step_params("autobencher", "paper_plan"),
+        code=AB_CODE,
+    output:
+        numbers=f"{AB_OUT}/paper_plan/numbers.json",
+        table=f"{AB_OUT}/paper_plan/table.csv",
+    log:
+        f"{AB_LOG}/paper_plan.log",
+    conda:
+        REPRO_ENV
+    params:
+        config_section="paper_plan",
+    script:
+        "../scripts/common/step.py"
+
+
+AB_PAPER = [rules.autobencher__paper_plan.output.numbers] if SCALE == "paper" else []
+
+
+rule autobencher__numbers:
+    """Merge every step's numbers into results/{scale}/autobencher/numbers.json (keys: see the header)."""
+    input:
+        parts=[rules.autobencher__safety.output.numbers, rules.autobencher__tiny.output.numbers, *AB_PAPER],
+    output:
+        numbers=f"{AB_OUT}/numbers.json",
+    log:
+        f"{AB_LOG}/numbers.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/common/numbers.py"
+
+
+AB_FIG_INPUTS = {
+    "tiny": {"datasets": rules.autobencher__tiny.output.datasets, "numbers": rules.autobencher__tiny.output.numbers},
+    "safety": {"table": rules.autobencher__safety.output.table},
+}
+
+for _fig in AB_FIGURES:
+
+    rule:
+        name:
+            f"autobencher__fig_{_fig}"
+        input:
+            **AB_FIG_INPUTS[_fig],
+            code=AB_FIG_CODE,
+        output:
+            png=report(
+                f"{AB_OUT}/figures/{_fig}.png", caption=f"../report/autobencher_{_fig}.rst", category="autobencher"
+            ),
+            pdf=f"{AB_OUT}/figures/{_fig}.pdf",
+        log:
+            f"{AB_LOG}/fig_{_fig}.log",
+        conda:
+            REPRO_ENV
+        params:
+            labels=AB["figures"],
+        script:
+            "../scripts/common/figure.py"
