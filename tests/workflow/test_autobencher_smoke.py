@@ -10,9 +10,9 @@ from repro.autobencher.safety import MODEL_DIRS
 from repro.common.scorecard import check_scorecard, evaluate_scorecard
 
 
-def test_autobencher_smoke_run(repo_copy):
-    snakemake(["-c2", "--config", "scale=smoke", "--", "autobencher"], repo_copy, timeout=900)
-    path = repo_copy / "results/smoke/autobencher/numbers.json"
+def test_autobencher_smoke_run(smoke_repo):
+    snakemake(["-c2", "--config", "scale=smoke", "--", "autobencher"], smoke_repo, timeout=900)
+    path = smoke_repo / "results/smoke/autobencher/numbers.json"
     numbers = json.loads(path.read_text())
     required = (
         [
@@ -36,9 +36,9 @@ def test_autobencher_smoke_run(repo_copy):
     assert numbers["tiny.privileged_info.wrong_gold_rate"] == 0.0
     assert 0.0 <= numbers["tiny.adaptive.difficulty"] <= 1.0
     for fig in ("tiny", "safety"):
-        assert (repo_copy / f"results/smoke/autobencher/figures/{fig}.png").stat().st_size > 10_000, fig
-    card = evaluate_scorecard("smoke", {"autobencher": path}, [repo_copy / "workflow/expected/autobencher.yaml"])
+        assert (smoke_repo / f"results/smoke/autobencher/figures/{fig}.png").stat().st_size > 10_000, fig
+    card = evaluate_scorecard("smoke", {"autobencher": path}, [smoke_repo / "workflow/expected/autobencher.yaml"])
     check_scorecard(card)  # the safety replay is exact at every scale
     assert card.totals.get("match", 0) >= 20
-    again = snakemake(["-n", "--config", "scale=smoke", "--", "autobencher"], repo_copy).stdout
+    again = snakemake(["-n", "--config", "scale=smoke", "--", "autobencher"], smoke_repo).stdout
     assert "Nothing to be done" in again

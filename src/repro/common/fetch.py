@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from repro.common.io import atomic_open, sha256_file
 
@@ -54,7 +54,8 @@ def mirror_key(url: str) -> str:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise FetchError(f"not an http(s) URL: {url!r}")
-    host, path = parsed.netloc, parsed.path.lstrip("/")
+    # A released path may contain spaces: "a b" and "a%20b" name the same mirror/local file.
+    host, path = parsed.netloc, unquote(parsed.path).lstrip("/")
     if host == "raw.githubusercontent.com":
         host = "github.com"
     elif host == "github.com":
@@ -64,6 +65,11 @@ def mirror_key(url: str) -> str:
     if not path or ".." in path.split("/"):
         raise FetchError(f"URL has no usable path: {url!r}")
     return f"{host}/{path}"
+
+
+def _quoted(url: str) -> str:
+    """``url`` with characters that HTTP forbids in a request line (spaces) percent-encoded; '%' kept."""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
 
 def local_path(url: str, resources: str | os.PathLike[str] = DEFAULT_RESOURCES) -> Path:
@@ -114,7 +120,7 @@ def fetch(
                 _copy_stream(src, out, h)
         else:
             try:
-                with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (pinned URL)
+                with urllib.request.urlopen(_quoted(url), timeout=timeout) as resp:  # noqa: S310 (pinned URL)
                     _copy_stream(resp, out, h)
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
                 raise FetchError(

@@ -65,3 +65,14 @@ def test_fetch_replaces_corrupted_copy(mirror, tmp_path):
     dest.write_text("corrupted")
     fetch(URL, _sha(src), dest, mirror=mirror)
     assert dest.read_bytes() == src.read_bytes()
+
+
+def test_released_paths_with_spaces_map_to_one_file_and_are_quoted_for_http():
+    """A released path with spaces: the literal and percent-encoded URLs share one mirror/local path, and the
+    request line sent over HTTP is percent-encoded (urllib refuses a raw space)."""
+    from repro.common.fetch import _quoted, mirror_key
+
+    raw = "https://raw.githubusercontent.com/o/r/c/safety data/hard set.json"
+    enc = "https://raw.githubusercontent.com/o/r/c/safety%20data/hard%20set.json"
+    assert mirror_key(raw) == mirror_key(enc) == "github.com/o/r/c/safety data/hard set.json"
+    assert _quoted(raw) == enc and _quoted(enc) == enc
