@@ -130,7 +130,12 @@ def test_slurm_submits_gpu_job_with_gpus_and_gpu_partition(repo, slurm_dry_run, 
     target = job["output"].split(", ")[0]
     env = {"PATH": f"{fake}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = _snakemake(
-        [*SLURM, "--allowed-rules", job["rule"], "--retries", "0", "--latency-wait", "1", "--", target],
+        [
+            *SLURM,
+            *("--allowed-rules", job["rule"], "--retries", "0", "--latency-wait", "1"),
+            *("--slurm-init-seconds-before-status-checks", "1"),  # the plugin's default first waits 40 s
+            *("--", target),
+        ],
         repo,
         env=env,
         check=False,

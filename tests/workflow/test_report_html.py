@@ -203,3 +203,14 @@ def test_report_is_self_contained_and_renders_in_chromium(tmp_path):
         blank, desc = png_is_blank(png)
         assert not blank, f"the scorecard view is blank ({desc})"
     print(f"screenshots: {shots}")
+
+
+def test_markdown_page_renders_tables_and_escapes_html():
+    from repro.common.report import markdown_page
+
+    page = markdown_page("# T\n\n| a | b |\n|---|---|\n| 1 | <script>x</script> |\n", "Scorecard <x>")
+    assert page.startswith("<!DOCTYPE html>") and "<title>Scorecard &lt;x&gt;</title>" in page
+    assert "<table>" in page and "<td>1</td>" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    with pytest.raises(TypeError, match="markdown must be str"):
+        markdown_page(b"bytes", "t")  # type: ignore[arg-type]
