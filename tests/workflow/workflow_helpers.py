@@ -58,3 +58,265 @@ def planned_rules(dry_run_stdout: str) -> dict[str, int]:
                     counts[parts[0]] = int(parts[1])
             break
     return counts
+
+
+# --- Real services on 127.0.0.1 for the sharing/report tests (sshd, an S3 server, a headless browser) ---------
+
+
+def require_binary(name: str, *candidates: str, hint: str) -> str:
+    """The path of a system binary the test needs; a clear failure (never a skip) when it is missing.
+
+    ``.ci/run`` installs these with apt-get; ``hint`` says which package provides the binary.
+    """
+    import pytest
+
+    for cand in (name, *candidates):
+        found = shutil.which(cand) or (cand if os.path.isabs(cand) and os.access(cand, os.X_OK) else None)
+        if found:
+            return found
+    pytest.fail(f"required binary {name!r} not found (tried {[name, *candidates]}): {hint}", pytrace=False)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, what: str, log: Path, timeout: float = 30.0) -> None:
+    """Wait until ``port`` accepts connections; fail with the server's log if it exits or times out."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode} before listening on {port}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    stop(proc)
+    raise AssertionError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s:\n{log.read_text()}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a server this test started (and only it)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def start_sshd(base: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    """A real OpenSSH server (Debian ``openssh-server``) on 127.0.0.1 with a throwaway host and client key.
+
+    Returns the process and {"user", "port", "keyfile"} for a client that logs in as the current user.
+    """
+    import getpass
+
+    sshd = require_binary("sshd", "/usr/sbin/sshd", hint="apt-get install -y openssh-server (see .ci/run)")
+    keygen = require_binary("ssh-keygen", hint="apt-get install -y openssh-client (see .ci/run)")
+    base.mkdir(parents=True, exist_ok=True)
+    host_key, client_key = base / "host_ed25519", base / "client_ed25519"
+    for key in (host_key, client_key):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    authorized = base / "authorized_keys"
+    authorized.write_text((base / "client_ed25519.pub").read_text())
+    authorized.chmod(0o600)
+    port = free_port()
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory (as the service does)
+    config = base / "sshd_config"
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {host_key}",
+                f"AuthorizedKeysFile {authorized}",
+                f"PidFile {base / 'sshd.pid'}",
+                "StrictModes no",
+                "UsePAM no",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PubkeyAuthentication yes",
+                "PermitRootLogin prohibit-password",
+                "Subsystem sftp internal-sftp",
+                "LogLevel ERROR",
+                "",
+            ]
+        )
+    )
+    log = base / "sshd.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdout=out, stderr=subprocess.STDOUT)
+    wait_port(port, proc, "sshd", log)
+    return proc, {"user": getpass.getuser(), "port": str(port), "keyfile": str(client_key)}
+
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def start_s3_server(base: Path, bucket: str) -> tuple[subprocess.Popen, str]:
+    """moto's S3-compatible server (``moto[server]``) on 127.0.0.1 with ``bucket`` created; returns (process, url)."""
+    port = free_port()
+    base.mkdir(parents=True, exist_ok=True)
+    log = base / "moto_server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **S3_CREDENTIALS},
+        )
+    wait_port(port, proc, "moto_server", log)
+    url = f"http://127.0.0.1:{port}"
+    import boto3
+
+    boto3.client("s3", endpoint_url=url, **_boto_credentials()).create_bucket(Bucket=bucket)
+    return proc, url
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        "region_name": S3_CREDENTIALS["AWS_DEFAULT_REGION"],
+    }
+
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--window-size=1400,1000",
+)
+
+
+class Browser:
+    """A real headless Chromium (Debian ``chromium``) driven over the DevTools protocol (websocket-client).
+
+    Started with a fresh ``--user-data-dir`` and ``--remote-debugging-port=0`` (the port is read back from
+    DevToolsActivePort); one page target; :meth:`evaluate` runs JavaScript (awaiting promises) and
+    :meth:`screenshot` returns PNG bytes. Use as a context manager: the process is ended on exit.
+    """
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.binary = require_binary(
+            "chromium", "chromium-browser", hint="apt-get install -y chromium (Debian's package; see .ci/run)"
+        )
+        self._id = 0
+        self.events: list[dict] = []
+
+    def __enter__(self) -> Browser:
+        import json
+        import time
+        import urllib.request
+
+        import websocket
+
+        profile = self.base / "chromium-profile"
+        profile.mkdir(parents=True, exist_ok=True)
+        log = self.base / "chromium.log"
+        with log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [
+                    self.binary,
+                    *CHROMIUM_FLAGS,
+                    f"--user-data-dir={profile}",
+                    "--remote-debugging-port=0",
+                    "about:blank",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        active = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (active.exists() and active.read_text().count("\n") >= 1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                stop(self.proc)
+                raise AssertionError(f"chromium did not start (exit {self.proc.returncode}):\n{log.read_text()}")
+            time.sleep(0.1)
+        port = int(active.read_text().splitlines()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
+            pages = [t for t in json.load(resp) if t["type"] == "page"]
+        self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=120, suppress_origin=True)
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.ws.close()
+        finally:
+            stop(self.proc)
+
+    def call(self, method: str, **params):
+        """One DevTools command; returns its result (events that arrive meanwhile are kept in ``events``)."""
+        import json
+
+        self._id += 1
+        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self._id:
+                if "error" in msg:
+                    raise AssertionError(f"{method}: {msg['error']}")
+                return msg["result"]
+            self.events.append(msg)
+
+    def open(self, url: str, timeout: float = 60.0) -> None:
+        """Navigate and wait for the load event."""
+        import json
+        import time
+
+        self.events = []
+        self.call("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url}: no load event within {timeout} s")
+            self.events.append(json.loads(self.ws.recv()))
+
+    def evaluate(self, expression: str):
+        """The value of a JavaScript expression (promises awaited); a JavaScript exception fails the test."""
+        res = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in res:
+            raise AssertionError(f"JavaScript error: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    def screenshot(self) -> bytes:
+        import base64
+
+        return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+
+
+def png_is_blank(png: bytes) -> tuple[bool, str]:
+    """Whether a screenshot is (nearly) one flat colour; also a short description of its pixels."""
+    import io
+
+    import matplotlib.image
+    import numpy as np
+
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")[..., :3]
+    background = np.median(pixels.reshape(-1, 3), axis=0)
+    differs = np.abs(pixels - background).max(axis=-1) > 0.1
+    distinct = len(np.unique((pixels.reshape(-1, 3) * 255).astype(np.uint8), axis=0))
+    desc = (
+        f"{pixels.shape[1]}x{pixels.shape[0]} px, {differs.mean():.1%} differ from the background, {distinct} colours"
+    )
+    return bool(differs.mean() < 0.01 or distinct < 16), desc

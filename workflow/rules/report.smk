@@ -1,5 +1,13 @@
 # Cross-paper outputs: the scorecard (every computed number next to its reference, every claim with its
 # verdict; repro.common.scorecard) and metrics.json (every paper's numbers, for `dvc metrics`).
+#
+# The HTML report: `snakemake --report report.html` (after a run, same --config scale=...) writes one
+# self-contained file with this page as its front text, every paper's figures (category = the paper; each
+# captioned by workflow/report/<slug>_<fig>.rst, which names the paper figure or table it reproduces) and the
+# scorecard (category "scorecard", results/{scale}/scorecard.html rendered from scorecard.md).
+
+
+report: "../report/workflow.rst"
 
 
 rule scorecard:
@@ -7,10 +15,11 @@ rule scorecard:
     input:
         numbers=expand("results/{{scale}}/{paper}/numbers.json", paper=PAPERS),
         expected=expand("workflow/expected/{paper}.yaml", paper=PAPERS),
-        code=library_files("common.scorecard", "common.io"),
+        code=library_files("common.scorecard", "common.io", "common.report"),
     output:
         scorecard="results/{scale}/scorecard.md",
         metrics="results/{scale}/metrics.json",
+        html=report("results/{scale}/scorecard.html", caption="../report/scorecard.rst", category="scorecard"),
     log:
         "logs/{scale}/scorecard.log",
     conda:

@@ -7,6 +7,7 @@ tests fail on them (repro.common.scorecard.check_scorecard), the rule itself nev
 import sys
 
 from repro.common.io import atomic_write_text, read_json, write_json
+from repro.common.report import markdown_page
 from repro.common.scorecard import evaluate_scorecard
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
@@ -17,6 +18,8 @@ print(f"totals: {card.totals}", file=sys.stderr)
 for failure in card.failures:
     print(f"FAILURE {failure}", file=sys.stderr)
 atomic_write_text(snakemake.output.scorecard, card.markdown)  # noqa: F821
+# The same scorecard as an HTML page for `snakemake --report` (shown inline there).
+atomic_write_text(snakemake.output.html, markdown_page(card.markdown, f"Scorecard ({snakemake.wildcards.scale} scale)"))  # noqa: F821
 metrics = {slug: read_json(path) for slug, path in numbers.items()}
 metrics["claims"] = card.claims
 write_json(snakemake.output.metrics, metrics)  # noqa: F821
