@@ -190,7 +190,10 @@ def rephrase_documents(llm: LLM, articles: Sequence[Article], cfg: GenerationCon
 _SENT = re.compile(r"(?<=[.!?])\s+")
 _CAPS = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
 _STOP = frozenset(
-    ["the", "a", "an", "it", "he", "she", "they", "we", "i", "you", "there", "this", "that", "these", "those", "nobody", "everything", "days", "in", "on", "at", "when", "then", "after", "before", "but", "and", "or", "so", "if", "as", "by", "for", "of", "to", "with", "from"]
+    (
+        "the a an it he she they we i you there this that these those nobody everything days in on at when then "
+        "after before but and or so if as by for of to with from"
+    ).split()
 )
 
 
