@@ -1,0 +1,295 @@
+# Synthetic continued pretraining with EntiGraph (Yang, Band, Li, Candès, Hashimoto; ICLR 2025, arXiv 2409.07431).
+#
+# DAG: entigraph__math (Sec. 6: the stochastic graph process, exact) ;
+#      [entigraph__fetch (QuALITY files; paper scale)] -> entigraph__world (source documents + questions)
+#      -> entigraph__synth (EntiGraph entities / pairs / triples and the rephrase baseline through the cached
+#         LLM backend) -> entigraph__data (tokenizer, generic text, token accounting; corpora__fetch)
+#      -> entigraph__base (base LM on generic text) -> entigraph__cpt (one job per run <method>-<budget>,
+#         with replay) -> entigraph__tiny (closed-book QA, floors, mixture fit, open-book QA)
+#      -> entigraph__numbers (results/{scale}/entigraph/numbers.json) ; entigraph__fig_<name> per figure.
+# Scales: tiny = the offline structural stand-in generator (backend entigraph_template) on a synthetic corpus of
+# facts stated once, a ~0.5M-parameter GPT-2 pretrained on WikiText; paper = QuALITY (pinned URLs), gpt-4-turbo
+# via the openai backend, Llama 3 8B (dry-run only here); smoke = seconds per job.
+#
+# numbers.json keys (flat, dotted):
+#   math.{plateau,reachable_fraction,fit_rmse,exact_rmse,approx_rmse}   first seed: simulated density at the last
+#       step, reachable-pair fraction of M_0 (deductive closure), RMSE of the mixture-of-exponentials fit, of the
+#       exact conditional expectation and of the branching-process approximation vs the simulation
+#   math.{c_lambda,rho,p}   closed forms: C_lambda = (1 - rho)^2, rho = exp(lambda (rho - 1)), p = lambda / V
+#   math.seeds.<seed>.{plateau,reachable_fraction,source_density,exact_rmse,approx_rmse,fit_rmse,fit_plateau,
+#       monotone,within_bounds,density.t<t>}   per seed; within_bounds = fraction of t inside Theorem 1's bounds
+#   math.{max_plateau_gap,all_monotone,within_bounds}   over seeds
+#   world.{n_articles,n_questions,chars}
+#   synth.{backend,model,n_calls,n_documents.<summary|pair|triple>,entities_per_article,chars.<entigraph|rephrase>,
+#       seconds}
+#   data.tokens.{raw,rephrase,entigraph,entigraph_by_kind.<kind>,entigraph_over_raw,generic_train,generic_heldout},
+#   data.vocab_size
+#   tiny.<raw|rephrase|entigraph>.<tokens>.{qa_accuracy,count_floor_qa_accuracy,train_tokens,cpu_seconds,
+#       final_train_loss}   one CPT run per method and domain-token budget (cpt.budgets)
+#   tiny.<method>.<max|min>.{qa_accuracy,count_floor_qa_accuracy}   the largest / smallest budget;
+#   tiny.<method>.best_qa_accuracy,
+#   tiny.<method>.gain_over_base
+#   tiny.entigraph.{fit_rmse,fit_plateau,loglinear_slope}   mixture-of-exponentials fit of accuracy vs tokens
+#       (anchored at the base model), slope of accuracy per decade of tokens
+#   tiny.base.qa_accuracy   the base model without CPT; tiny.floor.random.qa_accuracy = mean 1 / n_options
+#   tiny.rag.<base|entigraph>.qa_accuracy   open-book: top-k TF-IDF source sentences before the question
+#       (entigraph = the largest-budget EntiGraph model); tiny.rag.{retrieval_recall,k}, tiny.{n_questions,n_options}
+
+EG = paper_params("entigraph")
+EG_OUT = "results/{scale}/entigraph"
+EG_LOG = "logs/{scale}/entigraph"
+EG_BENCH = "benchmarks/{scale}/entigraph"
+# Code inputs per rule (edits rerun exactly the rules whose code changed; figures.py reruns only figures).
+EG_STEP_CODE = library_files("entigraph.steps", "entigraph.config", "common.steps", "common.io")
+EG_MATH_CODE = EG_STEP_CODE + library_files("entigraph.toy", "entigraph.mixexp")
+EG_WORLD_CODE = EG_STEP_CODE + library_files("entigraph.world")
+EG_SYNTH_CODE = EG_WORLD_CODE + library_files("entigraph.generator", "common.llm")
+EG_LM_CODE = EG_SYNTH_CODE + library_files("entigraph.cpt", "entigraph.mixexp", "common.lm", "common.seeds")
+EG_FIG_CODE = library_files("entigraph.figures", "common.figures", "common.plotting", "common.io")
+EG_FIGURES = ["toy_model", "scaling"]
+EG_CORPORA = expand(f"{CORPORA_RESOURCES}/{{corpus}}.json", corpus=EG["data"]["corpora"])
+EG_QUALITY_FOLDER = "resources/github.com/nyu-mll/quality"
+EG_QUALITY = {spec["name"]: f"{EG_QUALITY_FOLDER}/{spec['path']}" for spec in EG["quality"]}
+EG_RUNS = [f"{m}-{b}" for m in EG["cpt"]["methods"] for b in EG["cpt"]["budgets"]]
+for _m in EG["cpt"]["methods"]:
+    for _b in EG["cpt"]["budgets"]:
+        params_file("entigraph", f"run-{_m}-{_b}", {"method": _m, "budget": _b, "lm": EG["lm"], "cpt": EG["cpt"]})
+
+
+wildcard_constraints:
+    egrun="|".join(EG_RUNS),
+
+
+rule entigraph:
+    """Every entigraph number and figure at the default scale."""
+    input:
+        numbers=f"results/{SCALE}/entigraph/numbers.json",
+        figures=expand("results/{scale}/entigraph/figures/{fig}.png", scale=SCALE, fig=EG_FIGURES),
+
+
+rule entigraph__fetch:
+    """QuALITY v1.0.1 files (paper scale: train + dev; tiny: the mirrored example), pinned commit, sha256-checked."""
+    output:
+        **EG_QUALITY,
+    log:
+        "logs/entigraph/fetch.log",
+    conda:
+        REPRO_ENV
+    params:
+        urls={spec["name"]: spec["url"] for spec in EG["quality"]},
+        sha256={spec["name"]: spec["sha256"] for spec in EG["quality"]},
+    script:
+        "../scripts/common/fetch.py"
+
+
+rule entigraph__math:
+    """Sec. 6 / App. F: the EntiGraph process on random digraphs, exact expectation, approximation, bounds, fit."""
+    input:
+        params=step_params("entigraph", "math"),
+        code=EG_MATH_CODE,
+    output:
+        numbers=f"{EG_OUT}/math/numbers.json",
+        curves=f"{EG_OUT}/math/curves.csv",
+    log:
+        f"{EG_LOG}/math.log",
+    benchmark:
+        f"{EG_BENCH}/math.tsv"
+    conda:
+        REPRO_ENV
+    params:
+        config_section="math",
+    script:
+        "../scripts/common/step.py"
+
+
+rule entigraph__world:
+    """Sec. 2.2 / 4: the source documents and their multiple-choice questions."""
+    input:
+        quality=list(EG_QUALITY.values()) if EG["world"]["source"] == "quality" else [],
+        params=step_params("entigraph", "world"),
+        code=EG_WORLD_CODE,
+    output:
+        numbers=f"{EG_OUT}/world/numbers.json",
+        articles=f"{EG_OUT}/world/articles.jsonl",
+        questions=f"{EG_OUT}/world/questions.jsonl",
+    log:
+        f"{EG_LOG}/world.log",
+    conda:
+        REPRO_ENV
+    params:
+        config_section="world",
+    script:
+        "../scripts/common/step.py"
+
+
+rule entigraph__synth:
+    """Sec. 2.2: EntiGraph (entities, all pairs, budgeted triples) and rephrasings via the cached LLM backend."""
+    input:
+        articles=rules.entigraph__world.output.articles,
+        params=step_params("entigraph", "synth"),
+        code=EG_SYNTH_CODE,
+    output:
+        numbers=f"{EG_OUT}/synth/numbers.json",
+        entigraph=f"{EG_OUT}/synth/entigraph.jsonl",
+        rephrase=f"{EG_OUT}/synth/rephrase.jsonl",
+    log:
+        f"{EG_LOG}/synth.log",
+    benchmark:
+        f"{EG_BENCH}/synth.tsv"
+    conda:
+        REPRO_ENV
+    resources:
+        runtime=runtime(7 * 24 * 60, 10),
+    params:
+        config_section="synth",
+    script:
+        "../scripts/common/step.py"
+
+
+rule entigraph__data:
+    """Tokenizer, generic-text token arrays (pretraining, replay) and the token accounting of every corpus."""
+    input:
+        corpora=EG_CORPORA,
+        articles=rules.entigraph__world.output.articles,
+        entigraph=rules.entigraph__synth.output.entigraph,
+        rephrase=rules.entigraph__synth.output.rephrase,
+        params=step_params("entigraph", "data"),
+        code=EG_LM_CODE,
+    output:
+        numbers=f"{EG_OUT}/data/numbers.json",
+        tokenizer=directory(f"{EG_OUT}/data/tokenizer"),
+        generic_train=f"{EG_OUT}/data/generic_train.npy",
+        generic_heldout=f"{EG_OUT}/data/generic_heldout.npy",
+    log:
+        f"{EG_LOG}/data.log",
+    benchmark:
+        f"{EG_BENCH}/data.tsv"
+    conda:
+        REPRO_ENV
+    params:
+        config_section="data",
+    script:
+        "../scripts/common/step.py"
+
+
+rule entigraph__base:
+    """The base LM: pretrained from scratch on generic text (tiny); the paper starts from Llama 3 8B."""
+    input:
+        tokenizer=rules.entigraph__data.output.tokenizer,
+        generic_train=rules.entigraph__data.output.generic_train,
+        generic_heldout=rules.entigraph__data.output.generic_heldout,
+        params=step_params("entigraph", "base", ["data", "lm", "pretrain"]),
+        code=EG_LM_CODE,
+    output:
+        model=directory(f"{EG_OUT}/base/model"),
+    log:
+        f"{EG_LOG}/base.log",
+    benchmark:
+        f"{EG_BENCH}/base.tsv"
+    conda:
+        REPRO_ENV
+    threads: 1
+    resources:
+        runtime=runtime(60, 15),
+        gpu=gpus(),
+    script:
+        "../scripts/common/step.py"
+
+
+rule entigraph__cpt:
+    """Sec. 4.1: continued pretraining on one corpus (raw | rephrase | entigraph) at one token budget, with replay."""
+    input:
+        base=rules.entigraph__base.output.model,
+        generic_train=rules.entigraph__data.output.generic_train,
+        articles=rules.entigraph__world.output.articles,
+        entigraph=rules.entigraph__synth.output.entigraph,
+        rephrase=rules.entigraph__synth.output.rephrase,
+        params=f"{EG_OUT}/params/run-{{egrun}}.json",
+        code=EG_LM_CODE,
+    output:
+        model=directory(f"{EG_OUT}/runs/{{egrun}}"),
+    log:
+        f"{EG_LOG}/cpt/{{egrun}}.log",
+    benchmark:
+        f"{EG_BENCH}/cpt/{{egrun}}.tsv"
+    conda:
+        REPRO_ENV
+    threads: 1
+    resources:
+        runtime=runtime(41 * 60, 15),
+        gpu=gpus(8),
+    script:
+        "../scripts/common/step.py"
+
+
+rule entigraph__tiny:
+    """Sec. 4.2, Fig. 2, Sec. 5: closed-book QA per run, floors, mixture fit, open-book (retrieval) QA."""
+    input:
+        articles=rules.entigraph__world.output.articles,
+        questions=rules.entigraph__world.output.questions,
+        entigraph=rules.entigraph__synth.output.entigraph,
+        rephrase=rules.entigraph__synth.output.rephrase,
+        base=rules.entigraph__base.output.model,
+        runs=expand(f"{EG_OUT}/runs/{{egrun}}", egrun=EG_RUNS, allow_missing=True),
+        params=step_params("entigraph", "tiny", ["cpt", "eval"]),
+        code=EG_LM_CODE,
+    output:
+        numbers=f"{EG_OUT}/tiny/numbers.json",
+        scaling=f"{EG_OUT}/tiny/scaling.csv",
+    log:
+        f"{EG_LOG}/tiny.log",
+    benchmark:
+        f"{EG_BENCH}/tiny.tsv"
+    conda:
+        REPRO_ENV
+    resources:
+        runtime=runtime(240, 15),
+        gpu=gpus(),
+    script:
+        "../scripts/common/step.py"
+
+
+rule entigraph__numbers:
+    """Merge every step's numbers into results/{scale}/entigraph/numbers.json (keys: see the header)."""
+    input:
+        parts=[
+            rules.entigraph__math.output.numbers,
+            rules.entigraph__world.output.numbers,
+            rules.entigraph__synth.output.numbers,
+            rules.entigraph__data.output.numbers,
+            rules.entigraph__tiny.output.numbers,
+        ],
+    output:
+        numbers=f"{EG_OUT}/numbers.json",
+    log:
+        f"{EG_LOG}/numbers.log",
+    conda:
+        REPRO_ENV
+    script:
+        "../scripts/common/numbers.py"
+
+
+EG_FIG_INPUTS = {
+    "toy_model": {"curves": rules.entigraph__math.output.curves, "numbers": rules.entigraph__math.output.numbers},
+    "scaling": {"scaling": rules.entigraph__tiny.output.scaling, "numbers": rules.entigraph__tiny.output.numbers},
+}
+
+for _fig in EG_FIGURES:
+
+    rule:
+        name:
+            f"entigraph__fig_{_fig}"
+        input:
+            **EG_FIG_INPUTS[_fig],
+            code=EG_FIG_CODE,
+        output:
+            png=report(f"{EG_OUT}/figures/{_fig}.png", caption=f"../report/entigraph_{_fig}.rst", category="entigraph"),
+            pdf=f"{EG_OUT}/figures/{_fig}.pdf",
+        log:
+            f"{EG_LOG}/fig_{_fig}.log",
+        conda:
+            REPRO_ENV
+        params:
+            labels=EG["figures"],
+        script:
+            "../scripts/common/figure.py"
