@@ -30,7 +30,19 @@ ME_BENCH = "benchmarks/{scale}/maskembed"
 ME_SEEDS = ME["seeds"]
 ME_ARMS = ["maskembed", "control"]
 ME_FIGURES = ["scores", "examples"]
-ME_CODE = library_files("maskembed", "common.steps", "common.io", "common.seeds")
+ME_CODE = library_files(
+    "maskembed.scenes",
+    "maskembed.vit",
+    "maskembed.runtime",
+    "maskembed.pretrain",
+    "maskembed.maskembed",
+    "maskembed.probes",
+    "maskembed.spatial",
+    "maskembed.steps",
+    "common.steps",
+    "common.io",
+    "common.seeds",
+)  # compute code only: a figure edit reruns only the figure rules
 ME_FIG_CODE = library_files("maskembed.figures", "maskembed.scenes", "common.figures", "common.plotting")
 ME_RUN_KEYS = {"backbone": ME["backbone"], "runtime": ME["runtime"]}
 
