@@ -59,8 +59,8 @@ ME_ALIGN_PARAMS = [
 
 
 wildcard_constraints:
-    seed="[0-9]+",
-    arm="|".join(ME_ARMS),
+    meseed="[0-9]+",
+    mearm="|".join(ME_ARMS),
 
 
 rule maskembed:
@@ -93,15 +93,15 @@ rule maskembed__pretrain:
     """Sec. 3: the image-level-supervised backbone (multi-label BCE on CLS; the CLIP / SigLIP stand-in)."""
     input:
         train=rules.maskembed__data.output.train,
-        params=f"{ME_OUT}/params/pretrain-s{{seed}}.json",  # ME_PRETRAIN_PARAMS, written at parse time
+        params=f"{ME_OUT}/params/pretrain-s{{meseed}}.json",  # ME_PRETRAIN_PARAMS, written at parse time
         code=ME_CODE,
     output:
-        weights=f"{ME_OUT}/pretrain/s{{seed}}/backbone.pt",
-        history=f"{ME_OUT}/pretrain/s{{seed}}/history.json",
+        weights=f"{ME_OUT}/pretrain/s{{meseed}}/backbone.pt",
+        history=f"{ME_OUT}/pretrain/s{{meseed}}/history.json",
     log:
-        f"{ME_LOG}/pretrain/s{{seed}}.log",
+        f"{ME_LOG}/pretrain/s{{meseed}}.log",
     benchmark:
-        f"{ME_BENCH}/pretrain/s{{seed}}.tsv"
+        f"{ME_BENCH}/pretrain/s{{meseed}}.tsv"
     conda:
         REPRO_ENV
     resources:
@@ -117,15 +117,15 @@ rule maskembed__align:
         train=rules.maskembed__data.output.train,
         test=rules.maskembed__data.output.test,
         backbone=rules.maskembed__pretrain.output.weights,
-        params=f"{ME_OUT}/params/align-{{arm}}-s{{seed}}.json",  # ME_ALIGN_PARAMS, written at parse time
+        params=f"{ME_OUT}/params/align-{{mearm}}-s{{meseed}}.json",  # ME_ALIGN_PARAMS, written at parse time
         code=ME_CODE,
     output:
-        weights=f"{ME_OUT}/align/{{arm}}/s{{seed}}/model.pt",
-        history=f"{ME_OUT}/align/{{arm}}/s{{seed}}/history.json",
+        weights=f"{ME_OUT}/align/{{mearm}}/s{{meseed}}/model.pt",
+        history=f"{ME_OUT}/align/{{mearm}}/s{{meseed}}/history.json",
     log:
-        f"{ME_LOG}/align/{{arm}}/s{{seed}}.log",
+        f"{ME_LOG}/align/{{mearm}}/s{{meseed}}.log",
     benchmark:
-        f"{ME_BENCH}/align/{{arm}}/s{{seed}}.tsv"
+        f"{ME_BENCH}/align/{{mearm}}/s{{meseed}}.tsv"
     conda:
         REPRO_ENV
     resources:
@@ -136,9 +136,9 @@ rule maskembed__align:
 
 
 ME_BACKBONES = {
-    "backbones": expand(rules.maskembed__pretrain.output.weights, seed=ME_SEEDS, allow_missing=True),
-    "aligned": expand(rules.maskembed__align.output.weights, seed=ME_SEEDS, arm="maskembed", allow_missing=True),
-    "control": expand(rules.maskembed__align.output.weights, seed=ME_SEEDS, arm="control", allow_missing=True),
+    "backbones": expand(rules.maskembed__pretrain.output.weights, meseed=ME_SEEDS, allow_missing=True),
+    "aligned": expand(rules.maskembed__align.output.weights, meseed=ME_SEEDS, mearm="maskembed", allow_missing=True),
+    "control": expand(rules.maskembed__align.output.weights, meseed=ME_SEEDS, mearm="control", allow_missing=True),
 }
 
 
