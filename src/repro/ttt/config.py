@@ -13,6 +13,7 @@ from typing import Literal
 
 from repro.common.lm.trainer import TrainConfig
 from repro.ttt.models import LMConfig
+from repro.ttt.recall import RecallModelSettings, RecallTask, RecallTrainConfig
 
 
 @dataclass(frozen=True)
@@ -70,21 +71,64 @@ class TrainSettings:
 class EvalSettings:
     max_windows: int  # evenly spaced non-overlapping held-out windows
     batch_size: int
-    fraction: float  # late_minus_early_loss: last minus first fraction of positions
+    fraction: float  # late_minus_early_loss: last minus first fraction of the positions >= min_position
+    min_position: int  # late_minus_early_loss and loss_slope (against ln position) use positions >= this
     curve_bins: int  # log-spaced bins of the plotted curve
 
 
 @dataclass(frozen=True)
-class AblationSettings:
-    arch: str
-    size: str
-    minibatch_sizes: tuple[int | None, ...]  # None: b = T (full-batch GD)
+class RecallEvalSettings:
+    """How a recall run is scored (repro.ttt.recall.evaluate_recall)."""
+
+    sequences: int  # fresh test sequences per run
+    val_sequences: int  # fresh validation sequences (picks eta_base of the ladder rows)
+    test_seed: int  # data seed of the test sequences (the same for every run)
+    val_seed: int  # data seed of the validation sequences
+    min_position: int  # gap_to_bayes / gap_slope average over positions >= this
+    inner_sequences: int  # sequences of the inner-loss measurement (TTT runs)
+
+
+@dataclass(frozen=True)
+class RecallSettings:
+    """The streaming associative-recall study (the tiny-scale test of the long-context claims)."""
+
+    task: RecallTask  # vocabulary, value length, context (``pairs`` is set per run from ``pairs``)
+    pairs: tuple[int, ...]  # dictionary sizes: the second stresses the state capacity
+    model: RecallModelSettings
+    archs: tuple[str, ...]  # repro.ttt.recall.RECALL_ARCHS
+    seeds: tuple[int, ...]
+    train: RecallTrainConfig  # seed: overridden per run
+    eval: RecallEvalSettings
+
+
+@dataclass(frozen=True)
+class MinibatchSettings:
+    """Mini-batch trade-off: TTT-Linear (M) with each b, on the recall task with ``pairs``."""
+
+    pairs: int
+    sizes: tuple[int | None, ...]  # None: b = T (batch GD)
 
 
 @dataclass(frozen=True)
 class LadderSettings:
-    size: str
-    rows: tuple[str, ...]
+    """Table 1 on the recall task: one change per row, eta_base per row picked on the validation split."""
+
+    pairs: int
+    rows: tuple[str, ...]  # repro.ttt.recall.LADDER_CHANGES (cumulative, in that order)
+    eta_grid: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    """Dual vs primal form of the TTT-Linear inner loop (Sec. 2.5), forward + backward, paired timing."""
+
+    batch: int
+    heads: int
+    head_dim: int
+    seq_len: int
+    mini_batch_size: int
+    repeats: int
+    threads: int
 
 
 @dataclass(frozen=True)
@@ -120,10 +164,12 @@ class TttParams:
     seeds: tuple[int, ...]
     train: TrainSettings
     eval: EvalSettings
-    ablation: AblationSettings
-    ladder: LadderSettings
     equivalence: EquivalenceSettings
     latency: LatencySettings
+    recall: RecallSettings
+    minibatch: MinibatchSettings
+    ladder: LadderSettings
+    speed: SpeedSettings
 
     def size(self, name: str) -> SizeSpec:
         for s in self.sizes:
@@ -187,6 +233,33 @@ class LatencyStepConfig:
     context: int
     mini_batch_size: int
     mamba_layers_per_block: int
+
+
+@dataclass(frozen=True)
+class RecallRunSpec:
+    """Rule ttt__recall_run: one recall run (written per run at parse time by the rules file)."""
+
+    name: str
+    label: str
+    arch: str
+    model: LMConfig
+    task: RecallTask
+    train: RecallTrainConfig
+    eval: RecallEvalSettings
+
+
+@dataclass(frozen=True)
+class RecallResultsConfig:
+    """Rules ttt__recall, ttt__minibatch and ttt__ladder: the scoring positions."""
+
+    recall: RecallSettings
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """Rule ttt__speed."""
+
+    speed: SpeedSettings
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Figures of the ttt experiments (Sun et al. 2024, Figs. on loss by token index, FLOPs, ablation, latency; Table 1).
+"""Figures of the ttt experiments (Sun et al. 2024: loss by token index, inner loss, mini-batch size, Table 1,
+FLOPs, latency), the recall study first.
 
 Each function takes the small tables written by the numbers step (pandas DataFrames) and returns a matplotlib
 figure; saving is :func:`repro.common.plotting.savefig`'s job.
@@ -11,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from repro.common.plotting import apply_style
-from repro.common.scorecard import load_expected
 from repro.ttt.archs import ARCHS
 
 ARCH_COLORS = {name: arch.color for name, arch in ARCHS.items()}
@@ -66,40 +65,126 @@ def plot_loss_vs_flops(flops: pd.DataFrame, scale: str) -> plt.Figure:
     return fig
 
 
-def plot_minibatch(runs: pd.DataFrame, scale: str) -> plt.Figure:
-    """Final held-out loss vs TTT mini-batch size b (``T`` = full-batch GD)."""
+RECALL_COLORS = {
+    "transformer": "C0",
+    "mamba": "C1",
+    "ttt_linear_m": "C4",
+    "ttt_mlp_m": "C5",
+    "linear_attention_m": "C7",
+}
+RECALL_LABELS = {
+    "transformer": "Transformer",
+    "mamba": "Mamba",
+    "ttt_linear_m": "TTT-Linear (M)",
+    "ttt_mlp_m": "TTT-MLP (M)",
+    "linear_attention_m": "linear attention (M)",
+}
+
+
+def plot_recall_gap(curves: pd.DataFrame, scale: str) -> plt.Figure:
+    """Per-position loss minus the Bayes-optimal loss (mean over seeds, band = min..max), one panel per pairs."""
     apply_style()
-    sub = runs[runs["group"] == "minibatch"].copy()
-    sub["order"] = [np.inf if str(b) == "T" else float(b) for b in sub["b"]]
-    sub = sub.sort_values("order")
-    fig, ax = plt.subplots(figsize=(4.6, 3.4))
-    x = np.arange(len(sub))
-    ax.plot(x, sub["final_eval_loss"], "o-", color=ARCH_COLORS["ttt_linear"])
-    ax.set_xticks(x, [str(b) for b in sub["b"]])
-    ax.set_xlabel("TTT mini-batch size b")
-    ax.set_ylabel("held-out loss (nats)")
-    ax.set_title(f"TTT-Linear mini-batch ablation ({scale})")
+    pairs = sorted(set(curves["pairs"]))
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 3.6), squeeze=False, sharey=True)
+    for ax, p in zip(axes[0], pairs):
+        sub = curves[curves["pairs"] == p].assign(gap=lambda d: d["loss"] - d["bayes"])
+        floor = sub.groupby("position")[["no_memory", "bayes"]].mean()
+        ax.plot(floor.index + 1, floor["no_memory"] - floor["bayes"], "k:", label="no-memory floor")
+        for arch in dict.fromkeys(sub["arch"]):
+            g = sub[sub["arch"] == arch].groupby("position")["gap"]
+            m, lo, hi = g.mean(), g.min(), g.max()
+            c = RECALL_COLORS.get(arch)
+            ax.plot(m.index + 1, m.values, color=c, label=RECALL_LABELS.get(arch, arch))
+            ax.fill_between(m.index + 1, lo.values, hi.values, color=c, alpha=0.15, lw=0)
+        ax.set_xscale("log")
+        ax.set_xlabel("token index")
+        ax.set_ylabel("loss - Bayes-optimal loss (nats)")
+        ax.set_title(f"{p} key-value pairs ({scale})")
+    axes[0][0].legend(fontsize=7)
     return fig
 
 
-def plot_ladder(runs: pd.DataFrame, paper_ppl: Mapping[str, float], scale: str) -> plt.Figure:
-    """Table 1 ladder: our perplexity per row next to the paper's (125M, Pile 2k; a different scale)."""
+def plot_recall_accuracy(acc: pd.DataFrame, scale: str) -> plt.Figure:
+    """Recall accuracy on repeated keys vs the number of distinct keys seen so far, one panel per pairs."""
     apply_style()
-    sub = runs[runs["group"] == "ladder"]
-    order = [r for r in paper_ppl if r in set(sub["row"])]
-    sub = sub.set_index("row").loc[order]
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6), sharey=True)
-    y = np.arange(len(order))[::-1]
-    axes[0].barh(y, np.exp(sub["final_eval_loss"].to_numpy()), color="C2")
-    axes[0].set_title(f"ours ({scale}): held-out perplexity")
-    axes[1].barh(y, [paper_ppl[r] for r in order], color="0.6")
-    axes[1].set_title("paper Table 1 (125M, Pile 2k)")
-    axes[0].set_yticks(y, list(sub["title"]))
-    for ax in axes:
-        ax.set_xlabel("perplexity")
-        lo = min(ax.patches[i].get_width() for i in range(len(order)))
-        ax.set_xlim(0.9 * lo, None)
-    fig.suptitle("Table-1 ladder; the two panels are at different scales (compare orderings, not values)", fontsize=9)
+    pairs = sorted(set(acc["pairs"]))
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 3.6), squeeze=False, sharey=True)
+    for ax, p in zip(axes[0], pairs):
+        sub = acc[acc["pairs"] == p]
+        for arch in dict.fromkeys(sub["arch"]):
+            g = sub[sub["arch"] == arch].groupby("seen")["accuracy"].mean()
+            ax.plot(g.index, g.values, "o-", ms=3, color=RECALL_COLORS.get(arch), label=RECALL_LABELS.get(arch, arch))
+        ax.set_xlabel("distinct keys seen before the target")
+        ax.set_ylabel("recall accuracy (repeated keys)")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"{p} key-value pairs ({scale})")
+    axes[0][0].legend(fontsize=7)
+    return fig
+
+
+def plot_inner_loss(inner: pd.DataFrame, scale: str) -> plt.Figure:
+    """The inner loop's loss per token: l(W0; x_t), l(W_{t-1}; x_t), l(W_t; x_t), one panel per TTT arch."""
+    apply_style()
+    if inner.empty:
+        raise ValueError("ttt inner_loss figure: no TTT run in the recall study")
+    first = min(inner["pairs"])
+    sub = inner[inner["pairs"] == first]
+    archs = list(dict.fromkeys(sub["arch"]))
+    fig, axes = plt.subplots(1, len(archs), figsize=(4.4 * len(archs), 3.4), squeeze=False)
+    for ax, arch in zip(axes[0], archs):
+        g = sub[sub["arch"] == arch].groupby("position")[["w0", "before", "after"]].mean()
+        for key, label, style in (
+            ("w0", "l(W0; x_t)", ":"),
+            ("before", "l(W_{t-1}; x_t)", "--"),
+            ("after", "l(W_t; x_t)", "-"),
+        ):
+            ax.plot(g.index + 1, g[key], style, label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("token index")
+        ax.set_ylabel("inner-loop loss")
+        ax.set_title(f"{RECALL_LABELS.get(arch, arch)}, {first} pairs ({scale})")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def plot_minibatch(runs: pd.DataFrame, scale: str) -> plt.Figure:
+    """TTT-Linear (M) on recall: test loss and recall accuracy vs training tokens per CPU second, per b."""
+    apply_style()
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6))
+    for ax, key, ylabel in ((axes[0], "loss", "test loss (nats)"), (axes[1], "accuracy", "recall accuracy")):
+        ax.plot(runs["tokens_per_s"], runs[key], "o", color="C4")
+        for _, r in runs.iterrows():
+            ax.annotate(
+                f"b={r['b']}", (r["tokens_per_s"], r[key]), fontsize=8, xytext=(3, 3), textcoords="offset points"
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("training tokens per CPU second")
+        ax.set_ylabel(ylabel)
+    fig.suptitle(f"TTT-Linear (M) mini-batch size trade-off on recall ({scale})", fontsize=9)
+    return fig
+
+
+def plot_ladder(runs: pd.DataFrame, scale: str) -> plt.Figure:
+    """Table 1 on recall: gap to the Bayes curve per row (chosen eta_base; dots: every eta of the grid)."""
+    apply_style()
+    rows = list(dict.fromkeys(runs["row"]))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for i, row in enumerate(rows):
+        g = runs[runs["row"] == row]
+        ax.plot([i] * len(g), g["gap_to_bayes"], ".", color="0.6")
+        best = g[g["chosen"].astype(bool)]
+        ax.bar(i, best["gap_to_bayes"].iloc[0], color="C4", alpha=0.7)
+        ax.annotate(
+            f"eta {best['eta_base'].iloc[0]:g}",
+            (i, best["gap_to_bayes"].iloc[0]),
+            ha="center",
+            fontsize=7,
+            xytext=(0, 3),
+            textcoords="offset points",
+        )
+    ax.set_xticks(range(len(rows)), [f"+ {r}" if i else r for i, r in enumerate(rows)], rotation=30, ha="right")
+    ax.set_ylabel("gap to Bayes-optimal loss (nats)")
+    ax.set_title(f"Table-1 ladder on recall, one change per row ({scale})")
     return fig
 
 
@@ -125,16 +210,22 @@ def plot_latency(latency: pd.DataFrame) -> plt.Figure:
 # --- the figure registry (rule ttt__fig_<name>; repro.common.figures) -----------------------------
 
 
-def _ladder(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
-    expected = load_expected(inputs["expected"]).entries
-    paper = {e.key.split(".")[1]: e.published for e in expected if e.key.startswith("ladder.") and e.published}
-    return plot_ladder(pd.read_csv(inputs["table"]), paper, labels["scale"])  # type: ignore[arg-type]
+def _table(
+    plot: Callable[[pd.DataFrame, str], plt.Figure],
+) -> Callable[[Mapping[str, Path], Mapping[str, Any]], plt.Figure]:
+    def fn(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
+        return plot(pd.read_csv(inputs["table"]), labels["scale"])
+
+    return fn
 
 
 FIGURES: dict[str, Callable[[Mapping[str, Path], Mapping[str, Any]], plt.Figure]] = {
     "position_loss": lambda inputs, labels: plot_position_loss(pd.read_csv(inputs["table"]), labels["scale"]),
     "loss_vs_flops": lambda inputs, labels: plot_loss_vs_flops(pd.read_csv(inputs["table"]), labels["scale"]),
-    "minibatch": lambda inputs, labels: plot_minibatch(pd.read_csv(inputs["table"]), labels["scale"]),
-    "ladder": _ladder,
+    "recall_gap": _table(plot_recall_gap),
+    "recall_accuracy": _table(plot_recall_accuracy),
+    "inner_loss": _table(plot_inner_loss),
+    "minibatch": _table(plot_minibatch),
+    "ladder": _table(plot_ladder),
     "latency": lambda inputs, labels: plot_latency(pd.read_csv(inputs["table"])),
 }

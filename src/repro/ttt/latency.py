@@ -15,16 +15,18 @@ the config (2 on the shared CPU machine); on CUDA every timing is bracketed by `
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
+import torch.nn.functional as F
 
 from repro.common.seeds import seed_everything
 from repro.ttt.archs import get_arch
-from repro.ttt.models import LMConfig, build_model
+from repro.ttt.models import KVCache, LMCache, LMConfig, build_model
 
 
 @dataclass
@@ -75,12 +77,23 @@ def arch_config(arch: str, base: LMConfig, mamba_layers_per_block: int = 2) -> L
     return cfg
 
 
+def reserve_kv(cache: LMCache, extra: int) -> None:
+    """Grow every KV cache of ``cache`` once to hold ``extra`` more tokens, so that no timed decode step pays
+    for a capacity doubling (a copy of the whole cache: the old 4k-to-8k jump of the Transformer's decode)."""
+    for state in cache.layers:
+        if isinstance(state, KVCache) and state.k.shape[2] < state.length + extra:
+            grow = (0, 0, 0, state.length + extra - state.k.shape[2])
+            state.k, state.v = F.pad(state.k, grow), F.pad(state.v, grow)
+
+
 def measure_latency(cfg: LatencyConfig, progress: Callable[[dict], None] | None = None) -> list[dict]:
     """Rows ``{device, ctx, arch, prefill_ms_per_token, decode_ms_per_token, ...}`` for every arch and context.
 
-    ``prefill_ms_per_token`` = median time of ``prefill(ids[B, ctx])`` / ctx; ``decode_ms_per_token`` =
-    median time of one ``step`` right after a prefill of ``ctx`` tokens (so the Transformer attends to ``ctx``
-    cached keys). Times are per token of one sequence; with ``batch > 1`` every step handles ``batch`` tokens.
+    ``prefill_ms_per_token`` = median time of ``prefill(ids[B, ctx])`` / ctx (after ``warmup`` untimed runs);
+    ``decode_ms_per_token`` = median over ``repeats`` fresh caches x ``decode_steps`` timed steps (after
+    ``warmup`` untimed steps each) of one ``step`` right after a prefill of ``ctx`` tokens (so the Transformer
+    attends to ``ctx`` cached keys), with the KV caches' capacity reserved before timing and garbage collected
+    before every context. Times are per token of one sequence; with ``batch > 1`` every step handles ``batch`` tokens.
     """
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
@@ -99,20 +112,24 @@ def measure_latency(cfg: LatencyConfig, progress: Callable[[dict], None] | None 
                 0, mcfg.vocab_size, (cfg.batch, ctx + cfg.decode_steps + cfg.warmup + 1), generator=gen
             ).to(device)
             prompt = ids[:, :ctx]
+            gc.collect()  # the same allocator state before every context (no garbage of the previous one)
             with torch.inference_mode():
                 for _ in range(cfg.warmup):
                     _timed(lambda: model.prefill(prompt), device)
                 pre = [_timed(lambda: model.prefill(prompt), device) for _ in range(cfg.repeats)]
-                _, cache = model.prefill(prompt)
-                steps = []
-                for i in range(cfg.warmup + cfg.decode_steps):
-                    tok = ids[:, ctx + i]
-                    _sync(device)
-                    t0 = time.perf_counter()
-                    _, cache = model.step(tok, cache)
-                    _sync(device)
-                    if i >= cfg.warmup:
-                        steps.append(time.perf_counter() - t0)
+                steps: list[float] = []
+                for _ in range(cfg.repeats):  # decode: a fresh cache per repeat, its capacity reserved up front
+                    _, cache = model.prefill(prompt)
+                    reserve_kv(cache, cfg.warmup + cfg.decode_steps + 1)
+                    for i in range(cfg.warmup + cfg.decode_steps):
+                        tok = ids[:, ctx + i]
+                        _sync(device)
+                        t0 = time.perf_counter()
+                        _, cache = model.step(tok, cache)
+                        _sync(device)
+                        if i >= cfg.warmup:
+                            steps.append(time.perf_counter() - t0)
+                    del cache
             row = {
                 "device": label,
                 "ctx": ctx,

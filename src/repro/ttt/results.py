@@ -1,8 +1,8 @@
 """numbers.json entries and figure tables of the ttt training runs (Sun et al. 2024, Sec. 3).
 
 From every run's evaluation (per-position held-out loss, :func:`repro.ttt.experiments`) and
-training history, one function per result family: the LM comparison (``text.*``), the
-mini-batch ablation (``ablation.*``) and the Table-1 ladder (``ladder.*``).
+training history: the LM comparison (``text.*``, a secondary table since the recall study) and the
+latency rows. The mini-batch and ladder studies run on the recall task (:mod:`repro.ttt.recall_results`).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def run_rows(
                     "train_flops": float(hist["flops_per_token"]) * last["tokens"],
                     "final_eval_loss": ev["final_eval_loss"],
                     "late_minus_early_loss": ev["late_minus_early_loss"],
+                    "loss_slope": ev["loss_slope"],
                     "loss_early": ev["loss_early"],
                     "loss_late": ev["loss_late"],
                     "train_seconds": last["elapsed"],
@@ -97,43 +98,15 @@ def text_results(
                     }
                 )
     for (arch, size), group in main.items():
-        for key in ("final_eval_loss", "late_minus_early_loss", "loss_early", "loss_late"):
+        for key in ("final_eval_loss", "late_minus_early_loss", "loss_slope", "loss_early", "loss_late"):
             nums[f"text.{arch}.{size}.{key}"] = _mean([r[key] for r in group])
-            if size == sizes[-1] and key in ("final_eval_loss", "late_minus_early_loss"):
+            if size == sizes[-1] and key in ("final_eval_loss", "late_minus_early_loss", "loss_slope"):
                 nums[f"text.{arch}.{key}"] = nums[f"text.{arch}.{size}.{key}"]
         for r in group:
             nums[f"text.{arch}.{size}.seed{r['seed']}.final_eval_loss"] = r["final_eval_loss"]
         nums[f"text.{arch}.{size}.n_params"] = group[0]["n_params"]
         nums[f"text.{arch}.{size}.train_flops"] = group[0]["train_flops"]
     return {"numbers": nums, "runs": rows, "curves": curves, "flops": flops}
-
-
-def ablation_results(
-    specs: Mapping[str, Mapping[str, Any]],
-    histories: Mapping[str, Mapping[str, Any]],
-    evals: Mapping[str, Mapping[str, Any]],
-) -> dict[str, Any]:
-    """The mini-batch ablation: ``ablation.minibatch.<b>.{final_eval_loss,late_minus_early_loss}``."""
-    rows = run_rows(specs, histories, evals, "minibatch")
-    nums: dict[str, Any] = {}
-    for r in rows:
-        nums[f"ablation.minibatch.{r['b']}.final_eval_loss"] = r["final_eval_loss"]
-        nums[f"ablation.minibatch.{r['b']}.late_minus_early_loss"] = r["late_minus_early_loss"]
-    return {"numbers": nums, "runs": rows}
-
-
-def ladder_results(
-    specs: Mapping[str, Mapping[str, Any]],
-    histories: Mapping[str, Mapping[str, Any]],
-    evals: Mapping[str, Mapping[str, Any]],
-) -> dict[str, Any]:
-    """The Table-1 ladder: ``ladder.<row>.{final_eval_loss,perplexity}``."""
-    rows = run_rows(specs, histories, evals, "ladder")
-    nums: dict[str, Any] = {}
-    for r in rows:
-        nums[f"ladder.{r['row']}.final_eval_loss"] = r["final_eval_loss"]
-        nums[f"ladder.{r['row']}.perplexity"] = float(math.exp(r["final_eval_loss"]))
-    return {"numbers": nums, "runs": rows}
 
 
 def latency_numbers(rows: Sequence[Mapping[str, Any]], device: str) -> dict[str, float]:

@@ -18,20 +18,8 @@ from repro.common.lm.models import flops_per_token
 from repro.common.lm.trainer import TrainConfig
 from repro.ttt.archs import get_arch
 from repro.ttt.config import SizeSpec, TttParams
-from repro.ttt.models import LMConfig, count_parameters, equal_parameter_configs, ladder_configs
-
-#: Table-1 rows of :func:`repro.ttt.models.ladder_configs` -> numbers.json slug. The paper's perplexities
-#: (125M, Pile 2k) live in workflow/expected/ttt.yaml (``ladder.<slug>.perplexity``). Our row 1 is the
-#: paper's "TTT equivalence" row (= linear attention, Theorem 1); the paper's plain "linear attention"
-#: baseline (15.91) and "improved linear attention" (15.23) rows have no separate run here.
-LADDER_ROWS: dict[str, str] = {
-    "linear attention (TTT equivalence)": "linear_attention",
-    "+ learnable W0": "learnable_w0",
-    "+ LN and residual": "ln_residual",
-    "+ mini-batch TTT": "minibatch",
-    "+ learnable eta": "learnable_eta",
-    "+ Mamba backbone": "mamba_backbone",
-}
+from repro.ttt.models import LMConfig, count_parameters, equal_parameter_configs
+from repro.ttt.recall import ladder_row_config, recall_model_config
 
 
 def transformer_config(size: SizeSpec, vocab_size: int, context: int, mini_batch_size: int) -> LMConfig:
@@ -53,10 +41,9 @@ def base_config(params: TttParams, size: str) -> LMConfig:
 
 
 def arch_configs(params: TttParams, size: str) -> dict[str, LMConfig]:
-    """arch name (repro.ttt.archs) -> config with the Transformer's parameter count at ``size``
-    (the comparison's archs, the ablation's arch and TTT-Linear, the base of the Table-1 ladder)."""
+    """arch name (repro.ttt.archs) -> config with the Transformer's parameter count at ``size``."""
     base = base_config(params, size)
-    archs = list(dict.fromkeys([*params.archs, params.ablation.arch, "ttt_linear"]))
+    archs = list(dict.fromkeys(params.archs))
     pairs = [(get_arch(a).variant, get_arch(a).backbone) for a in archs]
     by_name = equal_parameter_configs(base, pairs, mamba_layers_per_block=params.mamba_layers_per_block)
     return {a: by_name[replace(base, variant=get_arch(a).variant, backbone=get_arch(a).backbone).name] for a in archs}
@@ -94,8 +81,8 @@ def minibatch_label(b: int | None) -> str:
 def run_specs(params: TttParams) -> dict[str, dict[str, Any]]:
     """Every training run, by name: ``{name, label, model, train, roles}`` (configs as dicts).
 
-    ``roles`` lists every part a run plays (e.g. the main TTT-Linear run at the ablation size and seed 0
-    is also ablation b = 16 and ladder row "+ learnable eta").
+    ``roles`` lists every part a run plays (the text study has one group, ``main``; the mini-batch and
+    ladder studies run on the recall task, :func:`recall_run_specs`).
     """
     specs: dict[str, dict[str, Any]] = {}
     by_key: dict[str, str] = {}
@@ -123,20 +110,88 @@ def run_specs(params: TttParams) -> dict[str, dict[str, Any]]:
             for seed in params.seeds:
                 role = {"group": "main", "arch": arch, "size": s.name, "seed": seed}
                 add(f"{arch}-{s.name}-s{seed}", role, cfgs[s.name][arch], train_config(params, s.name, seed))
-    ab = params.ablation
-    seed0 = params.seeds[0]
-    for b in ab.minibatch_sizes:
-        model = replace(cfgs[ab.size][ab.arch], mini_batch_size=b)
-        role = {"group": "minibatch", "b": minibatch_label(b), "size": ab.size, "seed": seed0}
-        add(f"minibatch-b{minibatch_label(b)}", role, model, train_config(params, ab.size, seed0))
-    lad = params.ladder
-    ladder_cfgs = cfgs[lad.size] if lad.size in cfgs else arch_configs(params, lad.size)
-    for title, model in ladder_configs(ladder_cfgs["ttt_linear"]).items():
-        slug = LADDER_ROWS[title]
-        if slug in lad.rows:
-            role = {"group": "ladder", "row": slug, "title": title, "size": lad.size, "seed": seed0}
-            add(f"ladder-{slug}", role, model, train_config(params, lad.size, seed0))
     return specs
+
+
+def eta_label(eta: float) -> str:
+    """numbers.json-safe label of a learning rate: ``0.3`` -> ``0p3``."""
+    return f"{eta:g}".replace(".", "p").replace("-", "m")
+
+
+def recall_run_specs(params: TttParams) -> dict[str, dict[str, Any]]:
+    """Every recall run, by name: ``{name, label, arch, model, task, train, eval, roles}`` (configs as dicts).
+
+    Groups: ``recall`` (arch x pairs x seed: ``recall-<arch>-p<pairs>-s<seed>``), ``minibatch``
+    (TTT-Linear (M) per b, first seed: ``mb-b<b>``) and ``ladder`` (row x eta_base on the grid, first seed:
+    ``ladder-<row>-eta<eta>``; row 1 only with its Theorem-1 eta = 1/2). Identical runs are trained once
+    (e.g. b = 16 is the main TTT-Linear (M) run) and carry every role.
+    """
+    rc = params.recall
+    specs: dict[str, dict[str, Any]] = {}
+    by_key: dict[str, str] = {}
+
+    def add(name: str, arch: str, role: dict[str, Any], model: LMConfig, pairs: int, seed: int) -> None:
+        task = replace(rc.task, pairs=pairs)
+        tcfg = replace(rc.train, seed=seed)
+        mdict = asdict(model)
+        if model.variant.startswith("ttt"):
+            mdict["eta_base"] = model.ttt_layer_config().eta_base
+        key = repr((mdict, asdict(task), asdict(tcfg)))
+        if key in by_key:
+            specs[by_key[key]]["roles"].append(role)
+            return
+        by_key[key] = name
+        specs[name] = {
+            "name": name,
+            "label": model.name,
+            "arch": arch,
+            "model": asdict(model),
+            "task": asdict(task),
+            "train": asdict(tcfg),
+            "eval": asdict(rc.eval),
+            "roles": [role],
+        }
+
+    vocab, T = rc.task.vocab_size, rc.task.context
+    for pairs in rc.pairs:
+        for arch in rc.archs:
+            for seed in rc.seeds:
+                role = {"group": "recall", "arch": arch, "pairs": pairs, "seed": seed}
+                add(
+                    f"recall-{arch}-p{pairs}-s{seed}",
+                    arch,
+                    role,
+                    recall_model_config(arch, rc.model, vocab, T),
+                    pairs,
+                    seed,
+                )
+    seed0 = rc.seeds[0]
+    ttt = recall_model_config("ttt_linear_m", rc.model, vocab, T)
+    for b in params.minibatch.sizes:
+        role = {"group": "minibatch", "b": minibatch_label(b), "pairs": params.minibatch.pairs, "seed": seed0}
+        add(
+            f"mb-b{minibatch_label(b)}",
+            "ttt_linear_m",
+            role,
+            replace(ttt, mini_batch_size=b),
+            params.minibatch.pairs,
+            seed0,
+        )
+    lad = params.ladder
+    for row in lad.rows:
+        grid = (0.5,) if row == "linear_attention" else lad.eta_grid
+        for eta in grid:
+            model = ladder_row_config(row, rc.model, vocab, T, eta)
+            role = {"group": "ladder", "row": row, "eta_base": eta, "pairs": lad.pairs, "seed": seed0}
+            add(f"ladder-{row}-eta{eta_label(eta)}", "ttt_linear_m", role, model, lad.pairs, seed0)
+    return specs
+
+
+def recall_run_specs_from_params(block: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """:func:`recall_run_specs` of a resolved ``ttt`` params block (called through the rules' parse cache)."""
+    from repro.common.steps import build_config
+
+    return recall_run_specs(build_config(TttParams, block, "ttt"))
 
 
 def training_flops_per_token(cfg: LMConfig) -> float:

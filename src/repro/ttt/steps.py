@@ -31,7 +31,10 @@ from repro.ttt.config import (
     EquivalenceConfig,
     EvaluateConfig,
     LatencyStepConfig,
+    RecallResultsConfig,
+    RecallRunSpec,
     ResultsConfig,
+    SpeedConfig,
     RunSpec,
     TokenizerConfig,
 )
@@ -39,7 +42,10 @@ from repro.ttt.data import corpora_root, load_tokenizer, make_tokenizer, split_t
 from repro.ttt.equivalence import equivalence_numbers
 from repro.ttt.experiments import binned_curve, late_minus_early_loss
 from repro.ttt.models import build_model
-from repro.ttt.results import ablation_results, latency_numbers, ladder_results, text_results
+from repro.ttt import recall
+from repro.ttt.recall_results import inner_loss_results, ladder_results, minibatch_results, recall_results
+from repro.ttt.results import latency_numbers, text_results
+from repro.ttt.speed import dual_vs_primal
 from repro.ttt.runs import training_flops_per_token, transformer_config
 
 log = logging.getLogger(__name__)
@@ -142,12 +148,14 @@ def evaluate_step(inputs: Inputs, config: EvaluateConfig) -> StepResult:
     curve = position_loss_curve(
         model, load_tokens(inputs["heldout"]), config.context, max_windows=ev.max_windows, batch_size=ev.batch_size
     ).astype(np.float64)
-    k = max(1, int(round(len(curve) * ev.fraction)))
+    tail = curve[ev.min_position :]  # positions >= min_position: the first tokens' loss is not about context
+    k = max(1, int(round(len(tail) * ev.fraction)))
     record = {
         "final_eval_loss": float(curve.mean()),
-        "late_minus_early_loss": late_minus_early_loss(curve, ev.fraction),
-        "loss_early": float(curve[:k].mean()),
-        "loss_late": float(curve[-k:].mean()),
+        "late_minus_early_loss": late_minus_early_loss(tail, ev.fraction),
+        "loss_slope": recall.gap_slope(np.arange(ev.min_position, len(curve)), tail),
+        "loss_early": float(tail[:k].mean()),
+        "loss_late": float(tail[-k:].mean()),
         "curve": [float(x) for x in curve],
         "binned": binned_curve(curve, ev.curve_bins),
     }
@@ -212,16 +220,82 @@ def text_step(inputs: Inputs, config: ResultsConfig) -> StepResult:
     return StepResult(numbers=out["numbers"], tables={k: pd.DataFrame(out[k]) for k in ("runs", "curves", "flops")})
 
 
-def ablation_step(inputs: Inputs) -> StepResult:
-    """Sec. 3.4 ablation: held-out loss vs TTT mini-batch size b."""
-    out = ablation_results(*_runs(inputs))
+def _recall_runs(inputs: Inputs) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(specs, records) of the recall runs given as inputs (``results``), keyed by run name (the folder)."""
+    records = {Path(p).parent.name: read_json(p) for p in inputs["results"]}
+    specs = {name: spec for name, spec in read_json(inputs["specs"]).items() if name in records}
+    unknown = sorted(set(records) - set(specs))
+    if unknown:
+        raise ValueError(f"ttt: recall runs not in recall_runs.json: {unknown}")
+    return specs, records
+
+
+def recall_run_step(inputs: Inputs, config: RecallRunSpec) -> StepResult:
+    """Train one model on fresh recall sequences, then score it on the shared validation and test sequences
+    (per-position loss vs the Bayes curve, recall accuracy by keys seen) and, for TTT layers, measure the
+    inner-loop losses per position (Sec. 2, inner-loss figure)."""
+    torch.set_num_threads(1)
+    torch.manual_seed(config.train.seed)
+    model = build_model(config.model)
+    log.info("recall run %s: %s, %d parameters", config.name, config.label, model.num_parameters())
+    train = recall.train_recall(model, config.task, config.train)
+    ev = config.eval
+    test = recall.evaluate_recall(model, config.task, ev.sequences, ev.test_seed)
+    val = recall.evaluate_recall(model, config.task, ev.val_sequences, ev.val_seed)
+    record: dict[str, Any] = {
+        "name": config.name,
+        "arch": config.arch,
+        "label": config.label,
+        "n_params": model.num_parameters(),
+        "state_size": recall.state_size(config.model),
+        "train": train,
+        "test": test,
+        "val_loss": float(np.mean(val["loss"])),
+    }
+    if config.model.variant.startswith("ttt") and ev.inner_sequences > 0:
+        tokens = recall.sample_batch(config.task, ev.inner_sequences, np.random.default_rng(ev.test_seed)).tokens
+        record["inner"] = recall.inner_losses(model, tokens[:, :-1])
+    log.info(
+        "%s: test loss %.4f, accuracy %.3f, %.0f tokens/s",
+        config.name,
+        float(np.mean(test["loss"])),
+        test["accuracy"],
+        train["tokens_per_s"],
+    )
+    return StepResult(records={"result": record})
+
+
+def recall_step(inputs: Inputs, config: RecallResultsConfig) -> StepResult:
+    """The recall comparison at matched state size: gap to the Bayes curve, recall accuracy, inner losses."""
+    out = recall_results(*_recall_runs(inputs), config.recall.eval.min_position)
+    tables = {k: pd.DataFrame(out[k]) for k in ("runs", "curves", "accuracy")}
+    return StepResult(numbers=out["numbers"], tables=tables)
+
+
+def inner_loss_step(inputs: Inputs) -> StepResult:
+    """Sec. 2 (inner-loss figure): l(W0; x_t), l(W_{t-1}; x_t), l(W_t; x_t) of the trained TTT layers."""
+    out = inner_loss_results(*_recall_runs(inputs))
+    return StepResult(numbers=out["numbers"], tables={"table": pd.DataFrame(out["inner"])})
+
+
+def minibatch_step(inputs: Inputs, config: RecallResultsConfig) -> StepResult:
+    """Sec. 2.4: TTT-Linear (M) loss and recall against training tokens per second, per mini-batch size b."""
+    out = minibatch_results(*_recall_runs(inputs), config.recall.eval.min_position)
     return StepResult(numbers=out["numbers"], tables={"runs": pd.DataFrame(out["runs"])})
 
 
-def ladder_step(inputs: Inputs) -> StepResult:
-    """Table 1: the ladder from linear attention to TTT-Linear (M), one change per row."""
-    out = ladder_results(*_runs(inputs))
+def ladder_step(inputs: Inputs, config: RecallResultsConfig) -> StepResult:
+    """Table 1 on the recall task: one change per row, eta_base per row picked on the validation split."""
+    out = ladder_results(*_recall_runs(inputs), config.recall.eval.min_position)
     return StepResult(numbers=out["numbers"], tables={"runs": pd.DataFrame(out["runs"])})
+
+
+def speed_step(inputs: Inputs, config: SpeedConfig) -> StepResult:
+    """Sec. 2.5: dual vs primal form of the TTT-Linear inner loop, forward + backward (median paired ratio)."""
+    s = config.speed
+    res = dual_vs_primal(s.batch, s.heads, s.head_dim, s.seq_len, s.mini_batch_size, s.repeats, s.threads)
+    log.info("%s", res)
+    return StepResult(numbers={"speed": res})
 
 
 __all__ = [
@@ -232,7 +306,11 @@ __all__ = [
     "equivalence_step",
     "latency_step",
     "text_step",
-    "ablation_step",
+    "recall_run_step",
+    "recall_step",
+    "inner_loss_step",
+    "minibatch_step",
     "ladder_step",
+    "speed_step",
     "load_trained",
 ]

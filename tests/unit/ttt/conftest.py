@@ -33,6 +33,6 @@ def ttt_params(ttt_block) -> TttParams:
         mini_batch_size=8,
         sizes=(small, replace(small, name="m", d_model=small.d_model + 16)),
         train=replace(params.train, eval_every=1, log_every=1, device="cpu"),
-        ablation=replace(params.ablation, minibatch_sizes=(1, 8, None)),
-        ladder=replace(params.ladder, rows=("linear_attention", "ln_residual", "learnable_eta")),
+        minibatch=replace(params.minibatch, sizes=(1, 4, None)),
+        ladder=replace(params.ladder, rows=("linear_attention", "ln_residual", "mamba_backbone"), eta_grid=(1.0, 2.0)),
     )

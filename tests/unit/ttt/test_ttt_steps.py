@@ -1,5 +1,5 @@
 """repro.ttt.runs / steps / results: run expansion, the data steps, a training run, evaluation and the
-numbers of the text, ablation and ladder steps, on tiny synthetic data (params from params.yaml)."""
+numbers of the text step, on tiny synthetic data (params from params.yaml). The recall steps: test_ttt_recall.py."""
 
 from __future__ import annotations
 
@@ -22,20 +22,8 @@ from repro.ttt.models import LMConfig, count_parameters
 def test_run_specs_names_roles_and_sharing(ttt_params) -> None:
     specs = runs.run_specs(ttt_params)
     main = [f"{a}-{s}-s0" for s in ("s", "m") for a in ttt_params.archs]
-    assert set(main) <= set(specs)
-    # ablation b = mini_batch_size and the ladder's "+ learnable eta" row are the main TTT-Linear run
-    assert {r["group"] for r in specs["ttt_linear-s-s0"]["roles"]} == {"main", "minibatch", "ladder"}
-    assert "minibatch-b8" not in specs and "ladder-learnable_eta" not in specs
-    assert {"minibatch-b1", "minibatch-bT", "ladder-linear_attention", "ladder-ln_residual"} <= set(specs)
-    assert "ladder-minibatch" not in specs  # not in ladder.rows
-    assert specs["minibatch-bT"]["model"]["mini_batch_size"] is None
-    lin = specs["ladder-linear_attention"]["model"]
-    assert (lin["use_ln_residual"], lin["learnable_w0"], lin["mini_batch_size"], lin["eta_base"]) == (
-        False,
-        False,
-        None,
-        0.5,
-    )
+    assert set(main) == set(specs)  # the text study has one group; mini-batch and ladder run on recall
+    assert all(r["group"] == "main" for spec in specs.values() for r in spec["roles"])
 
 
 def test_equal_parameter_counts_across_archs(ttt_params) -> None:
@@ -89,7 +77,7 @@ def trained(ttt_params, tmp_path):
     tokens = rng.integers(0, 64, size=2000).astype(np.uint16)
     np.save(tmp_path / "train.npy", tokens)
     np.save(tmp_path / "held.npy", tokens[:400])
-    raw = runs.run_specs(ttt_params)["ttt_linear-s-s0"]
+    raw = runs.run_specs(ttt_params)["ttt_linear_m-s-s0"]
     spec_json = {k: raw[k] for k in ("name", "label", "model", "train")}
     write_json(tmp_path / "run.json", spec_json)
     spec = build_config(RunSpec, spec_json, "run")
@@ -164,6 +152,7 @@ def test_result_steps_numbers_and_tables(ttt_params) -> None:
         n: {
             "final_eval_loss": 2.0 + i / 10,
             "late_minus_early_loss": -0.1,
+            "loss_slope": -0.05,
             "loss_early": 2.1,
             "loss_late": 2.0,
             "binned": {"position": [1.0, 2.0], "loss": [2.1, 2.0]},
@@ -175,14 +164,9 @@ def test_result_steps_numbers_and_tables(ttt_params) -> None:
     for arch in ttt_params.archs:
         assert nums[f"text.{arch}.final_eval_loss"] == nums[f"text.{arch}.m.final_eval_loss"]  # largest size
         assert f"text.{arch}.late_minus_early_loss" in nums
-    assert len(text["curves"]) == 2 * 8 and len(text["flops"]) == 8
-    abl = results.ablation_results(specs, hist, evals)["numbers"]
-    assert abl["ablation.minibatch.8.final_eval_loss"] == evals["ttt_linear-s-s0"]["final_eval_loss"]
-    assert {f"ablation.minibatch.{b}.final_eval_loss" for b in ("1", "8", "T")} <= set(abl)
-    lad = results.ladder_results(specs, hist, evals)["numbers"]
-    assert math.isclose(lad["ladder.ln_residual.perplexity"], math.exp(lad["ladder.ln_residual.final_eval_loss"]))
-    for prefix, out in (("text", nums), ("ablation", abl), ("ladder", lad)):
-        assert all(k.startswith(prefix + ".") for k in out)
+    n = 2 * len(ttt_params.archs)
+    assert len(text["curves"]) == 2 * n and len(text["flops"]) == n
+    assert all(k.startswith("text.") for k in nums)
 
 
 def test_latency_numbers_keys() -> None:
@@ -194,14 +178,21 @@ def test_latency_numbers_keys() -> None:
 
 
 def test_schema_arch_enums_match_the_registry() -> None:
-    """The schema's architecture enum is the registry's names; every other arch enum is a subset of it."""
+    """The schema's architecture enum is the registry's names; every other arch enum is a subset of it; the
+    recall study's archs and ladder rows are repro.ttt.recall's."""
     from pathlib import Path
 
     import yaml
 
+    from repro.ttt.recall import LADDER_CHANGES, RECALL_ARCHS
+
     schema = yaml.safe_load((Path(__file__).resolve().parents[3] / "workflow/schemas/ttt.schema.yaml").read_text())
-    assert set(schema["$defs"]["arch"]["enum"]) == set(ARCHS)
-    enums = [n["enum"] for n in _walk(schema) if isinstance(n, dict) and "enum" in n and set(n["enum"]) & set(ARCHS)]
+    defs = schema["$defs"]
+    assert set(defs["arch"]["enum"]) == set(ARCHS)
+    assert list(defs["recall_arch"]["enum"]) == list(RECALL_ARCHS)
+    assert list(defs["ladder_row"]["enum"]) == list(LADDER_CHANGES)
+    text_part = {k: v for k, v in schema["properties"].items() if k not in ("recall",)}
+    enums = [n["enum"] for n in _walk(text_part) if isinstance(n, dict) and "enum" in n and set(n["enum"]) & set(ARCHS)]
     assert all(set(e) <= set(ARCHS) for e in enums), enums
 
 
@@ -219,6 +210,7 @@ def test_step_result_contract() -> None:
     assert steps.StepResult is StepResult
     assert all(
         callable(getattr(steps, f"{s}_step"))
-        for s in ("tokenizer", "data", "train", "evaluate", "equivalence", "latency", "text", "ablation", "ladder")
+        for s in ("tokenizer", "data", "train", "evaluate", "equivalence", "latency", "text")
+        + ("recall_run", "recall", "inner_loss", "minibatch", "ladder", "speed")
     )
     assert asdict(LMConfig())  # LMConfig stays a plain dataclass (RunSpec builds it from JSON)
