@@ -13,9 +13,9 @@ TEXT_ARCHS = ("transformer", "mamba", "ttt_linear_m")
 RECALL_ARCHS = ("transformer", "mamba", "ttt_linear_m", "ttt_mlp_m", "linear_attention_m")
 
 
-def test_ttt_smoke_run(repo_copy):
-    snakemake(["--config", "scale=smoke", "--", "ttt"], repo_copy, timeout=600)
-    path = repo_copy / "results/smoke/ttt/numbers.json"
+def test_ttt_smoke_run(smoke_repo):
+    snakemake(["--config", "scale=smoke", "--", "ttt"], smoke_repo, timeout=600)
+    path = smoke_repo / "results/smoke/ttt/numbers.json"
     numbers = json.loads(path.read_text())
     required = (
         ["equivalence.primal_dual.max_abs_diff", "equivalence.linear_attention.max_abs_diff", "speed.dual_vs_primal"]
@@ -47,8 +47,8 @@ def test_ttt_smoke_run(repo_copy):
     assert numbers["data.heldout_documents"] >= 1 and numbers["data.train_tokens"] > numbers["data.heldout_tokens"]
     figures = ("recall_gap", "recall_accuracy", "inner_loss", "minibatch", "ladder", "position_loss", "loss_vs_flops")
     for fig in (*figures, "latency"):
-        assert (repo_copy / f"results/smoke/ttt/figures/{fig}.png").stat().st_size > 10_000, fig
-    card = evaluate_scorecard("smoke", {"ttt": path}, [repo_copy / "workflow/expected/ttt.yaml"])
+        assert (smoke_repo / f"results/smoke/ttt/figures/{fig}.png").stat().st_size > 10_000, fig
+    card = evaluate_scorecard("smoke", {"ttt": path}, [smoke_repo / "workflow/expected/ttt.yaml"])
     check_scorecard(card)
-    again = snakemake(["-n", "--config", "scale=smoke", "--", "ttt"], repo_copy).stdout
+    again = snakemake(["-n", "--config", "scale=smoke", "--", "ttt"], smoke_repo).stdout
     assert "Nothing to be done" in again
