@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from repro.common.plotting import apply_style
@@ -81,23 +82,36 @@ RECALL_LABELS = {
 }
 
 
+def _log_bins(positions: pd.Series, n_bins: int = 24) -> pd.Series:
+    """Token index (1-based) -> geometric mean of its log-spaced bin: averages out the key/value alternation of
+    the recall stream (keys and values cost differently) whatever the value length."""
+    idx = positions.to_numpy() + 1
+    edges = np.unique(np.round(np.geomspace(1, idx.max() + 1, n_bins + 1)).astype(int))
+    which = np.clip(np.searchsorted(edges, idx, side="right") - 1, 0, len(edges) - 2)
+    centers = np.sqrt(edges[:-1] * np.maximum(edges[1:] - 1, edges[:-1]))
+    return pd.Series(centers[which], index=positions.index)
+
+
 def plot_recall_gap(curves: pd.DataFrame, scale: str) -> plt.Figure:
-    """Per-position loss minus the Bayes-optimal loss (mean over seeds, band = min..max), one panel per pairs."""
+    """Per-position loss minus the Bayes-optimal loss, averaged within log-spaced bins of token index (per seed),
+    then mean over seeds with a min..max band; one panel per number of pairs."""
     apply_style()
     pairs = sorted(set(curves["pairs"]))
     fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 3.6), squeeze=False, sharey=True)
     for ax, p in zip(axes[0], pairs):
-        sub = curves[curves["pairs"] == p].assign(gap=lambda d: d["loss"] - d["bayes"])
-        floor = sub.groupby("position")[["no_memory", "bayes"]].mean()
-        ax.plot(floor.index + 1, floor["no_memory"] - floor["bayes"], "k:", label="no-memory floor")
+        sub = curves[curves["pairs"] == p].assign(
+            gap=lambda d: d["loss"] - d["bayes"], floor=lambda d: d["no_memory"] - d["bayes"]
+        )
+        sub = sub.assign(bin=_log_bins(sub["position"]))
+        floor = sub.groupby("bin")["floor"].mean()
+        ax.plot(floor.index, floor.values, "k:", label="no-memory floor")
         for arch in dict.fromkeys(sub["arch"]):
-            g = sub[sub["arch"] == arch].groupby("position")["gap"]
-            m, lo, hi = g.mean(), g.min(), g.max()
+            per_seed = sub[sub["arch"] == arch].groupby(["seed", "bin"])["gap"].mean().unstack("seed")
             c = RECALL_COLORS.get(arch)
-            ax.plot(m.index + 1, m.values, color=c, label=RECALL_LABELS.get(arch, arch))
-            ax.fill_between(m.index + 1, lo.values, hi.values, color=c, alpha=0.15, lw=0)
+            ax.plot(per_seed.index, per_seed.mean(axis=1), "o-", ms=2.5, color=c, label=RECALL_LABELS.get(arch, arch))
+            ax.fill_between(per_seed.index, per_seed.min(axis=1), per_seed.max(axis=1), color=c, alpha=0.15, lw=0)
         ax.set_xscale("log")
-        ax.set_xlabel("token index")
+        ax.set_xlabel("token index (log-spaced bins)")
         ax.set_ylabel("loss - Bayes-optimal loss (nats)")
         ax.set_title(f"{p} key-value pairs ({scale})")
     axes[0][0].legend(fontsize=7)
