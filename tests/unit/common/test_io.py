@@ -62,3 +62,21 @@ def test_write_json_if_changed_keeps_mtime(tmp_path):
 
 def test_flatten():
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
+    """mkstemp/mkdtemp create 0600/0700; results must be readable by the group like any other file."""
+    import os
+
+    from repro.common.io import atomic_dir, atomic_write_text
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    atomic_write_text(tmp_path / "a.txt", "x")
+    plain = tmp_path / "b.txt"
+    plain.write_text("x")
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    with atomic_dir(tmp_path / "d") as d:
+        (d / "f").write_text("x")
+    (tmp_path / "e").mkdir()
+    assert (tmp_path / "d").stat().st_mode & 0o777 == (tmp_path / "e").stat().st_mode & 0o777
