@@ -145,4 +145,6 @@ def parse_cache(name, function, params, modules):
     mod_name, _, attr = function.partition(":")
     value = getattr(importlib.import_module(mod_name), attr)(params)
     write_json(path, {"digest": digest, "value": value})
-    return value
+    # Return what a cache hit returns (JSON keeps key order as stored): a first parse and a later one must give
+    # identical rule params, or Snakemake sees "params changed" and reruns.
+    return read_json(path)["value"]
