@@ -27,6 +27,8 @@ ME = paper_params("maskembed")
 ME_OUT = "results/{scale}/maskembed"
 ME_LOG = "logs/{scale}/maskembed"
 ME_BENCH = "benchmarks/{scale}/maskembed"
+ME_PRETRAINED = f"{ME_OUT}/pretrain/s{{meseed}}/backbone.pt"  # one backbone per seed
+ME_ALIGNED = f"{ME_OUT}/align/{{mearm}}/s{{meseed}}/model.pt"  # MaskEmbed or control, per seed
 ME_SEEDS = ME["seeds"]
 ME_ARMS = ["maskembed", "control"]
 ME_FIGURES = ["scores", "examples"]
@@ -96,7 +98,7 @@ rule maskembed__pretrain:
         params=f"{ME_OUT}/params/pretrain-s{{meseed}}.json",  # ME_PRETRAIN_PARAMS, written at parse time
         code=ME_CODE,
     output:
-        weights=f"{ME_OUT}/pretrain/s{{meseed}}/backbone.pt",
+        weights=ME_PRETRAINED,
         history=f"{ME_OUT}/pretrain/s{{meseed}}/history.json",
     log:
         f"{ME_LOG}/pretrain/s{{meseed}}.log",
@@ -120,7 +122,7 @@ rule maskembed__align:
         params=f"{ME_OUT}/params/align-{{mearm}}-s{{meseed}}.json",  # ME_ALIGN_PARAMS, written at parse time
         code=ME_CODE,
     output:
-        weights=f"{ME_OUT}/align/{{mearm}}/s{{meseed}}/model.pt",
+        weights=ME_ALIGNED,
         history=f"{ME_OUT}/align/{{mearm}}/s{{meseed}}/history.json",
     log:
         f"{ME_LOG}/align/{{mearm}}/s{{meseed}}.log",
@@ -135,10 +137,12 @@ rule maskembed__align:
         "../scripts/common/step.py"
 
 
+# Plain patterns, not rules.<rule>.output: under a storage plugin (the Kubernetes profile's S3 default
+# storage) rule outputs carry storage flags, which expand() refuses.
 ME_BACKBONES = {
-    "backbones": expand(rules.maskembed__pretrain.output.weights, meseed=ME_SEEDS, allow_missing=True),
-    "aligned": expand(rules.maskembed__align.output.weights, meseed=ME_SEEDS, mearm="maskembed", allow_missing=True),
-    "control": expand(rules.maskembed__align.output.weights, meseed=ME_SEEDS, mearm="control", allow_missing=True),
+    "backbones": expand(ME_PRETRAINED, meseed=ME_SEEDS, allow_missing=True),
+    "aligned": expand(ME_ALIGNED, meseed=ME_SEEDS, mearm="maskembed", allow_missing=True),
+    "control": expand(ME_ALIGNED, meseed=ME_SEEDS, mearm="control", allow_missing=True),
 }
 
 
