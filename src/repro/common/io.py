@@ -168,6 +168,19 @@ def read_json(path: str | os.PathLike[str]) -> Any:
             raise json.JSONDecodeError(f"{path}: not valid JSON: {err.msg}", err.doc, err.pos) from None
 
 
+def read_csv(path: str | os.PathLike[str], error: type[Exception] = ValueError) -> Any:
+    """``pandas.read_csv(path)``; an unreadable, empty or ragged file raises ``error`` naming the file.
+
+    Papers pass their own ``DataError`` so that callers catch one exception type per paper.
+    """
+    import pandas as pd  # lazy: this module is imported at parse time
+
+    try:
+        return pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise error(f"{path}: cannot read CSV: {exc}") from exc
+
+
 def flatten(d: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
     """Flatten nested mappings into ``{"a.b.c": value}`` (the numbers.json key style)."""
     out: dict[str, Any] = {}

@@ -14,6 +14,8 @@ import re
 
 import pandas as pd
 
+from repro.common.io import read_csv
+
 METRICS: tuple[str, ...] = ("novelty", "excitement", "feasibility", "effectiveness", "overall")
 CONDITIONS: tuple[str, ...] = ("Human", "AI", "AI_Rerank")
 TOPICS: tuple[str, ...] = ("Bias", "Coding", "Safety", "Multilingual", "Factuality", "Math", "Uncertainty")
@@ -79,10 +81,7 @@ def title_from_entry(entry: str) -> str:
 
 def load_titles(path: str | os.PathLike[str]) -> pd.DataFrame:
     """``id_title_mapping.csv`` -> columns idea_id (normalised), topic, condition, title."""
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: cannot read CSV: {exc}") from exc
+    df = read_csv(path, DataError)
     if list(df.columns[:2]) != ["ID", "Title / Filename"]:
         raise DataError(f"{path}: expected columns 'ID', 'Title / Filename', got {list(df.columns)}")
     out = pd.DataFrame(

@@ -22,26 +22,27 @@ from typing import Any
 import pandas as pd
 
 from repro.common.fetch import local_path
+from repro.common.io import read_csv
 
 __all__ = [
-    "DataError",
-    "MODEL",
-    "FAMILY",
-    "SIZE",
-    "TOKENS",
-    "FLOPS",
-    "META_COLUMNS",
+    "BBH_SUBTASK_CHANCE",
     "EVAL_FAMILIES",
     "FAMILIES_WITHOUT_FLOPS",
+    "FAMILY",
+    "FLOPS",
+    "META_COLUMNS",
+    "MODEL",
     "PREREGISTERED_MODELS",
-    "BBH_SUBTASK_CHANCE",
-    "read_table",
-    "family_list",
-    "select_models",
-    "merge_on_model",
-    "slug",
+    "SIZE",
+    "TOKENS",
+    "DataError",
     "bbh_chance",
+    "family_list",
+    "merge_on_model",
     "pinned_files",
+    "read_table",
+    "select_models",
+    "slug",
 ]
 
 MODEL, FAMILY = "Model", "Model Family"
@@ -147,10 +148,7 @@ def read_table(path: str | os.PathLike[str], required: Iterable[str] = (MODEL,))
     Raises :class:`DataError` naming the file and all missing columns, or a
     duplicated model name.
     """
-    try:
-        df = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: cannot read CSV: {exc}") from exc
+    df = read_csv(path, DataError)
     missing = [c for c in dict.fromkeys(required) if c not in df.columns]
     if missing:
         cols = ", ".join(repr(c) for c in missing)

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from repro.common.io import read_csv
+
 __all__ = ["TARGET_GROUPS", "DataError", "check_bpb", "load_bpb", "load_errors", "target_errors"]
 
 #: Target -> benchmark rows of the error CSV averaged into ``y`` (the paper's eight targets
@@ -52,14 +54,6 @@ def check_bpb(bpb: pd.DataFrame) -> None:
         )
 
 
-def _read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """pandas' CSV reader with the file named in its errors (an empty or ragged released file)."""
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read CSV: {exc}") from None
-
-
 def _as_float(table: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
     """The table as float64, naming the file and the first model with a non-numeric cell."""
     try:
@@ -74,7 +68,7 @@ def _as_float(table: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame
 
 def load_bpb(path: str | os.PathLike[str], id_column: str = "id") -> pd.DataFrame:
     """The BPB matrix with rows = LLMs (sorted by name) and columns = text ids (file order)."""
-    df = _read_csv(path)
+    df = read_csv(path, DataError)
     if id_column not in df.columns:
         raise DataError(f"{path}: no id column {id_column!r}; columns start with {list(df.columns[:3])}")
     if df[id_column].duplicated().any():
@@ -91,7 +85,7 @@ def load_bpb(path: str | os.PathLike[str], id_column: str = "id") -> pd.DataFram
 
 def load_errors(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The error CSV with rows = LLMs (sorted) and columns = benchmarks."""
-    df = _read_csv(path)
+    df = read_csv(path, DataError)
     if "benchmark" not in df.columns:
         raise DataError(f"{path}: no 'benchmark' column")
     E = df.set_index("benchmark").T
