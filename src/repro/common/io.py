@@ -159,6 +159,20 @@ def fingerprint(paths: list[str | os.PathLike[str]] | tuple[str | os.PathLike[st
     return h.hexdigest()
 
 
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """Read a YAML file (safe loader) with libyaml's C parser when PyYAML was built with it.
+
+    Every parse of the workflow reads the registry and eleven schemas: the C parser makes that about ten
+    times cheaper than the pure-Python one (0.55 s of a 2.6 s no-change run), which keeps a no-change
+    ``snakemake`` under its 3 s target as papers are added. Both loaders accept the same documents.
+    """
+    import yaml  # lazy: few callers need it
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=loader)  # noqa: S506 - a safe loader
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file; malformed JSON raises :class:`json.JSONDecodeError` naming the file."""
     with open(path, encoding="utf-8") as fh:
@@ -168,11 +182,17 @@ def read_json(path: str | os.PathLike[str]) -> Any:
             raise json.JSONDecodeError(f"{path}: not valid JSON: {err.msg}", err.doc, err.pos) from None
 
 
-def read_csv(path: str | os.PathLike[str], error: type[Exception] = ValueError) -> Any:
-    """``pandas.read_csv(path)``; an unreadable, empty or ragged file raises ``error`` naming the file.
+class DataError(ValueError):
+    """A data file (released by the authors, mirrored or built by a step) is missing, malformed or lacks
+    a field an analysis needs; the message names the file and the field.
 
-    Papers pass their own ``DataError`` so that callers catch one exception type per paper.
+    One class for every paper: each paper's ``data`` module re-exports it, so callers catch
+    ``repro.<slug>.data.DataError`` or this one alike.
     """
+
+
+def read_csv(path: str | os.PathLike[str], error: type[Exception] = DataError) -> Any:
+    """``pandas.read_csv(path)``; an unreadable, empty or ragged file raises ``error`` naming the file."""
     import pandas as pd  # lazy: this module is imported at parse time
 
     try:

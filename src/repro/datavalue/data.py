@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from repro.common.io import DataError
+
 __all__ = [
     "DataError",
     "SubsetError",
@@ -26,10 +28,6 @@ __all__ = [
 ]
 
 OFFLINE_SOURCES = ("synthetic", "sklearn")
-
-
-class DataError(ValueError):
-    """A dataset cannot be built (unknown name, network-only source); the message names it."""
 
 
 class SubsetError(ValueError):

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from repro.common.io import DataError
+
 __all__ = [
     "DataError",
     "DATASETS",
@@ -57,10 +59,6 @@ OQA_GROUP_FILE = {
 }
 OQA_DIR = "opinions_qa/data/human_resp/Pew_American_Trends_Panel_disagreement_{pool}"
 MANIFEST = Path(__file__).with_name("released_files.tsv")
-
-
-class DataError(ValueError):
-    """A released file is missing, malformed or lacks a field; the message names it."""
 
 
 def released_files() -> dict[str, str]:

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from repro.common.io import DataError
+
 __all__ = [
     "DATASETS",
     "MODELS",
@@ -69,10 +71,6 @@ AUTHOR_KEYS = {
     "sc_vc": "sc_plus_vc",
     "ilvc": "inline_verbalized_confidence",
 }
-
-
-class DataError(ValueError):
-    """A released file does not have the expected structure; the message names file and field."""
 
 
 def setting_name(dataset: str, model: str) -> str:

@@ -14,17 +14,13 @@ import re
 
 import pandas as pd
 
-from repro.common.io import read_csv
+from repro.common.io import DataError, read_csv
 
 METRICS: tuple[str, ...] = ("novelty", "excitement", "feasibility", "effectiveness", "overall")
 CONDITIONS: tuple[str, ...] = ("Human", "AI", "AI_Rerank")
 TOPICS: tuple[str, ...] = ("Bias", "Coding", "Safety", "Multilingual", "Factuality", "Math", "Uncertainty")
 CONDITION_KEY = {"Human": "human", "AI": "ai", "AI_Rerank": "ai_rerank"}  # numbers.json spelling
 REQUIRED_COLUMNS = ("topic", "condition", "idea_id") + tuple(f"{m}_score" for m in METRICS)
-
-
-class DataError(ValueError):
-    """A released file does not have the expected shape; the message names the file and field."""
 
 
 def normalise_idea_id(raw: str) -> str:
@@ -81,7 +77,7 @@ def title_from_entry(entry: str) -> str:
 
 def load_titles(path: str | os.PathLike[str]) -> pd.DataFrame:
     """``id_title_mapping.csv`` -> columns idea_id (normalised), topic, condition, title."""
-    df = read_csv(path, DataError)
+    df = read_csv(path)
     if list(df.columns[:2]) != ["ID", "Title / Filename"]:
         raise DataError(f"{path}: expected columns 'ID', 'Title / Filename', got {list(df.columns)}")
     out = pd.DataFrame(

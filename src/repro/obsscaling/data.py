@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from repro.common.fetch import local_path
-from repro.common.io import read_csv
+from repro.common.io import DataError, read_csv
 
 __all__ = [
     "BBH_SUBTASK_CHANCE",
@@ -138,17 +138,13 @@ BBH_SUBTASK_CHANCE: dict[str, float] = {
 }
 
 
-class DataError(ValueError):
-    """A data file does not have what an analysis needs; the message names the file."""
-
-
 def read_table(path: str | os.PathLike[str], required: Iterable[str] = (MODEL,)) -> pd.DataFrame:
     """Read one CSV and check that every ``required`` column is present.
 
     Raises :class:`DataError` naming the file and all missing columns, or a
     duplicated model name.
     """
-    df = read_csv(path, DataError)
+    df = read_csv(path)
     missing = [c for c in dict.fromkeys(required) if c not in df.columns]
     if missing:
         cols = ", ".join(repr(c) for c in missing)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from repro.common.io import read_csv
+from repro.common.io import DataError, read_csv
 
 __all__ = ["TARGET_GROUPS", "DataError", "check_bpb", "load_bpb", "load_errors", "target_errors"]
 
@@ -34,10 +34,6 @@ TARGET_GROUPS: dict[str, tuple[str, ...]] = {
     "lambada_fr": ("lambada_openai_mt_fr",),
     "lambada_it": ("lambada_openai_mt_it",),
 }
-
-
-class DataError(ValueError):
-    """Released or generated data that the estimators cannot use; the message names the LLM/text."""
 
 
 def check_bpb(bpb: pd.DataFrame) -> None:
@@ -68,7 +64,7 @@ def _as_float(table: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame
 
 def load_bpb(path: str | os.PathLike[str], id_column: str = "id") -> pd.DataFrame:
     """The BPB matrix with rows = LLMs (sorted by name) and columns = text ids (file order)."""
-    df = read_csv(path, DataError)
+    df = read_csv(path)
     if id_column not in df.columns:
         raise DataError(f"{path}: no id column {id_column!r}; columns start with {list(df.columns[:3])}")
     if df[id_column].duplicated().any():
@@ -85,7 +81,7 @@ def load_bpb(path: str | os.PathLike[str], id_column: str = "id") -> pd.DataFram
 
 def load_errors(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The error CSV with rows = LLMs (sorted) and columns = benchmarks."""
-    df = read_csv(path, DataError)
+    df = read_csv(path)
     if "benchmark" not in df.columns:
         raise DataError(f"{path}: no 'benchmark' column")
     E = df.set_index("benchmark").T
