@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 
-from workflow_helpers import snakemake
-
-from repro.common.scorecard import check_scorecard, evaluate_scorecard
+from workflow_helpers import smoke_run
 
 TEXT_ARCHS = ("transformer", "mamba", "ttt_linear_m")
 RECALL_ARCHS = ("transformer", "mamba", "ttt_linear_m", "ttt_mlp_m", "linear_attention_m")
 
 
 def test_ttt_smoke_run(smoke_repo):
-    snakemake(["--config", "scale=smoke", "--", "ttt"], smoke_repo, timeout=600)
-    path = smoke_repo / "results/smoke/ttt/numbers.json"
-    numbers = json.loads(path.read_text())
     required = (
         ["equivalence.primal_dual.max_abs_diff", "equivalence.linear_attention.max_abs_diff", "speed.dual_vs_primal"]
         + [f"text.{a}.{k}" for a in TEXT_ARCHS for k in ("final_eval_loss", "late_minus_early_loss", "loss_slope")]
@@ -36,8 +30,8 @@ def test_ttt_smoke_run(smoke_repo):
             for k in ("prefill_ms_per_token", "decode_ms_per_token")
         ]
     )
-    missing = [k for k in required if k not in numbers]
-    assert not missing, missing
+    figures = ("recall_gap", "recall_accuracy", "inner_loss", "minibatch", "ladder", "position_loss", "loss_vs_flops")
+    numbers, _ = smoke_run(smoke_repo, "ttt", required, (*figures, "latency"), timeout=600)
     assert numbers["equivalence.primal_dual.max_abs_diff"] < 1e-10
     assert numbers["equivalence.linear_attention.max_abs_diff"] < 1e-10
     # three optimizer steps: finite losses no worse than about the uniform predictor (vocabulary <= 300 / 16)
@@ -45,10 +39,3 @@ def test_ttt_smoke_run(smoke_repo):
     assert all(0 < numbers[f"recall.{a}.4.loss"] < math.log(16) + 0.5 for a in RECALL_ARCHS)
     assert numbers["recall.ttt_linear_m.4.state_size"] == numbers["recall.mamba.4.state_size"]
     assert numbers["data.heldout_documents"] >= 1 and numbers["data.train_tokens"] > numbers["data.heldout_tokens"]
-    figures = ("recall_gap", "recall_accuracy", "inner_loss", "minibatch", "ladder", "position_loss", "loss_vs_flops")
-    for fig in (*figures, "latency"):
-        assert (smoke_repo / f"results/smoke/ttt/figures/{fig}.png").stat().st_size > 10_000, fig
-    card = evaluate_scorecard("smoke", {"ttt": path}, [smoke_repo / "workflow/expected/ttt.yaml"])
-    check_scorecard(card)
-    again = snakemake(["-n", "--config", "scale=smoke", "--", "ttt"], smoke_repo).stdout
-    assert "Nothing to be done" in again

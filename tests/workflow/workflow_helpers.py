@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from repro.common.scorecard import Scorecard
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv's bin: snakemake and dvc live next to python
@@ -42,6 +47,39 @@ def copy_repo(dest: Path) -> Path:
 
 def snakemake(args: list[str], cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     return run([str(BIN / "snakemake"), *args], cwd, check=check, timeout=timeout)
+
+
+def smoke_run(
+    repo: Path,
+    slug: str,
+    required: list[str],
+    figures: tuple[str, ...],
+    cores: int | None = None,
+    timeout: int = 900,
+) -> tuple[dict, Scorecard]:
+    """The common end-to-end smoke check of one paper, shared by every ``test_<slug>_smoke.py``.
+
+    Runs ``snakemake <slug>`` at smoke scale in ``repo``; asserts that every key in ``required`` is in its
+    numbers.json, that each figure in ``figures`` is a real plot (over 10 kB), that the scorecard passes
+    (the exact tier is enforced at every scale) and that a second dry run has nothing to do.
+    Returns (numbers, scorecard) for the paper-specific assertions.
+    """
+    from repro.common.scorecard import check_scorecard, evaluate_scorecard
+
+    cores_arg = [f"-c{cores}"] if cores else []
+    snakemake([*cores_arg, "--config", "scale=smoke", "--", slug], repo, timeout=timeout)
+    path = repo / f"results/smoke/{slug}/numbers.json"
+    numbers = json.loads(path.read_text())
+    missing = [k for k in required if k not in numbers]
+    assert not missing, f"{slug} numbers.json lacks {missing}"
+    for fig in figures:
+        png = repo / f"results/smoke/{slug}/figures/{fig}.png"
+        assert png.stat().st_size > 10_000, f"{png} is {png.stat().st_size} bytes: not a real plot"
+    card = evaluate_scorecard("smoke", {slug: path}, [repo / f"workflow/expected/{slug}.yaml"])
+    check_scorecard(card)
+    again = snakemake(["-n", "--config", "scale=smoke", "--", slug], repo).stdout
+    assert "Nothing to be done" in again, f"a second dry run of {slug} plans jobs:\n{again[-3000:]}"
+    return numbers, card
 
 
 def planned_rules(dry_run_stdout: str) -> dict[str, int]:

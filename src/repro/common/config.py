@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
+
+from repro.common.io import read_yaml
 
 SCALES = ("paper", "tiny", "smoke")
 
@@ -31,8 +32,7 @@ def _key_path(path: Any) -> str:
 
 def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML/JSON schema file."""
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    return read_yaml(path)
 
 
 def validate_block(block: Any, schema: Mapping[str, Any], where: str, context: str = "") -> None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from repro.common.io import read_yaml
 
 TIERS = ("exact", "end_to_end")
 _SLUG = re.compile(r"^[a-z][a-z0-9]*$")
@@ -59,8 +59,7 @@ class Registry:
 def load_registry(path: str | os.PathLike[str]) -> Registry:
     """Parse and check ``workflow/papers.yaml``."""
     path = Path(path)
-    with open(path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh) or {}
+    doc = read_yaml(path) or {}
     unknown = set(doc) - {"papers", "downloads", "scales"}
     if unknown:
         raise RegistryError(f"{path}: unknown top-level key(s) {sorted(unknown)}")

@@ -54,9 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from repro.common.io import read_json
+from repro.common.io import read_json, read_yaml
 
 MATCH, MISMATCH, EXPLAINED = "match", "MISMATCH", "EXPLAINED"
 MISSING, REPORTED, NOT_AT_SCALE = "missing", "reported", "n/a at this scale"
@@ -297,8 +295,7 @@ def _parse_claim(c: Mapping[str, Any], where: str) -> Claim:
 def load_expected(path: str | os.PathLike[str]) -> PaperExpected:
     """Parse and check one expected file; malformed entries raise :class:`ExpectedError`."""
     path = Path(path)
-    with open(path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh) or {}
+    doc = read_yaml(path) or {}
     for req in ("paper", "title"):
         if req not in doc:
             raise ExpectedError(f"{path}: missing top-level key {req!r}")

@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import yaml
 from scipy import stats
 
+from repro.common.io import read_yaml
 from repro.pplcorr.estimators import estimator, linear
 
 __all__ = ["top_k", "reference_top_ten", "HeldoutResult", "heldout_rank_prediction"]
@@ -28,8 +28,7 @@ def top_k(estimate: np.ndarray, k: int = 10) -> np.ndarray:
 
 def reference_top_ten(path: str | os.PathLike[str], key: str = "top_ten_from_estimate") -> dict[int, str]:
     """``{row position in the BPB CSV: text id}`` from a released ``fasttext_info`` YAML."""
-    with open(path, encoding="utf-8") as fh:
-        info = yaml.safe_load(fh)
+    info = read_yaml(path)
     if key not in info:
         raise KeyError(f"{path}: no {key!r}; keys {sorted(info)}")
     ((column, entries),) = info[key].items()
