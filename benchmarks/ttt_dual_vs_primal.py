@@ -17,6 +17,7 @@ forward + backward at the toy training shape).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ttt_dual_vs_primal.json"))
     args = ap.parse_args(argv)
+    load_before = os.getloadavg()[0]  # recorded, not assumed: the ratios move with machine load (4x-10x seen)
     rows = run(args.threads, args.repeats)
     key = next(
         r for r in rows if r["inner"] == "linear" and r["shape"] == "toy_train" and r["mode"] == "forward_backward"
@@ -137,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "threads": args.threads,
         "repeats": args.repeats,
-        "note": "2 CPU cores shared with other engineers' jobs during the run; absolute times are noisy, "
-        "ratios are taken within one run. Both forms use the analytic LN backward.",
+        "cpu_count": os.cpu_count(),
+        "load_average_1min_before": load_before,
+        "note": "absolute times depend on machine load (load_average_1min_before); ratios are taken within one "
+        "run. Both forms use the analytic LN backward.",
         "check": {
             "target_speedup": 3.0,
             "case": "linear/toy_train/forward_backward",
