@@ -13,6 +13,7 @@ from pathlib import Path
 
 from repro.common.config import ParamsError, resolve, select_keys, validate_params
 from repro.common.io import fingerprint, read_json, write_json, write_json_if_changed
+from repro.common.hooks import cancel_pending_timers
 from repro.common.locks import live_owners, record_owner, release_stale_locks
 from repro.common.registry import RegistryError, load_registry
 
@@ -47,6 +48,15 @@ if getattr(workflow.exec_mode, "name", "DEFAULT") == "DEFAULT":
 
 onstart:
     record_owner(Path(".snakemake"), list(getattr(workflow.persistence, "_lockfile", {}).values()))
+
+
+# Exit right after the last job instead of waiting for Snakemake's next job-selection timer (repro.common.hooks).
+onsuccess:
+    cancel_pending_timers()
+
+
+onerror:
+    cancel_pending_timers()
 
 
 def paper_params(slug, scale=SCALE):
