@@ -16,6 +16,10 @@ What is exercised (and what is not):
   bucket (as the README says to): the storage plugin really queries every input in S3, all paths are
   ``s3://`` paths, GPU jobs carry ``gpu >= 1`` and ``gpu_manufacturer``. No Kubernetes API server is
   contacted (the executor is not instantiated in a dry run): pod creation is not exercised.
+
+The plugins live in ``.cluster-plugins`` (installed with ``--target``, see README "Quick start"), not in the
+venv: Snakemake imports every plugin it can find at each start, which would slow every ``snakemake`` call of
+the project by ~0.6 s. Only the ``snakemake`` calls of this module put that folder on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -72,7 +78,37 @@ def repo(tmp_path_factory) -> Path:
     return copy_repo(tmp_path_factory.mktemp("cluster") / "repo")
 
 
+PLUGINS = ROOT / ".cluster-plugins"
+INSTALL = (
+    ".venv/bin/pip install -c requirements.lock --no-deps --upgrade --target .cluster-plugins "
+    "snakemake-executor-plugin-slurm snakemake-executor-plugin-slurm-jobstep "
+    "snakemake-executor-plugin-kubernetes snakemake-storage-plugin-s3"
+)
+
+
+def _pinned_plugins() -> dict[str, str]:
+    """The Snakemake plugins of the ``cluster`` extra (what users install), name -> pinned version."""
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["cluster"]
+    pins = dict(req.split("==") for req in extra)
+    return {name: version for name, version in pins.items() if name.startswith("snakemake-")}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster_plugins() -> None:
+    """Fail (never skip) when the plugins folder is missing or differs from the ``cluster`` extra's pins."""
+    found = {d.metadata["Name"].lower(): d.version for d in metadata.distributions(path=[str(PLUGINS)])}
+    for name, version in _pinned_plugins().items():
+        if found.get(name) != version:
+            pytest.fail(
+                f"{PLUGINS}: {name}=={version} (the cluster extra's pin) is not installed there "
+                f"(found: {found.get(name)}); run from the repository root: {INSTALL}"
+            )
+    # Only the plugins: their dependencies come from the venv (the test extra), not from shadow copies here.
+    assert set(found) <= {*_pinned_plugins(), "snakemake-executor-plugin-slurm-jobstep"}, found
+
+
 def _snakemake(args: list[str], repo: Path, env: dict[str, str] | None = None, check: bool = True):
+    env = {**(env or {}), "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))}
     return run([str(BIN / "snakemake"), *args], repo, check=check, env=env)
 
 
