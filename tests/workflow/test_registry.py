@@ -70,12 +70,10 @@ rule demo:
 rule demo__count:
     input:
         text="README.md",
-        params=step_params("demo", "count"),
+        params=step_params("demo", "count", section="count"),
         code=library_files("demo"),
     output:
         numbers="results/{scale}/demo/count/numbers.json",
-    params:
-        config_section="count",
     log:
         "logs/{scale}/demo/count.log",
     conda:

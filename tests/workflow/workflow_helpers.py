@@ -61,7 +61,8 @@ def smoke_run(
 
     Runs ``snakemake <slug>`` at smoke scale in ``repo``; asserts that every key in ``required`` is in its
     numbers.json, that each figure in ``figures`` is a real plot (over 10 kB), that the scorecard passes
-    (the exact tier is enforced at every scale) and that a second dry run has nothing to do.
+    (the exact tier is enforced at every scale) and that a second dry run has nothing to do, without
+    importing the modules that would make a no-change ``snakemake`` slow (``SLOW_AT_START``).
     Returns (numbers, scorecard) for the paper-specific assertions.
     """
     from repro.common.scorecard import check_scorecard, evaluate_scorecard
@@ -77,9 +78,35 @@ def smoke_run(
         assert png.stat().st_size > 10_000, f"{png} is {png.stat().st_size} bytes: not a real plot"
     card = evaluate_scorecard("smoke", {slug: path}, [repo / f"workflow/expected/{slug}.yaml"])
     check_scorecard(card)
-    again = snakemake(["-n", "--config", "scale=smoke", "--", slug], repo).stdout
-    assert "Nothing to be done" in again, f"a second dry run of {slug} plans jobs:\n{again[-3000:]}"
+    again = run(
+        [sys.executable, "-X", "importtime", str(BIN / "snakemake"), "-n", "--config", "scale=smoke", "--", slug], repo
+    )
+    assert "Nothing to be done" in again.stdout, f"a second dry run of {slug} plans jobs:\n{again.stdout[-3000:]}"
+    slow = sorted(imported_modules(again.stderr) & set(SLOW_AT_START))
+    assert not slow, f"a no-change dry run of {slug} imports {slow}: {[SLOW_AT_START[m] for m in slow]}"
     return numbers, card
+
+
+# Modules a no-change `snakemake -n` must not import (README "Speed": the goal is under 3 s), and why one would be.
+SLOW_AT_START = {
+    "pandas": "Snakemake imports pandas to compare a rule's `params:` with its record; rules carry no `params:` "
+    "(workflow/rules/common.smk: step_params, params_file, pins_file)",
+    "torch": "a rules file imports a library module at parse time; import it inside the step instead",
+    "matplotlib": "a rules file imports a plotting module at parse time",
+    "snakemake_executor_plugin_slurm": "the cluster plugins belong in .cluster-plugins, not in the venv "
+    "(README, Quick start): Snakemake imports every installed plugin at each start",
+    "snakemake_executor_plugin_kubernetes": "as snakemake_executor_plugin_slurm",
+    "snakemake_storage_plugin_s3": "as snakemake_executor_plugin_slurm",
+}
+
+
+def imported_modules(importtime_stderr: str) -> set[str]:
+    """The top-level packages named in ``python -X importtime`` output."""
+    names = set()
+    for line in importtime_stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return names
 
 
 def planned_rules(dry_run_stdout: str) -> dict[str, int]:

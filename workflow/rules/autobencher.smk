@@ -67,15 +67,18 @@ rule autobencher:
 
 rule autobencher__fetch:
     """The safety fork's judged answers at the pinned commit, from the pinned URL or $REPRO_MIRROR, sha256-checked."""
+    input:
+        pins=pins_file(
+            "autobencher",
+            {name: f"{AB_RELEASE['base_url']}/{spec['path']}" for name, spec in AB_RELEASE["files"].items()},
+            {name: spec["sha256"] for name, spec in AB_RELEASE["files"].items()},
+        ),
     output:
         **AB_FILE,
     log:
         "logs/autobencher/fetch.log",
     conda:
         REPRO_ENV
-    params:
-        urls={name: f"{AB_RELEASE['base_url']}/{spec['path']}" for name, spec in AB_RELEASE["files"].items()},
-        sha256={name: spec["sha256"] for name, spec in AB_RELEASE["files"].items()},
     script:
         "../scripts/common/fetch.py"
 
@@ -142,7 +145,7 @@ rule autobencher__tiny:
 rule autobencher__paper_plan:
     """Paper scale only: the roles (GPT-4-turbo), prompts, Wikipedia privileged info and the model panel."""
     input:
-        params=step_params("autobencher", "paper_plan"),
+        params=step_params("autobencher", "paper_plan", section="paper_plan"),
         code=AB_CODE,
     output:
         numbers=f"{AB_OUT}/paper_plan/numbers.json",
@@ -151,8 +154,6 @@ rule autobencher__paper_plan:
         f"{AB_LOG}/paper_plan.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="paper_plan",
     script:
         "../scripts/common/step.py"
 
@@ -187,6 +188,7 @@ for _fig in AB_FIGURES:
         input:
             **AB_FIG_INPUTS[_fig],
             code=AB_FIG_CODE,
+            labels=params_file("autobencher", f"fig_{_fig}", AB["figures"]),
         output:
             png=report(
                 f"{AB_OUT}/figures/{_fig}.png", caption=f"../report/autobencher_{_fig}.rst", category="autobencher"
@@ -196,7 +198,5 @@ for _fig in AB_FIGURES:
             f"{AB_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
-        params:
-            labels=AB["figures"],
         script:
             "../scripts/common/figure.py"

@@ -4,6 +4,11 @@
 # Snakemake's mtime logic reruns exactly the affected steps after a parameter edit
 # or a code change, also in a fresh clone restored with `dvc pull` (which carries
 # no .snakemake metadata): see `step_params` and `library_files`.
+#
+# Rules carry no `params:` directive: everything a job reads besides its data comes from such a file
+# (`step_params`, `params_file`, `pins_file`). One mechanism for "this value changed, rerun", and a cheap
+# no-change `snakemake -n`: to compare the `params:` of each job with its record, Snakemake imports pandas
+# (~0.3 s of a 2 s start, more from a cold disk); with no `params:` it never does.
 
 import importlib
 import os
@@ -11,7 +16,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
-from repro.common.config import ParamsError, resolve, select_keys, validate_params
+from repro.common.config import CONFIG_SECTION_KEY, ParamsError, resolve, select_keys, validate_params
 from repro.common.io import fingerprint, read_json, write_json, write_json_if_changed
 from repro.common.hooks import cancel_pending_timers
 from repro.common.locks import live_owners, record_owner, release_stale_locks
@@ -64,10 +69,13 @@ def paper_params(slug, scale=SCALE):
     return resolve(config, slug, scale)
 
 
-def step_params(slug, step, keys=None):
+def step_params(slug, step, keys=None, section=None):
     """Rule input: results/{scale}/<slug>/params/<step>.json holding only `keys`.
 
     `keys` are dotted params keys; the default is the step's own section, [step].
+    `section`: the one section the step's typed config is built from (its keys default to
+    [section]); recorded in the file for repro.common.steps.run_step. Without it, the
+    config has one field per top-level key.
 
     The file is written now, at parse time, for the configured scale, and only when
     its content changes, so its mtime moves exactly when a parameter this step
@@ -75,11 +83,15 @@ def step_params(slug, step, keys=None):
     Snakemake's file-existence cache on a first run.) Returns an input function
     that gives the path, with a clear error for a scale that is not configured.
     """
-    keys = [step] if keys is None else keys
+    keys = ([section] if section else [step]) if keys is None else keys
+    if section is not None and section not in keys:
+        raise WorkflowError(f"step_params({slug!r}, {step!r}): section {section!r} is not one of the keys {keys}")
     try:
         selected = select_keys(paper_params(slug, SCALE), keys, slug)
     except ParamsError as err:
         raise WorkflowError(str(err)) from None
+    if section is not None:
+        selected[CONFIG_SECTION_KEY] = section
     params_file(slug, step, selected)
 
     def _params_file(wildcards):
@@ -125,14 +137,28 @@ def params_file(slug, name, content):
     """Write results/{SCALE}/<slug>/params/<name>.json now (parse time), only when `content` changes, and
     return its {scale}-wildcard path: a rule input for parameters that are not one params.yaml section (e.g.
     one training run's resolved model and optimiser config). step_params is this for params.yaml keys."""
-    path = f"results/{SCALE}/{slug}/params/{name}.json"
+    _write_at_parse(f"results/{SCALE}/{slug}/params/{name}.json", content, "results")
+    return f"results/{{scale}}/{slug}/params/{name}.json"
+
+
+def pins_file(slug, urls, sha256):
+    """Write resources/pins/<slug>.json now (parse time), only when the pins change, and return its path: the
+    input of a paper's fetch rule, holding its outputs' pinned URLs and sha256 by output name (read by
+    workflow/scripts/common/fetch.py). Not per scale: a scale switch must not refetch; a changed pin does."""
+    if set(urls) != set(sha256):
+        raise WorkflowError(f"pins_file({slug!r}): outputs with a URL {sorted(urls)} != with a sha256 {sorted(sha256)}")
+    path = f"resources/pins/{slug}.json"
+    _write_at_parse(path, {"urls": urls, "sha256": sha256}, "resources")
+    return path
+
+
+def _write_at_parse(path, content, folder):
     try:
         write_json_if_changed(path, content)
-    except OSError as err:  # an unwritable or full results folder: say so before any job starts
+    except OSError as err:  # an unwritable or full folder: say so before any job starts
         raise WorkflowError(
-            f"cannot write {path}: {err.strerror or err}; the results folder must be writable"
+            f"cannot write {path}: {err.strerror or err}; the {folder} folder must be writable"
         ) from None
-    return f"results/{{scale}}/{slug}/params/{name}.json"
 
 
 # The software environment of every rule, relative to workflow/rules. The repro

@@ -74,15 +74,18 @@ rule distalign:
 
 rule distalign__fetch:
     """The released files (data, per-question TVs, GPT-4 outputs), pinned commit, sha256-checked."""
+    input:
+        pins=pins_file(
+            "distalign",
+            {name: f"{DA_URL}/{path}" for name, path in zip(DA_FILE, DA_RELEASED)},
+            {name: sha for name, sha in zip(DA_FILE, DA_RELEASED.values())},
+        ),
     output:
         **DA_FILE,
     log:
         "logs/distalign/fetch.log",
     conda:
         REPRO_ENV
-    params:
-        urls={name: f"{DA_URL}/{path}" for name, path in zip(DA_FILE, DA_RELEASED)},
-        sha256={name: sha for name, sha in zip(DA_FILE, DA_RELEASED.values())},
     script:
         "../scripts/common/fetch.py"
 
@@ -92,7 +95,7 @@ rule distalign__cells:
     input:
         tvs_csv=DA_FILE["eval_disagreement_bootstrapping"],
         cells_csv=DA_FILE["leaderboard_distrib_alignment_all"],
-        params=step_params("distalign", "cells"),
+        params=step_params("distalign", "cells", section="cells"),
         code=DA_CODE,
     output:
         numbers=f"{DA_OUT}/cells/numbers.json",
@@ -102,8 +105,6 @@ rule distalign__cells:
         f"{DA_LOG}/cells.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="cells",
     script:
         "../scripts/common/step.py"
 
@@ -113,7 +114,7 @@ rule distalign__replay:
     input:
         **DA_RAW,
         tvs_csv=DA_FILE["eval_disagreement_bootstrapping"],
-        params=step_params("distalign", "replay"),
+        params=step_params("distalign", "replay", section="replay"),
         code=DA_CODE,
     output:
         numbers=f"{DA_OUT}/replay/numbers.json",
@@ -123,8 +124,6 @@ rule distalign__replay:
         f"{DA_LOG}/replay.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="replay",
     script:
         "../scripts/common/step.py"
 
@@ -133,7 +132,7 @@ rule distalign__leaderboard:
     """Sec. 4, Fig. 2: main leaderboard (persona + few-shot, 3 datasets), 95% bootstrap intervals."""
     input:
         tvs=rules.distalign__cells.output.tvs,
-        params=step_params("distalign", "leaderboard"),
+        params=step_params("distalign", "leaderboard", section="leaderboard"),
         code=DA_CODE,
     output:
         numbers=f"{DA_OUT}/leaderboard/numbers.json",
@@ -142,8 +141,6 @@ rule distalign__leaderboard:
         f"{DA_LOG}/leaderboard.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="leaderboard",
     script:
         "../scripts/common/step.py"
 
@@ -186,7 +183,7 @@ rule distalign__baselines:
     input:
         **DA_DATA,
         tvs_csv=DA_FILE["eval_disagreement_bootstrapping"],
-        params=step_params("distalign", "baselines"),
+        params=step_params("distalign", "baselines", section="baselines"),
         code=DA_CODE,
     output:
         numbers=f"{DA_OUT}/baselines/numbers.json",
@@ -195,8 +192,6 @@ rule distalign__baselines:
         f"{DA_LOG}/baselines.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="baselines",
     script:
         "../scripts/common/step.py"
 
@@ -205,7 +200,7 @@ rule distalign__tiny:
     """End-to-end tiny tier: char-level GPT trained on the non-evaluated OQA pool, evaluated via `tiny`."""
     input:
         **{k: v for k, v in DA_DATA.items() if k.startswith("disagreement_")},
-        params=step_params("distalign", "tiny"),
+        params=step_params("distalign", "tiny", section="tiny"),
         code=DA_CODE + library_files("common.lm", "common.llm"),
     output:
         numbers=f"{DA_OUT}/tiny/numbers.json",
@@ -218,8 +213,6 @@ rule distalign__tiny:
         REPRO_ENV
     resources:
         runtime=30,
-    params:
-        config_section="tiny",
     script:
         "../scripts/common/step.py"
 
@@ -229,7 +222,7 @@ rule distalign__live:
     input:
         **DA_DATA,
         **DA_PROMPTS,
-        params=step_params("distalign", "live"),
+        params=step_params("distalign", "live", section="live"),
         code=DA_CODE + library_files("common.llm"),
     output:
         numbers=f"{DA_OUT}/live/numbers.json",
@@ -243,8 +236,6 @@ rule distalign__live:
     resources:
         runtime=24 * 60,
         gpu=gpus(),
-    params:
-        config_section="live",
     script:
         "../scripts/common/step.py"
 
@@ -293,6 +284,7 @@ for _fig in DA_FIGURES:
         input:
             **DA_FIG_INPUTS[_fig],
             code=DA_FIG_CODE,
+            labels=params_file("distalign", f"fig_{_fig}", DA["figures"]),
         output:
             png=report(f"{DA_OUT}/figures/{_fig}.png", caption=f"../report/distalign_{_fig}.rst", category="distalign"),
             pdf=f"{DA_OUT}/figures/{_fig}.pdf",
@@ -300,7 +292,5 @@ for _fig in DA_FIGURES:
             f"{DA_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
-        params:
-            labels=DA["figures"],
         script:
             "../scripts/common/figure.py"

@@ -69,15 +69,18 @@ rule entigraph:
 
 rule entigraph__fetch:
     """QuALITY v1.0.1 files (paper scale: train + dev; tiny: the mirrored example), pinned commit, sha256-checked."""
+    input:
+        pins=pins_file(
+            "entigraph",
+            {spec["name"]: spec["url"] for spec in EG["quality"]},
+            {spec["name"]: spec["sha256"] for spec in EG["quality"]},
+        ),
     output:
         **EG_QUALITY,
     log:
         "logs/entigraph/fetch.log",
     conda:
         REPRO_ENV
-    params:
-        urls={spec["name"]: spec["url"] for spec in EG["quality"]},
-        sha256={spec["name"]: spec["sha256"] for spec in EG["quality"]},
     script:
         "../scripts/common/fetch.py"
 
@@ -85,7 +88,7 @@ rule entigraph__fetch:
 rule entigraph__math:
     """Sec. 6 / App. F: the EntiGraph process on random digraphs, exact expectation, approximation, bounds, fit."""
     input:
-        params=step_params("entigraph", "math"),
+        params=step_params("entigraph", "math", section="math"),
         code=EG_MATH_CODE,
     output:
         numbers=f"{EG_OUT}/math/numbers.json",
@@ -96,8 +99,6 @@ rule entigraph__math:
         f"{EG_BENCH}/math.tsv"
     conda:
         REPRO_ENV
-    params:
-        config_section="math",
     script:
         "../scripts/common/step.py"
 
@@ -106,7 +107,7 @@ rule entigraph__world:
     """Sec. 2.2 / 4: the source documents and their multiple-choice questions."""
     input:
         quality=list(EG_QUALITY.values()) if EG["world"]["source"] == "quality" else [],
-        params=step_params("entigraph", "world"),
+        params=step_params("entigraph", "world", section="world"),
         code=EG_WORLD_CODE,
     output:
         numbers=f"{EG_OUT}/world/numbers.json",
@@ -116,8 +117,6 @@ rule entigraph__world:
         f"{EG_LOG}/world.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="world",
     script:
         "../scripts/common/step.py"
 
@@ -126,7 +125,7 @@ rule entigraph__synth:
     """Sec. 2.2: EntiGraph (entities, all pairs, budgeted triples) and rephrasings via the cached LLM backend."""
     input:
         articles=rules.entigraph__world.output.articles,
-        params=step_params("entigraph", "synth"),
+        params=step_params("entigraph", "synth", section="synth"),
         code=EG_SYNTH_CODE,
     output:
         numbers=f"{EG_OUT}/synth/numbers.json",
@@ -140,8 +139,6 @@ rule entigraph__synth:
         REPRO_ENV
     resources:
         runtime=runtime(7 * 24 * 60, 10),
-    params:
-        config_section="synth",
     script:
         "../scripts/common/step.py"
 
@@ -153,7 +150,7 @@ rule entigraph__data:
         articles=rules.entigraph__world.output.articles,
         entigraph=rules.entigraph__synth.output.entigraph,
         rephrase=rules.entigraph__synth.output.rephrase,
-        params=step_params("entigraph", "data"),
+        params=step_params("entigraph", "data", section="data"),
         code=EG_LM_CODE,
     output:
         numbers=f"{EG_OUT}/data/numbers.json",
@@ -166,8 +163,6 @@ rule entigraph__data:
         f"{EG_BENCH}/data.tsv"
     conda:
         REPRO_ENV
-    params:
-        config_section="data",
     script:
         "../scripts/common/step.py"
 
@@ -282,6 +277,7 @@ for _fig in EG_FIGURES:
         input:
             **EG_FIG_INPUTS[_fig],
             code=EG_FIG_CODE,
+            labels=params_file("entigraph", f"fig_{_fig}", EG["figures"]),
         output:
             png=report(f"{EG_OUT}/figures/{_fig}.png", caption=f"../report/entigraph_{_fig}.rst", category="entigraph"),
             pdf=f"{EG_OUT}/figures/{_fig}.pdf",
@@ -289,7 +285,5 @@ for _fig in EG_FIGURES:
             f"{EG_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
-        params:
-            labels=EG["figures"],
         script:
             "../scripts/common/figure.py"

@@ -65,15 +65,18 @@ rule graphunc:
 
 rule graphunc__fetch:
     """The released artifacts at the pinned commit, from the pinned URL or $REPRO_MIRROR, sha256-checked."""
+    input:
+        pins=pins_file(
+            "graphunc",
+            {name: f"{GU_RELEASE['base_url']}/{spec['path']}" for name, spec in GU_RELEASE["files"].items()},
+            {name: spec["sha256"] for name, spec in GU_RELEASE["files"].items()},
+        ),
     output:
         **GU_FILE,
     log:
         "logs/graphunc/fetch.log",
     conda:
         REPRO_ENV
-    params:
-        urls={name: f"{GU_RELEASE['base_url']}/{spec['path']}" for name, spec in GU_RELEASE["files"].items()},
-        sha256={name: spec["sha256"] for name, spec in GU_RELEASE["files"].items()},
     script:
         "../scripts/common/fetch.py"
 
@@ -84,7 +87,7 @@ rule graphunc__exact:
         **GU_MATRIX,
         **GU_AUTHORS,
         **GU_UAD,
-        params=step_params("graphunc", "exact"),
+        params=step_params("graphunc", "exact", section="exact"),
         code=GU_CODE,
     output:
         numbers=f"{GU_OUT}/exact/numbers.json",
@@ -97,8 +100,6 @@ rule graphunc__exact:
         "benchmarks/{scale}/graphunc/exact.tsv"
     conda:
         REPRO_ENV
-    params:
-        config_section="exact",
     script:
         "../scripts/common/step.py"
 
@@ -122,7 +123,7 @@ rule graphunc__authors:
 rule graphunc__tiny:
     """Secs. 3-5 end to end on a synthetic KB with a tiny LM: claim metrics with CIs, UAD vs greedy."""
     input:
-        params=step_params("graphunc", "tiny"),
+        params=step_params("graphunc", "tiny", section="tiny"),
         code=GU_TINY_CODE,
     output:
         numbers=f"{GU_OUT}/tiny/numbers.json",
@@ -138,8 +139,6 @@ rule graphunc__tiny:
     threads: 1
     resources:
         runtime=20,
-    params:
-        config_section="tiny",
     script:
         "../scripts/common/step.py"
 
@@ -147,7 +146,7 @@ rule graphunc__tiny:
 rule graphunc__paper_plan:
     """Paper scale (Sec. 4.1): the LLM job plan (generation, decomposition, merging, entailment, VC) per setting."""
     input:
-        params=step_params("graphunc", "paper_plan"),
+        params=step_params("graphunc", "paper_plan", section="paper_plan"),
         code=GU_CODE,
     output:
         numbers=f"{GU_OUT}/paper_plan/numbers.json",
@@ -156,8 +155,6 @@ rule graphunc__paper_plan:
         f"{GU_LOG}/paper_plan.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="paper_plan",
     script:
         "../scripts/common/step.py"
 
@@ -188,6 +185,7 @@ for _fig, _inputs in GU_FIGURES.items():
         input:
             **_inputs,
             code=GU_FIG_CODE,
+            labels=params_file("graphunc", f"fig_{_fig}", GU_PARAMS["figures"]),
         output:
             png=report(f"{GU_OUT}/figures/{_fig}.png", caption=f"../report/graphunc_{_fig}.rst", category="graphunc"),
             pdf=f"{GU_OUT}/figures/{_fig}.pdf",
@@ -195,7 +193,5 @@ for _fig, _inputs in GU_FIGURES.items():
             f"{GU_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
-        params:
-            labels=GU_PARAMS["figures"],
         script:
             "../scripts/common/figure.py"

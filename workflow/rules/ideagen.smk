@@ -70,15 +70,18 @@ rule ideagen:
 
 rule ideagen__fetch:
     """The released blind reviews and the id/title mapping, from the pinned URL or $REPRO_MIRROR."""
+    input:
+        pins=pins_file(
+            "ideagen",
+            {name: spec["url"] for name, spec in IDEA_DATA.items()},
+            {name: spec["sha256"] for name, spec in IDEA_DATA.items()},
+        ),
     output:
         **IDEA_FILE,
     log:
         "logs/ideagen/fetch.log",
     conda:
         REPRO_ENV
-    params:
-        urls={name: spec["url"] for name, spec in IDEA_DATA.items()},
-        sha256={name: spec["sha256"] for name, spec in IDEA_DATA.items()},
     script:
         "../scripts/common/fetch.py"
 
@@ -95,7 +98,7 @@ for _step, _doc in [
             f"ideagen__{_step}"
         input:
             reviews=IDEA_FILE["reviews"],
-            params=step_params("ideagen", _step),
+            params=step_params("ideagen", _step, section=_step),
             code=IDEA_STATS_CODE,
         output:
             numbers=f"{IDEA_OUT}/{_step}/numbers.json",
@@ -104,8 +107,6 @@ for _step, _doc in [
             f"{IDEA_LOG}/{_step}.log",
         conda:
             REPRO_ENV
-        params:
-            config_section=_step,
         script:
             "../scripts/common/step.py"
 
@@ -115,7 +116,7 @@ rule ideagen__retrieval:
     input:
         reviews=IDEA_FILE["reviews"],
         titles=IDEA_FILE["titles"],
-        params=step_params("ideagen", "retrieval"),
+        params=step_params("ideagen", "retrieval", section="retrieval"),
         code=IDEA_CODE["retrieval"],
     output:
         numbers=f"{IDEA_OUT}/retrieval/numbers.json",
@@ -124,8 +125,6 @@ rule ideagen__retrieval:
         f"{IDEA_LOG}/retrieval.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="retrieval",
     script:
         "../scripts/common/step.py"
 
@@ -134,7 +133,7 @@ rule ideagen__generator:
     """Tiny stand-in seed generator: word n-gram LM over the released idea titles, vs a unigram floor."""
     input:
         titles=IDEA_FILE["titles"],
-        params=step_params("ideagen", "generator"),
+        params=step_params("ideagen", "generator", section="generator"),
         code=IDEA_CODE["generator"],
     output:
         numbers=f"{IDEA_OUT}/generator/numbers.json",
@@ -143,8 +142,6 @@ rule ideagen__generator:
         f"{IDEA_LOG}/generator.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="generator",
     script:
         "../scripts/common/step.py"
 
@@ -176,7 +173,7 @@ rule ideagen__embed:
     input:
         seeds=rules.ideagen__seeds.output.seeds,
         titles=IDEA_FILE["titles"],
-        params=step_params("ideagen", "embed"),
+        params=step_params("ideagen", "embed", section="embed"),
         code=IDEA_CODE["embed"],
     output:
         numbers=f"{IDEA_OUT}/embed/numbers.json",
@@ -192,8 +189,6 @@ rule ideagen__embed:
     resources:
         gpu=gpus(),
         runtime=runtime(60, 10),
-    params:
-        config_section="embed",
     script:
         "../scripts/common/step.py"
 
@@ -203,7 +198,7 @@ rule ideagen__dedup:
     input:
         seeds=rules.ideagen__seeds.output.seeds,
         seed_emb=rules.ideagen__embed.output.seed_emb,
-        params=step_params("ideagen", "dedup"),
+        params=step_params("ideagen", "dedup", section="dedup"),
         code=IDEA_CODE["dedup"],
     output:
         numbers=f"{IDEA_OUT}/dedup/numbers.json",
@@ -212,8 +207,6 @@ rule ideagen__dedup:
         f"{IDEA_LOG}/dedup.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="dedup",
     script:
         "../scripts/common/step.py"
 
@@ -284,6 +277,7 @@ for _fig in IDEA_FIGURES:
         input:
             **IDEA_FIG_INPUTS[_fig],
             code=IDEA_FIG_CODE,
+            labels=params_file("ideagen", f"fig_{_fig}", IDEA_FIG_LABELS[_fig]),
         output:
             png=report(
                 f"{IDEA_OUT}/figures/{_fig}.png",
@@ -295,7 +289,5 @@ for _fig in IDEA_FIGURES:
             f"{IDEA_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
-        params:
-            labels=IDEA_FIG_LABELS[_fig],
         script:
             "../scripts/common/figure.py"

@@ -75,7 +75,7 @@ rule maskembed:
 rule maskembed__data:
     """Notes Sec. 6: seeded synthetic scenes with per-patch union labels and image-level captions."""
     input:
-        params=step_params("maskembed", "data"),
+        params=step_params("maskembed", "data", section="data"),
         code=ME_CODE,
     output:
         numbers=f"{ME_OUT}/data/numbers.json",
@@ -85,8 +85,6 @@ rule maskembed__data:
         f"{ME_LOG}/data.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="data",
     script:
         "../scripts/common/step.py"
 
@@ -255,6 +253,7 @@ for _fig in ME_FIGURES:
         input:
             **ME_FIG_INPUTS[_fig],
             code=ME_FIG_CODE,
+            labels=params_file("maskembed", f"fig_{_fig}", ME["figures"]),
         output:
             png=report(f"{ME_OUT}/figures/{_fig}.png", caption=f"../report/maskembed_{_fig}.rst", category="maskembed"),
             pdf=f"{ME_OUT}/figures/{_fig}.pdf",
@@ -262,7 +261,5 @@ for _fig in ME_FIGURES:
             f"{ME_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
-        params:
-            labels=ME["figures"],
         script:
             "../scripts/common/figure.py"

@@ -66,15 +66,18 @@ rule obsscaling:
 
 rule obsscaling__fetch:
     """The seven released CSVs, from the pinned URL or $REPRO_MIRROR, sha256-checked."""
+    input:
+        pins=pins_file(
+            "obsscaling",
+            {name: spec["url"] for name, spec in OBS_DATA.items()},
+            {name: spec["sha256"] for name, spec in OBS_DATA.items()},
+        ),
     output:
         **OBS_FILE,
     log:
         "logs/obsscaling/fetch.log",
     conda:
         REPRO_ENV
-    params:
-        urls={name: spec["url"] for name, spec in OBS_DATA.items()},
-        sha256={name: spec["sha256"] for name, spec in OBS_DATA.items()},
     script:
         "../scripts/common/fetch.py"
 
@@ -173,8 +176,6 @@ rule obsscaling__lbv2:
         f"{OBS_LOG}/lbv2.log",
     conda:
         REPRO_ENV
-    params:
-        step="lbv2",
     script:
         "../scripts/common/step.py"
 
@@ -295,6 +296,7 @@ for _fig in OBS_FIGURES:
         input:
             **OBS_FIG_INPUTS[_fig],
             code=OBS_FIG_CODE,
+            labels=params_file("obsscaling", f"fig_{_fig}", OBS_FIG_LABELS.get(_fig, {})),
         output:
             png=report(
                 f"{OBS_OUT}/figures/{_fig}.png",
@@ -306,7 +308,5 @@ for _fig in OBS_FIGURES:
             f"{OBS_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
-        params:
-            labels=OBS_FIG_LABELS.get(_fig, {}),
         script:
             "../scripts/common/figure.py"

@@ -97,20 +97,23 @@ rule pplcorr:
 
 rule pplcorr__fetch:
     """The released BPB/error CSVs and fasttext_info YAMLs, from the pinned URL or $REPRO_MIRROR."""
+    input:
+        pins=pins_file(
+            "pplcorr",
+            {name: spec["url"] for name, spec in PPL_DATA.items()},
+            {name: spec["sha256"] for name, spec in PPL_DATA.items()},
+        ),
     output:
         **PPL_FILE,
     log:
         "logs/pplcorr/fetch.log",
     conda:
         REPRO_ENV
-    params:
-        urls={name: spec["url"] for name, spec in PPL_DATA.items()},
-        sha256={name: spec["sha256"] for name, spec in PPL_DATA.items()},
     script:
         "../scripts/common/fetch.py"
 
 
-step_params("pplcorr", "rpjv2")  # writes results/<SCALE>/pplcorr/params/rpjv2.json (no wildcard here)
+step_params("pplcorr", "rpjv2", section="rpjv2")  # writes results/<SCALE>/pplcorr/params/rpjv2.json (no wildcard here)
 
 
 rule pplcorr__rpjv2:
@@ -125,8 +128,6 @@ rule pplcorr__rpjv2:
         "logs/pplcorr/rpjv2.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="rpjv2",
     script:
         "../scripts/common/step.py"
 
@@ -136,7 +137,7 @@ rule pplcorr__crosscheck:
     input:
         bpb=PPL_FILE["bpb_synthetic"],
         errors=PPL_FILE["errors"],
-        params=step_params("pplcorr", "crosscheck"),
+        params=step_params("pplcorr", "crosscheck", section="crosscheck"),
         code=PPL_CODE,
     output:
         numbers=f"{PPL_OUT}/crosscheck/numbers.json",
@@ -145,8 +146,6 @@ rule pplcorr__crosscheck:
         f"{PPL_LOG}/crosscheck.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="crosscheck",
     script:
         "../scripts/common/step.py"
 
@@ -155,7 +154,7 @@ rule pplcorr__exact:
     """Sec. 4, Fig. 4: per-target estimates, top-ten lists vs the released YAMLs, held-out rank prediction."""
     input:
         **PPL_EXACT_INPUTS,
-        params=step_params("pplcorr", "exact"),
+        params=step_params("pplcorr", "exact", section="exact"),
         code=PPL_CODE,
     output:
         numbers=f"{PPL_OUT}/exact/numbers.json",
@@ -165,8 +164,6 @@ rule pplcorr__exact:
         f"{PPL_LOG}/exact.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="exact",
     script:
         "../scripts/common/step.py"
 
@@ -175,7 +172,7 @@ rule pplcorr__pages:
     """Live tier: >= 20 domains of mirrored corpora cut into pages and split; cloze targets."""
     input:
         **PPL_CORPORA,
-        params=step_params("pplcorr", "pages"),
+        params=step_params("pplcorr", "pages", section="pages"),
         code=PPL_CODE,
     output:
         numbers=f"{PPL_OUT}/pages/numbers.json",
@@ -185,8 +182,6 @@ rule pplcorr__pages:
         f"{PPL_LOG}/pages.log",
     conda:
         REPRO_ENV
-    params:
-        config_section="pages",
     script:
         "../scripts/common/step.py"
 
@@ -196,7 +191,7 @@ rule pplcorr__population:
     input:
         pages=rules.pplcorr__pages.output.pages,
         cloze=rules.pplcorr__pages.output.cloze,
-        params=step_params("pplcorr", "population"),
+        params=step_params("pplcorr", "population", section="population"),
         code=PPL_CODE,
     output:
         numbers=f"{PPL_OUT}/population/numbers.json",
@@ -208,8 +203,6 @@ rule pplcorr__population:
         f"{PPL_BENCH}/population.tsv"
     conda:
         REPRO_ENV
-    params:
-        config_section="population",
     script:
         "../scripts/common/step.py"
 
@@ -221,7 +214,7 @@ rule pplcorr__live:
         cloze=rules.pplcorr__pages.output.cloze,
         bpb=rules.pplcorr__population.output.bpb,
         errors=rules.pplcorr__population.output.errors,
-        params=step_params("pplcorr", "live"),
+        params=step_params("pplcorr", "live", section="live"),
         code=PPL_CODE,
     output:
         numbers=f"{PPL_OUT}/live/numbers.json",
@@ -233,8 +226,6 @@ rule pplcorr__live:
         f"{PPL_BENCH}/live.tsv"
     conda:
         REPRO_ENV
-    params:
-        config_section="live",
     script:
         "../scripts/common/step.py"
 
@@ -242,7 +233,7 @@ rule pplcorr__live:
 rule pplcorr__paper_pretrain:
     """Paper scale: Pythia-160M pretraining per selection on RPJv2 (networked GPU users; dry-run here)."""
     input:
-        params=step_params("pplcorr", "paper_pretrain", ["paper"]),
+        params=step_params("pplcorr", "paper_pretrain", ["paper"], section="paper"),
         code=PPL_CODE,
     output:
         numbers=f"{PPL_OUT}/paper_pretrain/numbers.json",
@@ -253,8 +244,6 @@ rule pplcorr__paper_pretrain:
     resources:
         gpu=gpus(PPL["paper"]["gpus"]),
         runtime=24 * 60,
-    params:
-        config_section="paper",
     script:
         "../scripts/common/step.py"
 
@@ -286,6 +275,7 @@ for _fig in PPL_FIGURES:
         input:
             **PPL_FIG_INPUTS[_fig],
             code=PPL_FIG_CODE,
+            labels=params_file("pplcorr", f"fig_{_fig}", PPL_FIG_LABELS[_fig]),
         output:
             png=report(f"{PPL_OUT}/figures/{_fig}.png", caption=f"../report/pplcorr_{_fig}.rst", category="pplcorr"),
             pdf=f"{PPL_OUT}/figures/{_fig}.pdf",
@@ -293,7 +283,5 @@ for _fig in PPL_FIGURES:
             f"{PPL_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
-        params:
-            labels=PPL_FIG_LABELS[_fig],
         script:
             "../scripts/common/figure.py"

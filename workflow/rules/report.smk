@@ -24,8 +24,6 @@ rule scorecard:
         "logs/{scale}/scorecard.log",
     conda:
         REPRO_ENV
-    params:
-        papers=PAPERS,
     script:
         "../scripts/common/scorecard.py"
 

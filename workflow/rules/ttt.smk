@@ -428,6 +428,7 @@ for _fig in TTT_FIGURES:
         input:
             **TTT_FIG_INPUTS[_fig],
             code=TTT_FIG_CODE,
+            labels=params_file("ttt", f"fig_{_fig}", {"scale": SCALE}),
         output:
             png=report(f"{TTT_OUT}/figures/{_fig}.png", caption=f"../report/ttt_{_fig}.rst", category="ttt"),
             pdf=f"{TTT_OUT}/figures/{_fig}.pdf",
@@ -435,7 +436,5 @@ for _fig in TTT_FIGURES:
             f"{TTT_LOG}/fig_{_fig}.log",
         conda:
             REPRO_ENV
-        params:
-            labels={"scale": SCALE},
         script:
             "../scripts/common/figure.py"

@@ -125,6 +125,12 @@ def validate_params(config: Mapping[str, Any], schema_dir: str | os.PathLike[str
             validate_block(resolve(config, slug, scale), schema, f"{slug}.{scale}", "after merging into base")
 
 
+# A step's resolved-params file may name the one section its typed config is built from (``step_params(...,
+# section=...)`` in common.smk; read by repro.common.steps.run_step). It lives in the file, not in a rule's
+# ``params:``, because rules carry no ``params:`` (see common.smk's header).
+CONFIG_SECTION_KEY = "__config_section__"
+
+
 def select_keys(params: Mapping[str, Any], keys: Sequence[str], slug: str) -> dict[str, Any]:
     """Pick dotted keys (e.g. ``"pca.n_components"`` or ``"pca"``) from a resolved block.
 

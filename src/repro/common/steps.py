@@ -36,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from repro.common.config import CONFIG_SECTION_KEY
 from repro.common.io import atomic_open, flatten, read_json, write_json
 
 __all__ = [
@@ -269,7 +270,9 @@ def run_step(
     The step's params JSON (dotted keys) is nested; the typed config is built from
     the ``config_section`` of it (default: the whole mapping), so a step whose
     config is its own section names it (e.g. ``"pca"``) and a step that reads
-    several sections takes a config with one field per section.
+    several sections takes a config with one field per section. The section is
+    named either by the caller or inside the params file (its
+    ``CONFIG_SECTION_KEY``, written by ``step_params(..., section=...)``).
     """
     if "__" not in rule:
         raise StepError(f"rule {rule!r} is not named <slug>__<step>")
@@ -279,6 +282,10 @@ def run_step(
     cls = config_type(fn)
     if cls is not None:
         params = nest(read_json(params_file)) if params_file is not None else {}
+        named = params.pop(CONFIG_SECTION_KEY, None)
+        if named is not None and config_section is not None and named != config_section:
+            raise StepError(f"{params_file}: config section {named!r}, but the caller asks for {config_section!r}")
+        config_section = config_section or named
         where = f"{slug}.{config_section}" if config_section else slug
         if config_section:
             params = params.get(config_section, {})

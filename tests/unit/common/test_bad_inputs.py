@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 import repro.common.config as config_module
-from repro.common.config import ParamsError, resolve, select_keys, validate_params
+from repro.common.config import CONFIG_SECTION_KEY, ParamsError, resolve, select_keys, validate_params
 from repro.common.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -115,7 +115,8 @@ def _params_edit(edit: Callable[[dict[str, Any]], None]) -> Callable[[Ctx], None
 def _run_step(
     slug: str, step: str, keys: list[str], section: str | None, edit: Callable[[dict[str, Any]], None]
 ) -> Callable[[Ctx], None]:
-    """run_step on the real resolved (tiny) params of one rule, edited; outputs go to the case folder."""
+    """run_step on the real resolved (tiny) params of one rule, edited; outputs go to the case folder. The
+    params file names its config ``section`` as ``step_params(..., section=...)`` writes it."""
 
     def provoke(ctx: Ctx) -> None:
         from repro.common.steps import run_step
@@ -123,15 +124,11 @@ def _run_step(
         params = select_keys(resolve(_params(), slug, "tiny"), keys, slug)
         params = copy.deepcopy(params)
         edit(params)
+        if section is not None:
+            params[CONFIG_SECTION_KEY] = section
         pfile = ctx.tmp / "params.json"
         pfile.write_text(json.dumps(params), encoding="utf-8")
-        run_step(
-            f"{slug}__{step}",
-            inputs={},
-            outputs={"numbers": ctx.tmp / "out" / "numbers.json"},
-            params_file=pfile,
-            config_section=section,
-        )
+        run_step(f"{slug}__{step}", inputs={}, outputs={"numbers": ctx.tmp / "out" / "numbers.json"}, params_file=pfile)
 
     return provoke
 
@@ -392,6 +389,13 @@ CONFIG_CASES = [
         ),
         ValueError,
         r"datavalue\.datasets\.lm_clf\.n_pool: expected an integer, got '3000'",
+    ),
+    Case(
+        "config-params-section-conflict",
+        _run_step_raw("graphunc", "exact", "tiny", json.dumps({CONFIG_SECTION_KEY: "exact", "exact": {}})),
+        ValueError,
+        r"params\.json: config section 'exact', but the caller asks for 'tiny'",
+        absent=("out/numbers.json",),
     ),
     Case(
         "config-params-json-malformed",

@@ -1,14 +1,17 @@
 """Adapter: download (or copy from $REPRO_MIRROR) a rule's pinned files, sha256-checked.
 
-``params.urls`` and ``params.sha256`` map each named output to its pinned URL and checksum.
+Input ``pins`` (resources/pins/<slug>.json, written by ``pins_file`` in common.smk) maps each named
+output to its pinned URL (``urls``) and checksum (``sha256``).
 """
 
 import sys
 
 from repro.common.fetch import fetch
+from repro.common.io import read_json
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
+pins = read_json(snakemake.input.pins)  # noqa: F821
 for name, dest in snakemake.output.items():  # noqa: F821
-    path = fetch(snakemake.params.urls[name], snakemake.params.sha256[name], dest)  # noqa: F821
+    path = fetch(pins["urls"][name], pins["sha256"][name], dest)
     print(f"{name}: {path}", file=sys.stderr)

@@ -5,6 +5,7 @@ tests fail on them (repro.common.scorecard.check_scorecard), the rule itself nev
 """
 
 import sys
+from pathlib import Path
 
 from repro.common.io import atomic_write_text, read_json, write_json
 from repro.common.report import markdown_page
@@ -12,7 +13,8 @@ from repro.common.scorecard import evaluate_scorecard
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
-numbers = dict(zip(snakemake.params.papers, snakemake.input.numbers))  # noqa: F821
+# results/{scale}/<paper>/numbers.json, one per registered paper
+numbers = {Path(path).parent.name: path for path in snakemake.input.numbers}  # noqa: F821
 card = evaluate_scorecard(snakemake.wildcards.scale, numbers, snakemake.input.expected)  # noqa: F821
 print(f"totals: {card.totals}", file=sys.stderr)
 for failure in card.failures:

@@ -2,8 +2,9 @@
 
 Inputs: the step's files by name, ``params`` (its resolved-params JSON) and ``code``
 (library files, only there to trigger reruns). The typed config is built from the
-params (``params.config_section`` selects one section), the step runs, and its
-numbers (JSON) and tables (CSV) are written atomically (repro.common.steps.run_step).
+params (one section of them when the file names it: ``step_params(..., section=...)``),
+the step runs, and its numbers (JSON) and tables (CSV) are written atomically
+(repro.common.steps.run_step).
 """
 
 import logging
@@ -19,5 +20,4 @@ run_step(
     {k: v for k, v in snakemake.input.items() if k != "params"},  # noqa: F821
     dict(snakemake.output.items()),  # noqa: F821
     params_file=snakemake.input.get("params"),  # noqa: F821
-    config_section=snakemake.params.get("config_section"),  # noqa: F821
 )
