@@ -142,13 +142,14 @@ def params_file(slug, name, content):
 
 
 def pins_file(slug, urls, sha256):
-    """Write resources/pins/<slug>.json now (parse time), only when the pins change, and return its path: the
+    """Write results/pins/<slug>.json now (parse time), only when the pins change, and return its path: the
     input of a paper's fetch rule, holding its outputs' pinned URLs and sha256 by output name (read by
-    workflow/scripts/common/fetch.py). Not per scale: a scale switch must not refetch; a changed pin does."""
+    workflow/scripts/common/fetch.py). Not per scale: a scale switch must not refetch; a changed pin does.
+    Not under resources/: that folder is a dependency of every DVC run stage and holds only downloads."""
     if set(urls) != set(sha256):
         raise WorkflowError(f"pins_file({slug!r}): outputs with a URL {sorted(urls)} != with a sha256 {sorted(sha256)}")
-    path = f"resources/pins/{slug}.json"
-    _write_at_parse(path, {"urls": urls, "sha256": sha256}, "resources")
+    path = f"results/pins/{slug}.json"
+    _write_at_parse(path, {"urls": urls, "sha256": sha256}, "results")
     return path
 
 

@@ -1,6 +1,6 @@
 """Adapter: download (or copy from $REPRO_MIRROR) a rule's pinned files, sha256-checked.
 
-Input ``pins`` (resources/pins/<slug>.json, written by ``pins_file`` in common.smk) maps each named
+Input ``pins`` (results/pins/<slug>.json, written by ``pins_file`` in common.smk) maps each named
 output to its pinned URL (``urls``) and checksum (``sha256``).
 """
 
