@@ -188,12 +188,12 @@ def test_slurm_submits_gpu_job_with_gpus_and_gpu_partition(repo, slurm_dry_run, 
 
 
 def _stage_sources(repo: Path, endpoint: str) -> int:
-    """Upload what the README's Kubernetes recipe stages: code, workflow files and the parse-time params."""
+    """Upload what the README's Kubernetes recipe stages: code, workflow files, the parse-time params and pins."""
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
     files = [p for top in ("src", "workflow") for p in (repo / top).rglob("*") if p.is_file()]
-    files += list((repo / "results/paper").glob("*/params/*.json"))
+    files += list((repo / "results/paper").glob("*/params/*.json")) + list((repo / "results/pins").glob("*.json"))
     for p in files:
         if "__pycache__" not in p.parts:
             s3.upload_file(str(p), BUCKET, f"repro/{p.relative_to(repo)}")
