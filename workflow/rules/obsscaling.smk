@@ -280,11 +280,15 @@ OBS_FIG_INPUTS = {
 OBS_FIG_LABELS = {
     "post_training": dict(
         OBS["figures"]["post_training"],
+        targets=list(OBS["post_training"]["targets"]),  # panel order: params.yaml order (a list survives JSON)
         titles=OBS_TITLES_POST,
         reference_family=OBS["post_training"]["reference_family"],
     ),
     "agents": dict(
-        OBS["figures"]["agents"], titles=OBS_TITLES_AGENTS, reference_family=OBS["agents"]["reference_family"]
+        OBS["figures"]["agents"],
+        targets=list(OBS["agents"]["targets"]),
+        titles=OBS_TITLES_AGENTS,
+        reference_family=OBS["agents"]["reference_family"],
     ),
 }
 

@@ -172,10 +172,12 @@ def _predictions_figure(cutoff_key: str | None, heldout_top: bool) -> Callable[.
     def draw(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
         cutoff = flatten(read_json(inputs["numbers"]))[cutoff_key] if cutoff_key else None
         titles = dict(labels["titles"])
+        # Panels in the params' target order: the labels reach the rule as canonical (key-sorted) JSON, so the
+        # order is a list, not the order of the titles mapping.
         return plot_predicted_vs_equivalent_compute(
             pd.read_csv(inputs["predictions"]),
             pd.read_csv(inputs["fits"]),
-            list(titles),
+            list(labels["targets"]),
             labels["predictor"],
             titles=titles,
             reference_family=labels["reference_family"],

@@ -45,11 +45,13 @@ def test_every_registered_figure_builds_and_saves(step_files, tmp_path):
     labels = {
         "post_training": dict(
             params["figures"]["post_training"],
+            targets=["gsm8k_naive"],
             titles={"gsm8k_naive": "GSM8K"},
             reference_family=params["post_training"]["reference_family"],
         ),
         "agents": dict(
             params["figures"]["agents"],
+            targets=["agentbench"],
             titles={"agentbench": "AgentBench"},
             reference_family=params["agents"]["reference_family"],
         ),
