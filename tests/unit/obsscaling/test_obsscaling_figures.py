@@ -73,3 +73,21 @@ def test_every_registered_figure_builds_and_saves(step_files, tmp_path):
 def test_unknown_figure_lists_the_registered_ones():
     with pytest.raises(FigureError, match="registered: .*'pca'"):
         figure_function("obsscaling", "nope")
+
+
+def test_prediction_panels_follow_the_params_target_order(step_files):
+    """Fig. 5's panels come in params.yaml's target order (the labels' ``targets`` list), not sorted: the
+    labels reach the figure rule as key-sorted JSON, so a mapping's order would be alphabetical."""
+    files, params = step_files
+    order = list(params["post_training"]["targets"])
+    assert order != sorted(order), "params.yaml's post_training targets are sorted: this test shows nothing"
+    titles = {t: f"title of {t}" for t in sorted(order)}
+    labels = dict(
+        params["figures"]["post_training"],
+        targets=order,
+        titles=titles,
+        reference_family=params["post_training"]["reference_family"],
+    )
+    fig = figure_function("obsscaling", "post_training")(files["post_training"], labels)
+    shown = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert shown == [titles[t] for t in order]
