@@ -191,14 +191,14 @@ class DataError(ValueError):
     """
 
 
-def read_csv(path: str | os.PathLike[str], error: type[Exception] = DataError) -> Any:
-    """``pandas.read_csv(path)``; an unreadable, empty or ragged file raises ``error`` naming the file."""
+def read_csv(path: str | os.PathLike[str]) -> Any:
+    """``pandas.read_csv(path)``; an unreadable, empty or ragged file raises :class:`DataError` naming the file."""
     import pandas as pd  # lazy: this module is imported at parse time
 
     try:
         return pd.read_csv(path)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise error(f"{path}: cannot read CSV: {exc}") from exc
+        raise DataError(f"{path}: cannot read CSV: {exc}") from exc
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
