@@ -70,8 +70,10 @@ rule autobencher__fetch:
     input:
         pins=pins_file(
             "autobencher",
-            {name: f"{AB_RELEASE['base_url']}/{spec['path']}" for name, spec in AB_RELEASE["files"].items()},
-            {name: spec["sha256"] for name, spec in AB_RELEASE["files"].items()},
+            {
+                name: {"url": f"{AB_RELEASE['base_url']}/{spec['path']}", "sha256": spec["sha256"]}
+                for name, spec in AB_RELEASE["files"].items()
+            },
         ),
     output:
         **AB_FILE,

@@ -141,15 +141,20 @@ def params_file(slug, name, content):
     return f"results/{{scale}}/{slug}/params/{name}.json"
 
 
-def pins_file(slug, urls, sha256):
+def pins_file(slug, files):
     """Write results/pins/<slug>.json now (parse time), only when the pins change, and return its path: the
-    input of a paper's fetch rule, holding its outputs' pinned URLs and sha256 by output name (read by
-    workflow/scripts/common/fetch.py). Not per scale: a scale switch must not refetch; a changed pin does.
-    Not under resources/: that folder is a dependency of every DVC run stage and holds only downloads."""
-    if set(urls) != set(sha256):
-        raise WorkflowError(f"pins_file({slug!r}): outputs with a URL {sorted(urls)} != with a sha256 {sorted(sha256)}")
+    input of a paper's fetch rule. `files` maps each output name to a spec with its pinned "url" and "sha256"
+    (other keys, such as "path", are left out); fetch.py reads the file. Not per scale: a scale switch must not
+    refetch; a changed pin does. Not under resources/: that folder is a dependency of every DVC run stage and
+    holds only downloads."""
+    pins = {}
+    for name, spec in files.items():
+        missing = [key for key in ("url", "sha256") if key not in spec]
+        if missing:
+            raise WorkflowError(f"pins_file({slug!r}): file {name!r} has no {missing}")
+        pins[name] = {"url": spec["url"], "sha256": spec["sha256"]}
     path = f"results/pins/{slug}.json"
-    _write_at_parse(path, {"urls": urls, "sha256": sha256}, "results")
+    _write_at_parse(path, pins, "results")
     return path
 
 

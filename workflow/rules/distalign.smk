@@ -77,8 +77,10 @@ rule distalign__fetch:
     input:
         pins=pins_file(
             "distalign",
-            {name: f"{DA_URL}/{path}" for name, path in zip(DA_FILE, DA_RELEASED)},
-            {name: sha for name, sha in zip(DA_FILE, DA_RELEASED.values())},
+            {
+                name: {"url": f"{DA_URL}/{path}", "sha256": sha}
+                for name, (path, sha) in zip(DA_FILE, DA_RELEASED.items())
+            },
         ),
     output:
         **DA_FILE,

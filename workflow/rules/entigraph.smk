@@ -72,8 +72,7 @@ rule entigraph__fetch:
     input:
         pins=pins_file(
             "entigraph",
-            {spec["name"]: spec["url"] for spec in EG["quality"]},
-            {spec["name"]: spec["sha256"] for spec in EG["quality"]},
+            {spec["name"]: spec for spec in EG["quality"]},
         ),
     output:
         **EG_QUALITY,

@@ -68,8 +68,10 @@ rule graphunc__fetch:
     input:
         pins=pins_file(
             "graphunc",
-            {name: f"{GU_RELEASE['base_url']}/{spec['path']}" for name, spec in GU_RELEASE["files"].items()},
-            {name: spec["sha256"] for name, spec in GU_RELEASE["files"].items()},
+            {
+                name: {"url": f"{GU_RELEASE['base_url']}/{spec['path']}", "sha256": spec["sha256"]}
+                for name, spec in GU_RELEASE["files"].items()
+            },
         ),
     output:
         **GU_FILE,

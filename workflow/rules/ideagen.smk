@@ -73,8 +73,7 @@ rule ideagen__fetch:
     input:
         pins=pins_file(
             "ideagen",
-            {name: spec["url"] for name, spec in IDEA_DATA.items()},
-            {name: spec["sha256"] for name, spec in IDEA_DATA.items()},
+            IDEA_DATA,
         ),
     output:
         **IDEA_FILE,

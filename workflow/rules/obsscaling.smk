@@ -69,8 +69,7 @@ rule obsscaling__fetch:
     input:
         pins=pins_file(
             "obsscaling",
-            {name: spec["url"] for name, spec in OBS_DATA.items()},
-            {name: spec["sha256"] for name, spec in OBS_DATA.items()},
+            OBS_DATA,
         ),
     output:
         **OBS_FILE,

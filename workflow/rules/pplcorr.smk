@@ -100,8 +100,7 @@ rule pplcorr__fetch:
     input:
         pins=pins_file(
             "pplcorr",
-            {name: spec["url"] for name, spec in PPL_DATA.items()},
-            {name: spec["sha256"] for name, spec in PPL_DATA.items()},
+            PPL_DATA,
         ),
     output:
         **PPL_FILE,
