@@ -81,8 +81,7 @@ def repo(tmp_path_factory) -> Path:
 PLUGINS = ROOT / ".cluster-plugins"
 INSTALL = (
     ".venv/bin/pip install -c requirements.lock --no-deps --upgrade --target .cluster-plugins "
-    "snakemake-executor-plugin-slurm snakemake-executor-plugin-slurm-jobstep "
-    "snakemake-executor-plugin-kubernetes snakemake-storage-plugin-s3"
+    "-r requirements-cluster-plugins.txt"
 )
 
 
