@@ -18,8 +18,6 @@ shared machine the wall-clock ratio is noisy, the CPU-time ratio less so). One t
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from repro.common.io import write_json
+from repro.common.machine import timing_context
 from repro.datavalue.contributions import choose_points
 from repro.datavalue.data import DatasetSpec, load_dataset, sample_balanced
 from repro.datavalue.solvers import ModelSpec, Problems, fit_logreg, val_cross_entropy
@@ -48,6 +47,7 @@ def main() -> None:
     ap.add_argument("--naive", type=int, default=40, help="naive fits timed per size (extrapolated)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    machine = timing_context()  # before the timed fits: the speed probe takes about a second
     ds = load_dataset("lm_clf", DatasetSpec(source="synthetic", n_pool=3000, dim=20, flip_fraction=0.1))
     rng = np.random.default_rng(0)
     points = choose_points(ds, args.points, rng)
@@ -114,9 +114,8 @@ def main() -> None:
         rows.append(row)
     out = {
         "benchmark": "datavalue batched logistic-regression fits vs scikit-learn loop",
-        "machine": platform.processor() or platform.machine(),
+        "machine": machine,
         "torch_threads": 1,
-        "load_average": os.getloadavg(),
         "points": args.points,
         "subsets": args.subsets,
         "rows": rows,

@@ -18,8 +18,6 @@ Writes ``benchmarks/results/graphunc_closeness.json``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import networkx as nx
 import numpy as np
 
 from repro.common.io import write_json
+from repro.common.machine import timing_context
 from repro.graphunc.graph import bipartite_closeness, build_graph
 
 
@@ -53,6 +52,7 @@ def main() -> None:
     ap.add_argument("--check-claims", type=int, default=1_000, help="graph size for the networkx comparison")
     ap.add_argument("--out", default="benchmarks/results/graphunc_closeness.json")
     args = ap.parse_args()
+    machine = timing_context()  # before the timings: the speed probe takes about a second
     rng = np.random.default_rng(0)
 
     for seed in range(20):  # small graphs: bit-equality with networkx
@@ -85,7 +85,7 @@ def main() -> None:
             "networkx_cpu_s": nx_cpu,
         },
         "small_graphs_bit_equal": 20,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "loadavg_1m": os.getloadavg()[0]},
+        "machine": machine,
     }
     write_json(Path(args.out), record)
     print(record)

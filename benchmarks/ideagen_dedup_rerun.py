@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from repro.common.machine import timing_context
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -51,7 +53,7 @@ def main() -> None:
             PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             REPRO_MIRROR=os.environ.get("REPRO_MIRROR", str(ROOT.parent / "shared" / "mirror")),
         )
-        load = os.getloadavg()
+        machine = timing_context()  # before the timed run: the speed probe takes about a second
         t0 = time.perf_counter()
         out = subprocess.run(
             [str(BIN / "snakemake"), "-c2", "ideagen"], cwd=dest, env=env, capture_output=True, text=True, check=True
@@ -69,8 +71,8 @@ def main() -> None:
         "threshold": args.threshold,
         "wall_s": round(wall, 2),
         "rules_run": rules,
-        "loadavg_before": load,
         "unique_fraction": {k: v for k, v in numbers.items() if k.startswith("dedup.unique_fraction.")},
+        "machine": machine,
     }
     out_path = ROOT / "benchmarks/results/ideagen_dedup_rerun.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)

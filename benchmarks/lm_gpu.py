@@ -25,8 +25,6 @@ Writes ``benchmarks/results/lm_gpu.json``.
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from repro.common.io import write_json
 from repro.common.lm import sampling as S
 from repro.common.lm.models import ModelConfig, build_model, count_params, model_flops_per_token
 from repro.common.lm.trainer import TrainConfig, train
+from repro.common.machine import timing_context
 
 GPT2_SMALL = ModelConfig(arch="gpt2", n_layer=12, n_head=12, d_model=768, context=1024, vocab_size=50304)
 
@@ -75,6 +74,7 @@ def main() -> int:
         print("lm_gpu: CUDA is not available on this machine; skipping the GPU benchmark (nothing written).")
         return 0
 
+    machine = timing_context()  # before the timed steps: the (CPU) speed probe takes about a second
     device = torch.device("cuda")
     name = torch.cuda.get_device_name(device)
     peak = args.peak_tflops or peak_tflops(name)
@@ -160,8 +160,7 @@ def main() -> int:
         },
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
-        "python": sys.version.split()[0],
-        "machine": platform.machine(),
+        "machine": machine,
     }
     write_json(args.out, result)
     mfu_txt = f"{100 * mfu:.1f}%" if mfu is not None else "n/a (unknown peak; pass --peak-tflops)"

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from repro.common.io import write_json
 from repro.common.lm import sampling as S
 from repro.common.lm.models import ModelConfig, build_model
 from repro.common.lm.trainer import TrainConfig, train
+from repro.common.machine import timing_context
 
 TINY = ModelConfig(arch="gpt2", n_layer=4, n_head=4, d_model=128, context=256, vocab_size=2048)
 
@@ -65,6 +64,7 @@ def main() -> int:
         prompts.append(tokens[start : start + n].astype(np.int64).tolist())
 
     load_before = os.getloadavg()
+    machine = timing_context()  # before the timings: the speed probe takes about a second
     S.generate(model, prompts[:2], 4)  # warm-up
     fast_times = []
     for _ in range(args.repeats):
@@ -98,8 +98,7 @@ def main() -> int:
         "note": "2 CPU cores shared with other engineers' jobs during the run (see load averages); "
         "the ratio is what matters, both paths ran in the same process.",
         "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "machine": platform.machine(),
+        "machine": machine,
     }
     write_json(args.out, result)
     print(

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,7 @@ import torch
 from repro.common.io import write_json
 from repro.common.lm.models import ModelConfig, build_model, count_params, model_flops_per_token
 from repro.common.lm.trainer import TrainConfig, train
+from repro.common.machine import timing_context
 
 TINY = ModelConfig(arch="gpt2", n_layer=4, n_head=4, d_model=128, context=256, vocab_size=2048)
 
@@ -71,6 +70,7 @@ def main() -> int:
     args = ap.parse_args()
 
     load_before = os.getloadavg()
+    machine = timing_context()  # before the timings: the speed probe takes about a second
     rows = []
     for th in args.threads:
         row = measure(th, args.steps, args.warmup)
@@ -87,7 +87,6 @@ def main() -> int:
         "batch": "16 sequences x 256 tokens per optimizer step, fp32, AdamW, grad clip 1.0",
         "rows": rows,
         "speedup_2_over_1_threads": (rows[1]["tokens_per_s"] / rows[0]["tokens_per_s"] if len(rows) > 1 else None),
-        "cpu_count": os.cpu_count(),
         "load_average_before": load_before,
         "load_average_after": load_after,
         # A 1-minute load average well above 0 before the run means other jobs shared the
@@ -98,8 +97,7 @@ def main() -> int:
             else "other jobs shared the cores during the run (see load averages): the 2-thread number is pessimistic"
         ),
         "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "machine": platform.machine(),
+        "machine": machine,
     }
     write_json(args.out, result)
     print(f"wrote {args.out}")

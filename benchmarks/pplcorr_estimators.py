@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from repro.common.io import write_json
+from repro.common.machine import timing_context
 from repro.pplcorr.estimators import ESTIMATORS, l2, linear
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     X = rng.uniform(0.5, 1.5, size=(args.llms, args.texts))
     y = rng.uniform(0, 1, size=args.llms)
-    out = {"llms": args.llms, "texts": args.texts, "cpu_count": os.cpu_count(), "results": {}}
+    out = {"llms": args.llms, "texts": args.texts, "machine": timing_context(), "results": {}}
     tau = np.full(args.texts, 1.0 / (0.1 * args.texts))
     fns = {
         **ESTIMATORS,

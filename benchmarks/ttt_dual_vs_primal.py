@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 import torch
 
 from repro.common.io import write_json
+from repro.common.machine import timing_context
 from repro.ttt.equivalence import random_problem
 from repro.ttt.layers import ttt_scan
 
@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ttt_dual_vs_primal.json"))
     args = ap.parse_args(argv)
     load_before = os.getloadavg()[0]  # recorded, not assumed: the ratios move with machine load (4x-10x seen)
+    machine = timing_context()  # before the timings: the speed probe takes about a second
     rows = run(args.threads, args.repeats)
     key = next(
         r for r in rows if r["inner"] == "linear" and r["shape"] == "toy_train" and r["mode"] == "forward_backward"
@@ -135,11 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "benchmark": "ttt_dual_vs_primal",
         "torch": torch.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
         "threads": args.threads,
         "repeats": args.repeats,
-        "cpu_count": os.cpu_count(),
         "load_average_1min_before": load_before,
         "note": "absolute times depend on machine load (load_average_1min_before); ratios are taken within one "
         "run. Both forms use the analytic LN backward.",
@@ -149,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             "speedup": key["speedup"],
             "passed": key["speedup"] >= 3.0,
         },
+        "machine": machine,
         "rows": rows,
     }
     write_json(args.out, out)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import statistics
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 import torch
 
 from repro.common.io import write_json
+from repro.common.machine import timing_context
 from repro.ttt.kernels import KERNEL_ENV, triton_ttt_linear_scan, use_triton
 from repro.ttt.layers import InnerSpec, InnerState, TTTLayer, TTTLayerConfig, ttt_scan
 
@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": name,
         "torch": torch.__version__,
         "triton": triton.__version__,
-        "python": platform.python_version(),
+        "machine": timing_context(),  # before the sections: the speed probe takes about a second
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
     }
     try:

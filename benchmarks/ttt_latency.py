@@ -14,7 +14,6 @@ scheduler quantum (~8 ms) while the other core is busy, so ``--threads 1`` gives
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 
 from repro.common.io import write_json
+from repro.common.machine import timing_context
 from repro.ttt.latency import LatencyConfig, format_table, measure_latency
 from repro.ttt.models import LMConfig
 
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         device=args.device,
     )
+    machine = timing_context()  # before the timings: the speed probe takes about a second
     rows = measure_latency(
         cfg,
         progress=lambda r: print(
@@ -65,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "benchmark": "ttt_latency",
             "torch": torch.__version__,
-            "python": platform.python_version(),
-            "machine": platform.machine(),
+            "machine": machine,
             "config": asdict(cfg),
             "note": "toy models, batch 1, float32; TTT-Linear: dual-form prefill, primal decode; Transformer: "
             "SDPA prefill, KV-cache decode. CPU runs share 2 cores with other jobs: absolute times are noisy.",

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from workflow_helpers import ROOT, planned_rules, snakemake
 
+from repro.common.floatenv import differences
 from repro.common.scorecard import check_scorecard, evaluate_scorecard
+
+# Cross-machine float spread of obsscaling's numbers, measured by benchmarks/float_spread.py --suite exact.
+OBS_SPREAD = json.loads((ROOT / "benchmarks/results/float_spread.json").read_text())["exact"]["papers"]["obsscaling"][
+    "keys"
+]
 
 REQUIRED_OBSSCALING_KEYS = (
     ["pca.explained_variance.pc1", "pca.explained_variance.top3", "family_loglinear.mean_r2"]
@@ -76,26 +82,32 @@ def test_smoke_run_enforces_the_exact_tier_and_matches_the_committed_results(rep
         [ROOT / "workflow/expected/obsscaling.yaml"],
     )
     check_scorecard(card)
-    assert card.totals.get("match", 0) >= 100 and card.totals.get("EXPLAINED", 0) == 2, card.totals
+    # Up to three rows are EXPLAINED: fits that are bistable under the authors' optimiser, where the CPU's
+    # rounding picks the outcome (their round-off study reaches the published value; float_spread.json).
+    assert card.totals.get("match", 0) >= 100 and card.totals.get("EXPLAINED", 0) <= 3, card.totals
     for fig in ("pca", "family_loglinear", "post_training", "agents", "subset_selection"):
         png = repo_copy / f"results/smoke/obsscaling/figures/{fig}.png"
         assert png.stat().st_size > 10_000, png
     # The committed tiny results (results/tiny/metrics.json) equal this fresh computation wherever the two
-    # scales share settings (smoke only shrinks the subset search): a stale commit is caught.
+    # scales share settings (smoke only shrinks the subset search): a stale commit is caught. The committed
+    # numbers may come from another CPU, so each key may differ by its measured cross-machine float spread
+    # (benchmarks/results/float_spread.json, repro.common.floatenv; the finite-difference L-BFGS-B fits move
+    # by up to ~1e-3 relative), never by less than 1e-9 relative.
     committed = json.loads((ROOT / "results/tiny/metrics.json").read_text())["obsscaling"]
-    shared = [k for k in numbers if not k.startswith("subset_selection.")]
+    shared = {k: v for k, v in numbers.items() if not k.startswith("subset_selection.")}
     assert len(shared) > 500
-    stale = [k for k in shared if not _same(committed.get(k), numbers[k])]
+    stale = differences(committed, shared, OBS_SPREAD)
     assert not stale, stale[:10]
     # A second run has nothing to do.
     again = snakemake(["-n", "--config", "scale=smoke", "--", "obsscaling"], repo_copy).stdout
     assert "Nothing to be done" in again
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
-    return a == b
+    # ... and a real regression is still caught: a stopping tolerance one decade tighter in the imputation
+    # (a change that looks harmless) moves numbers beyond the float spread.
+    _edit_params(repo_copy, "      tol: 1.0e-4        # stop when", "      tol: 1.0e-5        # stop when")
+    snakemake(["--config", "scale=smoke", "--", "results/smoke/obsscaling/numbers.json"], repo_copy, timeout=900)
+    edited = json.loads((repo_copy / "results/smoke/obsscaling/numbers.json").read_text())
+    caught = differences(committed, {k: edited[k] for k in shared}, OBS_SPREAD)
+    assert len(caught) > 50, caught
 
 
 def test_corrupted_download_fails_cleanly(repo_copy, mirror, tmp_path, monkeypatch):

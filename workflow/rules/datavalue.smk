@@ -58,6 +58,7 @@ DV_CODE = library_files(
     "common.steps",
     "common.io",
     "common.seeds",
+    "common.machine",
 )
 DV_FIG_CODE = library_files("datavalue.figures", "common.figures", "common.plotting")
 DV_EXPERIMENTS = [_dv_key(e) for e in DV["samples"]["experiments"]]

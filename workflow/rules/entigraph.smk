@@ -40,7 +40,7 @@ EG_OUT = "results/{scale}/entigraph"
 EG_LOG = "logs/{scale}/entigraph"
 EG_BENCH = "benchmarks/{scale}/entigraph"
 # Code inputs per rule (edits rerun exactly the rules whose code changed; figures.py reruns only figures).
-EG_STEP_CODE = library_files("entigraph.steps", "entigraph.config", "common.steps", "common.io")
+EG_STEP_CODE = library_files("entigraph.steps", "entigraph.config", "common.steps", "common.io", "common.machine")
 EG_MATH_CODE = EG_STEP_CODE + library_files("entigraph.toy", "entigraph.mixexp")
 EG_WORLD_CODE = EG_STEP_CODE + library_files("entigraph.world")
 EG_SYNTH_CODE = EG_WORLD_CODE + library_files("entigraph.generator", "common.llm")

@@ -77,7 +77,9 @@ TTT_FIGURES = [
     "loss_vs_flops",
     "latency",
 ]
-TTT_LIB = library_files("ttt", "common.lm", "common.io", "common.seeds", "common.fetch", "common.steps")
+TTT_LIB = library_files(
+    "ttt", "common.lm", "common.io", "common.seeds", "common.fetch", "common.steps", "common.machine"
+)
 TTT_FIG_CODE = library_files("ttt.figures", "ttt.archs", "common.figures", "common.plotting", "common.scorecard")
 
 # One resolved-params file per run (model + train config only), written at parse time and only when it

@@ -18,6 +18,8 @@ Each paper lists what it is compared with in ``workflow/expected/<slug>.yaml``::
         explained:                          # optional: an understood deviation
           reason: "the authors' optimiser stops early; the converged fit matches"
           evidence: post_training.x.test_mse_converged   # optional: a key that must match `published`
+                                            # (a list-valued key: one of its values must match, e.g.
+                                            # the outcomes of a round-off study)
     claims:                                 # qualitative claims, each with a verdict
       - name: ttt_beats_linear_attention    # numbers-free id (letters, digits, _)
         claim: "TTT-Linear beats linear attention at equal state size"
@@ -73,6 +75,27 @@ class Explanation:
 
     reason: str
     evidence: str | None = None
+
+    def holds(self, entry: Expected, numbers: Mapping[str, Any]) -> bool:
+        """The evidence shows the cause: its value (or one value of a list of numbers) matches the reference."""
+        if self.evidence is None:
+            return True
+        value = numbers.get(self.evidence)
+        if isinstance(value, list) and not isinstance(entry.published, tuple):
+            return any(entry.within(v) for v in value)
+        return entry.within(value)
+
+    def show(self, entry: Expected, numbers: Mapping[str, Any]) -> str:
+        """The evidence as the scorecard prints it (a list: how many of its values match, and their range)."""
+        if self.evidence is None:
+            return ""
+        value = numbers.get(self.evidence)
+        if isinstance(value, list) and value and not isinstance(entry.published, tuple):
+            hits = sum(entry.within(v) for v in value)
+            shown = f"{hits} of {len(value)} within tolerance, range {_fmt(min(value))}-{_fmt(max(value))}"
+        else:
+            shown = _fmt(value)
+        return f" (evidence: `{self.evidence}` = {shown})"
 
 
 @dataclass(frozen=True)
@@ -247,7 +270,12 @@ def _parse_entry(e: Mapping[str, Any], where: str) -> Expected:
     explained = None
     if e.get("explained") is not None:
         ex = e["explained"]
-        if not isinstance(ex, Mapping) or not isinstance(ex.get("reason"), str) or set(ex) - {"reason", "evidence"}:
+        if (
+            not isinstance(ex, Mapping)
+            or not isinstance(ex.get("reason"), str)
+            or set(ex) - {"reason", "evidence"}
+            or not isinstance(ex.get("evidence", ""), str)
+        ):
             raise ExpectedError(f"{where} ({e['key']}): explained needs {{reason: text, evidence: key (optional)}}")
         explained = Explanation(reason=ex["reason"], evidence=ex.get("evidence"))
     return Expected(
@@ -326,10 +354,8 @@ def status(entry: Expected, numbers: Mapping[str, Any], scale: str) -> tuple[str
         return REPORTED, value
     if entry.within(value):
         return MATCH, value
-    if entry.explained is not None:
-        ev = entry.explained.evidence
-        if ev is None or entry.within(numbers.get(ev)):
-            return EXPLAINED, value
+    if entry.explained is not None and entry.explained.holds(entry, numbers):
+        return EXPLAINED, value
     return MISMATCH, value
 
 
@@ -450,11 +476,8 @@ def evaluate_scorecard(
                 totals[st] = totals.get(st, 0) + 1
                 note = e.note
                 if st == EXPLAINED and e.explained is not None:
-                    ev = e.explained.evidence
-                    note = (
-                        f"EXPLAINED: {e.explained.reason}"
-                        + (f" (evidence: `{ev}` = {_fmt(numbers.get(ev))})" if ev else "")
-                        + (f"; {note}" if note else "")
+                    note = f"EXPLAINED: {e.explained.reason}{e.explained.show(e, numbers)}" + (
+                        f"; {note}" if note else ""
                     )
                 if st in FAILING:
                     failures.append(f"{exp.slug}: {e.key}: {st} (computed {_fmt(val)}, reference {_fmt(e.published)})")

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
+from repro.common.machine import speed_probe
 from repro.common.seeds import seed_everything
 from repro.common.steps import StepResult
 from repro.datavalue.amortized import AmortizedConfig, fit_amortized
@@ -522,6 +523,7 @@ def speed_step(inputs: Mapping[str, Path], config: SpeedConfig) -> StepResult:
         "tolerance_coef": config.tol_coef,
         "within_tolerance": bool(diff_tight <= config.tol_coef),
         "val_ce_check": float(val_cross_entropy(w0, xv, yv).mean()),
+        "probe": speed_probe(),  # the machine's speed next to its timings (repro.common.machine)
     }
     if diff_tight > config.tol_coef:
         log.warning("batched solver differs from scikit-learn by %.3g > %.3g", diff_tight, config.tol_coef)

@@ -20,6 +20,7 @@ from repro.common.io import atomic_write_text, read_json
 from repro.common.llm import get_llm
 from repro.common.lm import corpora, models, trainer
 from repro.common.lm import tokenizer as toklib
+from repro.common.machine import speed_probe
 from repro.common.steps import StepResult
 from repro.entigraph import cpt as cptlib
 from repro.entigraph import mixexp, toy
@@ -142,6 +143,7 @@ def synth_step(inputs: Inputs, config: SynthConfig, outputs: Mapping[str, Path])
         "entities_per_article": float(np.mean(n_entities)) if n_entities else 0.0,
         "chars": {"entigraph": sum(len(d.text) for d in eg), "rephrase": sum(len(d.text) for d in rp)},
         "seconds": time.time() - t0,
+        "probe": speed_probe(),  # the machine's speed next to its timing (repro.common.machine)
     }
     return StepResult(numbers={"synth": stats}, files=("entigraph", "rephrase"))
 

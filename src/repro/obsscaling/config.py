@@ -86,12 +86,22 @@ class PredictionSection(LinkFit):
 
 
 @dataclass(frozen=True)
+class Roundoff:
+    """Round-off study of chosen post-training fits (repro.obsscaling.predict.RoundoffStudy)."""
+
+    draws: int  # refits per fit; 0 = off
+    rel: float  # relative size of the input perturbation
+    fits: tuple[str, ...]  # "<target>.<predictor>" (predictor may be pc3_notebook_pca)
+
+
+@dataclass(frozen=True)
 class PostTraining(PredictionSection):
     """(c) Sec. 4.2: post-training interventions below a FLOPs cutoff."""
 
     cutoff_flops: float
     notebook_pca_components: int | None
     converged_tol: float | None
+    roundoff: Roundoff
     targets: dict[str, TargetSpec]
 
 

@@ -77,6 +77,22 @@ class FitConfig:
     tol: float | None = None  # optimiser stopping tolerance; None: scipy defaults
 
 
+@dataclass(frozen=True)
+class RoundoffStudy:
+    """Refit on inputs perturbed at round-off level: which results the same optimiser reaches (issue 25).
+
+    The authors' optimiser (finite-difference L-BFGS-B at scipy's default tolerances) stops at different
+    points of a flat objective depending on the last bits of its inputs, so another CPU's float kernels can
+    move a test MSE by several percent (benchmarks/results/float_spread.json). Refitting ``draws`` times
+    with the training predictors multiplied by ``1 + rel * N(0, 1)`` (seeded) samples those outcomes on any
+    one machine: the outcomes the fit can give, whatever the CPU.
+    """
+
+    draws: int = 32
+    rel: float = 1e-12  # a few ulps of a double: the size of a different kernel's rounding
+    seed: int = 0
+
+
 @dataclass
 class Prediction:
     """Result of one (target, predictor) fit."""
@@ -185,12 +201,14 @@ def run_prediction(
     train_models: Sequence[str] | None = None,
     reference_family: str | None = "Llama-2",
     compute_column: str = FLOPS,
+    roundoff: RoundoffStudy | None = None,
 ) -> Prediction:
     """Fit one observational (or compute) scaling law and evaluate it on held-out models.
 
     ``train_models``, if given, restricts the training side to these models (the
     others are used neither for training nor for testing), as in the subset
-    selection evaluation (Sec. 5).
+    selection evaluation (Sec. 5). ``roundoff`` adds ``test_mse_roundoff`` to the metrics: the sorted test
+    MSEs of the perturbed refits (:class:`RoundoffStudy`).
     """
     y_all = transform_target(df[target.column].to_numpy(dtype=float), target.value_range, target.func)
     keep = np.isfinite(y_all)
@@ -209,17 +227,7 @@ def run_prediction(
     test, x_test, y_test = test.loc[ok_test], x_test[ok_test], y_test[ok_test]
     if len(train) < 2:
         raise ValueError(f"{target.column} ~ {predictor}: only {len(train)} training model(s) with data")
-    link = fit_sigmoid_link(
-        x_train,
-        y_train,
-        loss=fit.loss,  # type: ignore[arg-type]
-        delta=fit.delta,
-        floor_bounds=fit.floor_bounds,
-        init_coef=fit.init_coef,
-        max_nfev=fit.max_nfev,
-        gradient=fit.gradient,  # type: ignore[arg-type]
-        tol=fit.tol,
-    )
+    link = _fit_link(x_train, y_train, fit)
     pred_train, pred_test = link.predict(x_train), link.predict(x_test)
     rows = pd.concat(
         [
@@ -244,7 +252,33 @@ def run_prediction(
         "n_train": int(len(train)),
         "n_test": int(len(test)),
     }
+    if roundoff is not None and roundoff.draws > 0:
+        rng = np.random.default_rng(roundoff.seed)
+        draws = [
+            mse(
+                y_test,
+                _fit_link(x_train * (1 + roundoff.rel * rng.standard_normal(x_train.shape)), y_train, fit).predict(
+                    x_test
+                ),
+            )
+            for _ in range(roundoff.draws)
+        ]
+        metrics["test_mse_roundoff"] = sorted(draws)
     return Prediction(predictor=predictor, rows=rows, fit=link, pca=pca, equivalence=equivalence, metrics=metrics)
+
+
+def _fit_link(x: np.ndarray, y: np.ndarray, fit: FitConfig) -> SigmoidLinkFit:
+    return fit_sigmoid_link(
+        x,
+        y,
+        loss=fit.loss,  # type: ignore[arg-type]
+        delta=fit.delta,
+        floor_bounds=fit.floor_bounds,
+        init_coef=fit.init_coef,
+        max_nfev=fit.max_nfev,
+        gradient=fit.gradient,  # type: ignore[arg-type]
+        tol=fit.tol,
+    )
 
 
 def _equivalent_compute(rows: pd.DataFrame, reference_family: str | None) -> LineFit | None:

@@ -57,6 +57,7 @@ from repro.obsscaling.predict import (
     FitConfig,
     Prediction,
     Preprocess,
+    RoundoffStudy,
     Splitter,
     Target,
     capability_features,
@@ -245,6 +246,17 @@ def post_training_step(inputs: Inputs, config: PostTrainingConfig) -> StepResult
     )
     split = cutoff_split(FLOPS, cfg.cutoff_flops)
     fit = _fit_config(config.fit, cfg)
+    known = {f"{t}.{x}" for t in targets for x in (*cfg.predictors, "pc3_notebook_pca")}
+    unknown = sorted(set(cfg.roundoff.fits) - known)
+    if unknown:
+        raise ValueError(
+            f"obsscaling.post_training.roundoff.fits: {unknown} are not fits of this step; fits: {sorted(known)}"
+        )
+    study = RoundoffStudy(draws=cfg.roundoff.draws, rel=cfg.roundoff.rel)
+
+    def roundoff(name: str, predictor: str) -> RoundoffStudy | None:
+        return study if f"{name}.{predictor}" in cfg.roundoff.fits else None
+
     numbers: dict[str, Any] = {"cutoff_flops": cfg.cutoff_flops}
     tables, fit_rows = [], []
     for name, spec in targets.items():
@@ -254,7 +266,14 @@ def post_training_step(inputs: Inputs, config: PostTrainingConfig) -> StepResult
         out: dict[str, Any] = {}
         for predictor in cfg.predictors:
             p = run_prediction(
-                df, target, predictor, split, preprocess=pre, fit=fit, reference_family=cfg.reference_family
+                df,
+                target,
+                predictor,
+                split,
+                preprocess=pre,
+                fit=fit,
+                reference_family=cfg.reference_family,
+                roundoff=roundoff(name, predictor),
             )
             preds[predictor] = p
             out[predictor] = dict(p.metrics)
@@ -267,7 +286,16 @@ def post_training_step(inputs: Inputs, config: PostTrainingConfig) -> StepResult
             fit_rows.append(_fits_row(name, predictor, p))
         if cfg.notebook_pca_components is not None:
             pre_nb = _preprocess(config, spec.benchmarks, cfg.notebook_pca_components)
-            p = run_prediction(df, target, "pc3", split, preprocess=pre_nb, fit=fit, reference_family=None)
+            p = run_prediction(
+                df,
+                target,
+                "pc3",
+                split,
+                preprocess=pre_nb,
+                fit=fit,
+                reference_family=None,
+                roundoff=roundoff(name, "pc3_notebook_pca"),
+            )
             out["pc3_notebook_pca"] = dict(p.metrics)
         numbers[name] = out
         tables.append(_predictions_table(name, preds))

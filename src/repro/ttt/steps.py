@@ -23,6 +23,7 @@ from repro.common.io import fingerprint, read_json
 from repro.common.lm.evaluate import position_loss_curve
 from repro.common.lm.ngram import bigram_heldout_loss, unigram_heldout_loss
 from repro.common.lm.tokenizer import encode_documents, unigram_entropy
+from repro.common.machine import speed_probe
 from repro.common.lm.trainer import CHECKPOINT_FILE, load_checkpoint, load_tokens, save_tokens, train
 from repro.common.steps import StepResult, build_config
 from repro.ttt import latency as lat
@@ -190,7 +191,10 @@ def latency_step(inputs: Inputs, config: LatencyStepConfig) -> StepResult:
     )
     rows = lat.measure_latency(cfg, progress=lambda row: log.info("%s", row))
     log.info("\n%s", lat.format_table(rows))
-    return StepResult(numbers=latency_numbers(rows, s.device.split(":")[0]), tables={"table": pd.DataFrame(rows)})
+    numbers = latency_numbers(rows, s.device.split(":")[0])
+    # the machine's speed next to its timings (repro.common.machine): a slower CPU's ms/token can be read
+    numbers["latency.probe"] = speed_probe()
+    return StepResult(numbers=numbers, tables={"table": pd.DataFrame(rows)})
 
 
 def _runs(inputs: Inputs) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -295,7 +299,7 @@ def speed_step(inputs: Inputs, config: SpeedConfig) -> StepResult:
     s = config.speed
     res = dual_vs_primal(s.batch, s.heads, s.head_dim, s.seq_len, s.mini_batch_size, s.repeats, s.threads)
     log.info("%s", res)
-    return StepResult(numbers={"speed": res})
+    return StepResult(numbers={"speed": {**res, "probe": speed_probe()}})
 
 
 __all__ = [

@@ -186,3 +186,27 @@ def test_expression_evaluator_is_restricted_and_names_missing_keys():
     assert evaluate_expression("min({a}, {b}) * 2", {"a": 1.0, "b": 3.0}) == 2.0
     with pytest.raises(KeyError, match="zz"):
         evaluate_expression("{zz} > 0", {})
+
+
+def test_list_valued_evidence_needs_one_matching_value(tmp_path):
+    """A round-off study's outcomes as evidence: EXPLAINED only if one of them reaches the reference."""
+    exp = tmp_path / "demo.yaml"
+    exp.write_text(
+        "paper: demo\ntitle: Demo\nentries:\n"
+        "  - key: fit\n    published: 0.0107\n    tolerance: {rtol: 0.01}\n    origin: authors_code\n"
+        "    source: notes\n    scales: [tiny]\n"
+        "    explained: {reason: bistable under round-off, evidence: fit_roundoff}\n"
+    )
+    entry = load_expected(exp).entries[0]
+    reached = {"fit": 0.00998, "fit_roundoff": [0.00965, 0.00998, 0.01073]}
+    assert status(entry, reached, "tiny")[0] == EXPLAINED
+    assert status(entry, {**reached, "fit_roundoff": [0.00965, 0.00998, 0.0113]}, "tiny")[0] == MISMATCH
+    assert status(entry, {**reached, "fit_roundoff": []}, "tiny")[0] == MISMATCH
+    card = evaluate_scorecard("tiny", {"demo": _write(tmp_path, reached)}, [exp])
+    assert "1 of 3 within tolerance, range 9.650e-03-0.0107" in card.markdown
+
+
+def _write(tmp_path, numbers):
+    path = tmp_path / "numbers.json"
+    path.write_text(json.dumps(numbers))
+    return path

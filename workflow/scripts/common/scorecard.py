@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from repro.common.io import atomic_write_text, read_json, write_json
+from repro.common.machine import machine_record, speed_probe
 from repro.common.report import markdown_page
 from repro.common.scorecard import evaluate_scorecard
 
@@ -24,4 +25,8 @@ atomic_write_text(snakemake.output.scorecard, card.markdown)  # noqa: F821
 atomic_write_text(snakemake.output.html, markdown_page(card.markdown, f"Scorecard ({snakemake.wildcards.scale} scale)"))  # noqa: F821
 metrics = {slug: read_json(path) for slug, path in numbers.items()}
 metrics["claims"] = card.claims
+# The machine these results came from (for a run on one machine; a cluster run records the node that
+# assembled them): CPU model and SIMD flags, threads, library versions, BLAS kernels, and a speed probe
+# measured now, so a reader knows which bits to expect and how to read the timings (README, "Determinism").
+metrics["machine"] = {**machine_record(), "probe": speed_probe()}
 write_json(snakemake.output.metrics, metrics)  # noqa: F821

@@ -1,0 +1,39 @@
+"""The round-off study covers exactly the references a CPU can move out of tolerance (issue 25).
+
+benchmarks/results/float_spread.json measures how far each obsscaling number moves when only the float
+kernels change. Where that spread exceeds a reference's tolerance, the scorecard's verdict would depend on
+the CPU, so the fit must be in ``post_training.roundoff.fits`` and its row must be EXPLAINED by the study's
+outcomes (or, like gsm8k_naive.pc3, by a converged fit that reaches the reference on every CPU).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from repro.common.io import read_yaml
+from repro.common.scorecard import load_expected
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_fits_whose_float_spread_exceeds_their_tolerance_are_studied():
+    spread = json.loads((ROOT / "benchmarks/results/float_spread.json").read_text())["exact"]["papers"]["obsscaling"]
+    studied = set(read_yaml(ROOT / "params.yaml")["obsscaling"]["base"]["post_training"]["roundoff"]["fits"])
+    sensitive, rows = set(), {}
+    for entry in load_expected(ROOT / "workflow/expected/obsscaling.yaml").entries:
+        moved = spread["keys"].get(entry.key)
+        if entry.published is None or entry.rtol is None or moved is None or isinstance(entry.published, tuple):
+            continue
+        if moved["rel"] > entry.rtol:
+            sensitive.add(entry.key)
+            rows[entry.key] = entry
+    assert sensitive, "the spread record shows no CPU-sensitive reference: is it stale?"
+    for key in sorted(sensitive):
+        entry = rows[key]
+        assert entry.explained is not None and entry.explained.evidence is not None, key
+        fit = key.removeprefix("post_training.").removesuffix(".test_mse")
+        converged = entry.explained.evidence == f"{key}_converged"
+        assert converged or (fit in studied and entry.explained.evidence == f"{key}_roundoff"), key
+    # ... and nothing else is studied (each study costs 64 refits)
+    assert studied == {k.removeprefix("post_training.").removesuffix(".test_mse") for k in sensitive}
