@@ -16,6 +16,7 @@ Suites:
 
     REPRO_MIRROR=../shared/mirror .venv/bin/python benchmarks/float_spread.py --suite exact
     REPRO_MIRROR=../shared/mirror .venv/bin/python benchmarks/float_spread.py --suite smoke
+    env $(.venv/bin/python benchmarks/float_spread.py --print-env no-avx512) REPRO_MIRROR=../shared/mirror .venv/bin/pytest
 
 Writes (merges its suite into) ``benchmarks/results/float_spread.json``. A run is resumable: an
 environment whose copy already holds its results is not run again (``--fresh`` starts over).
@@ -132,13 +133,24 @@ def _summary(numbers: dict, moved: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--suite", choices=list(SUITES), required=True)
+    ap.add_argument("--suite", choices=list(SUITES))
+    ap.add_argument(
+        "--print-env",
+        metavar="NAME",
+        help="print one environment's variables as KEY=VALUE and exit, e.g. to run the tests as another CPU would: "
+        "env $(.venv/bin/python benchmarks/float_spread.py --print-env no-avx512) .venv/bin/pytest",
+    )
     ap.add_argument("--envs", nargs="*", help="environments to run (default: the suite's)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/repro-float-spread"), help="where the copies go")
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--fresh", action="store_true", help="rerun environments whose results exist")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/float_spread.json")
     args = ap.parse_args()
+    if args.print_env:
+        print(" ".join(f"{k}={v}" for k, v in environment(args.print_env, {}).items()))
+        return
+    if not args.suite:
+        ap.error("--suite is required")
     suite = SUITES[args.suite]
     envs = args.envs or suite["envs"]
     if "reference" not in envs:

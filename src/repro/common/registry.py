@@ -31,7 +31,8 @@ class Paper:
     tiers: tuple[str, ...]
     downloads: tuple[str, ...]
     # numbers.json keys (fnmatch patterns) that time this machine (seconds, tokens/s, speed-ups): the
-    # only numbers a rerun may change; every other number is byte-identical from scratch on the CPU.
+    # only numbers a rerun on the same machine may change; every other number is byte-identical from scratch
+    # there (across CPU models, see README "Determinism" and repro.common.floatenv).
     timing: tuple[str, ...] = ()
 
 
