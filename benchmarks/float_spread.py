@@ -122,10 +122,12 @@ def _scorecard(repo: Path, slug: str) -> dict:
 
 
 def _summary(numbers: dict, moved: dict) -> dict:
-    rel = [v["rel"] for v in moved.values()]
+    # a value that is not a number and changed (a flag, a list of names) has infinite spread (null in JSON)
+    rel = [v["rel"] for v in moved.values() if v["rel"] is not None and v["rel"] != float("inf")]
     return {
         "keys": len(numbers),
         "keys_moved": len(moved),
+        "keys_changed_not_numbers": [k for k, v in moved.items() if v["rel"] is None or v["rel"] == float("inf")],
         "median_rel_moved": statistics.median(rel) if rel else 0.0,
         "max_rel": max(rel) if rel else 0.0,
     }

@@ -144,7 +144,8 @@ def spread(reference: Mapping[str, Any], runs: Iterable[Mapping[str, Any]]) -> d
 def tolerance(key: str, a: float, b: float, measured: Mapping[str, Mapping[str, float]]) -> float:
     """The absolute difference allowed between ``a`` and ``b`` for ``key``, given the measured spread."""
     floor = FLOOR_REL * max(abs(a), abs(b))
-    return max(floor, SPREAD_FACTOR * measured.get(key, {}).get("abs", 0.0))
+    moved = measured.get(key, {}).get("abs") or 0.0  # null (JSON's infinity) only for non-numbers
+    return max(floor, SPREAD_FACTOR * moved)
 
 
 def differences(
