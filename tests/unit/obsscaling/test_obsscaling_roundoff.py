@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from repro.common.io import read_yaml
 from repro.common.scorecard import load_expected
+from repro.obsscaling import steps
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -37,3 +40,20 @@ def test_fits_whose_float_spread_exceeds_their_tolerance_are_studied():
         assert converged or (fit in studied and entry.explained.evidence == f"{key}_roundoff"), key
     # ... and nothing else is studied (each study costs 64 refits)
     assert studied == {k.removeprefix("post_training.").removesuffix(".test_mse") for k in sensitive}
+
+
+def test_an_unknown_roundoff_fit_is_named(obs_data, params, step_config):
+    params["post_training"]["roundoff"]["fits"] = ["gsm8k_naive.pc9"]
+    with pytest.raises(ValueError, match=r"roundoff.fits: \['gsm8k_naive.pc9'\] are not fits of this step"):
+        steps.post_training_step(obs_data, step_config("post_training", params))
+
+
+def test_the_study_reaches_both_outcomes_of_a_bistable_fit(obs_data, params, step_config):
+    """gsm8k_naive.pc3 under the authors' optimiser: 6.88e-4 or ~7.25e-4, whichever this CPU's rounding gives."""
+    params["post_training"].update(converged_tol=None, notebook_pca_components=None, predictors=["pc3"])
+    params["post_training"]["targets"] = {"gsm8k_naive": params["post_training"]["targets"]["gsm8k_naive"]}
+    params["post_training"]["roundoff"]["fits"] = ["gsm8k_naive.pc3"]
+    out = steps.post_training_step(obs_data, step_config("post_training", params)).numbers["post_training"]
+    draws = out["gsm8k_naive"]["pc3"]["test_mse_roundoff"]
+    assert len(draws) == params["post_training"]["roundoff"]["draws"] and draws == sorted(draws)
+    assert any(abs(d - 6.88e-4) < 7e-6 for d in draws) and any(abs(d - 7.25e-4) < 7e-6 for d in draws)
