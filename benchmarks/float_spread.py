@@ -25,8 +25,6 @@ environment whose copy already holds its results is not run again (``--fresh`` s
 from __future__ import annotations
 
 import argparse
-import fnmatch
-import json
 import os
 import shutil
 import statistics
@@ -45,7 +43,7 @@ from repro.common.floatenv import (
     tolerance,
 )
 from repro.common.io import read_json, write_json
-from repro.common.machine import machine_record, speed_probe
+from repro.common.machine import machine_record, machine_record_under, speed_probe
 from repro.common.registry import load_registry
 from repro.common.scorecard import evaluate_scorecard
 
@@ -59,16 +57,6 @@ SUITES = {
     "exact": {"papers": ["obsscaling"], "envs": list(FLOAT_ENVIRONMENTS)},
     "smoke": {"papers": REGISTRY.slugs, "envs": ["reference", "threads-1", "torch-avx2", "no-avx512", "sse-only"]},
 }
-# What the environment did to the libraries, read in a child process that has it (shows each knob took).
-_PROBE = (
-    "import json, torch, numpy, scipy.linalg; from threadpoolctl import threadpool_info; "
-    "print(json.dumps({'torch': torch.backends.cpu.get_cpu_capability(), "
-    "'blas': [i.get('architecture') for i in threadpool_info() if i['user_api'] == 'blas']}))"
-)
-
-
-def _timing_patterns(slug: str) -> tuple[str, ...]:
-    return REGISTRY.papers[slug].timing
 
 
 def _run_env(name: str, papers: list[str], work: Path, cores: int, fresh: bool) -> dict:
@@ -81,9 +69,9 @@ def _run_env(name: str, papers: list[str], work: Path, cores: int, fresh: bool) 
         shutil.rmtree(repo)
         done = False
     info: dict = {"env": environment(name, {})}
-    info["libraries"] = json.loads(
-        subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, check=True).stdout
-    )
+    # what the environment did to the libraries, read in a child process that has it (each knob took)
+    child = machine_record_under(env)
+    info["libraries"] = {"torch": child.get("torch_cpu_capability"), "blas": child.get("blas")}
     if not done:
         if not repo.exists():
             copy_repo(repo)
@@ -105,8 +93,7 @@ def _run_env(name: str, papers: list[str], work: Path, cores: int, fresh: bool) 
 
 
 def _numbers(repo: Path, slug: str) -> dict:
-    numbers = read_json(repo / f"results/smoke/{slug}/numbers.json")
-    return {k: v for k, v in numbers.items() if not any(fnmatch.fnmatchcase(k, p) for p in _timing_patterns(slug))}
+    return REGISTRY.papers[slug].without_timings(read_json(repo / f"results/smoke/{slug}/numbers.json"))
 
 
 def _scorecard(repo: Path, slug: str) -> dict:

@@ -16,12 +16,16 @@ Both are cheap (the probe takes about half a second) and import torch only when 
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
+from collections.abc import Mapping
 import time
 from typing import Any
 
-__all__ = ["SIMD_FLAGS", "cpu_info", "machine_record", "speed_probe", "timing_context"]
+__all__ = ["SIMD_FLAGS", "cpu_info", "machine_record", "machine_record_under", "speed_probe", "timing_context"]
 
 # The /proc/cpuinfo flags that select float kernels in numpy, OpenBLAS, MKL and torch (ATen).
 SIMD_FLAGS = (
@@ -111,6 +115,14 @@ def machine_record() -> dict[str, Any]:
     except ImportError:
         pass
     return record
+
+
+def machine_record_under(env: Mapping[str, str]) -> dict[str, Any]:
+    """:func:`machine_record` as a child process with environment ``env`` sees it (the libraries read their
+    float-kernel variables at import, so only a new process shows what an environment does)."""
+    code = "import json; from repro.common.machine import machine_record; print(json.dumps(machine_record()))"
+    proc = subprocess.run([sys.executable, "-c", code], env=dict(env), capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
 
 
 def _best_of(fn: Any, repeats: int) -> float:

@@ -7,8 +7,10 @@ derives the top-level params schema from it, and the scorecard iterates over it.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,10 @@ class Paper:
     # only numbers a rerun on the same machine may change; every other number is byte-identical from scratch
     # there (across CPU models, see README "Determinism" and repro.common.floatenv).
     timing: tuple[str, ...] = ()
+
+    def without_timings(self, numbers: Mapping[str, object]) -> dict[str, object]:
+        """``numbers`` less the keys that time the machine (the ``timing`` patterns)."""
+        return {k: v for k, v in numbers.items() if not any(fnmatch.fnmatchcase(k, p) for p in self.timing)}
 
 
 @dataclass(frozen=True)

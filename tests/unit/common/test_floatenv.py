@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import pytest
 
 from repro.common.floatenv import FLOAT_ENVIRONMENTS, FLOOR_REL, SPREAD_FACTOR, differences, environment, spread
-from repro.common.machine import cpu_info, machine_record, speed_probe
+from repro.common.machine import cpu_info, machine_record, machine_record_under, speed_probe
 
 ROOT = Path(__file__).resolve().parents[3]
 SPREAD_RECORD = ROOT / "benchmarks/results/float_spread.json"
@@ -58,21 +57,11 @@ def test_environments_expand_numpy_targets_and_unknown_names_fail():
 
 def test_each_environment_changes_what_it_says_in_a_child_process():
     """The knobs take: torch's ATen capability and OpenBLAS's kernel set follow the environment."""
-    probe = (
-        "import json, numpy, torch; from threadpoolctl import threadpool_info; print(json.dumps("
-        "[torch.backends.cpu.get_cpu_capability(), [i.get('architecture') for i in threadpool_info() if i['user_api'] == 'blas']]))"
-    )
-
-    def child(name: str) -> list:
-        env = environment(name, dict(__import__("os").environ))
-        return json.loads(
-            subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
-        )
-
-    torch_cap, blas = child("sse-only")
-    assert torch_cap == "DEFAULT" and blas == ["Nehalem"]
-    torch_cap, blas = child("openblas-haswell")
-    assert blas == ["Haswell"]
+    sse = machine_record_under(environment("sse-only", os.environ))
+    assert sse["torch_cpu_capability"] == "DEFAULT" and [b.split()[-1] for b in sse["blas"]] == ["Nehalem"]
+    haswell = machine_record_under(environment("openblas-haswell", os.environ))
+    assert [b.split()[-1] for b in haswell["blas"]] == ["Haswell"]
+    assert haswell["env"]["OPENBLAS_CORETYPE"] == "Haswell"
 
 
 def test_machine_record_and_probe():
