@@ -17,7 +17,9 @@ distalign). Typical use::
     new_ids = sampling.generate(model, [tok.encode("ROMEO:")], max_new_tokens=32)
 
 Scoring (losses, bits per byte, log-probs) is :mod:`repro.common.lm.evaluate`; sampling
-(greedy/temperature/top-k, KV cache) is :mod:`repro.common.lm.sampling`.
+(greedy/temperature/top-k, KV cache) is :mod:`repro.common.lm.sampling`. Count-based n-gram
+models (Witten-Bell, add-k; the ttt floors and the pplcorr byte population) are
+:mod:`repro.common.lm.ngram`.
 
 The module contract every model follows is documented in :mod:`repro.common.lm.models`.
 """
