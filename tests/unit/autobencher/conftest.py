@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
-from repro.common.config import resolve
 from repro.common.fetch import fetch
 
-ROOT = Path(__file__).resolve().parents[3]
 
-
-def _params(scale: str) -> dict:
-    with open(ROOT / "params.yaml", encoding="utf-8") as fh:
-        return resolve(yaml.safe_load(fh), "autobencher", scale)
+@pytest.fixture(scope="session")
+def ab_params(paper_params: Callable[..., dict]) -> dict:
+    """The resolved autobencher block at the tiny scale (tests/conftest.py's ``paper_params``)."""
+    return paper_params("autobencher", "tiny")
 
 
 @pytest.fixture(scope="session")
-def ab_params() -> dict:
-    """The resolved autobencher block at the tiny scale."""
-    return _params("tiny")
-
-
-@pytest.fixture(scope="session")
-def smoke_params() -> dict:
+def smoke_params(paper_params: Callable[..., dict]) -> dict:
     """The resolved autobencher block at the smoke scale."""
-    return _params("smoke")
+    return paper_params("autobencher", "smoke")
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,16 +107,11 @@ def test_bandit_tries_every_arm_then_exploits():
         b.update("c", 1.0)
 
 
-def test_paper_plan_names_roles_and_panel():
-    import yaml
-
+def test_paper_plan_names_roles_and_panel(paper_params):
     from repro.autobencher.steps import PaperPlanConfig, paper_plan_step
-    from repro.common.config import resolve
     from repro.common.steps import StepError, build_config
 
-    root = Path(__file__).resolve().parents[3]
-    with open(root / "params.yaml", encoding="utf-8") as fh:
-        plan = resolve(yaml.safe_load(fh), "autobencher", "paper")["paper_plan"]
+    plan = paper_params("autobencher", "paper")["paper_plan"]
     res = paper_plan_step({}, build_config(PaperPlanConfig, plan, "paper_plan"))
     table = res.tables["table"]
     assert set(table.loc[table.kind == "role", "name"]) == {"proposer", "question_writer", "judge"}

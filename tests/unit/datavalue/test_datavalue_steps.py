@@ -2,39 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import yaml
 
-from repro.common.config import resolve
 from repro.common.steps import build_config, step_function
 from repro.datavalue.data import DatasetSpec, SubsetError, load_dataset
 from repro.datavalue.experiments import addition_curves, auroc, removal_curves
 from repro.datavalue.solvers import ModelSpec
 from repro.datavalue.plan import Experiment, check_grid, step_params_files
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _params(scale):
-    return resolve(yaml.safe_load((ROOT / "params.yaml").read_text()), "datavalue", scale)
-
 
 @pytest.mark.parametrize("scale", ["smoke", "tiny", "paper"])
-def test_every_step_config_builds_from_params(scale):
+def test_every_step_config_builds_from_params(scale, paper_params):
     import typing
 
-    files = step_params_files(_params(scale))
+    files = step_params_files(paper_params("datavalue", scale))
     assert {"speed"} <= set(files) and any(k.startswith("samples-") for k in files)
     for stem, cfg in files.items():
         fn = step_function("datavalue", stem.split("-")[0])
         build_config(typing.get_type_hints(fn)["config"], cfg, stem)
 
 
-def test_tiny_has_a_noisy_setting_with_5_to_10_percent_flips():
-    p = _params("tiny")
+def test_tiny_has_a_noisy_setting_with_5_to_10_percent_flips(paper_params):
+    p = paper_params("datavalue", "tiny")
     assert any(0.05 <= d["flip_fraction"] <= 0.1 for d in p["datasets"].values())
     assert any(k.startswith("noisy-") for k in step_params_files(p))
 

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
-from repro.common.config import resolve
 from repro.common.fetch import fetch
 from repro.distalign.data import file_name, released_files
 
-ROOT = Path(__file__).resolve().parents[3]
-
 
 @pytest.fixture(scope="session")
-def da_params() -> dict:
-    """The resolved distalign block of params.yaml at the tiny scale."""
-    with open(ROOT / "params.yaml", encoding="utf-8") as fh:
-        return resolve(yaml.safe_load(fh), "distalign", "tiny")
+def da_params(paper_params: Callable[..., dict]) -> dict:
+    """The resolved distalign block of params.yaml at the tiny scale (tests/conftest.py's ``paper_params``)."""
+    return paper_params("distalign", "tiny")
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from repro.common.config import resolve
 from repro.common.fetch import fetch
 from repro.common.llm import get_llm
 from repro.common.llm.base import LLMError
@@ -21,24 +19,15 @@ from repro.common.steps import build_config
 from repro.entigraph import cpt, generator, world
 from repro.entigraph.config import MathConfig, RunConfig, SynthConfig, TinyStep, WorldStep
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="module")
-def params():
-    import yaml
-
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
-
 
 @pytest.fixture(scope="module")
 def small_world():
     return world.make_world(world.WorldConfig(n_articles=4, n_people=3, n_places=2, seed=1))
 
 
-def test_configs_build_from_params_at_every_scale(params):
+def test_configs_build_from_params_at_every_scale(paper_params):
     for scale in ("tiny", "smoke", "paper"):
-        block = resolve(params, "entigraph", scale)
+        block = paper_params("entigraph", scale)
         build_config(MathConfig, block["math"], "entigraph.math")
         build_config(WorldStep, block["world"], "entigraph.world")
         build_config(SynthConfig, block["synth"], "entigraph.synth")
@@ -69,8 +58,8 @@ def test_world_too_small_is_a_clear_error():
         world.make_world(world.WorldConfig(n_articles=1, n_people=2, n_places=1))
 
 
-def test_quality_sample_parses(tmp_path, params):
-    spec = resolve(params, "entigraph", "tiny")["quality"][0]
+def test_quality_sample_parses(tmp_path, paper_params):
+    spec = paper_params("entigraph", "tiny")["quality"][0]
     path = fetch(spec["url"], spec["sha256"], tmp_path / "quality_example.jsonl")
     articles, questions = world.load_quality([path])
     assert len(articles) == 1 and articles[0].title == "The Girl in His Mind"  # two identical lines deduplicated

@@ -7,27 +7,21 @@ Files are fetched once per session with ``repro.common.fetch`` from ``$REPRO_MIR
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
-from repro.common.config import resolve
 from repro.common.fetch import MIRROR_ENV, fetch
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_MIRROR = ROOT.parent / "shared" / "mirror"
 
 
-def load_params(scale: str = "tiny") -> dict:
-    with open(ROOT / "params.yaml", encoding="utf-8") as fh:
-        return resolve(yaml.safe_load(fh), "ideagen", scale)
-
-
 @pytest.fixture(scope="session")
-def idea_params() -> dict:
-    """The resolved ideagen block of params.yaml at the tiny scale."""
-    return load_params("tiny")
+def idea_params(paper_params: Callable[..., dict]) -> dict:
+    """The resolved ideagen block of params.yaml at the tiny scale (tests/conftest.py's ``paper_params``)."""
+    return paper_params("ideagen", "tiny")
 
 
 @pytest.fixture(scope="session")

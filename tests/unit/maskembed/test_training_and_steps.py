@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from repro.common.config import resolve
 from repro.common.steps import build_config
 from repro.maskembed.maskembed import AlignConfig, align
 from repro.maskembed.pretrain import PretrainConfig, image_labels, train_backbone
@@ -39,7 +36,6 @@ from repro.maskembed.steps import (
 )
 from repro.maskembed.vit import ViTConfig
 
-ROOT = Path(__file__).resolve().parents[3]
 ARCH = ViTConfig(image_size=32, patch_size=8, dim=16, depth=2, heads=2, stem_width=8)
 SCENES = SceneConfig(image_size=32, patch_size=8, max_objects=3)
 
@@ -113,19 +109,18 @@ def test_spatial_questions_follow_the_scene_graph():
     assert floor_predictions(tw, np.array([3, 3, 5]), tw[:1]).tolist() == [3]
 
 
-def test_configs_build_from_params_yaml_at_every_scale():
-    config = yaml.safe_load((ROOT / "params.yaml").read_text())
+def test_configs_build_from_params_yaml_at_every_scale(paper_params):
     for scale in ("smoke", "tiny", "paper"):
-        p = resolve(config, "maskembed", scale)
+        p = paper_params("maskembed", scale)
         build_config(DataSpec, p["data"], "maskembed.data")
         build_config(ProbeStepConfig, {k: p[k] for k in ("seeds", "backbone", "align", "probe", "runtime")})
         build_config(SpatialStepConfig, {k: p[k] for k in ("seeds", "backbone", "align", "spatial_qa", "runtime")})
         build_config(
             AlignStepConfig, {"seed": 0, "arm": "maskembed", **{k: p[k] for k in ("backbone", "align", "runtime")}}
         )
-    tiny = resolve(config, "maskembed", "tiny")
+    tiny = paper_params("maskembed", "tiny")
     assert len(tiny["seeds"]) >= 3 and tiny["backbone"]["source"] == "tiny"
-    paper = resolve(config, "maskembed", "paper")
+    paper = paper_params("maskembed", "paper")
     assert paper["runtime"]["dtype"] == "bfloat16" and any("clip" in i for i in paper["backbone"]["timm_ids"])
 
 

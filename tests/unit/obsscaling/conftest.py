@@ -7,16 +7,15 @@ repository when that folder exists); no test touches the network when a mirror i
 
 from __future__ import annotations
 
-import copy
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threads only add overhead
 
-from repro.common.config import resolve, select_keys  # noqa: E402
+from repro.common.config import select_keys  # noqa: E402
 from repro.common.fetch import MIRROR_ENV, fetch  # noqa: E402
 from repro.common.scorecard import PaperExpected, load_expected  # noqa: E402
 from repro.common.steps import build_config, nest  # noqa: E402
@@ -27,17 +26,16 @@ DEFAULT_MIRROR = ROOT.parent / "shared" / "mirror"
 
 
 @pytest.fixture(scope="session")
-def obs_params() -> dict:
-    """The resolved obsscaling block of params.yaml at the tiny scale (= paper settings)."""
-    with open(ROOT / "params.yaml", encoding="utf-8") as fh:
-        config = yaml.safe_load(fh)
-    return resolve(config, "obsscaling", "tiny")
+def obs_params(paper_params: Callable[..., dict]) -> dict:
+    """The resolved obsscaling block of params.yaml at the tiny scale (= paper settings), shared by the
+    session: tests that modify params take ``params`` instead."""
+    return paper_params("obsscaling", "tiny")
 
 
 @pytest.fixture()
-def params(obs_params) -> dict:
-    """A private deep copy of the params, safe to modify in a test."""
-    return copy.deepcopy(obs_params)
+def params(paper_params: Callable[..., dict]) -> dict:
+    """A private deep copy of the params, safe to modify in a test (``paper_params`` copies on every call)."""
+    return paper_params("obsscaling", "tiny")
 
 
 @pytest.fixture(scope="session")

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from repro.common.config import resolve
 from repro.common.fetch import fetch
 from repro.pplcorr import data, exact
 from repro.pplcorr.estimators import sign_cdf, spearmanr
-
-import yaml
-
-ROOT = Path(__file__).resolve().parents[3]
-PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
-DATA = resolve(PARAMS, "pplcorr", "tiny")["data"]
-FILES = data.pinned_files(DATA)
 
 # notes Sec. 5.1: exact for the LAMBADA targets; near-ties at 10th place elsewhere
 EXPECTED_OVERLAP = {
@@ -34,9 +24,10 @@ EXPECTED_OVERLAP = {
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory):
+def released(tmp_path_factory, paper_params):
+    files = data.pinned_files(paper_params("pplcorr", "tiny")["data"])
     base = tmp_path_factory.mktemp("pplcorr")
-    paths = {k: fetch(v["url"], v["sha256"], base / k) for k, v in FILES.items()}
+    paths = {k: fetch(v["url"], v["sha256"], base / k) for k, v in files.items()}
     return data.load_bpb(paths["bpb_synthetic"]), data.load_errors(paths["errors"]), paths
 
 

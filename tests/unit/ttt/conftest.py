@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 
-from repro.common.config import resolve
-from repro.common.steps import build_config
 from repro.ttt.config import TttParams
 
-ROOT = Path(__file__).resolve().parents[3]
+
+@pytest.fixture(scope="session")
+def ttt_block(paper_params: Callable[..., dict]) -> dict:
+    """The resolved ttt block at the smoke scale (tests/conftest.py's ``paper_params``)."""
+    return paper_params("ttt", "smoke")
 
 
 @pytest.fixture(scope="session")
-def ttt_block() -> dict:
-    with open(ROOT / "params.yaml", encoding="utf-8") as fh:
-        return resolve(yaml.safe_load(fh), "ttt", "smoke")
-
-
-@pytest.fixture(scope="session")
-def ttt_params(ttt_block) -> TttParams:
+def ttt_params(paper_config: Callable[..., Any]) -> TttParams:
     """The smoke-scale TttParams with a character tokenizer, two sizes and three steps per run."""
-    params = build_config(TttParams, ttt_block, "ttt")
+    params = paper_config(TttParams, "ttt", scale="smoke")
     small = replace(params.sizes[0], steps=3)
     return replace(
         params,
