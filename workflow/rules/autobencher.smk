@@ -40,12 +40,6 @@ AB_SEEDS = AB["tiny"]["seeds"]
 AB_OUT = "results/{scale}/autobencher"
 AB_LOG = "logs/{scale}/autobencher"
 AB_BENCH = "benchmarks/{scale}/autobencher"
-AB_CODE = library_files("autobencher", "common.steps", "common.io")
-AB_PANEL_CODE = library_files(
-    "autobencher.world", "autobencher.panel", "autobencher.steps", "common.steps", "common.io"
-)
-AB_LM_CODE = library_files("common.lm", "common.llm.base", "common.llm.local", "common.llm.tiny")
-AB_FIG_CODE = library_files("autobencher.figures", "common.figures", "common.plotting")
 AB_FIGURES = ["tiny", "safety"]
 # One params file per panel seed (world + panel sections + the seed), written at parse time when it changes.
 AB_PANEL_PARAMS = {
@@ -89,7 +83,7 @@ rule autobencher__safety:
     """v2 safety table: attack success rate (share of prompts not refused) per model, hard and simple sets."""
     input:
         **AB_FILE,
-        code=AB_CODE,
+        code=step_code("autobencher"),
     output:
         numbers=f"{AB_OUT}/safety/numbers.json",
         table=f"{AB_OUT}/safety/table.csv",
@@ -105,7 +99,7 @@ rule autobencher__panel:
     """Sec. 6 of the notes: one seed's synthetic world and its tiny test-taker panel + parametric writer."""
     input:
         params=f"{AB_OUT}/params/panel-s{{abseed}}.json",  # AB_PANEL_PARAMS, written at parse time
-        code=AB_PANEL_CODE + AB_LM_CODE,
+        code=step_code("autobencher"),
     output:
         models=directory(f"{AB_OUT}/panel/s{{abseed}}"),
         table=f"{AB_OUT}/panel/s{{abseed}}.csv",
@@ -126,8 +120,7 @@ rule autobencher__tiny:
     """Secs. 3-4 at tiny scale: adaptive vs random search, metrics vs the existing benchmark, ablation, floors."""
     input:
         **{f"panel_s{s}": f"{AB_OUT}/panel/s{s}" for s in AB_SEEDS},
-        params=step_params("autobencher", "tiny", ["world", "panel", "tiny"]),
-        code=AB_CODE + AB_LM_CODE,
+        **step_inputs("autobencher", "tiny"),
     output:
         numbers=f"{AB_OUT}/tiny/numbers.json",
         datasets=f"{AB_OUT}/tiny/datasets.csv",
@@ -147,8 +140,7 @@ rule autobencher__tiny:
 rule autobencher__paper_plan:
     """Paper scale only: the roles (GPT-4-turbo), prompts, Wikipedia privileged info and the model panel."""
     input:
-        params=step_params("autobencher", "paper_plan", section="paper_plan"),
-        code=AB_CODE,
+        **step_inputs("autobencher", "paper_plan"),
     output:
         numbers=f"{AB_OUT}/paper_plan/numbers.json",
         table=f"{AB_OUT}/paper_plan/table.csv",
@@ -160,13 +152,11 @@ rule autobencher__paper_plan:
         "../scripts/common/step.py"
 
 
-AB_PAPER = [rules.autobencher__paper_plan.output.numbers] if SCALE == "paper" else []
-
-
 rule autobencher__numbers:
     """Merge every step's numbers into results/{scale}/autobencher/numbers.json (keys: see the header)."""
     input:
-        parts=[rules.autobencher__safety.output.numbers, rules.autobencher__tiny.output.numbers, *AB_PAPER],
+        parts=numbers_parts("autobencher"),
+        code=code_inputs("common/numbers"),
     output:
         numbers=f"{AB_OUT}/numbers.json",
     log:
@@ -189,7 +179,7 @@ for _fig in AB_FIGURES:
             f"autobencher__fig_{_fig}"
         input:
             **AB_FIG_INPUTS[_fig],
-            code=AB_FIG_CODE,
+            code=figure_code("autobencher"),
             labels=params_file("autobencher", f"fig_{_fig}", AB["figures"]),
         output:
             png=report(

@@ -3,7 +3,7 @@
 # Parameters and library code are file inputs of the rules that use them, so that
 # Snakemake's mtime logic reruns exactly the affected steps after a parameter edit
 # or a code change, also in a fresh clone restored with `dvc pull` (which carries
-# no .snakemake metadata): see `step_params` and `library_files`.
+# no .snakemake metadata): see `step_params` and `code_inputs`.
 #
 # Rules carry no `params:` directive: everything a job reads besides its data comes from such a file
 # (`step_params`, `params_file`, `pins_file`). One mechanism for "this value changed, rerun", and a cheap
@@ -16,6 +16,8 @@ import sys
 from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
+from repro.common.declarations import DeclarationError, read_declarations_cached
+from repro.common.imports import ImportGraph
 from repro.common.config import CONFIG_SECTION_KEY, ParamsError, resolve, select_keys, validate_params
 from repro.common.io import fingerprint, read_json, write_json, write_json_if_changed
 from repro.common.hooks import cancel_pending_timers
@@ -105,22 +107,98 @@ def step_params(slug, step, keys=None, section=None):
     return _params_file
 
 
-def library_files(*modules):
-    """The source files of library modules, as rule inputs (code changes rerun).
+# Code inputs are computed, never listed (issue 26): the source files of every repro module a rule's adapter
+# script and its paper module import, transitively (repro.common.imports reads them from the source; the
+# per-file import lists are cached under .snakemake by size and mtime, so a no-change parse reads no source).
+IMPORTS = ImportGraph(os.path.join(workflow.basedir, "src"), cache=".snakemake/repro-parse-cache/imports.json")
 
-    A module is a dotted name under src/repro ("obsscaling", "common.io"): a
-    package contributes all its .py files, a module its own file.
-    """
-    files = []
-    for mod in modules:
-        base = Path("src/repro", *mod.split("."))
-        if base.is_dir():
-            files.extend(sorted(str(p) for p in base.rglob("*.py")))
-        elif base.with_suffix(".py").exists():
-            files.append(str(base.with_suffix(".py")))
-        else:
-            raise WorkflowError(f"library_files: no module src/repro/{mod}")
-    return files
+
+def code_inputs(script, *modules):
+    """Rule input `code`: the source files of every repro module that workflow/scripts/<script>.py and the dotted
+    `modules` import (themselves included), so an edit to any of them reruns the rule and no other edit does.
+    `modules` name what the script loads by a computed name (the paper's steps or figures module)."""
+    entries = IMPORTS.script_imports(os.path.join(workflow.basedir, "workflow", "scripts", f"{script}.py"))
+    try:
+        return IMPORTS.files_of([*entries, *modules])
+    except ValueError as err:
+        raise WorkflowError(f"code_inputs({script!r}): {err}") from None
+
+
+def step_code(slug):
+    """Code inputs of a compute step of `slug` (adapter workflow/scripts/common/step.py + repro.<slug>.steps)."""
+    return code_inputs("common/step", f"repro.{slug}.steps")
+
+
+def figure_code(slug):
+    """Code inputs of a figure rule of `slug` (adapter common/figure.py + repro.<slug>.figures)."""
+    return code_inputs("common/figure", f"repro.{slug}.figures")
+
+
+# The steps each paper declares (@step on repro.<slug>.steps functions; repro.common.declarations), read from
+# the source of the paper's package, cached like the imports.
+def declared_steps(slug):
+    """name -> StepDeclaration of every step the package repro.<slug> declares, in source order."""
+    package = Path(workflow.basedir, "src", "repro", slug)
+    try:
+        return read_declarations_cached(
+            sorted(package.rglob("*.py")), f".snakemake/repro-parse-cache/steps-{slug}.json"
+        )
+    except (DeclarationError, SyntaxError) as err:
+        raise WorkflowError(str(err)) from None
+
+
+STEPS = {slug: declared_steps(slug) for slug in PAPERS}
+
+
+def step_declaration(slug, step):
+    """The declaration of step `step` of `slug`, with an error listing the declared steps."""
+    declared = STEPS.get(slug) or declared_steps(slug)
+    if step not in declared:
+        raise WorkflowError(
+            f"{slug}__{step}: repro.{slug}.steps declares no step {step!r} (@step on {step}_step); "
+            f"declared: {sorted(declared)}"
+        )
+    return declared[step]
+
+
+def step_inputs(slug, step):
+    """The inputs every compute step <slug>__<step> has, built from the step's declaration: `params` (its params
+    file holding the declared `reads` keys, when it declares any) and `code` (step_code). A rule adds its data
+    inputs and names its outputs; use as `input: data=..., **step_inputs(slug, step)`."""
+    decl = step_declaration(slug, step)
+    inputs = {"code": step_code(slug)}
+    if decl.reads:
+        inputs["params"] = step_params(slug, step, list(decl.reads), section=decl.section)
+    return inputs
+
+
+def declared_params_file(slug, step):
+    """The params file of a declared step as a plain path of the configured scale, for a rule whose outputs
+    carry no {scale} wildcard (e.g. a download into resources/); step_inputs gives the wildcard form."""
+    decl = step_declaration(slug, step)
+    step_params(slug, step, list(decl.reads), section=decl.section)
+    return f"results/{SCALE}/{slug}/params/{step}.json"
+
+
+def numbers_parts(slug, skip=()):
+    """Inputs of <slug>__numbers (the merge): the `numbers` output of every step declared `merged` that runs at the
+    configured scale, in declaration order (the step must be defined above the merge). `skip`: steps a
+    paper's params leave out of this run's DAG (e.g. a stand-in model trained only for a local backend)."""
+    declared = STEPS.get(slug) or declared_steps(slug)
+    unknown = sorted(set(skip) - set(declared))
+    if unknown:
+        raise WorkflowError(f"numbers_parts({slug!r}): skip names undeclared steps {unknown}")
+    return [
+        getattr(rules, f"{slug}__{name}").output.numbers
+        for name, decl in declared.items()
+        if decl.merged and decl.runs_at(SCALE) and name not in skip
+    ]
+
+
+def runs_here(slug, step):
+    """Whether step `step` of `slug` runs at the configured scale (its declared `scales`): the one test a rule
+    file uses to include a step's outputs in a target at some scales only."""
+    return step_declaration(slug, step).runs_at(SCALE)
 
 
 def gpus(n=1):
@@ -173,18 +251,19 @@ def _write_at_parse(path, content, folder):
 REPRO_ENV = "../envs/repro.yaml"
 
 
-def parse_cache(name, function, params, modules):
+def parse_cache(name, function, params):
     """`module:function`(params) at parse time, cached in .snakemake/repro-parse-cache/ under a fingerprint of
-    `params` (JSON-able) and the source of the library `modules` it depends on. A no-change `snakemake -n`
-    then skips expensive planning (e.g. building models to match parameter counts) and its heavy imports
-    (the module is imported only on a miss). Any params or code change recomputes. The result is JSON-able."""
-    digest = fingerprint(library_files(*modules), extra=params)
+    `params` (JSON-able) and the source of every repro module `module` imports (IMPORTS). A no-change
+    `snakemake -n` then skips expensive planning (e.g. building models to match parameter counts) and its heavy
+    imports (the module is imported only on a miss). Any params or code change recomputes. The result is
+    JSON-able."""
+    mod_name, _, attr = function.partition(":")
+    digest = fingerprint(IMPORTS.files_of([mod_name]), extra=params)
     path = Path(".snakemake/repro-parse-cache") / f"{name}-{SCALE}.json"
     if path.exists():
         cached = read_json(path)
         if cached.get("digest") == digest:
             return cached["value"]
-    mod_name, _, attr = function.partition(":")
     value = getattr(importlib.import_module(mod_name), attr)(params)
     write_json(path, {"digest": digest, "value": value})
     # Return what a cache hit returns (JSON keeps key order as stored): a first parse and a later one must give

@@ -46,21 +46,6 @@ DV = paper_params("datavalue")
 DV_OUT = "results/{scale}/datavalue"
 DV_LOG = "logs/{scale}/datavalue"
 DV_BENCH = "benchmarks/{scale}/datavalue"
-DV_CODE = library_files(
-    "datavalue.__init__",
-    "datavalue.data",
-    "datavalue.solvers",
-    "datavalue.contributions",
-    "datavalue.laws",
-    "datavalue.amortized",
-    "datavalue.experiments",
-    "datavalue.steps",
-    "common.steps",
-    "common.io",
-    "common.seeds",
-    "common.machine",
-)
-DV_FIG_CODE = library_files("datavalue.figures", "common.figures", "common.plotting")
 DV_EXPERIMENTS = [_dv_key(e) for e in DV["samples"]["experiments"]]
 DV_AMORTIZED = _dv_datasets_for(DV, "amortized")
 DV_NOISY = _dv_datasets_for(DV, "noisy")
@@ -73,9 +58,7 @@ DV_AM_MODEL = DV["amortized"]["model"]
 # dataset, or a class too small for a balanced subset (offline datasets; the step checks again).
 # The check loads the datasets: cached by a fingerprint of the params and the code (common.smk parse_cache).
 try:
-    _DV_FILES = parse_cache(
-        "datavalue-plan", "repro.datavalue.plan:checked_params_files", DV, ["datavalue.plan", "datavalue.data"]
-    )
+    _DV_FILES = parse_cache("datavalue-plan", "repro.datavalue.plan:checked_params_files", DV)
 except (_DVSubsetError, _DVDataError, ValueError) as _err:
     raise _DVWorkflowError(f"params.yaml datavalue ({SCALE}): {_err}") from None
 for _stem, _cfg in _DV_FILES.items():
@@ -112,7 +95,7 @@ rule datavalue__samples:
     """Sec. 3: marginal contributions u(D + z) - u(D) at class-balanced subsets on a geometric size grid (+ LOO)."""
     input:
         params=f"{DV_OUT}/params/samples-{{dataset}}-{{model}}.json",
-        code=DV_CODE,
+        code=step_code("datavalue"),
     output:
         numbers=f"{DV_OUT}/samples/{{dataset}}-{{model}}/numbers.json",
         contributions=f"{DV_OUT}/samples/{{dataset}}-{{model}}/contributions.csv",
@@ -137,7 +120,7 @@ rule datavalue__fit:
         contributions=rules.datavalue__samples.output.contributions,
         points=rules.datavalue__samples.output.points,
         params=f"{DV_OUT}/params/fit-{{dataset}}-{{model}}.json",
-        code=DV_CODE,
+        code=step_code("datavalue"),
     output:
         numbers=f"{DV_OUT}/fit/{{dataset}}-{{model}}/numbers.json",
         laws=f"{DV_OUT}/fit/{{dataset}}-{{model}}/laws.csv",
@@ -160,7 +143,7 @@ rule datavalue__amortized:
         points=f"{DV_OUT}/samples/{{dataset}}-{DV_AM_MODEL}/points.csv",
         laws=f"{DV_OUT}/fit/{{dataset}}-{DV_AM_MODEL}/laws.csv",
         params=f"{DV_OUT}/params/amortized-{{dataset}}.json",
-        code=DV_CODE,
+        code=step_code("datavalue"),
     output:
         numbers=f"{DV_OUT}/amortized/{{dataset}}/numbers.json",
         values=f"{DV_OUT}/amortized/{{dataset}}/values.csv",
@@ -179,7 +162,7 @@ rule datavalue__noisy:
         laws=f"{DV_OUT}/fit/{{dataset}}-{DV_AM_MODEL}/laws.csv",
         amortized=rules.datavalue__amortized.output.values,
         params=f"{DV_OUT}/params/noisy-{{dataset}}.json",
-        code=DV_CODE,
+        code=step_code("datavalue"),
     output:
         numbers=f"{DV_OUT}/noisy/{{dataset}}/numbers.json",
         scores=f"{DV_OUT}/noisy/{{dataset}}/scores.csv",
@@ -197,7 +180,7 @@ rule datavalue__addition:
         laws=f"{DV_OUT}/fit/{{dataset}}-{DV['addition']['model']}/laws.csv",
         amortized=rules.datavalue__amortized.output.values,
         params=f"{DV_OUT}/params/addition-{{dataset}}.json",
-        code=DV_CODE,
+        code=step_code("datavalue"),
     output:
         numbers=f"{DV_OUT}/addition/{{dataset}}/numbers.json",
         curves=f"{DV_OUT}/addition/{{dataset}}/curves.csv",
@@ -218,7 +201,7 @@ rule datavalue__removal:
         laws=f"{DV_OUT}/fit/{{dataset}}-{DV['removal']['model']}/laws.csv",
         amortized=rules.datavalue__amortized.output.values,
         params=f"{DV_OUT}/params/removal-{{dataset}}.json",
-        code=DV_CODE,
+        code=step_code("datavalue"),
     output:
         numbers=f"{DV_OUT}/removal/{{dataset}}/numbers.json",
         curves=f"{DV_OUT}/removal/{{dataset}}/curves.csv",
@@ -238,7 +221,7 @@ rule datavalue__matching:
     input:
         laws=f"{DV_OUT}/fit/{{dataset}}-{DV['matching']['model']}/laws.csv",
         params=f"{DV_OUT}/params/matching-{{dataset}}.json",
-        code=DV_CODE,
+        code=step_code("datavalue"),
     output:
         numbers=f"{DV_OUT}/matching/{{dataset}}/numbers.json",
         gains=f"{DV_OUT}/matching/{{dataset}}/gains.csv",
@@ -257,7 +240,7 @@ rule datavalue__speed:
     """Batched torch logistic regressions vs a loop of scikit-learn fits (throughput; same fits to a tolerance)."""
     input:
         params=f"{DV_OUT}/params/speed.json",
-        code=DV_CODE,
+        code=step_code("datavalue"),
     output:
         numbers=f"{DV_OUT}/speed/numbers.json",
     log:
@@ -299,7 +282,7 @@ for _fig, _inputs in DV_FIGURES.items():
             f"datavalue__fig_{_fig}"
         input:
             **_inputs,
-            code=DV_FIG_CODE,
+            code=figure_code("datavalue"),
         output:
             png=report(f"{DV_OUT}/figures/{_fig}.png", caption=f"../report/datavalue_{_fig}.rst", category="datavalue"),
             pdf=f"{DV_OUT}/figures/{_fig}.pdf",

@@ -44,19 +44,6 @@ DA_DATA = {k: v for k, v in DA_FILE.items() if k not in DA_RAW and k not in DA_P
 DA_OUT = "results/{scale}/distalign"
 DA_LOG = "logs/{scale}/distalign"
 DA_BENCH = "benchmarks/{scale}/distalign"
-DA_CODE = library_files(
-    "distalign.data",
-    "distalign.metrics",
-    "distalign.exact",
-    "distalign.baselines",
-    "distalign.tiny",
-    "distalign.live",
-    "distalign.steps",
-    "common.steps",
-    "common.io",
-    "common.llm.replay",
-)
-DA_FIG_CODE = library_files("distalign.figures", "common.plotting", "common.figures")
 DA_FIGURES = {
     "leaderboard": {"table": "leaderboard", "extra": {}},
     "steering": {"table": "cells", "extra": {}},
@@ -95,10 +82,9 @@ rule distalign__fetch:
 rule distalign__cells:
     """Sec. 4 / App. table: mean TV per dataset, model, steering and method from the released TVs."""
     input:
+        **step_inputs("distalign", "cells"),
         tvs_csv=DA_FILE["eval_disagreement_bootstrapping"],
         cells_csv=DA_FILE["leaderboard_distrib_alignment_all"],
-        params=step_params("distalign", "cells", section="cells"),
-        code=DA_CODE,
     output:
         numbers=f"{DA_OUT}/cells/numbers.json",
         tvs=f"{DA_OUT}/cells/tvs.csv",
@@ -115,9 +101,8 @@ rule distalign__replay:
     """Sec. 3.2: GPT-4's released answers through the replay backend, parsed, scored; TS-Log-p refitted."""
     input:
         **DA_RAW,
+        **step_inputs("distalign", "replay"),
         tvs_csv=DA_FILE["eval_disagreement_bootstrapping"],
-        params=step_params("distalign", "replay", section="replay"),
-        code=DA_CODE,
     output:
         numbers=f"{DA_OUT}/replay/numbers.json",
         table=f"{DA_OUT}/replay/table.csv",
@@ -133,9 +118,8 @@ rule distalign__replay:
 rule distalign__leaderboard:
     """Sec. 4, Fig. 2: main leaderboard (persona + few-shot, 3 datasets), 95% bootstrap intervals."""
     input:
+        **step_inputs("distalign", "leaderboard"),
         tvs=rules.distalign__cells.output.tvs,
-        params=step_params("distalign", "leaderboard", section="leaderboard"),
-        code=DA_CODE,
     output:
         numbers=f"{DA_OUT}/leaderboard/numbers.json",
         table=f"{DA_OUT}/leaderboard/table.csv",
@@ -151,7 +135,7 @@ rule distalign__k2s_gap:
     """Sec. 4.2: knowledge-to-simulation gap TV(Seq)/TV(V) - 1 per model."""
     input:
         leaderboard=rules.distalign__leaderboard.output.table,
-        code=DA_CODE,
+        code=step_code("distalign"),
     output:
         numbers=f"{DA_OUT}/k2s_gap/numbers.json",
         table=f"{DA_OUT}/k2s_gap/table.csv",
@@ -168,7 +152,7 @@ rule distalign__fewshot_beats_persona:
     input:
         cells_csv=DA_FILE["leaderboard_distrib_alignment_all"],
         cells=rules.distalign__cells.output.table,
-        code=DA_CODE,
+        code=step_code("distalign"),
     output:
         numbers=f"{DA_OUT}/fewshot_beats_persona/numbers.json",
         table=f"{DA_OUT}/fewshot_beats_persona/table.csv",
@@ -184,9 +168,8 @@ rule distalign__baselines:
     """Sec. 4, Fig. 2: human, uniform, 30-sample floor and few-shot-average baselines."""
     input:
         **DA_DATA,
+        **step_inputs("distalign", "baselines"),
         tvs_csv=DA_FILE["eval_disagreement_bootstrapping"],
-        params=step_params("distalign", "baselines", section="baselines"),
-        code=DA_CODE,
     output:
         numbers=f"{DA_OUT}/baselines/numbers.json",
         table=f"{DA_OUT}/baselines/table.csv",
@@ -202,8 +185,7 @@ rule distalign__tiny:
     """End-to-end tiny tier: char-level GPT trained on the non-evaluated OQA pool, evaluated via `tiny`."""
     input:
         **{k: v for k, v in DA_DATA.items() if k.startswith("disagreement_")},
-        params=step_params("distalign", "tiny", section="tiny"),
-        code=DA_CODE + library_files("common.lm", "common.llm"),
+        **step_inputs("distalign", "tiny"),
     output:
         numbers=f"{DA_OUT}/tiny/numbers.json",
         table=f"{DA_OUT}/tiny/table.csv",
@@ -224,8 +206,7 @@ rule distalign__live:
     input:
         **DA_DATA,
         **DA_PROMPTS,
-        params=step_params("distalign", "live", section="live"),
-        code=DA_CODE + library_files("common.llm"),
+        **step_inputs("distalign", "live"),
     output:
         numbers=f"{DA_OUT}/live/numbers.json",
         table=f"{DA_OUT}/live/table.csv",
@@ -242,22 +223,11 @@ rule distalign__live:
         "../scripts/common/step.py"
 
 
-DA_LIVE = [rules.distalign__live.output.numbers] if SCALE == "paper" else []
-
-
 rule distalign__numbers:
     """Merge every step's numbers into results/{scale}/distalign/numbers.json (keys: see the header)."""
     input:
-        parts=[
-            rules.distalign__cells.output.numbers,
-            rules.distalign__replay.output.numbers,
-            rules.distalign__leaderboard.output.numbers,
-            rules.distalign__k2s_gap.output.numbers,
-            rules.distalign__fewshot_beats_persona.output.numbers,
-            rules.distalign__baselines.output.numbers,
-            rules.distalign__tiny.output.numbers,
-            *DA_LIVE,
-        ],
+        parts=numbers_parts("distalign"),
+        code=code_inputs("common/numbers"),
     output:
         numbers=f"{DA_OUT}/numbers.json",
     log:
@@ -285,7 +255,7 @@ for _fig in DA_FIGURES:
             f"distalign__fig_{_fig}"
         input:
             **DA_FIG_INPUTS[_fig],
-            code=DA_FIG_CODE,
+            code=figure_code("distalign"),
             labels=params_file("distalign", f"fig_{_fig}", DA["figures"]),
         output:
             png=report(f"{DA_OUT}/figures/{_fig}.png", caption=f"../report/distalign_{_fig}.rst", category="distalign"),

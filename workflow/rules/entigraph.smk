@@ -40,12 +40,6 @@ EG_OUT = "results/{scale}/entigraph"
 EG_LOG = "logs/{scale}/entigraph"
 EG_BENCH = "benchmarks/{scale}/entigraph"
 # Code inputs per rule (edits rerun exactly the rules whose code changed; figures.py reruns only figures).
-EG_STEP_CODE = library_files("entigraph.steps", "entigraph.config", "common.steps", "common.io", "common.machine")
-EG_MATH_CODE = EG_STEP_CODE + library_files("entigraph.toy", "entigraph.mixexp")
-EG_WORLD_CODE = EG_STEP_CODE + library_files("entigraph.world")
-EG_SYNTH_CODE = EG_WORLD_CODE + library_files("entigraph.generator", "common.llm")
-EG_LM_CODE = EG_SYNTH_CODE + library_files("entigraph.cpt", "entigraph.mixexp", "common.lm", "common.seeds")
-EG_FIG_CODE = library_files("entigraph.figures", "common.figures", "common.plotting", "common.io")
 EG_FIGURES = ["toy_model", "scaling"]
 EG_CORPORA = expand(f"{CORPORA_RESOURCES}/{{corpus}}.json", corpus=EG["data"]["corpora"])
 EG_QUALITY_FOLDER = "resources/github.com/nyu-mll/quality"
@@ -87,8 +81,7 @@ rule entigraph__fetch:
 rule entigraph__math:
     """Sec. 6 / App. F: the EntiGraph process on random digraphs, exact expectation, approximation, bounds, fit."""
     input:
-        params=step_params("entigraph", "math", section="math"),
-        code=EG_MATH_CODE,
+        **step_inputs("entigraph", "math"),
     output:
         numbers=f"{EG_OUT}/math/numbers.json",
         curves=f"{EG_OUT}/math/curves.csv",
@@ -105,9 +98,8 @@ rule entigraph__math:
 rule entigraph__world:
     """Sec. 2.2 / 4: the source documents and their multiple-choice questions."""
     input:
+        **step_inputs("entigraph", "world"),
         quality=list(EG_QUALITY.values()) if EG["world"]["source"] == "quality" else [],
-        params=step_params("entigraph", "world", section="world"),
-        code=EG_WORLD_CODE,
     output:
         numbers=f"{EG_OUT}/world/numbers.json",
         articles=f"{EG_OUT}/world/articles.jsonl",
@@ -123,9 +115,8 @@ rule entigraph__world:
 rule entigraph__synth:
     """Sec. 2.2: EntiGraph (entities, all pairs, budgeted triples) and rephrasings via the cached LLM backend."""
     input:
+        **step_inputs("entigraph", "synth"),
         articles=rules.entigraph__world.output.articles,
-        params=step_params("entigraph", "synth", section="synth"),
-        code=EG_SYNTH_CODE,
     output:
         numbers=f"{EG_OUT}/synth/numbers.json",
         entigraph=f"{EG_OUT}/synth/entigraph.jsonl",
@@ -145,12 +136,11 @@ rule entigraph__synth:
 rule entigraph__data:
     """Tokenizer, generic-text token arrays (pretraining, replay) and the token accounting of every corpus."""
     input:
+        **step_inputs("entigraph", "data"),
         corpora=EG_CORPORA,
         articles=rules.entigraph__world.output.articles,
         entigraph=rules.entigraph__synth.output.entigraph,
         rephrase=rules.entigraph__synth.output.rephrase,
-        params=step_params("entigraph", "data", section="data"),
-        code=EG_LM_CODE,
     output:
         numbers=f"{EG_OUT}/data/numbers.json",
         tokenizer=directory(f"{EG_OUT}/data/tokenizer"),
@@ -169,11 +159,10 @@ rule entigraph__data:
 rule entigraph__base:
     """The base LM: pretrained from scratch on generic text (tiny); the paper starts from Llama 3 8B."""
     input:
+        **step_inputs("entigraph", "base"),
         tokenizer=rules.entigraph__data.output.tokenizer,
         generic_train=rules.entigraph__data.output.generic_train,
         generic_heldout=rules.entigraph__data.output.generic_heldout,
-        params=step_params("entigraph", "base", ["data", "lm", "pretrain"]),
-        code=EG_LM_CODE,
     output:
         model=directory(f"{EG_OUT}/base/model"),
     log:
@@ -199,7 +188,7 @@ rule entigraph__cpt:
         entigraph=rules.entigraph__synth.output.entigraph,
         rephrase=rules.entigraph__synth.output.rephrase,
         params=f"{EG_OUT}/params/run-{{egrun}}.json",
-        code=EG_LM_CODE,
+        code=step_code("entigraph"),
     output:
         model=directory(f"{EG_OUT}/runs/{{egrun}}"),
     log:
@@ -219,14 +208,13 @@ rule entigraph__cpt:
 rule entigraph__tiny:
     """Sec. 4.2, Fig. 2, Sec. 5: closed-book QA per run, floors, mixture fit, open-book (retrieval) QA."""
     input:
+        **step_inputs("entigraph", "tiny"),
         articles=rules.entigraph__world.output.articles,
         questions=rules.entigraph__world.output.questions,
         entigraph=rules.entigraph__synth.output.entigraph,
         rephrase=rules.entigraph__synth.output.rephrase,
         base=rules.entigraph__base.output.model,
         runs=expand(f"{EG_OUT}/runs/{{egrun}}", egrun=EG_RUNS, allow_missing=True),
-        params=step_params("entigraph", "tiny", ["cpt", "eval"]),
-        code=EG_LM_CODE,
     output:
         numbers=f"{EG_OUT}/tiny/numbers.json",
         scaling=f"{EG_OUT}/tiny/scaling.csv",
@@ -246,13 +234,8 @@ rule entigraph__tiny:
 rule entigraph__numbers:
     """Merge every step's numbers into results/{scale}/entigraph/numbers.json (keys: see the header)."""
     input:
-        parts=[
-            rules.entigraph__math.output.numbers,
-            rules.entigraph__world.output.numbers,
-            rules.entigraph__synth.output.numbers,
-            rules.entigraph__data.output.numbers,
-            rules.entigraph__tiny.output.numbers,
-        ],
+        parts=numbers_parts("entigraph"),
+        code=code_inputs("common/numbers"),
     output:
         numbers=f"{EG_OUT}/numbers.json",
     log:
@@ -275,7 +258,7 @@ for _fig in EG_FIGURES:
             f"entigraph__fig_{_fig}"
         input:
             **EG_FIG_INPUTS[_fig],
-            code=EG_FIG_CODE,
+            code=figure_code("entigraph"),
             labels=params_file("entigraph", f"fig_{_fig}", EG["figures"]),
         output:
             png=report(f"{EG_OUT}/figures/{_fig}.png", caption=f"../report/entigraph_{_fig}.rst", category="entigraph"),

@@ -43,16 +43,13 @@ GU_AUTHORS = {k: v for k, v in GU_FILE.items() if k.startswith("authors_")}
 GU_UAD = {k: v for k, v in GU_FILE.items() if k.startswith("uad_")}
 GU_OUT = "results/{scale}/graphunc"
 GU_LOG = "logs/{scale}/graphunc"
-GU_CODE = library_files("graphunc", "common.steps", "common.io")
-GU_TINY_CODE = GU_CODE + library_files("common.lm", "common.seeds")
-GU_FIG_CODE = library_files("graphunc.figures", "common.figures", "common.plotting")
 GU_FIGURES = {
     "auc_bars": {"exact": f"{GU_OUT}/exact/table.csv", "authors": f"{GU_OUT}/authors/table.csv"},
     "uad": {"uad": f"{GU_OUT}/exact/uad.csv", "tiny_uad": f"{GU_OUT}/tiny/uad.csv"},
     "graph": {"example": f"{GU_OUT}/exact/example.csv"},
     "tiny": {"tiny": f"{GU_OUT}/tiny/table.csv"},
 }
-GU_PAPER_PLAN = [f"results/{SCALE}/graphunc/paper_plan/plan.csv"] if SCALE == "paper" else []
+GU_PAPER_PLAN = [f"results/{SCALE}/graphunc/paper_plan/plan.csv"] if runs_here("graphunc", "paper_plan") else []
 
 
 rule graphunc:
@@ -89,8 +86,7 @@ rule graphunc__exact:
         **GU_MATRIX,
         **GU_AUTHORS,
         **GU_UAD,
-        params=step_params("graphunc", "exact", section="exact"),
-        code=GU_CODE,
+        **step_inputs("graphunc", "exact"),
     output:
         numbers=f"{GU_OUT}/exact/numbers.json",
         table=f"{GU_OUT}/exact/table.csv",
@@ -110,7 +106,7 @@ rule graphunc__authors:
     """Table 1 / Fig. 3: the authors' cached AUROC / AUPRC / AUPRC-n of all twelve settings."""
     input:
         **GU_AUTHORS,
-        code=GU_CODE,
+        code=step_code("graphunc"),
     output:
         numbers=f"{GU_OUT}/authors/numbers.json",
         table=f"{GU_OUT}/authors/table.csv",
@@ -125,8 +121,7 @@ rule graphunc__authors:
 rule graphunc__tiny:
     """Secs. 3-5 end to end on a synthetic KB with a tiny LM: claim metrics with CIs, UAD vs greedy."""
     input:
-        params=step_params("graphunc", "tiny", section="tiny"),
-        code=GU_TINY_CODE,
+        **step_inputs("graphunc", "tiny"),
     output:
         numbers=f"{GU_OUT}/tiny/numbers.json",
         table=f"{GU_OUT}/tiny/table.csv",
@@ -148,8 +143,7 @@ rule graphunc__tiny:
 rule graphunc__paper_plan:
     """Paper scale (Sec. 4.1): the LLM job plan (generation, decomposition, merging, entailment, VC) per setting."""
     input:
-        params=step_params("graphunc", "paper_plan", section="paper_plan"),
-        code=GU_CODE,
+        **step_inputs("graphunc", "paper_plan"),
     output:
         numbers=f"{GU_OUT}/paper_plan/numbers.json",
         plan=f"{GU_OUT}/paper_plan/plan.csv",
@@ -164,11 +158,8 @@ rule graphunc__paper_plan:
 rule graphunc__numbers:
     """results/{scale}/graphunc/numbers.json: every step's numbers, flat dotted keys, duplicates refused."""
     input:
-        parts=[
-            rules.graphunc__exact.output.numbers,
-            rules.graphunc__authors.output.numbers,
-            rules.graphunc__tiny.output.numbers,
-        ],
+        parts=numbers_parts("graphunc"),
+        code=code_inputs("common/numbers"),
     output:
         numbers=f"{GU_OUT}/numbers.json",
     log:
@@ -186,7 +177,7 @@ for _fig, _inputs in GU_FIGURES.items():
             f"graphunc__fig_{_fig}"
         input:
             **_inputs,
-            code=GU_FIG_CODE,
+            code=figure_code("graphunc"),
             labels=params_file("graphunc", f"fig_{_fig}", GU_PARAMS["figures"]),
         output:
             png=report(f"{GU_OUT}/figures/{_fig}.png", caption=f"../report/graphunc_{_fig}.rst", category="graphunc"),

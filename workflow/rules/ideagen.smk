@@ -34,28 +34,11 @@
 
 
 IDEA = paper_params("ideagen")
-IDEA_DATA = parse_cache(
-    "ideagen-files", "repro.ideagen.data:pinned_files", IDEA["data"], ["ideagen.data", "common.fetch"]
-)  # name -> {url, sha256, path}
+IDEA_DATA = parse_cache("ideagen-files", "repro.ideagen.data:pinned_files", IDEA["data"])  # name -> {url, sha256, path}
 IDEA_FILE = {name: spec["path"] for name, spec in IDEA_DATA.items()}
 IDEA_OUT = "results/{scale}/ideagen"
 IDEA_LOG = "logs/{scale}/ideagen"
 IDEA_BENCH = "benchmarks/{scale}/ideagen"
-IDEA_COMMON = library_files("ideagen.data", "ideagen.steps", "common.steps", "common.io")
-IDEA_STATS_CODE = library_files("ideagen.stats", "ideagen._stats_steps") + IDEA_COMMON
-IDEA_AGENT = library_files("ideagen._agent_steps") + IDEA_COMMON
-IDEA_RANK = library_files("ideagen._rank_steps", "ideagen._agent_steps") + IDEA_COMMON
-# per-step library modules, so a code change reruns only the steps that use it
-# (steps.py only re-exports the step functions of _stats_steps, _agent_steps and _rank_steps)
-IDEA_CODE = {
-    "retrieval": library_files("ideagen.retrieval", "common.llm.cache") + IDEA_AGENT,
-    "generator": library_files("ideagen.generator") + IDEA_AGENT,
-    "seeds": library_files("ideagen.generator", "common.llm") + IDEA_AGENT,
-    "embed": library_files("ideagen.embed") + IDEA_AGENT,
-    "dedup": library_files("ideagen.dedup", "ideagen.embed") + IDEA_RANK,
-    "tournament": library_files("ideagen.tournament", "ideagen.embed", "common.llm") + IDEA_RANK,
-}
-IDEA_FIG_CODE = library_files("ideagen.figures", "ideagen.data", "common.figures", "common.plotting")
 IDEA_FIGURES = ["scores", "scores_idea", "per_topic", "nondup", "tournament"]
 # The stand-in generator is trained only when the seeds' LLM is the ngram backend (tiny / smoke).
 IDEA_NGRAM = IDEA["llms"][IDEA["seeds"]["llm"]]["backend"] == "ngram"
@@ -96,9 +79,8 @@ for _step, _doc in [
         name:
             f"ideagen__{_step}"
         input:
+            **step_inputs("ideagen", _step),
             reviews=IDEA_FILE["reviews"],
-            params=step_params("ideagen", _step, section=_step),
-            code=IDEA_STATS_CODE,
         output:
             numbers=f"{IDEA_OUT}/{_step}/numbers.json",
             table=f"{IDEA_OUT}/{_step}/table.csv",
@@ -113,10 +95,9 @@ for _step, _doc in [
 rule ideagen__retrieval:
     """Sec. 3.1: a paper bank per topic (Semantic Scholar online; local TF-IDF index over the study offline)."""
     input:
+        **step_inputs("ideagen", "retrieval"),
         reviews=IDEA_FILE["reviews"],
         titles=IDEA_FILE["titles"],
-        params=step_params("ideagen", "retrieval", section="retrieval"),
-        code=IDEA_CODE["retrieval"],
     output:
         numbers=f"{IDEA_OUT}/retrieval/numbers.json",
         bank=f"{IDEA_OUT}/retrieval/bank.csv",
@@ -131,9 +112,8 @@ rule ideagen__retrieval:
 rule ideagen__generator:
     """Tiny stand-in seed generator: word n-gram LM over the released idea titles, vs a unigram floor."""
     input:
+        **step_inputs("ideagen", "generator"),
         titles=IDEA_FILE["titles"],
-        params=step_params("ideagen", "generator", section="generator"),
-        code=IDEA_CODE["generator"],
     output:
         numbers=f"{IDEA_OUT}/generator/numbers.json",
         model=f"{IDEA_OUT}/generator/model.csv",
@@ -149,9 +129,8 @@ rule ideagen__seeds:
     """Sec. 3.2: overgenerate seed ideas per topic in batches through the LLM backend (sqlite-cached)."""
     input:
         **({"model": rules.ideagen__generator.output.model} if IDEA_NGRAM else {}),
+        **step_inputs("ideagen", "seeds"),
         bank=rules.ideagen__retrieval.output.bank,
-        params=step_params("ideagen", "seeds", ["seeds", "llms"]),
-        code=IDEA_CODE["seeds"],
     output:
         numbers=f"{IDEA_OUT}/seeds/numbers.json",
         seeds=f"{IDEA_OUT}/seeds/seeds.csv",
@@ -170,10 +149,9 @@ rule ideagen__seeds:
 rule ideagen__embed:
     """Sec. 3.2: all-MiniLM-L6-v2 embeddings of the seeds and the study titles (the cache dedup reads)."""
     input:
+        **step_inputs("ideagen", "embed"),
         seeds=rules.ideagen__seeds.output.seeds,
         titles=IDEA_FILE["titles"],
-        params=step_params("ideagen", "embed", section="embed"),
-        code=IDEA_CODE["embed"],
     output:
         numbers=f"{IDEA_OUT}/embed/numbers.json",
         seed_emb=f"{IDEA_OUT}/embed/seed_emb.csv",
@@ -195,10 +173,9 @@ rule ideagen__embed:
 rule ideagen__dedup:
     """Sec. 3.2 / Sec. 7: greedy dedup at the cosine threshold; non-duplicates vs generated."""
     input:
+        **step_inputs("ideagen", "dedup"),
         seeds=rules.ideagen__seeds.output.seeds,
         seed_emb=rules.ideagen__embed.output.seed_emb,
-        params=step_params("ideagen", "dedup", section="dedup"),
-        code=IDEA_CODE["dedup"],
     output:
         numbers=f"{IDEA_OUT}/dedup/numbers.json",
         curve=f"{IDEA_OUT}/dedup/curve.csv",
@@ -213,11 +190,10 @@ rule ideagen__dedup:
 rule ideagen__tournament:
     """Sec. 3.3: Swiss tournament (5 rounds) over the study ideas, held-out folds; Spearman with humans."""
     input:
+        **step_inputs("ideagen", "tournament"),
         reviews=IDEA_FILE["reviews"],
         titles=IDEA_FILE["titles"],
         study_emb=rules.ideagen__embed.output.study_emb,
-        params=step_params("ideagen", "tournament", ["tournament", "llms"]),
-        code=IDEA_CODE["tournament"],
     output:
         numbers=f"{IDEA_OUT}/tournament/numbers.json",
         table=f"{IDEA_OUT}/tournament/table.csv",
@@ -231,15 +207,11 @@ rule ideagen__tournament:
         "../scripts/common/step.py"
 
 
-IDEA_STEPS = ["stats", "stats_idea", "per_topic", "mixed", "retrieval", "seeds", "embed", "dedup", "tournament"]
-IDEA_STEPS += ["generator"] if IDEA_NGRAM else []
-
-
 rule ideagen__numbers:
     """results/{scale}/ideagen/numbers.json: every step's numbers, flat dotted keys, duplicates refused."""
     input:
-        parts=[f"{IDEA_OUT}/{step}/numbers.json" for step in IDEA_STEPS],
-        code=library_files("common.steps", "common.io"),
+        parts=numbers_parts("ideagen", skip=[] if IDEA_NGRAM else ["generator"]),
+        code=code_inputs("common/numbers"),
     output:
         numbers=f"{IDEA_OUT}/numbers.json",
     log:
@@ -275,7 +247,7 @@ for _fig in IDEA_FIGURES:
             f"ideagen__fig_{_fig}"
         input:
             **IDEA_FIG_INPUTS[_fig],
-            code=IDEA_FIG_CODE,
+            code=figure_code("ideagen"),
             labels=params_file("ideagen", f"fig_{_fig}", IDEA_FIG_LABELS[_fig]),
         output:
             png=report(

@@ -32,20 +32,6 @@ ME_ALIGNED = f"{ME_OUT}/align/{{mearm}}/s{{meseed}}/model.pt"  # MaskEmbed or co
 ME_SEEDS = ME["seeds"]
 ME_ARMS = ["maskembed", "control"]
 ME_FIGURES = ["scores", "examples"]
-ME_CODE = library_files(
-    "maskembed.scenes",
-    "maskembed.vit",
-    "maskembed.runtime",
-    "maskembed.pretrain",
-    "maskembed.maskembed",
-    "maskembed.probes",
-    "maskembed.spatial",
-    "maskembed.steps",
-    "common.steps",
-    "common.io",
-    "common.seeds",
-)  # compute code only: a figure edit reruns only the figure rules
-ME_FIG_CODE = library_files("maskembed.figures", "maskembed.scenes", "common.figures", "common.plotting")
 ME_RUN_KEYS = {"backbone": ME["backbone"], "runtime": ME["runtime"]}
 
 # One resolved-params file per training run, written at parse time and only when it changes (common.smk
@@ -75,8 +61,7 @@ rule maskembed:
 rule maskembed__data:
     """Notes Sec. 6: seeded synthetic scenes with per-patch union labels and image-level captions."""
     input:
-        params=step_params("maskembed", "data", section="data"),
-        code=ME_CODE,
+        **step_inputs("maskembed", "data"),
     output:
         numbers=f"{ME_OUT}/data/numbers.json",
         train=f"{ME_OUT}/data/train.npz",
@@ -94,7 +79,7 @@ rule maskembed__pretrain:
     input:
         train=rules.maskembed__data.output.train,
         params=f"{ME_OUT}/params/pretrain-s{{meseed}}.json",  # ME_PRETRAIN_PARAMS, written at parse time
-        code=ME_CODE,
+        code=step_code("maskembed"),
     output:
         weights=ME_PRETRAINED,
         history=f"{ME_OUT}/pretrain/s{{meseed}}/history.json",
@@ -118,7 +103,7 @@ rule maskembed__align:
         test=rules.maskembed__data.output.test,
         backbone=rules.maskembed__pretrain.output.weights,
         params=f"{ME_OUT}/params/align-{{mearm}}-s{{meseed}}.json",  # ME_ALIGN_PARAMS, written at parse time
-        code=ME_CODE,
+        code=step_code("maskembed"),
     output:
         weights=ME_ALIGNED,
         history=f"{ME_OUT}/align/{{mearm}}/s{{meseed}}/history.json",
@@ -148,10 +133,9 @@ rule maskembed__probe:
     """Sec. 4.1, Fig. 3: patch-level segmentation probes (linear, transformer) before / after / control."""
     input:
         **ME_BACKBONES,
+        **step_inputs("maskembed", "probe"),
         train=rules.maskembed__data.output.train,
         test=rules.maskembed__data.output.test,
-        params=step_params("maskembed", "probe", ["seeds", "backbone", "align", "probe", "runtime"]),
-        code=ME_CODE,
     output:
         numbers=f"{ME_OUT}/probe/numbers.json",
         scores=f"{ME_OUT}/probe/scores.csv",
@@ -173,10 +157,9 @@ rule maskembed__spatial_qa:
     """Sec. 5 (stand-in): a VLM on each frozen backbone answering templated spatial questions."""
     input:
         **ME_BACKBONES,
+        **step_inputs("maskembed", "spatial_qa"),
         train=rules.maskembed__data.output.train,
         test=rules.maskembed__data.output.test,
-        params=step_params("maskembed", "spatial_qa", ["seeds", "backbone", "align", "spatial_qa", "runtime"]),
-        code=ME_CODE,
     output:
         numbers=f"{ME_OUT}/spatial_qa/numbers.json",
         scores=f"{ME_OUT}/spatial_qa/scores.csv",
@@ -197,8 +180,7 @@ rule maskembed__vlm:
     """Sec. 5, Tables 1-2 (paper scale only): Prismatic VLMs on baseline and aligned backbones."""
     input:
         **ME_BACKBONES,
-        params=step_params("maskembed", "vlm", ["backbone", "vlm"]),
-        code=ME_CODE,
+        **step_inputs("maskembed", "vlm"),
     output:
         numbers=f"{ME_OUT}/vlm/numbers.json",
     log:
@@ -214,18 +196,11 @@ rule maskembed__vlm:
         "../scripts/common/step.py"
 
 
-ME_VLM = [rules.maskembed__vlm.output.numbers] if SCALE == "paper" else []
-
-
 rule maskembed__numbers:
     """Merge every step's numbers into results/{scale}/maskembed/numbers.json (keys: see the header)."""
     input:
-        parts=[
-            rules.maskembed__data.output.numbers,
-            rules.maskembed__probe.output.numbers,
-            rules.maskembed__spatial_qa.output.numbers,
-            *ME_VLM,
-        ],
+        parts=numbers_parts("maskembed"),
+        code=code_inputs("common/numbers"),
     output:
         numbers=f"{ME_OUT}/numbers.json",
     log:
@@ -252,7 +227,7 @@ for _fig in ME_FIGURES:
             f"maskembed__fig_{_fig}"
         input:
             **ME_FIG_INPUTS[_fig],
-            code=ME_FIG_CODE,
+            code=figure_code("maskembed"),
             labels=params_file("maskembed", f"fig_{_fig}", ME["figures"]),
         output:
             png=report(f"{ME_OUT}/figures/{_fig}.png", caption=f"../report/maskembed_{_fig}.rst", category="maskembed"),

@@ -32,23 +32,11 @@ OBS_DATA = parse_cache(
     "obsscaling-files",
     "repro.obsscaling.data:pinned_files",
     paper_params("obsscaling")["data"],
-    ["obsscaling.data", "common.fetch"],
 )  # (OBS is defined below)  # name -> {url, sha256, path}
 OBS_FILE = {name: spec["path"] for name, spec in OBS_DATA.items()}
 OBS_OUT = "results/{scale}/obsscaling"
 OBS_LOG = "logs/{scale}/obsscaling"
 OBS_BENCH = "benchmarks/{scale}/obsscaling"
-OBS_STEP_CODE = library_files(
-    "obsscaling.data",
-    "obsscaling.capability",
-    "obsscaling.predict",
-    "obsscaling.selection",
-    "obsscaling.steps",
-    "common.fits",
-    "common.lowrank",
-    "common.io",
-)
-OBS_FIG_CODE = library_files("obsscaling.figures", "common.figures", "common.plotting", "common.fits", "common.io")
 OBS_FIT_KEYS = ["benchmarks", "imputation", "pca", "fit"]
 OBS = paper_params("obsscaling")
 OBS_FIGURES = ["pca", "family_loglinear", "post_training", "agents", "subset_selection"]
@@ -84,13 +72,8 @@ rule obsscaling__fetch:
 rule obsscaling__pca:
     """(a) Sec. 3.2: PCA (with PCA imputation) of the base models' benchmark matrix."""
     input:
+        **step_inputs("obsscaling", "pca"),
         base_eval=OBS_FILE["base_eval"],
-        params=step_params(
-            "obsscaling",
-            "pca",
-            ["benchmarks", "imputation", "pca.n_components", "capability.benchmarks", "capability.family_filter"],
-        ),
-        code=OBS_STEP_CODE,
     output:
         numbers=f"{OBS_OUT}/pca/numbers.json",
         scree=f"{OBS_OUT}/pca/scree.csv",
@@ -107,9 +90,8 @@ rule obsscaling__pca:
 rule obsscaling__family_loglinear:
     """(b) Sec. 3.2, Fig. 3: PC-1 vs log10 FLOPs within each family."""
     input:
+        **step_inputs("obsscaling", "family_loglinear"),
         scores=rules.obsscaling__pca.output.scores,
-        params=step_params("obsscaling", "family_loglinear", ["capability.min_family_models"]),
-        code=OBS_STEP_CODE,
     output:
         numbers=f"{OBS_OUT}/family_loglinear/numbers.json",
         fits=f"{OBS_OUT}/family_loglinear/fits.csv",
@@ -124,10 +106,9 @@ rule obsscaling__family_loglinear:
 rule obsscaling__post_training:
     """(c) Sec. 4.2: GSM8K naive/CoT/CoT+SC and BBH, trained below the Llama-2-7B FLOPs cutoff."""
     input:
+        **step_inputs("obsscaling", "post_training"),
         base_eval=OBS_FILE["base_eval"],
         post_training=OBS_FILE["post_training"],
-        params=step_params("obsscaling", "post_training", OBS_FIT_KEYS + ["post_training"]),
-        code=OBS_STEP_CODE,
     output:
         numbers=f"{OBS_OUT}/post_training/numbers.json",
         predictions=f"{OBS_OUT}/post_training/predictions.csv",
@@ -145,10 +126,9 @@ rule obsscaling__post_training:
 rule obsscaling__agents:
     """(d) Sec. 4.3: AgentBench / AgentBoard from instruct-model benchmarks, top 10% held out."""
     input:
+        **step_inputs("obsscaling", "agents"),
         instruct_eval=OBS_FILE["instruct_eval"],
         agent_eval=OBS_FILE["agent_eval"],
-        params=step_params("obsscaling", "agents", OBS_FIT_KEYS + ["agents"]),
-        code=OBS_STEP_CODE,
     output:
         numbers=f"{OBS_OUT}/agents/numbers.json",
         predictions=f"{OBS_OUT}/agents/predictions.csv",
@@ -164,10 +144,9 @@ rule obsscaling__agents:
 rule obsscaling__lbv2:
     """(e) App. C.3: Open LLM Leaderboard v2 (GPQA, MATH-hard, BBH) with per-target cutoffs."""
     input:
+        **step_inputs("obsscaling", "lbv2"),
         base_eval=OBS_FILE["base_eval"],
         leaderboard_v2=OBS_FILE["leaderboard_v2"],
-        params=step_params("obsscaling", "lbv2", OBS_FIT_KEYS + ["lbv2"]),
-        code=OBS_STEP_CODE,
     output:
         numbers=f"{OBS_OUT}/lbv2/numbers.json",
         predictions=f"{OBS_OUT}/lbv2/predictions.csv",
@@ -182,10 +161,9 @@ rule obsscaling__lbv2:
 rule obsscaling__preregistered:
     """(f) Models released after the paper, predicted from the earlier ones (GSM8K, PC-1..3)."""
     input:
+        **step_inputs("obsscaling", "preregistered"),
         base_eval=OBS_FILE["base_eval"],
         post_training=OBS_FILE["post_training"],
-        params=step_params("obsscaling", "preregistered", OBS_FIT_KEYS + ["post_training.targets", "preregistered"]),
-        code=OBS_STEP_CODE,
     output:
         numbers=f"{OBS_OUT}/preregistered/numbers.json",
         predictions=f"{OBS_OUT}/preregistered/predictions.csv",
@@ -200,10 +178,9 @@ rule obsscaling__preregistered:
 rule obsscaling__emergent:
     """(g) Sec. 4.1: BIG-bench 'emergent' tasks; per-task cutoff and transform from params (unverified)."""
     input:
+        **step_inputs("obsscaling", "emergent"),
         base_eval=OBS_FILE["base_eval"],
         emergent=OBS_FILE["emergent"],
-        params=step_params("obsscaling", "emergent", OBS_FIT_KEYS + ["emergent"]),
-        code=OBS_STEP_CODE,
     output:
         numbers=f"{OBS_OUT}/emergent/numbers.json",
         predictions=f"{OBS_OUT}/emergent/predictions.csv",
@@ -218,12 +195,9 @@ rule obsscaling__emergent:
 rule obsscaling__subset_selection:
     """(h) Sec. 5: V-optimal family subsets by budget vs random subsets, scored on the GSM8K targets."""
     input:
+        **step_inputs("obsscaling", "subset_selection"),
         base_eval=OBS_FILE["base_eval"],
         post_training=OBS_FILE["post_training"],
-        params=step_params(
-            "obsscaling", "subset_selection", OBS_FIT_KEYS + ["post_training.targets", "subset_selection"]
-        ),
-        code=OBS_STEP_CODE,
     output:
         numbers=f"{OBS_OUT}/subset_selection/numbers.json",
         curve=f"{OBS_OUT}/subset_selection/curve.csv",
@@ -241,17 +215,8 @@ rule obsscaling__subset_selection:
 rule obsscaling__numbers:
     """Merge every step's numbers into results/{scale}/obsscaling/numbers.json (keys: see the header)."""
     input:
-        parts=[
-            rules.obsscaling__pca.output.numbers,
-            rules.obsscaling__family_loglinear.output.numbers,
-            rules.obsscaling__post_training.output.numbers,
-            rules.obsscaling__agents.output.numbers,
-            rules.obsscaling__lbv2.output.numbers,
-            rules.obsscaling__preregistered.output.numbers,
-            rules.obsscaling__emergent.output.numbers,
-            rules.obsscaling__subset_selection.output.numbers,
-        ],
-        code=library_files("common.steps", "common.io"),
+        parts=numbers_parts("obsscaling"),
+        code=code_inputs("common/numbers"),
     output:
         numbers=f"{OBS_OUT}/numbers.json",
     log:
@@ -298,7 +263,7 @@ for _fig in OBS_FIGURES:
             f"obsscaling__fig_{_fig}"
         input:
             **OBS_FIG_INPUTS[_fig],
-            code=OBS_FIG_CODE,
+            code=figure_code("obsscaling"),
             labels=params_file("obsscaling", f"fig_{_fig}", OBS_FIG_LABELS.get(_fig, {})),
         output:
             png=report(

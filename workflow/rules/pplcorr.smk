@@ -37,15 +37,11 @@
 
 PPL = paper_params("pplcorr")
 # name -> {url, sha256, path}; cached at parse time (the data module imports pandas)
-PPL_DATA = parse_cache(
-    "pplcorr-files", "repro.pplcorr.data:pinned_files", PPL["data"], ["pplcorr.data", "common.fetch"]
-)
+PPL_DATA = parse_cache("pplcorr-files", "repro.pplcorr.data:pinned_files", PPL["data"])
 PPL_FILE = {name: spec["path"] for name, spec in PPL_DATA.items()}
 PPL_OUT = "results/{scale}/pplcorr"
 PPL_LOG = "logs/{scale}/pplcorr"
 PPL_BENCH = "benchmarks/{scale}/pplcorr"
-PPL_CODE = library_files("pplcorr", "common.steps", "common.io", "common.gitblob")
-PPL_FIG_CODE = library_files("pplcorr.figures", "common.plotting", "common.figures")
 PPL_FIGURES = ["top10", "heldout", "live_arms"]
 PPL_RPJV2 = "rpjv2" in PPL["exact"]["variants"]
 PPL_EXACT_INPUTS = {
@@ -92,7 +88,7 @@ rule pplcorr:
     input:
         numbers=f"results/{SCALE}/pplcorr/numbers.json",
         figures=expand("results/{scale}/pplcorr/figures/{fig}.png", scale=SCALE, fig=PPL_FIGURES),
-        paper=[f"results/{SCALE}/pplcorr/paper_pretrain/numbers.json"] if SCALE == "paper" else [],
+        paper=[f"results/{SCALE}/pplcorr/paper_pretrain/numbers.json"] if runs_here("pplcorr", "paper_pretrain") else [],
 
 
 rule pplcorr__fetch:
@@ -112,14 +108,15 @@ rule pplcorr__fetch:
         "../scripts/common/fetch.py"
 
 
-step_params("pplcorr", "rpjv2", section="rpjv2")  # writes results/<SCALE>/pplcorr/params/rpjv2.json (no wildcard here)
+# The rpjv2 output lies under resources/ (no {scale} wildcard), so its params file is named for this scale.
+PPL_RPJV2_PARAMS = declared_params_file("pplcorr", "rpjv2")
 
 
 rule pplcorr__rpjv2:
     """Paper scale: the RPJv2 domain BPB matrix (90 LLMs x ~10k domains), git-blob-checked."""
     input:
-        params=f"results/{SCALE}/pplcorr/params/rpjv2.json",
-        code=PPL_CODE,
+        params=PPL_RPJV2_PARAMS,
+        code=step_code("pplcorr"),
     output:
         numbers=f"resources/{PPL['data']['folder']}/rpjv2_numbers.json",
         matrix=PPL["rpjv2"]["dest"],
@@ -134,10 +131,9 @@ rule pplcorr__rpjv2:
 rule pplcorr__crosscheck:
     """Sec. 3: our estimators and projections vs the authors' package on random and released cases."""
     input:
+        **step_inputs("pplcorr", "crosscheck"),
         bpb=PPL_FILE["bpb_synthetic"],
         errors=PPL_FILE["errors"],
-        params=step_params("pplcorr", "crosscheck", section="crosscheck"),
-        code=PPL_CODE,
     output:
         numbers=f"{PPL_OUT}/crosscheck/numbers.json",
         table=f"{PPL_OUT}/crosscheck/table.csv",
@@ -153,8 +149,7 @@ rule pplcorr__exact:
     """Sec. 4, Fig. 4: per-target estimates, top-ten lists vs the released YAMLs, held-out rank prediction."""
     input:
         **PPL_EXACT_INPUTS,
-        params=step_params("pplcorr", "exact", section="exact"),
-        code=PPL_CODE,
+        **step_inputs("pplcorr", "exact"),
     output:
         numbers=f"{PPL_OUT}/exact/numbers.json",
         top10=f"{PPL_OUT}/exact/top10.csv",
@@ -171,8 +166,7 @@ rule pplcorr__pages:
     """Live tier: >= 20 domains of mirrored corpora cut into pages and split; cloze targets."""
     input:
         **PPL_CORPORA,
-        params=step_params("pplcorr", "pages", section="pages"),
-        code=PPL_CODE,
+        **step_inputs("pplcorr", "pages"),
     output:
         numbers=f"{PPL_OUT}/pages/numbers.json",
         pages=f"{PPL_OUT}/pages/pages.csv",
@@ -188,10 +182,9 @@ rule pplcorr__pages:
 rule pplcorr__population:
     """Live tier: the LM population (byte n-grams + tiny transformers); BPB per domain (X) and cloze errors (y)."""
     input:
+        **step_inputs("pplcorr", "population"),
         pages=rules.pplcorr__pages.output.pages,
         cloze=rules.pplcorr__pages.output.cloze,
-        params=step_params("pplcorr", "population", section="population"),
-        code=PPL_CODE,
     output:
         numbers=f"{PPL_OUT}/population/numbers.json",
         bpb=f"{PPL_OUT}/population/bpb.csv",
@@ -209,12 +202,11 @@ rule pplcorr__population:
 rule pplcorr__live:
     """Live tier: estimate -> project -> classifier -> select -> fresh tiny transformer, four arms x seeds."""
     input:
+        **step_inputs("pplcorr", "live"),
         pages=rules.pplcorr__pages.output.pages,
         cloze=rules.pplcorr__pages.output.cloze,
         bpb=rules.pplcorr__population.output.bpb,
         errors=rules.pplcorr__population.output.errors,
-        params=step_params("pplcorr", "live", section="live"),
-        code=PPL_CODE,
     output:
         numbers=f"{PPL_OUT}/live/numbers.json",
         arms=f"{PPL_OUT}/live/arms.csv",
@@ -232,8 +224,7 @@ rule pplcorr__live:
 rule pplcorr__paper_pretrain:
     """Paper scale: Pythia-160M pretraining per selection on RPJv2 (networked GPU users; dry-run here)."""
     input:
-        params=step_params("pplcorr", "paper_pretrain", ["paper"], section="paper"),
-        code=PPL_CODE,
+        **step_inputs("pplcorr", "paper_pretrain"),
     output:
         numbers=f"{PPL_OUT}/paper_pretrain/numbers.json",
     log:
@@ -250,12 +241,8 @@ rule pplcorr__paper_pretrain:
 rule pplcorr__numbers:
     """Merge every step's numbers into results/{scale}/pplcorr/numbers.json (keys: see the header)."""
     input:
-        parts=[
-            rules.pplcorr__crosscheck.output.numbers,
-            rules.pplcorr__exact.output.numbers,
-            rules.pplcorr__live.output.numbers,
-        ],
-        code=library_files("common.steps", "common.io"),
+        parts=numbers_parts("pplcorr"),
+        code=code_inputs("common/numbers"),
     output:
         numbers=f"{PPL_OUT}/numbers.json",
     log:
@@ -273,7 +260,7 @@ for _fig in PPL_FIGURES:
             f"pplcorr__fig_{_fig}"
         input:
             **PPL_FIG_INPUTS[_fig],
-            code=PPL_FIG_CODE,
+            code=figure_code("pplcorr"),
             labels=params_file("pplcorr", f"fig_{_fig}", PPL_FIG_LABELS[_fig]),
         output:
             png=report(f"{PPL_OUT}/figures/{_fig}.png", caption=f"../report/pplcorr_{_fig}.rst", category="pplcorr"),

@@ -15,7 +15,7 @@ rule scorecard:
     input:
         numbers=expand("results/{{scale}}/{paper}/numbers.json", paper=PAPERS),
         expected=expand("workflow/expected/{paper}.yaml", paper=PAPERS),
-        code=library_files("common.scorecard", "common.io", "common.report", "common.machine"),
+        code=code_inputs("common/scorecard"),
     output:
         scorecard="results/{scale}/scorecard.md",
         metrics="results/{scale}/metrics.json",

@@ -50,10 +50,8 @@
 # The runs are planned by repro.ttt.runs (which builds models to match parameter counts, and imports torch):
 # cached at parse time by a fingerprint of the params and the code, so a no-change parse stays cheap.
 TTT = paper_params("ttt")
-TTT_RUNS = parse_cache("ttt-runs", "repro.ttt.runs:run_specs_from_params", TTT, ["ttt", "common.lm", "common.steps"])
-TTT_RECALL_RUNS = parse_cache(
-    "ttt-recall-runs", "repro.ttt.runs:recall_run_specs_from_params", TTT, ["ttt", "common.lm", "common.steps"]
-)
+TTT_RUNS = parse_cache("ttt-runs", "repro.ttt.runs:run_specs_from_params", TTT)
+TTT_RECALL_RUNS = parse_cache("ttt-recall-runs", "repro.ttt.runs:recall_run_specs_from_params", TTT)
 TTT_GROUP_RUNS = {
     group: [name for name, spec in runs.items() if any(r["group"] == group for r in spec["roles"])]
     for runs, groups in ((TTT_RUNS, ("main",)), (TTT_RECALL_RUNS, ("recall", "minibatch", "ladder")))
@@ -77,10 +75,6 @@ TTT_FIGURES = [
     "loss_vs_flops",
     "latency",
 ]
-TTT_LIB = library_files(
-    "ttt", "common.lm", "common.io", "common.seeds", "common.fetch", "common.steps", "common.machine"
-)
-TTT_FIG_CODE = library_files("ttt.figures", "ttt.archs", "common.figures", "common.plotting", "common.scorecard")
 
 # One resolved-params file per run (model + train config only), written at parse time and only when it
 # changes, so a parameter edit retrains exactly the runs whose configuration it changes (common.smk
@@ -130,9 +124,8 @@ rule ttt__fetch:
 rule ttt__tokenizer:
     """BPE (or char) tokenizer trained on the training documents only (paper: the Llama-2 tokenizer by id)."""
     input:
+        **step_inputs("ttt", "tokenizer"),
         corpora=TTT_CORPORA,
-        params=step_params("ttt", "tokenizer", ["data", "tokenizer"]),
-        code=TTT_LIB,
     output:
         numbers=f"{TTT_OUT}/tokenizer/numbers.json",
         tokenizer=directory(f"{TTT_OUT}/data/tokenizer"),
@@ -147,10 +140,9 @@ rule ttt__tokenizer:
 rule ttt__data:
     """Train / held-out token arrays (held out by document; EOS between documents)."""
     input:
+        **step_inputs("ttt", "data"),
         corpora=TTT_CORPORA,
         tokenizer=rules.ttt__tokenizer.output.tokenizer,
-        params=step_params("ttt", "data", ["data", "tokenizer", "context"]),
-        code=TTT_LIB,
     output:
         numbers=f"{TTT_OUT}/data/numbers.json",
         train=f"{TTT_OUT}/data/train.npy",
@@ -171,7 +163,7 @@ rule ttt__train:
         train=rules.ttt__data.output.train,
         heldout=rules.ttt__data.output.heldout,
         params=f"{TTT_OUT}/params/run-{{run}}.json",  # TTT_RUN_PARAMS, written at parse time
-        code=TTT_LIB,
+        code=step_code("ttt"),
     output:
         weights=f"{TTT_OUT}/runs/{{run}}/checkpoint.safetensors",
         history=f"{TTT_OUT}/runs/{{run}}/history.json",
@@ -192,11 +184,10 @@ rule ttt__train:
 rule ttt__evaluate:
     """Per-position held-out loss at the training context (loss vs token index), its mean and late - early."""
     input:
+        **step_inputs("ttt", "evaluate"),
         weights=rules.ttt__train.output.weights,
         heldout=rules.ttt__data.output.heldout,
         run=f"{TTT_OUT}/params/run-{{run}}.json",
-        params=step_params("ttt", "evaluate", ["eval", "context"]),
-        code=TTT_LIB,
     output:
         eval=f"{TTT_OUT}/runs/{{run}}/eval.json",
     log:
@@ -214,8 +205,7 @@ rule ttt__evaluate:
 rule ttt__equivalence:
     """Sec. 2.5 / Theorem 1: primal vs dual form and TTT (b = T, W0 = 0, eta = 1/2) vs causal linear attention."""
     input:
-        params=step_params("ttt", "equivalence"),
-        code=TTT_LIB,
+        **step_inputs("ttt", "equivalence"),
     output:
         numbers=f"{TTT_OUT}/equivalence/numbers.json",
     log:
@@ -229,10 +219,7 @@ rule ttt__equivalence:
 rule ttt__latency:
     """Prefill (dual form / SDPA / scan) and decode (primal / KV cache / state) ms per token vs context."""
     input:
-        params=step_params(
-            "ttt", "latency", ["latency", "sizes", "tokenizer", "context", "mini_batch_size", "mamba_layers_per_block"]
-        ),
-        code=TTT_LIB,
+        **step_inputs("ttt", "latency"),
     output:
         numbers=f"{TTT_OUT}/latency/numbers.json",
         table=f"{TTT_OUT}/latency/latency.csv",
@@ -253,13 +240,12 @@ rule ttt__latency:
 rule ttt__text:
     """Sec. 3.2: the LM comparison at equal parameter count (loss, loss by token index, loss vs FLOPs)."""
     input:
+        **step_inputs("ttt", "text"),
         specs=TTT_RUNS_FILE,
         histories=TTT_RUN_FILES["main", "history"],
         evals=TTT_RUN_FILES["main", "eval"],
         train=rules.ttt__data.output.train,
         heldout=rules.ttt__data.output.heldout,
-        params=step_params("ttt", "text", ["sizes"]),
-        code=TTT_LIB,
     output:
         numbers=f"{TTT_OUT}/text/numbers.json",
         runs=f"{TTT_OUT}/text/runs.csv",
@@ -277,7 +263,7 @@ rule ttt__recall_run:
     """One recall run: train on fresh sequences, score vs the Bayes curve, inner-loop losses (TTT)."""
     input:
         params=f"{TTT_OUT}/params/recall-{{rrun}}.json",  # TTT_RECALL_RUN_PARAMS, written at parse time
-        code=TTT_LIB,
+        code=step_code("ttt"),
     output:
         result=f"{TTT_OUT}/recall_runs/{{rrun}}/result.json",
     log:
@@ -296,10 +282,9 @@ rule ttt__recall_run:
 rule ttt__recall:
     """The recall comparison at matched state: gap to the Bayes curve, accuracy vs keys seen, inner losses."""
     input:
+        **step_inputs("ttt", "recall"),
         specs=TTT_RECALL_RUNS_FILE,
         results=TTT_RECALL_FILES["recall"],
-        params=step_params("ttt", "recall"),
-        code=TTT_LIB,
     output:
         numbers=f"{TTT_OUT}/recall/numbers.json",
         runs=f"{TTT_OUT}/recall/runs.csv",
@@ -318,7 +303,7 @@ rule ttt__inner_loss:
     input:
         specs=TTT_RECALL_RUNS_FILE,
         results=TTT_RECALL_FILES["recall"],
-        code=TTT_LIB,
+        code=step_code("ttt"),
     output:
         numbers=f"{TTT_OUT}/inner_loss/numbers.json",
         table=f"{TTT_OUT}/inner_loss/inner_loss.csv",
@@ -333,10 +318,9 @@ rule ttt__inner_loss:
 rule ttt__minibatch:
     """Sec. 2.4: TTT-Linear (M) loss and recall vs training tokens per second, per mini-batch size b."""
     input:
+        **step_inputs("ttt", "minibatch"),
         specs=TTT_RECALL_RUNS_FILE,
         results=TTT_RECALL_FILES["minibatch"],
-        params=step_params("ttt", "minibatch", ["recall"]),
-        code=TTT_LIB,
     output:
         numbers=f"{TTT_OUT}/minibatch/numbers.json",
         runs=f"{TTT_OUT}/minibatch/runs.csv",
@@ -351,10 +335,9 @@ rule ttt__minibatch:
 rule ttt__ladder:
     """Table 1 on the recall task: one change per row, eta_base per row picked on the validation split."""
     input:
+        **step_inputs("ttt", "ladder"),
         specs=TTT_RECALL_RUNS_FILE,
         results=TTT_RECALL_FILES["ladder"],
-        params=step_params("ttt", "ladder", ["recall"]),
-        code=TTT_LIB,
     output:
         numbers=f"{TTT_OUT}/ladder/numbers.json",
         runs=f"{TTT_OUT}/ladder/runs.csv",
@@ -369,8 +352,7 @@ rule ttt__ladder:
 rule ttt__speed:
     """Sec. 2.5: dual vs primal form of the TTT-Linear inner loop (forward + backward)."""
     input:
-        params=step_params("ttt", "speed"),
-        code=TTT_LIB,
+        **step_inputs("ttt", "speed"),
     output:
         numbers=f"{TTT_OUT}/speed/numbers.json",
     log:
@@ -387,19 +369,8 @@ rule ttt__speed:
 rule ttt__numbers:
     """Merge every step's numbers into results/{scale}/ttt/numbers.json (keys: see the header)."""
     input:
-        parts=[
-            rules.ttt__tokenizer.output.numbers,
-            rules.ttt__data.output.numbers,
-            rules.ttt__equivalence.output.numbers,
-            rules.ttt__latency.output.numbers,
-            rules.ttt__text.output.numbers,
-            rules.ttt__recall.output.numbers,
-            rules.ttt__inner_loss.output.numbers,
-            rules.ttt__minibatch.output.numbers,
-            rules.ttt__ladder.output.numbers,
-            rules.ttt__speed.output.numbers,
-        ],
-        code=library_files("common.steps", "common.io"),
+        parts=numbers_parts("ttt"),
+        code=code_inputs("common/numbers"),
     output:
         numbers=f"{TTT_OUT}/numbers.json",
     log:
@@ -429,7 +400,7 @@ for _fig in TTT_FIGURES:
             f"ttt__fig_{_fig}"
         input:
             **TTT_FIG_INPUTS[_fig],
-            code=TTT_FIG_CODE,
+            code=figure_code("ttt"),
             labels=params_file("ttt", f"fig_{_fig}", {"scale": SCALE}),
         output:
             png=report(f"{TTT_OUT}/figures/{_fig}.png", caption=f"../report/ttt_{_fig}.rst", category="ttt"),

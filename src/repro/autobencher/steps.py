@@ -23,6 +23,7 @@ from repro.autobencher.panel import PanelConfig, train_panel
 from repro.autobencher.safety import MODEL_DIRS, attack_success
 from repro.autobencher.tiny import PANEL_INFO, TinyStepConfig, panel_dirs, run_seed
 from repro.autobencher.world import WorldConfig, build_world
+from repro.common.declarations import step
 from repro.common.io import atomic_dir, write_json
 from repro.common.steps import StepError, StepResult
 
@@ -43,6 +44,7 @@ SETS = ("hard", "simple")
 # --- safety -------------------------------------------------------------------------------------
 
 
+@step(reads=())
 def safety_step(inputs: Mapping[str, Path]) -> StepResult:
     """ASR = share of prompts not refused, per model and set (inputs ``<set>_<model>``)."""
     numbers: dict[str, float] = {}
@@ -75,6 +77,7 @@ class PanelStepConfig:
     threads: int = 1  # torch threads for this job
 
 
+@step(reads=(), merged=False)
 def panel_step(inputs: Mapping[str, Path], config: PanelStepConfig, outputs: Mapping[str, Path]) -> StepResult:
     """Train the test-takers and the writer of one seed's world; write their model directories."""
     world = build_world(config.world, config.seed)
@@ -91,6 +94,7 @@ def panel_step(inputs: Mapping[str, Path], config: PanelStepConfig, outputs: Map
 # --- tiny ---------------------------------------------------------------------------------------
 
 
+@step(reads=("world", "panel", "tiny"))
 def tiny_step(inputs: Mapping[str, Path], config: TinyStepConfig) -> StepResult:
     """The tiny tier over every seed: metrics of the found datasets vs the existing benchmark (mean, std)."""
     dirs = panel_dirs(inputs, config.tiny.seeds)
@@ -146,6 +150,7 @@ class PaperPlanConfig:
     cache: str = "resources/llm_cache/autobencher.sqlite"
 
 
+@step(scales=("paper",))
 def paper_plan_step(inputs: Mapping[str, Path], config: PaperPlanConfig) -> StepResult:
     """The job plan of the paper-scale search (offline: names every role, prompt and test-taker).
 

@@ -3,7 +3,9 @@
 One name per step: the Snakemake rule ``<slug>__<step>`` runs the library function
 ``repro.<slug>.steps.<step>_step``, whose numbers land under the ``<step>.`` prefix of
 ``numbers.json`` and whose parameters are the ``<step>`` section of the paper's
-params block (plus any shared sections the rule lists).
+params block (or the keys its declaration lists). Every step function is declared with
+:func:`repro.common.declarations.step`, and the workflow builds the rule's params file, code
+inputs and numbers merge from that declaration.
 
 A step function has the signature::
 
@@ -37,6 +39,7 @@ from typing import Any
 import pandas as pd
 
 from repro.common.config import CONFIG_SECTION_KEY
+from repro.common.declarations import declaration_of
 from repro.common.io import atomic_open, flatten, read_json, write_json
 
 __all__ = [
@@ -278,6 +281,12 @@ def run_step(
         raise StepError(f"rule {rule!r} is not named <slug>__<step>")
     slug, step = rule.split("__", 1)
     fn = step_function(slug, step)
+    declared = declaration_of(fn)
+    if declared is None:
+        raise StepError(
+            f"{fn.__module__}.{fn.__name__} is not declared: decorate it with @step(...) "
+            "(repro.common.declarations), which the workflow reads to build the rule's params and code inputs"
+        )
     kwargs: dict[str, Any] = {}
     cls = config_type(fn)
     if cls is not None:
@@ -286,6 +295,11 @@ def run_step(
         if named is not None and config_section is not None and named != config_section:
             raise StepError(f"{params_file}: config section {named!r}, but the caller asks for {config_section!r}")
         config_section = config_section or named
+        if declared.reads and config_section != declared.section:
+            raise StepError(
+                f"{params_file}: written for config section {config_section!r}, but {fn.__name__} "
+                f"declares section {declared.section!r}: the rule takes its params from step_inputs({slug!r}, {step!r})"
+            )
         where = f"{slug}.{config_section}" if config_section else slug
         if config_section:
             params = params.get(config_section, {})

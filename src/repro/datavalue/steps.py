@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
+from repro.common.declarations import step
 from repro.common.machine import speed_probe
 from repro.common.seeds import seed_everything
 from repro.common.steps import StepResult
@@ -40,9 +41,9 @@ from repro.datavalue.contributions import (
     pool_margins,
 )
 from repro.datavalue.data import DatasetSpec, SubsetError, load_dataset, sample_balanced
-from repro.datavalue.plan import Experiment, check_grid
 from repro.datavalue.experiments import addition_curves, auroc, removal_curves
 from repro.datavalue.laws import Law, fit_log, fit_mle, grid_value, predict, r2
+from repro.datavalue.plan import Experiment, check_grid
 from repro.datavalue.solvers import ModelSpec, Problems, fit_logreg, fit_logreg_sklearn, val_cross_entropy
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ class SpeedConfig:
 # --- steps -----------------------------------------------------------------------------------------
 
 
+@step(reads=())
 def samples_step(inputs: Mapping[str, Path], config: SamplesConfig) -> StepResult:
     """Sec. 3: sampled marginal contributions of the valued points on the size grid (+ LOO, full-pool model).
 
@@ -249,6 +251,7 @@ def _split(n_sizes: int, every: int) -> tuple[np.ndarray, np.ndarray]:
     return j[~held], j[held]
 
 
+@step(reads=())
 def fit_step(inputs: Mapping[str, Path], config: FitConfig) -> StepResult:
     """Sec. 4.1-4.3: per-point laws on the fit sizes, R^2 on held-out sizes, alpha, equal-budget valuation."""
     e, fp = config.experiment, config.fit
@@ -326,6 +329,7 @@ def fit_step(inputs: Mapping[str, Path], config: FitConfig) -> StepResult:
     return StepResult(numbers={"fit": {e.dataset: {e.model: nums}}}, tables={"laws": laws, "curves": curves})
 
 
+@step(reads=())
 def amortized_step(inputs: Mapping[str, Path], config: AmortizedStepConfig) -> StepResult:
     """Sec. 4.2: amortised laws from a few samples per point, compared with the full-sample MLE."""
     e, ap = config.experiment, config.amortized
@@ -382,6 +386,7 @@ def _values(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, dict[str, np.ndar
     return laws, values
 
 
+@step(reads=())
 def noisy_step(inputs: Mapping[str, Path], config: NoisyConfig) -> StepResult:
     """Noisy-label detection: AUROC of -value for the flipped labels, per method (random floor 0.5)."""
     laws, values = _values(inputs)
@@ -423,16 +428,19 @@ def _curve_step(inputs: Mapping[str, Path], config: CurveConfig, kind: str) -> S
     )
 
 
+@step(reads=())
 def addition_step(inputs: Mapping[str, Path], config: CurveConfig) -> StepResult:
     """Sec. 4.4: add valued points by decreasing value to a random base; test accuracy (higher AUC = better)."""
     return _curve_step(inputs, config, "addition")
 
 
+@step(reads=())
 def removal_step(inputs: Mapping[str, Path], config: CurveConfig) -> StepResult:
     """Removal: drop valued points by decreasing value; test accuracy (lower AUC = better valuation)."""
     return _curve_step(inputs, config, "removal")
 
 
+@step(reads=())
 def matching_step(inputs: Mapping[str, Path], config: MatchingConfig) -> StepResult:
     """Sec. 4.4: points scored by psi at the base size that is used help most (small vs large base).
 
@@ -462,6 +470,7 @@ def matching_step(inputs: Mapping[str, Path], config: MatchingConfig) -> StepRes
     return StepResult(numbers={"matching": {config.dataset_name: nums}}, tables={"gains": table})
 
 
+@step(reads=())
 def speed_step(inputs: Mapping[str, Path], config: SpeedConfig) -> StepResult:
     """The batched solver vs a naive loop of scikit-learn fits on the same (1 + P) problems of a subset."""
     rng = seed_everything(config.seed, torch_threads=1)

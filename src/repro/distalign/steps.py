@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from repro.common.declarations import step
 from repro.common.steps import StepResult
 from repro.distalign import baselines as bl
 from repro.distalign.data import DATASETS, load_truth, released_files
@@ -51,6 +52,7 @@ class CellsConfig:
     compare_tolerance: float = 2.0e-3  # released per-cell table stores bootstrap means (differ by <~5e-4)
 
 
+@step()
 def cells_step(inputs: Mapping[str, Path], config: CellsConfig) -> StepResult:
     """Sec. 4, Table 6 (App.): mean TV per (dataset, model, steering, method), nan-mean over groups."""
     table = released_tvs(inputs["tvs_csv"])
@@ -98,6 +100,7 @@ class ReplayConfig:
     strict_sum_tol: float = 0.05  # the strict policy (tiny tier's) for the parse-failure report
 
 
+@step()
 def replay_step(inputs: Mapping[str, Path], config: ReplayConfig) -> StepResult:
     """Sec. 3.2: V/Seq/Log-p answers of GPT-4 replayed, parsed, scored; TS-Log-p refitted."""
     files = _files(inputs)
@@ -153,6 +156,7 @@ class LeaderboardConfig:
     seed: int = 0
 
 
+@step()
 def leaderboard_step(inputs: Mapping[str, Path], config: LeaderboardConfig) -> StepResult:
     """Sec. 4, Fig. 2: TV per model and method, 95% bootstrap CI; per dataset and 'both'."""
     table = pd.read_csv(inputs["tvs"])
@@ -187,6 +191,7 @@ def bl_boot(samples, config, rng):
 # --- k2s gap ----------------------------------------------------------------------------------
 
 
+@step(reads=())
 def k2s_gap_step(inputs: Mapping[str, Path]) -> StepResult:
     """Sec. 4.2: knowledge-to-simulation gap TV(Seq) / TV(V) - 1 on the main leaderboard."""
     lb = pd.read_csv(inputs["leaderboard"]).set_index(["model", "method"]).tv
@@ -208,6 +213,7 @@ class BaselinesConfig:
     seed: int = 0
 
 
+@step()
 def baselines_step(inputs: Mapping[str, Path], config: BaselinesConfig) -> StepResult:
     """Sec. 4, Fig. 2: human (OQA + NYT), uniform, 30-sample floor, few-shot average."""
     files = _files(inputs)
@@ -268,6 +274,7 @@ def baselines_step(inputs: Mapping[str, Path], config: BaselinesConfig) -> StepR
 # --- few-shot vs persona ----------------------------------------------------------------------
 
 
+@step(reads=())
 def fewshot_beats_persona_step(inputs: Mapping[str, Path]) -> StepResult:
     """Sec. 4.3: over the released per-cell table, in how many cells few-shot < persona TV."""
     rel = pd.read_csv(inputs["cells_csv"]).dropna(subset=["Alignment Mean"])
@@ -395,10 +402,13 @@ class TinyConfig:
     seed: int = 0
 
 
+@step()
 def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
     """The paper's evaluation through the ``tiny`` backend: TV per steering and method, parse failures,
     TS-Log-p, and the sanity floors (uniform = random baseline; group prior = count-based: the mean
     training distribution of the same group over training questions with as many options)."""
+    import tempfile
+
     from repro.common.llm import get_llm
     from repro.distalign.metrics import (
         fit_temperature,
@@ -408,9 +418,7 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
         temperature_scale,
         tv,
     )
-    from repro.distalign.tiny import FORMATS, render_prompt, shots_for, render_answer
-
-    import tempfile
+    from repro.distalign.tiny import FORMATS, render_answer, render_prompt, shots_for
 
     evaluated, train_pool, eval_ids, sim = _oqa(inputs)
     tmp = tempfile.TemporaryDirectory(prefix="distalign_tiny_")
@@ -546,6 +554,7 @@ class LiveConfig:
     seed: int = 0
 
 
+@step(scales=("paper",))
 def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     """Paper scale: query each model through its backend and score it like the released outputs.
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from repro.common.declarations import step
 from repro.common.io import atomic_write_text, read_json
 from repro.common.llm import get_llm
 from repro.common.lm import corpora, models, trainer
@@ -35,6 +36,7 @@ Inputs = Mapping[str, Path | list[Path]]
 # --- math (Sec. 6) ---------------------------------------------------------------------------------------
 
 
+@step()
 def math_step(inputs: Inputs, config: MathConfig) -> StepResult:
     """Simulate the EntiGraph process per seed; exact expectation, branching approximation, bounds, fit."""
     cfg = config
@@ -92,6 +94,7 @@ def math_step(inputs: Inputs, config: MathConfig) -> StepResult:
 # --- world, synth -------------------------------------------------------------------------------------
 
 
+@step()
 def world_step(inputs: Inputs, config: WorldStep, outputs: Mapping[str, Path]) -> StepResult:
     """The source documents and questions (synthetic facts stated once, or QuALITY train + dev)."""
     if config.source == "synthetic":
@@ -124,6 +127,7 @@ def _read_docs(path: Path) -> list[SyntheticDoc]:
     return out
 
 
+@step()
 def synth_step(inputs: Inputs, config: SynthConfig, outputs: Mapping[str, Path]) -> StepResult:
     """Sec. 2.2: EntiGraph (entities, pairs, budgeted triples) and the rephrase baseline, via the cached LLM."""
     articles = read_articles(inputs["articles"])
@@ -157,6 +161,7 @@ def _generic_texts(cfg: DataConfig) -> tuple[list[str], list[str]]:
     return [d.text for d in train], [d.text for d in held]
 
 
+@step()
 def data_step(inputs: Inputs, config: DataConfig, outputs: Mapping[str, Path]) -> StepResult:
     """Tokenizer (BPE on generic text + the source articles; paper: the base model's), generic token arrays,
     and the token accounting of every corpus (raw, EntiGraph by kind, rephrase)."""
@@ -211,6 +216,7 @@ def _load_tokenizer(path: Path):
     return toklib.Tokenizer.load(path) if meta.exists() or (path / "tokenizer.json").exists() else None
 
 
+@step(reads=("data", "lm", "pretrain"), merged=False)
 def base_step(inputs: Inputs, config: BaseStep, outputs: Mapping[str, Path]) -> StepResult:
     """The base model: pretrained from scratch on generic text (tiny) or loaded by hub id (paper)."""
     tok = _load_tokenizer(inputs["tokenizer"])
@@ -248,6 +254,7 @@ def _docs_and_articles(inputs: Inputs):
     return read_articles(inputs["articles"]), _read_docs(inputs["entigraph"]), _read_docs(inputs["rephrase"])
 
 
+@step(reads=(), merged=False)
 def cpt_step(inputs: Inputs, config: RunConfig, outputs: Mapping[str, Path]) -> StepResult:
     """One continued-pretraining run: ``budget`` domain tokens of ``method`` + replay, ``epochs`` passes."""
     model, mcfg = models.load_model_dir(inputs["base"])
@@ -287,6 +294,7 @@ def cpt_step(inputs: Inputs, config: RunConfig, outputs: Mapping[str, Path]) -> 
 # --- tiny: evaluation (Sec. 4.2, Fig. 2, Sec. 5) ----------------------------------------------------------
 
 
+@step(reads=("cpt", "eval"))
 def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:
     """Closed-book QA of the base model and every CPT run, floors, the mixture-of-exponentials fit on the
     EntiGraph curve, and open-book (retrieval) QA with the base and the largest EntiGraph model."""

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from repro.common.declarations import step
 from repro.common.steps import StepError, StepResult
 from repro.graphunc.data import (
     METHODS,
@@ -68,6 +69,7 @@ def _authors_all(inputs: Mapping[str, Path]) -> dict[tuple[str, int], dict[str, 
     return {key: load_author_metrics(path, key[1]) for key, path in _settings(inputs, "authors").items()}
 
 
+@step()
 def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
     """Recompute Table 1 / Fig. 3 on every available matrix; relative gain; UAD curves (Fig. 4)."""
     matrices = _settings(inputs, "matrix")
@@ -165,6 +167,7 @@ def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
     return StepResult(numbers={"exact": numbers}, tables=tables)
 
 
+@step(reads=())
 def authors_step(inputs: Mapping[str, Path]) -> StepResult:
     """The authors' cached AUROC / AUPRC / AUPRC-n and claim counts of every setting (Table 1, Fig. 3)."""
     authors = _authors_all(inputs)
@@ -183,6 +186,7 @@ def authors_step(inputs: Mapping[str, Path]) -> StepResult:
     return StepResult(numbers={"authors": numbers}, tables={"table": pd.DataFrame(rows)})
 
 
+@step()
 def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
     """The end-to-end tiny tier over every seed: claim metrics with bootstrap CIs, UAD vs greedy, floors."""
     if not config.seeds:
@@ -214,6 +218,7 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
     return StepResult(numbers={"tiny": numbers}, tables={"table": table, "claims": cl, "uad": sweep})
 
 
+@step(scales=("paper",), merged=False)
 def paper_plan_step(inputs: Mapping[str, Path], config: PaperPlanConfig) -> StepResult:
     """Paper scale: the LLM job plan (stage x setting, backend, model, estimated calls)."""
     if not config.datasets or not config.models:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
+from repro.common.declarations import step
 from repro.common.seeds import seed_everything
 from repro.common.steps import StepResult
 from repro.ideagen.data import CONDITION_KEY, CONDITIONS, METRICS, idea_means, load_reviews, load_titles
@@ -55,6 +56,7 @@ class RetrievalConfig:
     topics: dict[str, str] = field(default_factory=dict)  # topic -> description (the query)
 
 
+@step()
 def retrieval_step(inputs: Mapping[str, Path], config: RetrievalConfig) -> StepResult:
     """Sec. 3.1: a paper bank per topic (Semantic Scholar online; a local TF-IDF index offline)."""
     from repro.ideagen.retrieval import LocalIndex, SemanticScholarClient, build_bank
@@ -87,6 +89,7 @@ class GeneratorConfig:
     seed: int = 0
 
 
+@step()
 def generator_step(inputs: Mapping[str, Path], config: GeneratorConfig) -> StepResult:
     """Train the tiny stand-in generator (n-gram LM over idea titles) and score it against a unigram floor."""
     from repro.ideagen.generator import heldout_logloss, train_ngram, training_line
@@ -138,6 +141,7 @@ class SeedsStepConfig:
     llms: dict[str, dict[str, object]] = field(default_factory=dict)  # named LLM blocks
 
 
+@step(reads=("seeds", "llms"))
 def seeds_step(inputs: Mapping[str, Path], config: SeedsStepConfig) -> StepResult:
     """Sec. 3.2: overgenerate seed ideas per topic through the LLM backend (cached)."""
     from repro.common.llm import from_params
@@ -187,6 +191,7 @@ class EmbedConfig:
     device: str = "cpu"  # cpu or cuda
 
 
+@step()
 def embed_step(inputs: Mapping[str, Path], config: EmbedConfig) -> StepResult:
     """MiniLM embeddings of the seed ideas and of the study's idea titles (cached as .npy files)."""
     from repro.ideagen.embed import EXAMPLE_PREFIX, MODEL_ID, PACKAGE, embed_texts, encode_vectors, sanity_vector

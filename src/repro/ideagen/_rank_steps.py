@@ -18,6 +18,7 @@ from repro.ideagen.data import CONDITION_KEY, CONDITIONS, METRICS, idea_means, l
 from repro.ideagen.stats import REVIEWER_TERM, compare_conditions, mixed_model, per_topic
 
 log = logging.getLogger(__name__)
+from repro.common.declarations import step
 from repro.ideagen._agent_steps import JUDGE_LABEL, _llm_block
 
 
@@ -28,6 +29,7 @@ class DedupConfig:
     window: int = 100  # ideas per window for the first/last new-idea rate
 
 
+@step()
 def dedup_step(inputs: Mapping[str, Path], config: DedupConfig) -> StepResult:
     """Sec. 3.2 / Sec. 7: greedy dedup at the cosine threshold; non-duplicates vs generated."""
     from repro.ideagen.dedup import greedy_dedup, new_rate, nondup_curve
@@ -80,6 +82,7 @@ class TournamentStepConfig:
     llms: dict[str, dict[str, object]] = field(default_factory=dict)  # named LLM blocks
 
 
+@step(reads=("tournament", "llms"))
 def tournament_step(inputs: Mapping[str, Path], config: TournamentStepConfig) -> StepResult:
     """Sec. 3.3: Swiss tournament over the study's titled ideas; Spearman with the human overall score.
 

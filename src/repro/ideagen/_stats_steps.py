@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
+from repro.common.declarations import step
 from repro.common.seeds import seed_everything
 from repro.common.steps import StepResult
 from repro.ideagen.data import CONDITION_KEY, CONDITIONS, METRICS, idea_means, load_reviews, load_titles
@@ -38,6 +39,7 @@ class StatsConfig:
     ci_level: float = 0.95  # confidence level of the error bars (Student t)
 
 
+@step()
 def stats_step(inputs: Mapping[str, Path], config: StatsConfig) -> StepResult:
     """Test 1 (paper Table 7): every review a data point; Welch t, Bonferroni over 5 metrics."""
     reviews = load_reviews(inputs["reviews"])
@@ -49,6 +51,7 @@ def stats_step(inputs: Mapping[str, Path], config: StatsConfig) -> StepResult:
     return StepResult(numbers=numbers, tables={"table": table})
 
 
+@step()
 def stats_idea_step(inputs: Mapping[str, Path], config: StatsConfig) -> StepResult:
     """Test 2 (paper Table 8): every idea (mean of its reviews) a data point; n = 49 per condition."""
     ideas = idea_means(load_reviews(inputs["reviews"]))
@@ -62,6 +65,7 @@ class PerTopicConfig:
     alpha: float = 0.05  # significance level for the count of significant topics
 
 
+@step()
 def per_topic_step(inputs: Mapping[str, Path], config: PerTopicConfig) -> StepResult:
     """Per-topic breakdown (paper App., per-topic table): Welch t per topic, p_adj = min(10 p, 1)."""
     table = per_topic(load_reviews(inputs["reviews"]))
@@ -88,6 +92,7 @@ class MixedConfig:
     reml: bool = True  # REML (statsmodels' default) or ML
 
 
+@step()
 def mixed_step(inputs: Mapping[str, Path], config: MixedConfig) -> StepResult:
     """Mixed-effects model (paper App.): score ~ condition + (1 | topic) + (1 | idea); no reviewer term."""
     reviews = load_reviews(inputs["reviews"])

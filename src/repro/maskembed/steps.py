@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from repro.common.declarations import step
 from repro.common.io import atomic_open
 from repro.common.seeds import seed_everything
 from repro.common.steps import StepResult
@@ -184,6 +185,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 # --- steps -----------------------------------------------------------------------------------------
 
 
+@step()
 def data_step(inputs: Mapping[str, Path], config: DataSpec, outputs: Mapping[str, Path]) -> StepResult:
     """Notes Sec. 6: the seeded scenes (paper: ImageNet-21k for alignment, COCO-Stuff / ADE20k for probes)."""
     if config.source != "synthetic":
@@ -213,6 +215,7 @@ def data_step(inputs: Mapping[str, Path], config: DataSpec, outputs: Mapping[str
     )
 
 
+@step(reads=(), merged=False)
 def pretrain_step(inputs: Mapping[str, Path], config: PretrainStepConfig, outputs: Mapping[str, Path]) -> StepResult:
     """Paper Sec. 3: the image-level-supervised backbone (multi-label BCE on the CLS token)."""
     _require_tiny(config.backbone, "pretrain")
@@ -230,6 +233,7 @@ def pretrain_step(inputs: Mapping[str, Path], config: PretrainStepConfig, output
     return StepResult(records={"history": {"loss": history, "seed": config.seed}}, files=("weights",))
 
 
+@step(reads=(), merged=False)
 def align_step(inputs: Mapping[str, Path], config: AlignStepConfig, outputs: Mapping[str, Path]) -> StepResult:
     """Paper Sec. 3, Alg. 1: MaskEmbed (arm maskembed) or the null-mask control (arm control)."""
     _require_tiny(config.backbone, "align")
@@ -246,6 +250,7 @@ def align_step(inputs: Mapping[str, Path], config: AlignStepConfig, outputs: Map
     return StepResult(records={"history": {**history, "seed": config.seed, "arm": config.arm}}, files=("weights",))
 
 
+@step(reads=("seeds", "backbone", "align", "probe", "runtime"))
 def probe_step(inputs: Mapping[str, Path], config: ProbeStepConfig) -> StepResult:
     """Paper Sec. 4.1, Fig. 3: patch-level segmentation probes before / after alignment and after the control."""
     _require_tiny(config.backbone, "probe")
@@ -293,6 +298,7 @@ def probe_step(inputs: Mapping[str, Path], config: ProbeStepConfig) -> StepResul
     return StepResult(numbers={"probe": numbers}, tables={"scores": scores, "examples": pd.DataFrame(examples)})
 
 
+@step(reads=("seeds", "backbone", "align", "spatial_qa", "runtime"))
 def spatial_qa_step(inputs: Mapping[str, Path], config: SpatialStepConfig) -> StepResult:
     """Paper Sec. 5: a VLM on a frozen backbone (before / after / control) answering spatial questions."""
     _require_tiny(config.backbone, "spatial_qa")
@@ -340,6 +346,7 @@ class VlmStepConfig:
     vlm: VlmSpec
 
 
+@step(reads=("backbone", "vlm"), scales=("paper",))
 def vlm_step(inputs: Mapping[str, Path], config: VlmStepConfig) -> StepResult:
     """Paper Sec. 5, Tables 1-2: Prismatic VLMs on the baseline / aligned backbones (paper scale only)."""
     raise PaperScaleError(

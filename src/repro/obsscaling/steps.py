@@ -23,6 +23,7 @@ import pandas as pd
 from scipy.stats import gmean
 from tqdm import tqdm
 
+from repro.common.declarations import step
 from repro.common.steps import StepResult
 from repro.obsscaling.capability import capability_space, complete_case_pca, family_loglinearity
 from repro.obsscaling.config import (
@@ -156,6 +157,7 @@ def _fits_row(label: str, predictor: str, p: Prediction) -> dict[str, Any]:
 # --- (a) capability space --------------------------------------------------------------
 
 
+@step(reads=("benchmarks", "imputation", "pca.n_components", "capability.benchmarks", "capability.family_filter"))
 def pca_step(inputs: Inputs, config: PcaConfig) -> StepResult:
     """Sec. 3.2: explained variance and loadings of the benchmark PCA (all default-scope models)."""
     imp = config.imputation
@@ -197,6 +199,7 @@ def pca_step(inputs: Inputs, config: PcaConfig) -> StepResult:
 # --- (b) per-family log-linearity ---------------------------------------------------------
 
 
+@step(reads=("capability.min_family_models",))
 def family_loglinear_step(inputs: Inputs, config: FamilyLoglinearConfig) -> StepResult:
     """Sec. 3.2, Fig. 3: PC-1 vs log10 FLOPs within each family (OLS R^2 and slope)."""
     scores = read_table(inputs["scores"], [MODEL, FAMILY, FLOPS, "PC-1"])
@@ -237,6 +240,7 @@ def _post_training_frame(
     return merge_on_model(base, post)
 
 
+@step(reads=("benchmarks", "imputation", "pca", "fit", "post_training"))
 def post_training_step(inputs: Inputs, config: PostTrainingConfig) -> StepResult:
     """Sec. 4.2: GSM8K (naive / CoT / CoT+SC) and BBH (few-shot / CoT) from models below a FLOPs cutoff."""
     cfg = config.post_training
@@ -309,6 +313,7 @@ def post_training_step(inputs: Inputs, config: PostTrainingConfig) -> StepResult
 # --- (d) agents ---------------------------------------------------------------------------
 
 
+@step(reads=("benchmarks", "imputation", "pca", "fit", "agents"))
 def agents_step(inputs: Inputs, config: AgentsConfig) -> StepResult:
     """Sec. 4.3: AgentBench / AgentBoard from instruct-model benchmarks, top 10% held out."""
     cfg = config.agents
@@ -335,6 +340,7 @@ def agents_step(inputs: Inputs, config: AgentsConfig) -> StepResult:
 # --- (e) Open LLM Leaderboard v2 -------------------------------------------------------------
 
 
+@step(reads=("benchmarks", "imputation", "pca", "fit", "lbv2"))
 def lbv2_step(inputs: Inputs, config: Lbv2Config) -> StepResult:
     """App. C.3: GPQA, MATH-hard, BBH (Leaderboard v2), min-maxed from chance, per-target FLOPs cutoffs."""
     cfg = config.lbv2
@@ -364,6 +370,7 @@ def lbv2_step(inputs: Inputs, config: Lbv2Config) -> StepResult:
 # --- (f) preregistered models --------------------------------------------------------------
 
 
+@step(reads=("benchmarks", "imputation", "pca", "fit", "post_training.targets", "preregistered"))
 def preregistered_step(inputs: Inputs, config: PreregisteredConfig) -> StepResult:
     """README update (2024-10): predict the preregistered post-paper models from all earlier ones."""
     cfg = config.preregistered
@@ -390,6 +397,7 @@ def preregistered_step(inputs: Inputs, config: PreregisteredConfig) -> StepResul
 # --- (g) emergent capabilities ------------------------------------------------------------
 
 
+@step(reads=("benchmarks", "imputation", "pca", "fit", "emergent"))
 def emergent_step(inputs: Inputs, config: EmergentConfig) -> StepResult:
     """Sec. 4.1: BIG-bench tasks with per-task cutoff and transform (settings unverified, see notes)."""
     cfg = config.emergent
@@ -417,6 +425,7 @@ def _selection_scores(pool: pd.DataFrame, config: FitContext, benchmark_set: str
     return scores[:, :n_pcs]
 
 
+@step(reads=("benchmarks", "imputation", "pca", "fit", "post_training.targets", "subset_selection"))
 def subset_selection_step(inputs: Inputs, config: SubsetSelectionConfig) -> StepResult:
     """Sec. 5: V-optimal family subsets by model budget vs random subsets, scored on the GSM8K targets."""
     cfg = config.subset_selection

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from repro.common.declarations import step
 from repro.common.fetch import DEFAULT_RESOURCES
 from repro.common.gitblob import fetch_git_blob
 from repro.common.lm.corpora import load_mix
@@ -77,6 +78,7 @@ def crosscheck_cases(config: CrosscheckConfig, X_rel: np.ndarray, ys: Mapping[st
         yield f"released_{t}", X_rel, y
 
 
+@step()
 def crosscheck_step(inputs: Mapping[str, Path], config: CrosscheckConfig) -> StepResult:
     """Max |ours - oracle| per function over all cases (Sec. 3 estimators; Sec. 3.4 projections)."""
     est_o, proj_o = _oracle()
@@ -179,6 +181,7 @@ def _exact_one(X: pd.DataFrame, E: pd.DataFrame, target: str, ref: dict[int, str
     return nums, bars, scatter
 
 
+@step()
 def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
     """Top-ten texts per target vs ``top_ten_from_estimate``; Fig. 4 held-out Spearman per target."""
     E = data.load_errors(inputs["errors"])
@@ -211,6 +214,7 @@ class Rpjv2Config:
     dest: str = ""  # where the file lands (the rule's `matrix` output)
 
 
+@step(scales=("paper",), merged=False)
 def rpjv2_step(inputs: Mapping[str, Path], config: Rpjv2Config) -> StepResult:
     """Fetch the matrix (network or ``$REPRO_MIRROR``), check its git blob id, count LLMs and domains."""
     path = fetch_git_blob(config.url, config.git_blob, config.dest)
@@ -239,6 +243,7 @@ class PagesConfig:
     seed: int = 0
 
 
+@step(merged=False)
 def pages_step(inputs: Mapping[str, Path], config: PagesConfig) -> StepResult:
     """Sec. 4 in miniature: pages of >= 20 domains and LAMBADA-like cloze targets."""
     names = config.corpora[0] if config.corpora == ("all",) else config.corpora
@@ -298,6 +303,7 @@ class PopulationConfig:
     seed: int = 0
 
 
+@step(merged=False)
 def population_step(inputs: Mapping[str, Path], config: PopulationConfig) -> StepResult:
     """Train the population; BPB per domain on held-out pages (X) and cloze errors (y) per model."""
     pages = pd.read_csv(inputs["pages"], keep_default_na=False)
@@ -375,6 +381,7 @@ def _mean_std(values: list[float]) -> dict[str, float]:
     return {"error_mean": float(np.mean(values)), "error_std": float(np.std(values))}
 
 
+@step()
 def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     """Target error per arm (mean, std over seeds) of the fresh transformer, beside its floors.
 
@@ -528,6 +535,7 @@ class PaperConfig:
     gpus: int = 4
 
 
+@step(reads=("paper",), section="paper", scales=("paper",), merged=False)
 def paper_pretrain_step(inputs: Mapping[str, Path], config: PaperConfig) -> StepResult:
     """Paper scale only: pretraining 160M models on 3.2B selected tokens needs GPUs and the hub.
 

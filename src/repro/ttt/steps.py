@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from dataclasses import asdict
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from repro.common.declarations import step
 from repro.common.io import fingerprint, read_json
 from repro.common.lm.evaluate import position_loss_curve
 from repro.common.lm.ngram import bigram_heldout_loss, unigram_heldout_loss
 from repro.common.lm.tokenizer import encode_documents, unigram_entropy
-from repro.common.machine import speed_probe
 from repro.common.lm.trainer import CHECKPOINT_FILE, load_checkpoint, load_tokens, save_tokens, train
+from repro.common.machine import speed_probe
 from repro.common.steps import StepResult, build_config
 from repro.ttt import latency as lat
+from repro.ttt import recall
 from repro.ttt.config import (
     DataConfig,
     EquivalenceConfig,
@@ -35,24 +37,24 @@ from repro.ttt.config import (
     RecallResultsConfig,
     RecallRunSpec,
     ResultsConfig,
-    SpeedConfig,
     RunSpec,
+    SpeedConfig,
     TokenizerConfig,
 )
 from repro.ttt.data import corpora_root, load_tokenizer, make_tokenizer, split_texts
 from repro.ttt.equivalence import equivalence_numbers
 from repro.ttt.experiments import binned_curve, late_minus_early_loss
 from repro.ttt.models import build_model
-from repro.ttt import recall
 from repro.ttt.recall_results import inner_loss_results, ladder_results, minibatch_results, recall_results
 from repro.ttt.results import latency_numbers, text_results
-from repro.ttt.speed import dual_vs_primal
 from repro.ttt.runs import training_flops_per_token, transformer_config
+from repro.ttt.speed import dual_vs_primal
 
 log = logging.getLogger(__name__)
 Inputs = Mapping[str, Any]  # name -> Path (or list of Paths, e.g. the corpora manifests)
 
 
+@step(reads=("data", "tokenizer"))
 def tokenizer_step(inputs: Inputs, config: TokenizerConfig, outputs: Mapping[str, Path]) -> StepResult:
     """Train (or fetch) the tokenizer on the training split only and save it to the ``tokenizer`` output."""
     train_texts, _ = split_texts(config.data, corpora_root(inputs["corpora"]))
@@ -67,6 +69,7 @@ def tokenizer_step(inputs: Inputs, config: TokenizerConfig, outputs: Mapping[str
     return StepResult(numbers={"tokenizer": {"kind": tk.kind, "vocab_size": int(tk.vocab_size)}}, files=("tokenizer",))
 
 
+@step(reads=("data", "tokenizer", "context"))
 def data_step(inputs: Inputs, config: DataConfig, outputs: Mapping[str, Path]) -> StepResult:
     """Encode the train / held-out documents (EOS between documents) into ``.npy`` token arrays."""
     train_texts, held_texts = split_texts(config.data, corpora_root(inputs["corpora"]))
@@ -91,6 +94,7 @@ def data_step(inputs: Inputs, config: DataConfig, outputs: Mapping[str, Path]) -
     return StepResult(numbers={"data": stats}, files=("train", "heldout"))
 
 
+@step(reads=(), merged=False)
 def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> StepResult:
     """Train one run with the shared trainer in ``<run>/train`` (a killed job resumes exactly), then publish
     the final checkpoint at the ``weights`` output (hard link, else copy) and its history record.
@@ -139,6 +143,7 @@ def load_trained(spec: RunSpec, weights: str | os.PathLike[str]) -> torch.nn.Mod
     return model.eval()
 
 
+@step(reads=("eval", "context"), merged=False)
 def evaluate_step(inputs: Inputs, config: EvaluateConfig) -> StepResult:
     """Per-position held-out loss at the training context (non-overlapping windows, evenly spaced): the curve,
     its mean (``final_eval_loss``), the late-minus-early difference and a log-binned curve for plotting."""
@@ -164,11 +169,13 @@ def evaluate_step(inputs: Inputs, config: EvaluateConfig) -> StepResult:
     return StepResult(records={"eval": record})
 
 
+@step(reads=("equivalence",))
 def equivalence_step(inputs: Inputs, config: EquivalenceConfig) -> StepResult:
     """Sec. 2.5 / Theorem 1: primal = dual form, and TTT (b = T, W0 = 0, eta = 1/2) = causal linear attention."""
     return StepResult(numbers=equivalence_numbers(seed=config.equivalence.seed))
 
 
+@step(reads=("latency", "sizes", "tokenizer", "context", "mini_batch_size", "mamba_layers_per_block"))
 def latency_step(inputs: Inputs, config: LatencyStepConfig) -> StepResult:
     """Prefill (dual form / SDPA / scan) and decode (primal / KV cache / state) ms per token vs context."""
     s = config.latency
@@ -210,6 +217,7 @@ def _runs(inputs: Inputs) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any
     return specs, histories, evals
 
 
+@step(reads=("sizes",))
 def text_step(inputs: Inputs, config: ResultsConfig) -> StepResult:
     """Sec. 3.2: the LM comparison at equal parameter count (loss, loss by token index, loss vs FLOPs), with the
     count-based bigram floor fitted on the same training tokens (``text.ngram_floor.loss``)."""
@@ -234,6 +242,7 @@ def _recall_runs(inputs: Inputs) -> tuple[dict[str, Any], dict[str, Any]]:
     return specs, records
 
 
+@step(reads=(), merged=False)
 def recall_run_step(inputs: Inputs, config: RecallRunSpec) -> StepResult:
     """Train one model on fresh recall sequences, then score it on the shared validation and test sequences
     (per-position loss vs the Bayes curve, recall accuracy by keys seen) and, for TTT layers, measure the
@@ -269,6 +278,7 @@ def recall_run_step(inputs: Inputs, config: RecallRunSpec) -> StepResult:
     return StepResult(records={"result": record})
 
 
+@step(reads=("recall",))
 def recall_step(inputs: Inputs, config: RecallResultsConfig) -> StepResult:
     """The recall comparison at matched state size: gap to the Bayes curve, recall accuracy, inner losses."""
     out = recall_results(*_recall_runs(inputs), config.recall.eval.min_position)
@@ -276,24 +286,28 @@ def recall_step(inputs: Inputs, config: RecallResultsConfig) -> StepResult:
     return StepResult(numbers=out["numbers"], tables=tables)
 
 
+@step(reads=())
 def inner_loss_step(inputs: Inputs) -> StepResult:
     """Sec. 2 (inner-loss figure): l(W0; x_t), l(W_{t-1}; x_t), l(W_t; x_t) of the trained TTT layers."""
     out = inner_loss_results(*_recall_runs(inputs))
     return StepResult(numbers=out["numbers"], tables={"table": pd.DataFrame(out["inner"])})
 
 
+@step(reads=("recall",))
 def minibatch_step(inputs: Inputs, config: RecallResultsConfig) -> StepResult:
     """Sec. 2.4: TTT-Linear (M) loss and recall against training tokens per second, per mini-batch size b."""
     out = minibatch_results(*_recall_runs(inputs), config.recall.eval.min_position)
     return StepResult(numbers=out["numbers"], tables={"runs": pd.DataFrame(out["runs"])})
 
 
+@step(reads=("recall",))
 def ladder_step(inputs: Inputs, config: RecallResultsConfig) -> StepResult:
     """Table 1 on the recall task: one change per row, eta_base per row picked on the validation split."""
     out = ladder_results(*_recall_runs(inputs), config.recall.eval.min_position)
     return StepResult(numbers=out["numbers"], tables={"runs": pd.DataFrame(out["runs"])})
 
 
+@step(reads=("speed",))
 def speed_step(inputs: Inputs, config: SpeedConfig) -> StepResult:
     """Sec. 2.5: dual vs primal form of the TTT-Linear inner loop, forward + backward (median paired ratio)."""
     s = config.speed
