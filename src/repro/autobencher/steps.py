@@ -5,7 +5,11 @@
   parametric writer (no numbers; a table and the model directories).
 * ``tiny``: the search (adaptive vs random) on every seed, the existing benchmark, the metrics,
   the no-privileged-information ablation and the panel's sanity floors.
-* ``live``: paper scale only: the LLM roles, Wikipedia and the paper's panel (network).
+* ``paper_plan``: paper scale only: the plan of the LLM roles, Wikipedia and the paper's panel.
+
+This module holds the step functions only; their typed configs are in :mod:`repro.autobencher.config`,
+the method in :mod:`~repro.autobencher.world`, :mod:`~repro.autobencher.panel`,
+:mod:`~repro.autobencher.tiny` and :mod:`~repro.autobencher.safety`.
 """
 
 from __future__ import annotations
@@ -13,16 +17,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from repro.autobencher.panel import PanelConfig, train_panel
+from repro.autobencher.config import PanelStepConfig, PaperPlanConfig, TinyStepConfig
+from repro.autobencher.panel import train_panel
 from repro.autobencher.safety import MODEL_DIRS, attack_success
-from repro.autobencher.tiny import PANEL_INFO, TinyStepConfig, panel_dirs, run_seed
-from repro.autobencher.world import WorldConfig, build_world
+from repro.autobencher.tiny import PANEL_INFO, panel_dirs, run_seed
+from repro.autobencher.world import build_world
 from repro.common.declarations import step
 from repro.common.io import atomic_dir, write_json
 from repro.common.steps import StepError, StepResult
@@ -30,8 +34,6 @@ from repro.common.steps import StepError, StepResult
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "PanelStepConfig",
-    "TinyStepConfig",
     "panel_step",
     "paper_plan_step",
     "safety_step",
@@ -65,16 +67,6 @@ def safety_step(inputs: Mapping[str, Path]) -> StepResult:
 
 
 # --- panel --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PanelStepConfig:
-    """One panel run: the world's and the panel's params sections plus the seed (from the rule's params file)."""
-
-    world: WorldConfig
-    panel: PanelConfig
-    seed: int
-    threads: int = 1  # torch threads for this job
 
 
 @step(reads=(), merged=False)
@@ -123,31 +115,6 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyStepConfig) -> StepResult:
 
 
 # --- paper scale --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RoleBackend:
-    """An LLM behind :mod:`repro.common.llm` (API keys only from the named environment variable)."""
-
-    backend: str = "openai"
-    model: str = "gpt-4-turbo-2024-04-09"
-    base_url: str = "https://api.openai.com/v1"
-    api_key_env: str = "OPENAI_API_KEY"
-
-
-@dataclass(frozen=True)
-class PaperPlanConfig:
-    """Params section ``paper_plan``: the paper's roles, privileged information and panel (Sec. 4.1)."""
-
-    roles: dict[str, RoleBackend] = field(default_factory=dict)  # proposer, question_writer, judge
-    privileged_info: str = "wikipedia"
-    domains: tuple[str, ...] = ("history", "economy", "science")
-    acc_target: str = "0.1--0.3"
-    iterations: int = 8
-    n_keep: int = 5
-    questions_per_block: int = 15
-    panel: tuple[str, ...] = ()
-    cache: str = "resources/llm_cache/autobencher.sqlite"
 
 
 @step(scales=("paper",))

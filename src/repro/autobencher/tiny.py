@@ -1,48 +1,34 @@
 """The tiny tier's per-seed run (notes Sec. 6): search, metrics, ablation and floors on one seed's world.
 
 Kept apart from :mod:`repro.autobencher.steps` so that the panel rule (whose code inputs are the world,
-panel and steps modules) does not retrain when only the evaluation changes.
+panel and steps modules) does not retrain when only the evaluation changes. Its config
+(:class:`~repro.autobencher.config.TinyStepConfig`) lives in :mod:`repro.autobencher.config`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from repro.autobencher.config import TinyStepConfig
 from repro.autobencher.metrics import mean_gain
-from repro.autobencher.panel import WRITER, PanelConfig
+from repro.autobencher.panel import WRITER
 from repro.autobencher.roles import answer_multiple_choice, judge_exact, questions_from_beliefs, questions_from_facts
-from repro.autobencher.search import METHODS, Panel, SearchConfig, existing_benchmark, human_results, run_domain
-from repro.autobencher.world import World, WorldConfig
+from repro.autobencher.search import METHODS, Panel, existing_benchmark, human_results, run_domain
+from repro.autobencher.world import World
 from repro.common.io import read_json
 from repro.common.steps import StepError
 
-__all__ = ["METRICS", "PANEL_INFO", "TinyConfig", "TinyStepConfig", "panel_dirs", "run_seed"]
+
+__all__ = ["METRICS", "PANEL_INFO", "panel_dirs", "run_seed"]
 
 METRICS = ("novelty", "difficulty", "separability", "objective")
 PANEL_INFO = "panel.json"
-
-
-@dataclass(frozen=True)
-class TinyConfig:
-    """Params section ``tiny``: seeds and the search."""
-
-    seeds: tuple[int, ...] = (0, 1, 2)  # one world + panel + search per seed
-    search: SearchConfig = field(default_factory=SearchConfig)
-
-
-@dataclass(frozen=True)
-class TinyStepConfig:
-    """The sections the tiny step reads."""
-
-    world: WorldConfig
-    panel: PanelConfig
-    tiny: TinyConfig
 
 
 def panel_dirs(inputs: Mapping[str, Path], seeds) -> dict[int, Path]:

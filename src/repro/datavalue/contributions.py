@@ -5,14 +5,20 @@ class-balanced subsets D of size k from the pool *without* the valued points, an
 every valued point z: common random numbers (one D shared by all points) turn 2P fits into 1 + P, and
 the (1 + P) fits of a D are one batched solve (:mod:`.solvers`) with D + {z} warm-started at D's solution.
 psi_k(z) = E_{|D| = k}[Delta(z, D)] is estimated by the mean over the S subsets.
+
+:func:`load_samples` reads the samples step's tables back as arrays and :func:`heldout_split` splits the
+size grid into fit and held-out sizes (the fit and amortized steps).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm import tqdm
 
@@ -27,6 +33,8 @@ __all__ = [
     "leave_one_out",
     "full_fit",
     "pool_margins",
+    "load_samples",
+    "heldout_split",
 ]
 
 log = logging.getLogger(__name__)
@@ -157,3 +165,41 @@ def pool_margins(ds: Dataset, spec: ModelSpec, points: np.ndarray) -> np.ndarray
     own = z[np.arange(len(points)), ds.y_pool[points]]
     z[np.arange(len(points)), ds.y_pool[points]] = -np.inf
     return own - z.max(1)
+
+
+def load_samples(inputs: Mapping[str, Path]) -> dict[str, np.ndarray]:
+    """The samples step's tables as arrays: points, sizes, delta (P, J, S), labels, noisy, loo, x."""
+    con = pd.read_csv(inputs["contributions"])
+    pts = pd.read_csv(inputs["points"])
+    points = pts["point"].to_numpy()
+    sizes = np.unique(con["k"].to_numpy())
+    S = int(con["subset"].max()) + 1
+    con = con.sort_values(["point", "k", "subset"])
+    if (
+        not np.array_equal(np.unique(con["point"].to_numpy()), np.sort(points))
+        or len(con) != len(points) * len(sizes) * S
+    ):
+        raise ValueError(
+            f"{inputs['contributions']}: not a full (point, k, subset) grid for the points of {inputs['points']}"
+        )
+    order = np.argsort(points)
+    delta = np.empty((len(points), len(sizes), S))
+    delta[order] = con["delta"].to_numpy().reshape(len(points), len(sizes), S)
+    xcols = [c for c in pts.columns if c.startswith("x_")]
+    return {
+        "points": points,
+        "sizes": sizes,
+        "delta": delta,
+        "labels": pts["label"].to_numpy(),
+        "noisy": pts["noisy"].to_numpy(),
+        "loo": pts["loo"].to_numpy(),
+        "x": pts[xcols].to_numpy(),
+        "margin": pts["margin"].to_numpy(),
+    }
+
+
+def heldout_split(n_sizes: int, every: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the fit sizes and of the held-out sizes (j % every == 1) of a size grid of ``n_sizes``."""
+    j = np.arange(n_sizes)
+    held = j % every == 1 if every > 1 else np.zeros(n_sizes, bool)
+    return j[~held], j[held]

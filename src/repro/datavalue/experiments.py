@@ -8,20 +8,25 @@
   order of value; a good valuation removes the helpful points first: lower AUC.
 * ``random`` orders are drawn per repeat (the random baseline).
 * :func:`auroc` -- noisy-label detection: low value should mean a corrupted label (score = -value).
+* :func:`load_values` -- the values of the valued points per method (:data:`METHODS`), from the step tables.
 All retrainings of one experiment are one batched solve (:mod:`.solvers`, weights select the subset).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from repro.datavalue.data import Dataset, sample_balanced
 from repro.datavalue.solvers import ModelSpec, Problems, accuracy, fit
 
-__all__ = ["auroc", "balanced_order", "addition_curves", "removal_curves"]
+__all__ = ["auroc", "balanced_order", "addition_curves", "removal_curves", "METHODS", "load_values"]
+
+METHODS = ("law", "amortized", "mc", "loo")  # value columns; "random" is added by the experiments
 
 
 def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
@@ -115,3 +120,14 @@ def removal_curves(
                 w[a, r, j, points[orders[name][r, :n_rm]]] = 0.0
     acc = _curves(ds, spec, w.reshape(-1, len(ds.y_pool)), len(names), repeats, len(steps))
     return {name: acc[a] for a, name in enumerate(names)}
+
+
+def load_values(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The fit step's laws table and the values per method (law, mc, loo from it; amortized from its table)."""
+    laws = pd.read_csv(inputs["laws"])
+    am = pd.read_csv(inputs["amortized"])
+    if not np.array_equal(laws["point"].to_numpy(), am["point"].to_numpy()):
+        raise ValueError(f"{inputs['laws']} and {inputs['amortized']} value different points")
+    values = {m: laws[f"value_{m}"].to_numpy() for m in ("law", "mc", "loo")}
+    values["amortized"] = am["value_amortized"].to_numpy()
+    return laws, values

@@ -1,7 +1,9 @@
 """The workflow steps of datavalue (rule datavalue__<step> -> <step>_step; numbers under ``<step>.``).
 
-Steps split by wildcard read one resolved-params JSON per (dataset[, model]) written at parse time by
-:func:`step_params_files`; the typed configs below are built from it (repro.common.steps.build_config).
+This module holds the step functions only. Steps split by wildcard read one resolved-params JSON per
+(dataset[, model]) written at parse time by :func:`repro.datavalue.plan.step_params_files`; their typed
+configs (:mod:`repro.datavalue.config`) are built from it (repro.common.steps.build_config). The method
+is in :mod:`.contributions`, :mod:`.laws`, :mod:`.amortized`, :mod:`.experiments` and :mod:`.solvers`.
 
 * samples (dataset, model): marginal contributions on the size grid (Sec. 3) + leave-one-out + the model on
   the whole pool beside its majority floor.
@@ -19,7 +21,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,135 +33,32 @@ from repro.common.declarations import step
 from repro.common.machine import speed_probe
 from repro.common.seeds import seed_everything
 from repro.common.steps import StepResult
-from repro.datavalue.amortized import AmortizedConfig, fit_amortized
+from repro.datavalue.amortized import fit_amortized
+from repro.datavalue.config import (
+    AmortizedStepConfig,
+    CurveConfig,
+    FitConfig,
+    MatchingConfig,
+    NoisyConfig,
+    SamplesConfig,
+    SpeedConfig,
+)
 from repro.datavalue.contributions import (
     choose_points,
     full_fit,
+    heldout_split,
     leave_one_out,
+    load_samples,
     marginal_contributions,
     pool_margins,
 )
-from repro.datavalue.data import DatasetSpec, SubsetError, load_dataset, sample_balanced
-from repro.datavalue.experiments import addition_curves, auroc, removal_curves
+from repro.datavalue.data import SubsetError, load_dataset, sample_balanced
+from repro.datavalue.experiments import addition_curves, auroc, load_values, removal_curves
 from repro.datavalue.laws import Law, fit_log, fit_mle, grid_value, predict, r2
-from repro.datavalue.plan import Experiment, check_grid
+from repro.datavalue.plan import check_grid
 from repro.datavalue.solvers import ModelSpec, Problems, fit_logreg, fit_logreg_sklearn, val_cross_entropy
 
 log = logging.getLogger(__name__)
-
-METHODS = ("law", "amortized", "mc", "loo")  # value columns; "random" is added by the experiments
-
-
-# --- configs ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SamplesConfig:
-    """samples step: one experiment with its dataset and model."""
-
-    experiment: Experiment
-    dataset: DatasetSpec
-    model: ModelSpec
-    budget: int = 4_000_000  # floats per batched solve (memory bound; results do not depend on it)
-    seed: int = 0  # seed of the valued points and the subsets
-
-
-@dataclass(frozen=True)
-class FitParams:
-    """fit step settings (params ``fit``)."""
-
-    heldout_every: int = 2  # sizes j with j % heldout_every == 1 are held out of the fits
-    max_steps: int = 1000  # MLE: Adam steps at most
-    patience: int = 100  # MLE: stop after this many steps without a better NLL
-    lr: float = 0.05  # MLE: Adam learning rate on log alpha, log beta
-    valuation_m: tuple[int, ...] = (1, 2, 4, 8)  # samples per size for the equal-budget valuation comparison
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    experiment: Experiment
-    fit: FitParams
-
-
-@dataclass(frozen=True)
-class AmortizedParams:
-    """amortized step settings (params ``amortized``)."""
-
-    model: str = "logreg"  # whose samples (the experiment of this dataset with this model)
-    samples_per_size: int = 2  # samples per point and size the network sees (m = this x n fit sizes)
-    net: AmortizedConfig = field(default_factory=AmortizedConfig)
-
-
-@dataclass(frozen=True)
-class AmortizedStepConfig:
-    experiment: Experiment
-    dataset: DatasetSpec
-    amortized: AmortizedParams
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class NoisyConfig:
-    dataset_name: str
-    method: str = "law"  # the value reported as noisy.<dataset>.auroc
-
-
-@dataclass(frozen=True)
-class CurveParams:
-    """addition / removal settings (params ``addition`` / ``removal``)."""
-
-    model: str = "logreg"  # the model retrained (and whose values are used)
-    base_size: int = 20  # random class-balanced base of other pool points (0: none)
-    fractions: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)  # fractions of the valued points added / removed
-    repeats: int = 10  # random bases (and random orders)
-
-
-@dataclass(frozen=True)
-class CurveConfig:
-    dataset_name: str
-    dataset: DatasetSpec
-    model: ModelSpec
-    curve: CurveParams
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class MatchingParams:
-    """matching step settings (params ``matching``): Sec. 4.4 small vs large base."""
-
-    model: str = "logreg"  # the model retrained (and whose laws score the points)
-    datasets: tuple[str, ...] = ("lm_clf",)  # datasets with a pool large enough for the large base
-    small_base: int = 50  # small random base; points scored by psi at k = small_base
-    large_base: int = 1000  # large random base; points scored by psi at k = large_base
-    n_add: int = 20  # class-balanced top points added
-    repeats: int = 50  # random bases
-
-
-@dataclass(frozen=True)
-class MatchingConfig:
-    dataset_name: str
-    dataset: DatasetSpec
-    model: ModelSpec
-    matching: MatchingParams
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class SpeedConfig:
-    """speed step: a short benchmark on the marginal-contribution fits of one subset."""
-
-    dataset_name: str  # key of params ``datasets`` (binary: logistic regression)
-    dataset: DatasetSpec
-    k: int = 200  # subset size
-    n_points: int = 40  # valued points: 1 + n_points fits
-    n_repeats: int = 2  # subsets timed
-    C: float = 1.0
-    tol_coef: float = 1e-5  # stated tolerance: max |coef difference| against scikit-learn (tight tol)
-    seed: int = 0
-
-
-# --- parse-time helpers ----------------------------------------------------------------------------
-
 
 # --- steps -----------------------------------------------------------------------------------------
 
@@ -214,50 +112,13 @@ def samples_step(inputs: Mapping[str, Path], config: SamplesConfig) -> StepResul
     )
 
 
-def _load(inputs: Mapping[str, Path]) -> dict[str, np.ndarray]:
-    """The samples step's tables as arrays: points, sizes, delta (P, J, S), labels, noisy, loo, x."""
-    con = pd.read_csv(inputs["contributions"])
-    pts = pd.read_csv(inputs["points"])
-    points = pts["point"].to_numpy()
-    sizes = np.unique(con["k"].to_numpy())
-    S = int(con["subset"].max()) + 1
-    con = con.sort_values(["point", "k", "subset"])
-    if (
-        not np.array_equal(np.unique(con["point"].to_numpy()), np.sort(points))
-        or len(con) != len(points) * len(sizes) * S
-    ):
-        raise ValueError(
-            f"{inputs['contributions']}: not a full (point, k, subset) grid for the points of {inputs['points']}"
-        )
-    order = np.argsort(points)
-    delta = np.empty((len(points), len(sizes), S))
-    delta[order] = con["delta"].to_numpy().reshape(len(points), len(sizes), S)
-    xcols = [c for c in pts.columns if c.startswith("x_")]
-    return {
-        "points": points,
-        "sizes": sizes,
-        "delta": delta,
-        "labels": pts["label"].to_numpy(),
-        "noisy": pts["noisy"].to_numpy(),
-        "loo": pts["loo"].to_numpy(),
-        "x": pts[xcols].to_numpy(),
-        "margin": pts["margin"].to_numpy(),
-    }
-
-
-def _split(n_sizes: int, every: int) -> tuple[np.ndarray, np.ndarray]:
-    j = np.arange(n_sizes)
-    held = j % every == 1 if every > 1 else np.zeros(n_sizes, bool)
-    return j[~held], j[held]
-
-
 @step(reads=())
 def fit_step(inputs: Mapping[str, Path], config: FitConfig) -> StepResult:
     """Sec. 4.1-4.3: per-point laws on the fit sizes, R^2 on held-out sizes, alpha, equal-budget valuation."""
     e, fp = config.experiment, config.fit
-    z = _load(inputs)
+    z = load_samples(inputs)
     sizes, delta = z["sizes"], z["delta"]
-    fit_j, held_j = _split(len(sizes), fp.heldout_every)
+    fit_j, held_j = heldout_split(len(sizes), fp.heldout_every)
     means = delta.mean(2)
     sem = delta.std(2, ddof=1) / np.sqrt(delta.shape[2])
     mle = fit_mle(sizes[fit_j], delta[:, fit_j], fp.max_steps, fp.patience, fp.lr)
@@ -334,10 +195,10 @@ def amortized_step(inputs: Mapping[str, Path], config: AmortizedStepConfig) -> S
     """Sec. 4.2: amortised laws from a few samples per point, compared with the full-sample MLE."""
     e, ap = config.experiment, config.amortized
     seed_everything(config.seed, torch_threads=1)
-    z = _load(inputs)
+    z = load_samples(inputs)
     laws = pd.read_csv(inputs["laws"])
     sizes, delta = z["sizes"], z["delta"]
-    fit_j, held_j = _split(len(sizes), 2)
+    fit_j, held_j = heldout_split(len(sizes), 2)
     m = ap.samples_per_size
     if m > delta.shape[2]:
         raise SubsetError(
@@ -376,20 +237,10 @@ def amortized_step(inputs: Mapping[str, Path], config: AmortizedStepConfig) -> S
     return StepResult(numbers={"amortized": {e.dataset: nums}}, tables={"values": table})
 
 
-def _values(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    laws = pd.read_csv(inputs["laws"])
-    am = pd.read_csv(inputs["amortized"])
-    if not np.array_equal(laws["point"].to_numpy(), am["point"].to_numpy()):
-        raise ValueError(f"{inputs['laws']} and {inputs['amortized']} value different points")
-    values = {m: laws[f"value_{m}"].to_numpy() for m in ("law", "mc", "loo")}
-    values["amortized"] = am["value_amortized"].to_numpy()
-    return laws, values
-
-
 @step(reads=())
 def noisy_step(inputs: Mapping[str, Path], config: NoisyConfig) -> StepResult:
     """Noisy-label detection: AUROC of -value for the flipped labels, per method (random floor 0.5)."""
-    laws, values = _values(inputs)
+    laws, values = load_values(inputs)
     noisy = laws["noisy"].to_numpy().astype(bool)
     per = {m: {"auroc": auroc(-v, noisy)} for m, v in values.items()}
     nums = {
@@ -409,7 +260,7 @@ def noisy_step(inputs: Mapping[str, Path], config: NoisyConfig) -> StepResult:
 
 
 def _curve_step(inputs: Mapping[str, Path], config: CurveConfig, kind: str) -> StepResult:
-    laws, values = _values(inputs)
+    laws, values = load_values(inputs)
     rng = seed_everything(config.seed + (1 if kind == "addition" else 2), torch_threads=1)
     ds = load_dataset(config.dataset_name, config.dataset)
     points = laws["point"].to_numpy()
@@ -537,8 +388,3 @@ def speed_step(inputs: Mapping[str, Path], config: SpeedConfig) -> StepResult:
     if diff_tight > config.tol_coef:
         log.warning("batched solver differs from scikit-learn by %.3g > %.3g", diff_tight, config.tol_coef)
     return StepResult(numbers={"speed": nums})
-
-
-def config_json(cfg: Any) -> dict[str, Any]:
-    """A config as its params mapping (tests)."""
-    return asdict(cfg)

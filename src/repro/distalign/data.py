@@ -37,6 +37,7 @@ __all__ = [
     "OQA_GROUP_FILE",
     "released_files",
     "file_name",
+    "released_inputs",
     "Question",
     "load_truth",
     "letters",
@@ -79,6 +80,12 @@ def file_name(path: str) -> str:
     name = name.replace("Pew_American_Trends_Panel_disagreement_100/", "").replace("express_distribution", "verbalize")
     name = re.sub(r"\.(json|csv)$", "", name)
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+
+
+def released_inputs(inputs: Mapping[str, Path]) -> dict[str, Path]:
+    """Repository path -> local file, for the released files among the inputs."""
+    by_name = {file_name(p): p for p in released_files()}
+    return {by_name[k]: v for k, v in inputs.items() if k in by_name}
 
 
 def letters(n: int) -> list[str]:

@@ -26,6 +26,7 @@ import pandas as pd
 from repro.common.llm.replay import ReplayLLM, ReplayStore
 from repro.distalign.data import DATASETS, DataError, GROUPS
 from repro.distalign.metrics import (
+    bootstrap_mean,
     fit_temperature,
     parse_logprobs,
     parse_sequence,
@@ -42,6 +43,9 @@ __all__ = [
     "raw_cells",
     "replay_cells",
     "pooled",
+    "LB_METHODS",
+    "LB_STEERINGS",
+    "bl_boot",
 ]
 
 # Released task names -> steering (Sec. 3.1): task0 no steering, task1 persona, task3 few-shot.
@@ -54,6 +58,9 @@ METHODS = {
     "rescaled_model_logprobs": "logprobs_ts",
 }
 LLM_MODELS = ("gpt-3.5-turbo-0125", "gpt-4", "anthropic_haiku", "anthropic_opus", "llama3-70b")
+STEERINGS = ("none", "persona", "fewshot")
+LB_METHODS = ("verbalize", "sequence", "logprobs", "logprobs_ts")
+LB_STEERINGS = ("persona", "fewshot")  # the main leaderboard pools task1 + task3
 
 
 def _tv_list(cell: object, where: str) -> list[float]:
@@ -100,6 +107,11 @@ def pooled(table: pd.DataFrame, model: str, method: str, dataset: str, steerings
         (table.model == model) & (table.method == method) & (table.dataset == dataset) & table.steering.isin(steerings)
     ]
     return sel.tv.to_numpy(dtype=float)
+
+
+def bl_boot(samples, config, rng):
+    """The leaderboard's mean and percentile interval (``config.n_boot`` resamples, ``config.level``)."""
+    return bootstrap_mean(samples, config.n_boot, rng, config.level)
 
 
 # --- replay of the released GPT-4 outputs ----------------------------------------------------

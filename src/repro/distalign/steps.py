@@ -4,6 +4,10 @@ Exact tier (released data): cells -> replay, leaderboard -> k2s_gap, baselines,
 fewshot_beats_persona. End-to-end tiny tier: tiny_corpus -> tiny_train -> tiny.
 Model and method names are those of the released files (``gpt-4``, ``anthropic_opus``,
 ``llama3-70b``, ...; methods verbalize, sequence, logprobs, logprobs_ts).
+
+This module holds the step functions only: their typed configs are in :mod:`repro.distalign.config`,
+the method in :mod:`.exact` (released tables, replay, leaderboard pooling), :mod:`.baselines`,
+:mod:`.tiny` (rendering and training the tiny model), :mod:`.live` and :mod:`.metrics`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +23,29 @@ import pandas as pd
 from repro.common.declarations import step
 from repro.common.steps import StepResult
 from repro.distalign import baselines as bl
-from repro.distalign.data import DATASETS, load_truth, released_files
-from repro.distalign.exact import LLM_MODELS, VerbalPolicy, pooled, raw_cells, released_tvs, replay_cells
+from repro.distalign.config import (
+    BaselinesConfig,
+    CellsConfig,
+    LeaderboardConfig,
+    LiveConfig,
+    ReplayConfig,
+    TinyConfig,
+)
+from repro.distalign.data import DATASETS, load_truth, released_inputs
+from repro.distalign.exact import (
+    LB_METHODS,
+    LB_STEERINGS,
+    LLM_MODELS,
+    VerbalPolicy,
+    bl_boot,
+    pooled,
+    raw_cells,
+    released_tvs,
+    replay_cells,
+)
+from repro.distalign.tiny import load_oqa, render_config, train_tiny
 
 log = logging.getLogger("repro.distalign")
-
-STEERINGS = ("none", "persona", "fewshot")
-LB_METHODS = ("verbalize", "sequence", "logprobs", "logprobs_ts")
-LB_STEERINGS = ("persona", "fewshot")  # the main leaderboard pools task1 + task3
-
-
-def _files(inputs: Mapping[str, Path]) -> dict[str, Path]:
-    """Repository path -> local file, for the released files among the inputs."""
-    from repro.distalign.data import file_name
-
-    by_name = {file_name(p): p for p in released_files()}
-    return {by_name[k]: v for k, v in inputs.items() if k in by_name}
 
 
 def _r(x: float) -> float | None:
@@ -43,13 +53,6 @@ def _r(x: float) -> float | None:
 
 
 # --- cells ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CellsConfig:
-    """Per-cell mean TVs from the released per-question TVs (no parameters beyond the data)."""
-
-    compare_tolerance: float = 2.0e-3  # released per-cell table stores bootstrap means (differ by <~5e-4)
 
 
 @step()
@@ -89,21 +92,10 @@ def cells_step(inputs: Mapping[str, Path], config: CellsConfig) -> StepResult:
 # --- replay -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ReplayConfig:
-    """Re-scoring the released GPT-4 outputs through the replay backend."""
-
-    t_max: float = 10.0  # upper bound of the temperature search (the paper's (0, 10])
-    unknown_option: str = "drop"  # the authors' parser drops keys that are not option letters
-    sum_tol: float | None = None  # None: no sum check (the authors' setting; p_hat is not renormalised)
-    integer_percent: bool = True  # '0.5%' -> 0, as the released TVs show
-    strict_sum_tol: float = 0.05  # the strict policy (tiny tier's) for the parse-failure report
-
-
 @step()
 def replay_step(inputs: Mapping[str, Path], config: ReplayConfig) -> StepResult:
     """Sec. 3.2: V/Seq/Log-p answers of GPT-4 replayed, parsed, scored; TS-Log-p refitted."""
-    files = _files(inputs)
+    files = released_inputs(inputs)
     cells = [c for c in raw_cells(files) if c.model == "gpt-4" and c.task != "task0"]
     policy = VerbalPolicy(config.unknown_option, config.sum_tol, config.integer_percent)
     table, temps, fails = replay_cells(cells, policy, t_max=config.t_max)
@@ -147,15 +139,6 @@ def replay_step(inputs: Mapping[str, Path], config: ReplayConfig) -> StepResult:
 # --- leaderboard ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LeaderboardConfig:
-    """Main leaderboard (Fig. 2): persona + few-shot pooled, mean of the three datasets."""
-
-    n_boot: int = 1000  # bootstrap resamples
-    level: float = 0.95  # percentile interval
-    seed: int = 0
-
-
 @step()
 def leaderboard_step(inputs: Mapping[str, Path], config: LeaderboardConfig) -> StepResult:
     """Sec. 4, Fig. 2: TV per model and method, 95% bootstrap CI; per dataset and 'both'."""
@@ -182,12 +165,6 @@ def leaderboard_step(inputs: Mapping[str, Path], config: LeaderboardConfig) -> S
     return StepResult(numbers={"leaderboard": numbers}, tables={"table": lb})
 
 
-def bl_boot(samples, config, rng):
-    from repro.distalign.metrics import bootstrap_mean
-
-    return bootstrap_mean(samples, config.n_boot, rng, config.level)
-
-
 # --- k2s gap ----------------------------------------------------------------------------------
 
 
@@ -203,20 +180,10 @@ def k2s_gap_step(inputs: Mapping[str, Path]) -> StepResult:
 # --- baselines --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BaselinesConfig:
-    """Reference predictors and the human baseline."""
-
-    floor_samples: int = 30  # samples per simulated answer (the paper's Seq length)
-    floor_reps: int = 1000  # repetitions averaged per question
-    fewshot_k: int = 5  # in-context examples of the few-shot prompt
-    seed: int = 0
-
-
 @step()
 def baselines_step(inputs: Mapping[str, Path], config: BaselinesConfig) -> StepResult:
     """Sec. 4, Fig. 2: human (OQA + NYT), uniform, 30-sample floor, few-shot average."""
-    files = _files(inputs)
+    files = released_inputs(inputs)
     rng = np.random.default_rng(config.seed)
     numbers: dict = {}
     rows = []
@@ -301,107 +268,6 @@ def fewshot_beats_persona_step(inputs: Mapping[str, Path]) -> StepResult:
 # --- tiny tier --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TinyTrainConfig:
-    """Tiny LM trained on rendered survey text from the non-evaluated OpinionQA pool."""
-
-    repeats: int = 2  # passes over (question, group, format) with fresh samples
-    fewshot_frac: float = 0.5  # share of training examples with few-shot context
-    question_chars: int = 60  # rendering (see repro.distalign.tiny.RenderConfig)
-    option_chars: int = 12
-    shots: int = 3
-    n_layer: int = 2
-    n_head: int = 4
-    d_model: int = 128
-    context: int = 192
-    steps: int = 300
-    batch_size: int = 16
-    lr: float = 3.0e-3
-    warmup: int = 50
-    seed: int = 0
-
-
-def _render_cfg(c) -> "RenderConfig":
-    from repro.distalign.tiny import RenderConfig
-
-    return RenderConfig(question_chars=c.question_chars, option_chars=c.option_chars, shots=c.shots)
-
-
-def _oqa(inputs: Mapping[str, Path]):
-    files = _files(inputs)
-    evaluated = load_truth("opinionqa", files)
-    pool = load_truth("opinionqa_pool", files)
-    eval_ids = {q.qid for q in evaluated}
-    sim = json.loads(
-        Path(
-            files[
-                "opinions_qa/data/human_resp/Pew_American_Trends_Panel_disagreement_500/question_similarity_top10.json"
-            ]
-        ).read_text()
-    )
-    return evaluated, [q for q in pool if q.qid not in eval_ids], eval_ids, sim
-
-
-def train_tiny(inputs: Mapping[str, Path], config: TinyTrainConfig, out: Path) -> dict:
-    """Notes Sec. 6: render the training pool, train a char-level GPT (repro.common.lm), save it to ``out``."""
-    from repro.common.lm.models import ModelConfig, build_model, save_model_dir
-    from repro.common.lm.tokenizer import Tokenizer
-    from repro.common.lm.trainer import TrainConfig, train
-    from repro.distalign.tiny import build_corpus
-
-    evaluated, train_pool, eval_ids, sim = _oqa(inputs)
-    rng = np.random.default_rng(config.seed)
-    docs = build_corpus(train_pool, sim, eval_ids, config.repeats, config.fewshot_frac, rng, _render_cfg(config))
-    tok = Tokenizer.train_char(docs)
-    ids = np.array([i for d in docs for i in tok.encode(d) + [tok.eos_id]], dtype=np.int32)
-    cut = int(len(ids) * 0.98)
-    mcfg = ModelConfig(
-        arch="gpt2",
-        n_layer=config.n_layer,
-        n_head=config.n_head,
-        d_model=config.d_model,
-        context=config.context,
-        vocab_size=tok.vocab_size,
-    )
-    model = build_model(mcfg, seed=config.seed)
-    tcfg = TrainConfig(
-        steps=config.steps,
-        batch_size=config.batch_size,
-        context=config.context,
-        lr=config.lr,
-        warmup=config.warmup,
-        min_lr=config.lr / 10,
-        eval_every=max(1, config.steps // 4),
-        eval_batches=4,
-        seed=config.seed,
-        threads=1,
-        device="cpu",
-    )
-    hist = train(model, ids[:cut], tcfg, eval_tokens=ids[cut:], progress=True)
-    evals = [h["eval_loss"] for h in hist if h.get("eval_loss") is not None]
-    numbers = {
-        "n_params": int(sum(p.numel() for p in model.parameters())),
-        "n_train_questions": len({q.qid for q in train_pool}),
-        "n_train_examples": len(docs),
-        "train_tokens": int(cut),
-        "final_eval_loss": float(evals[-1]) if evals else None,
-        "overlap_with_evaluated": len({q.qid for q in train_pool} & eval_ids),
-    }
-    save_model_dir(out, model, mcfg, tok, extra={"numbers": numbers})
-    return numbers
-
-
-@dataclass(frozen=True)
-class TinyConfig:
-    """Train the tiny model, then evaluate it on the 100 evaluated OpinionQA questions."""
-
-    train: TinyTrainConfig = TinyTrainConfig()  # the rendering settings are shared with evaluation
-    temperature: float = 1.0  # sampling temperature of V and Seq answers (the paper's 1)
-    t_max: float = 10.0  # TS-Log-p search bound
-    max_questions: int | None = None  # smoke: evaluate only the first questions
-    seed: int = 0
-
-
 @step()
 def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
     """The paper's evaluation through the ``tiny`` backend: TV per steering and method, parse failures,
@@ -420,13 +286,13 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
     )
     from repro.distalign.tiny import FORMATS, render_answer, render_prompt, shots_for
 
-    evaluated, train_pool, eval_ids, sim = _oqa(inputs)
+    evaluated, train_pool, eval_ids, sim = load_oqa(inputs)
     tmp = tempfile.TemporaryDirectory(prefix="distalign_tiny_")
     train_numbers = train_tiny(inputs, config.train, Path(tmp.name) / "model")
     if config.max_questions is not None:
         keep = sorted({q.qid for q in evaluated})[: config.max_questions]
         evaluated = [q for q in evaluated if q.qid in keep]
-    rcfg = _render_cfg(config.train)
+    rcfg = render_config(config.train)
     rng = np.random.default_rng(config.seed)
     llm = get_llm("tiny", path=str(Path(tmp.name) / "model"), device="cpu")
     by_key = {(q.qid, q.group): q for q in train_pool}
@@ -526,34 +392,6 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
 # --- paper scale: live models -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LiveModel:
-    """One model of the paper behind a repro.common.llm backend."""
-
-    name: str  # as in the released files (gpt-4, anthropic_opus, llama3-70b, ...)
-    backend: str  # openai | hf
-    model: str  # API model id or Hugging Face id
-    api_key_env: str | None = None  # environment variable holding the key (never the key)
-    base_url: str | None = None  # OpenAI-compatible endpoint (Anthropic's, a vLLM server); None: OpenAI
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    """The paper-scale rerun (Sec. 3): every model x dataset x steering x method, one call per prompt."""
-
-    datasets: tuple[str, ...] = ("opinionqa", "nytimes", "globalvalues")
-    methods: tuple[str, ...] = ("verbalize", "sequence", "logprobs")
-    steering: tuple[str, ...] = ("none", "persona", "fewshot")
-    prompts: str = "inputs/{dataset}/{output_type}/prompt_task{task}.txt"
-    system_prompt: str = "You are a helpful assistant."
-    temperature: float = 1.0
-    top_logprobs: int = 20
-    shots: int = 5
-    cache: str = "resources/llm_cache/distalign.sqlite"
-    models: tuple[LiveModel, ...] = ()
-    seed: int = 0
-
-
 @step(scales=("paper",))
 def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     """Paper scale: query each model through its backend and score it like the released outputs.
@@ -565,7 +403,7 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     from repro.common.llm.base import LLMError
     from repro.distalign.live import OUTPUT_TYPE, PROMPT_DIR, TASK, ask, build_prompt, score
 
-    files = _files(inputs)
+    files = released_inputs(inputs)
     rng = np.random.default_rng(config.seed)
     numbers: dict = {}
     rows = []

@@ -14,14 +14,27 @@ tested by the paper-scale config.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from repro.distalign.data import Question, letters
+from repro.distalign.config import TinyTrainConfig
+from repro.distalign.data import Question, letters, load_truth, released_inputs
 
-__all__ = ["FORMATS", "RenderConfig", "render_prompt", "render_answer", "build_corpus", "shots_for"]
+__all__ = [
+    "FORMATS",
+    "RenderConfig",
+    "render_prompt",
+    "render_answer",
+    "build_corpus",
+    "shots_for",
+    "render_config",
+    "load_oqa",
+    "train_tiny",
+]
 
 FORMATS = ("verbalize", "sequence", "logprobs")
 _INSTR = {"verbalize": "dist", "sequence": "seq30", "logprobs": "one"}
@@ -103,3 +116,75 @@ def build_corpus(
                 docs.append(render_prompt(q, fmt, shots, cfg) + render_answer(fmt, q.p, rng, cfg) + "\n")
     order = rng.permutation(len(docs))
     return [docs[i] for i in order]
+
+
+# --- training (notes Sec. 6) ----------------------------------------------------------------
+
+
+def render_config(c: TinyTrainConfig) -> RenderConfig:
+    """The rendering settings of a tiny training config (shared by training and evaluation)."""
+    return RenderConfig(question_chars=c.question_chars, option_chars=c.option_chars, shots=c.shots)
+
+
+def load_oqa(inputs: Mapping[str, Path]):
+    """Evaluated OpinionQA questions, the non-evaluated training pool, the evaluated ids, the similarity lists."""
+    files = released_inputs(inputs)
+    evaluated = load_truth("opinionqa", files)
+    pool = load_truth("opinionqa_pool", files)
+    eval_ids = {q.qid for q in evaluated}
+    sim = json.loads(
+        Path(
+            files[
+                "opinions_qa/data/human_resp/Pew_American_Trends_Panel_disagreement_500/question_similarity_top10.json"
+            ]
+        ).read_text()
+    )
+    return evaluated, [q for q in pool if q.qid not in eval_ids], eval_ids, sim
+
+
+def train_tiny(inputs: Mapping[str, Path], config: TinyTrainConfig, out: Path) -> dict:
+    """Notes Sec. 6: render the training pool, train a char-level GPT (repro.common.lm), save it to ``out``."""
+    from repro.common.lm.models import ModelConfig, build_model, save_model_dir
+    from repro.common.lm.tokenizer import Tokenizer
+    from repro.common.lm.trainer import TrainConfig, train
+
+    evaluated, train_pool, eval_ids, sim = load_oqa(inputs)
+    rng = np.random.default_rng(config.seed)
+    docs = build_corpus(train_pool, sim, eval_ids, config.repeats, config.fewshot_frac, rng, render_config(config))
+    tok = Tokenizer.train_char(docs)
+    ids = np.array([i for d in docs for i in tok.encode(d) + [tok.eos_id]], dtype=np.int32)
+    cut = int(len(ids) * 0.98)
+    mcfg = ModelConfig(
+        arch="gpt2",
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        d_model=config.d_model,
+        context=config.context,
+        vocab_size=tok.vocab_size,
+    )
+    model = build_model(mcfg, seed=config.seed)
+    tcfg = TrainConfig(
+        steps=config.steps,
+        batch_size=config.batch_size,
+        context=config.context,
+        lr=config.lr,
+        warmup=config.warmup,
+        min_lr=config.lr / 10,
+        eval_every=max(1, config.steps // 4),
+        eval_batches=4,
+        seed=config.seed,
+        threads=1,
+        device="cpu",
+    )
+    hist = train(model, ids[:cut], tcfg, eval_tokens=ids[cut:], progress=True)
+    evals = [h["eval_loss"] for h in hist if h.get("eval_loss") is not None]
+    numbers = {
+        "n_params": int(sum(p.numel() for p in model.parameters())),
+        "n_train_questions": len({q.qid for q in train_pool}),
+        "n_train_examples": len(docs),
+        "train_tokens": int(cut),
+        "final_eval_loss": float(evals[-1]) if evals else None,
+        "overlap_with_evaluated": len({q.qid for q in train_pool} & eval_ids),
+    }
+    save_model_dir(out, model, mcfg, tok, extra={"numbers": numbers})
+    return numbers

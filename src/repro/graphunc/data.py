@@ -13,7 +13,7 @@ Three kinds of files are read:
 
 Setting names are ``<dataset>_<model>`` with dataset in {factscore, popqa} and model in
 {gpt35, gpt4, llama3_70b}; the released folders use the long names in :data:`DATASETS`
-and :data:`MODELS`.
+and :data:`MODELS`. :func:`setting_inputs` and :data:`UAD_INPUT` read the steps' rule-input names.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,10 @@ __all__ = [
     "UadOutput",
     "load_uad_output",
     "uad_file_info",
+    "SETTING_INPUT",
+    "UAD_INPUT",
+    "setting_inputs",
+    "load_all_author_metrics",
 ]
 
 DATASETS = {"factscore": "factscore", "popqa": "pop_qa_filtered"}
@@ -239,3 +244,25 @@ def load_uad_output(path: str | os.PathLike[str]) -> UadOutput:
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
     return UadOutput(tuple(decisions), _opt("init_score"), _opt("respond_ratio"))
+
+
+# --- rule inputs: matrix_<setting>_s<S>, authors_<setting>_s<S>, uad_<method>_p<percentile> ------------
+
+SETTING_INPUT = re.compile(r"^(?P<kind>matrix|authors)_(?P<setting>[a-z0-9_]+)_s(?P<s>5|10)$")
+UAD_INPUT = re.compile(r"^uad_(?P<method>[a-z_]+?)(?:_p(?P<p>\d+))?$")
+
+
+def setting_inputs(inputs: Mapping[str, Path], kind: str) -> dict[tuple[str, int], Path]:
+    """(setting, samples) -> file of the rule inputs named ``<kind>_<setting>_s<S>`` (kind: matrix | authors)."""
+    out = {}
+    for name, path in inputs.items():
+        m = SETTING_INPUT.match(name)
+        if m and m.group("kind") == kind:
+            parse_setting(m.group("setting"))
+            out[(m.group("setting"), int(m.group("s")))] = path
+    return dict(sorted(out.items()))
+
+
+def load_all_author_metrics(inputs: Mapping[str, Path]) -> dict[tuple[str, int], dict[str, dict[str, float]]]:
+    """The authors' cached metrics of every ``authors_<setting>_s<S>`` rule input, by (setting, samples)."""
+    return {key: load_author_metrics(path, key[1]) for key, path in setting_inputs(inputs, "authors").items()}

@@ -3,13 +3,13 @@
 :func:`run_seed` runs one seed of the tiny tier (see :mod:`repro.graphunc.tiny` for the
 design) and returns one row per merged claim of every person plus the greedy claims, so
 that :func:`summarise` can pool seeds, bootstrap over (seed, person) and run
-uncertainty-aware decoding with a threshold chosen on held-out people.
+uncertainty-aware decoding with a threshold chosen on held-out people. Its settings are
+:class:`repro.graphunc.config.TinyConfig`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from repro.common.lm.sampling import generate
 from repro.common.lm.models import ModelConfig, build_model
 from repro.common.lm.trainer import TrainConfig, train
 from repro.common.seeds import seed_everything
+from repro.graphunc.config import TinyConfig
 from repro.graphunc.graph import claim_centralities
 from repro.graphunc.metrics import bootstrap_metrics, claim_metrics, uad_summary
 from repro.graphunc.tiny import (
@@ -36,67 +37,9 @@ from repro.graphunc.tiny import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KbConfig", "LmConfig", "GenConfig", "UadConfig", "TinyConfig", "run_seed", "summarise", "TINY_METHODS"]
+__all__ = ["run_seed", "summarise", "TINY_METHODS"]
 
 TINY_METHODS = ("sc", "closeness", "betweenness", "eigenvector", "pagerank", "vc", "closeness_vc", "sc_vc")
-
-
-@dataclass(frozen=True)
-class KbConfig:
-    """The synthetic knowledge base and corpus."""
-
-    n_people: int = 400  # fictional people
-    max_count: int = 30  # copies of the most popular bio in the corpus
-    zipf: float = 1.0  # popularity exponent: count = max(1, round(max_count * rank^-zipf))
-    seed: int = 0  # the knowledge base is the same for every model seed
-
-
-@dataclass(frozen=True)
-class LmConfig:
-    """The tiny causal LM (shared toolkit: repro.common.lm) and its training."""
-
-    arch: str = "gpt2"  # shared-toolkit architecture
-    n_layer: int = 2
-    n_head: int = 4
-    d_model: int = 64
-    context: int = 64  # tokens: a whole bio (~55 words) fits
-    steps: int = 1000  # optimizer steps (~85 passes over the ~24k-word corpus)
-    batch_size: int = 32
-    lr: float = 3.0e-3
-    warmup: int = 100
-
-
-@dataclass(frozen=True)
-class GenConfig:
-    """Sampling of the biographies (Sec. 3.1: greedy + samples)."""
-
-    n_samples: int = 9  # sampled generations besides the greedy one (edges use all of them)
-    n_claim_texts: int = 5  # texts whose claims are merged (greedy + first 4 samples)
-    temperature: float = 1.0
-    max_new_tokens: int = 60
-
-
-@dataclass(frozen=True)
-class UadConfig:
-    """Uncertainty-aware decoding (Sec. 5.2)."""
-
-    method: str = "closeness"  # score used to keep claims
-    percentile: float = 40.0  # threshold = this percentile of the held-out people's claim scores
-    heldout_frac: float = 0.25  # people used only to choose the threshold
-    sweep: tuple[float, ...] = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)  # percentiles of the curve
-
-
-@dataclass(frozen=True)
-class TinyConfig:
-    """All settings of the tiny tier (params section ``tiny``)."""
-
-    seeds: tuple[int, ...] = (0, 1, 2)  # model seeds (init, data order, sampling, split)
-    kb: KbConfig = field(default_factory=KbConfig)
-    lm: LmConfig = field(default_factory=LmConfig)
-    gen: GenConfig = field(default_factory=GenConfig)
-    uad: UadConfig = field(default_factory=UadConfig)
-    n_boot: int = 1000  # bootstrap resamples of (seed, person) groups
-    threads: int = 1  # torch CPU threads
 
 
 def _value_confidence(model: torch.nn.Module, vocab: Vocab, person, claims) -> np.ndarray:

@@ -12,12 +12,11 @@ backends are ``repro.common.llm`` (``openai`` for the GPT models or a vLLM serve
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from repro.graphunc.config import PaperPlanConfig
 
 __all__ = [
-    "Backend",
-    "DatasetSpec",
-    "PaperPlanConfig",
     "decomposition_prompt",
     "merge_prompt",
     "entailment_prompt",
@@ -35,41 +34,6 @@ VC_OPTIONS = {
     "Very good chance": 0.8,
     "Almost certain": 1.0,
 }
-
-
-@dataclass(frozen=True)
-class Backend:
-    """An LLM endpoint of repro.common.llm."""
-
-    backend: str  # openai | hf | replay | tiny
-    model: str  # model id
-    base_url: str = ""  # OpenAI-compatible endpoint
-    api_key_env: str = ""  # environment variable with the key
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A prompt set of the paper."""
-
-    hf_path: str  # folder in the official repository (datasets.save_to_disk)
-    n_prompts: int  # prompts used
-    prompt: str  # generation prompt, {entity} filled in
-    field: str  # column that fills {entity}
-
-
-@dataclass(frozen=True)
-class PaperPlanConfig:
-    """Params section ``paper_plan``."""
-
-    datasets: dict[str, DatasetSpec] = field(default_factory=dict)
-    models: dict[str, Backend] = field(default_factory=dict)
-    helper: Backend = field(default_factory=lambda: Backend("openai", "gpt-3.5-turbo-0125"))
-    n_samples: int = 10  # sampled generations besides the greedy one
-    temperature: float = 0.7
-    max_tokens: int = 1000
-    n_claim_texts: int = 5  # texts decomposed and merged (greedy + first samples)
-    seed: int = 10
-    cache: str = "resources/llm_cache/graphunc.sqlite"
 
 
 def decomposition_prompt(text: str) -> str:

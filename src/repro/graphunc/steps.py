@@ -8,15 +8,15 @@
 * ``tiny``: the end-to-end tiny tier (:mod:`repro.graphunc.endtoend`).
 
 Input names (rule inputs): ``matrix_<setting>_s<S>``, ``authors_<setting>_s<S>``,
-``uad_<method>_p<percentile>``, ``uad_greedy``, ``uad_cove``.
+``uad_<method>_p<percentile>``, ``uad_greedy``, ``uad_cove`` (parsed by :mod:`repro.graphunc.data`).
+
+This module holds the step functions only; their typed configs are in :mod:`repro.graphunc.config`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,55 +24,30 @@ import pandas as pd
 
 from repro.common.declarations import step
 from repro.common.steps import StepError, StepResult
+from repro.graphunc.config import ExactConfig, PaperPlanConfig, TinyConfig
 from repro.graphunc.data import (
     METHODS,
-    load_author_metrics,
+    UAD_INPUT,
+    load_all_author_metrics,
     load_prompts,
     load_uad_output,
-    parse_setting,
+    setting_inputs,
 )
-from repro.graphunc.endtoend import TinyConfig, run_seed, summarise
+from repro.graphunc.endtoend import run_seed, summarise
 from repro.graphunc.exact import evaluate_setting
 from repro.graphunc.graph import bipartite_closeness
 from repro.graphunc.metrics import relative_gain, uad_summary
-from repro.graphunc.paper import PaperPlanConfig, plan_rows
+from repro.graphunc.paper import plan_rows
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExactConfig", "paper_plan_step", "exact_step", "authors_step", "tiny_step"]
-
-_SETTING = re.compile(r"^(?P<kind>matrix|authors)_(?P<setting>[a-z0-9_]+)_s(?P<s>5|10)$")
-_UAD = re.compile(r"^uad_(?P<method>[a-z_]+?)(?:_p(?P<p>\d+))?$")
-
-
-def _settings(inputs: Mapping[str, Path], kind: str) -> dict[tuple[str, int], Path]:
-    out = {}
-    for name, path in inputs.items():
-        m = _SETTING.match(name)
-        if m and m.group("kind") == kind:
-            parse_setting(m.group("setting"))
-            out[(m.group("setting"), int(m.group("s")))] = path
-    return dict(sorted(out.items()))
-
-
-@dataclass(frozen=True)
-class ExactConfig:
-    """Params section ``exact``."""
-
-    gain_new: str = "closeness_vc"  # method whose relative AUPRC gain the abstract reports
-    gain_old: str = "sc"  # the baseline it is measured against
-    example: str = "factscore_gpt4_s5"  # setting whose prompt is drawn as the example graph
-    example_prompt: int = 0  # index of the drawn prompt
-
-
-def _authors_all(inputs: Mapping[str, Path]) -> dict[tuple[str, int], dict[str, dict[str, float]]]:
-    return {key: load_author_metrics(path, key[1]) for key, path in _settings(inputs, "authors").items()}
+__all__ = ["paper_plan_step", "exact_step", "authors_step", "tiny_step"]
 
 
 @step()
 def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
     """Recompute Table 1 / Fig. 3 on every available matrix; relative gain; UAD curves (Fig. 4)."""
-    matrices = _settings(inputs, "matrix")
+    matrices = setting_inputs(inputs, "matrix")
     if not matrices:
         raise StepError("exact: no matrix_<setting>_s<S> inputs")
     for m in (config.gain_new, config.gain_old):
@@ -102,7 +77,7 @@ def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
     numbers["centrality_n_compared"] = n_compared
 
     # the abstract's average relative AUPRC gain, over the settings' cached (authors) and recomputed values
-    authors = _authors_all(inputs)
+    authors = load_all_author_metrics(inputs)
     if authors:
         for new, old in ((config.gain_new, config.gain_old), ("closeness", "sc"), ("closeness_vc", "sc_vc")):
             for metric in ("auprc", "auprc_n", "auroc"):
@@ -124,7 +99,7 @@ def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
     uad_rows = []
     init_diff = 0.0
     for name, path in sorted(inputs.items()):
-        m = _UAD.match(name)
+        m = UAD_INPUT.match(name)
         if not m or name.startswith(("matrix_", "authors_")):
             continue
         out = load_uad_output(path)
@@ -170,7 +145,7 @@ def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
 @step(reads=())
 def authors_step(inputs: Mapping[str, Path]) -> StepResult:
     """The authors' cached AUROC / AUPRC / AUPRC-n and claim counts of every setting (Table 1, Fig. 3)."""
-    authors = _authors_all(inputs)
+    authors = load_all_author_metrics(inputs)
     if not authors:
         raise StepError("authors: no authors_<setting>_s<S> inputs")
     numbers: dict[str, float] = {}

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -15,6 +13,7 @@ from scipy import stats as sstats
 from repro.common.declarations import step
 from repro.common.seeds import seed_everything
 from repro.common.steps import StepResult
+from repro.ideagen.config import EmbedConfig, GeneratorConfig, RetrievalConfig, SeedsStepConfig
 from repro.ideagen.data import CONDITION_KEY, CONDITIONS, METRICS, idea_means, load_reviews, load_titles
 from repro.ideagen.stats import REVIEWER_TERM, compare_conditions, mixed_model, per_topic
 
@@ -44,18 +43,6 @@ def _local_corpus(reviews_path: Path, titles_path: Path) -> list:
     return docs
 
 
-@dataclass(frozen=True)
-class RetrievalConfig:
-    backend: Literal["local", "semantic_scholar"] = "local"  # offline TF-IDF index, or the S2 Graph API
-    bank_size: int = 120  # papers kept per topic (paper: 120)
-    limit: int = 20  # results per search call (paper: 20)
-    expand_top: int = 10  # best papers whose titles seed the next queries (paper: 10)
-    max_queries: int = 20  # searches per topic at most
-    cache: str = "resources/semantic_scholar/cache.sqlite"  # S2 response cache (networked runs)
-    api_key_env: str = "S2_API_KEY"  # environment variable with the S2 key (optional)
-    topics: dict[str, str] = field(default_factory=dict)  # topic -> description (the query)
-
-
 @step()
 def retrieval_step(inputs: Mapping[str, Path], config: RetrievalConfig) -> StepResult:
     """Sec. 3.1: a paper bank per topic (Semantic Scholar online; a local TF-IDF index offline)."""
@@ -79,14 +66,6 @@ def retrieval_step(inputs: Mapping[str, Path], config: RetrievalConfig) -> StepR
             for r, p in enumerate(bank)
         ]
     return StepResult(numbers=numbers, tables={"bank": pd.DataFrame(rows)})
-
-
-@dataclass(frozen=True)
-class GeneratorConfig:
-    order: int = 3  # n-gram order of the stand-in generator
-    weights: tuple[float, ...] = (0.05, 0.25, 0.7)  # interpolation weights, history length 0..order-1
-    heldout_fraction: float = 0.2  # titles held out to score the model against its floor
-    seed: int = 0
 
 
 @step()
@@ -119,26 +98,6 @@ def _llm_block(llms: Mapping[str, Mapping[str, object]], name: str, where: str) 
     if name not in llms:
         raise ValueError(f"ideagen.{where}: no LLM {name!r} in ideagen.llms (there: {sorted(llms)})")
     return dict(llms[name])
-
-
-@dataclass(frozen=True)
-class SeedsConfig:
-    llm: str = "claude"  # a key of the llms section
-    n_per_topic: int = 4000  # seed ideas per topic (paper: 4,000)
-    ideas_per_call: int = 5  # ideas asked for in one prompt (paper: 5)
-    samples_per_call: int = 1  # completions per call (the stand-in returns one idea per completion)
-    temperature: float = 1.0  # paper: 1.0 (top_p 1.0)
-    max_tokens: int = 4096
-    avoid_repeating: int = 10000  # existing idea names listed in the prompt ("avoid repeating")
-    seed: int = 0
-    in_prompt: int = 10  # bank papers shown in each seed prompt (paper: 10)
-    topics: tuple[str, ...] = ()  # topics to generate for (names in the retrieval bank)
-
-
-@dataclass(frozen=True)
-class SeedsStepConfig:
-    seeds: SeedsConfig
-    llms: dict[str, dict[str, object]] = field(default_factory=dict)  # named LLM blocks
 
 
 @step(reads=("seeds", "llms"))
@@ -183,12 +142,6 @@ def seeds_step(inputs: Mapping[str, Path], config: SeedsStepConfig) -> StepResul
     llm.close()
     numbers["seeds.n_total"] = len(rows)
     return StepResult(numbers=numbers, tables={"seeds": pd.DataFrame(rows)})
-
-
-@dataclass(frozen=True)
-class EmbedConfig:
-    batch_size: int = 64  # encode batch size
-    device: str = "cpu"  # cpu or cuda
 
 
 @step()

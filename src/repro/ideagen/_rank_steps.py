@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -14,19 +12,13 @@ from scipy import stats as sstats
 
 from repro.common.seeds import seed_everything
 from repro.common.steps import StepResult
+from repro.ideagen.config import DedupConfig, TournamentStepConfig
 from repro.ideagen.data import CONDITION_KEY, CONDITIONS, METRICS, idea_means, load_reviews, load_titles
 from repro.ideagen.stats import REVIEWER_TERM, compare_conditions, mixed_model, per_topic
 
 log = logging.getLogger(__name__)
 from repro.common.declarations import step
 from repro.ideagen._agent_steps import JUDGE_LABEL, _llm_block
-
-
-@dataclass(frozen=True)
-class DedupConfig:
-    threshold: float = 0.8  # cosine above which an idea is a duplicate (paper: 0.8)
-    checkpoints: tuple[int, ...] = (100, 500, 1000, 2000, 4000)  # n at which the unique fraction is reported
-    window: int = 100  # ideas per window for the first/last new-idea rate
 
 
 @step()
@@ -63,23 +55,6 @@ def dedup_step(inputs: Mapping[str, Path], config: DedupConfig) -> StepResult:
     numbers["dedup.new_rate.first_window"] = float(np.mean(firsts))
     numbers["dedup.new_rate.last_window"] = float(np.mean(lasts))
     return StepResult(numbers=numbers, tables={"curve": pd.concat(curves, ignore_index=True)})
-
-
-@dataclass(frozen=True)
-class TournamentConfig:
-    judge: Literal["proxy", "llm"] = "proxy"  # proxy: offline embedding judge; llm: the paper's judge
-    llm: str = "claude"  # a key of the llms section (judge = llm)
-    rounds: int = 5  # Swiss rounds (paper: 5)
-    folds: int = 5  # cross-fitting folds: each fold is ranked by a judge fit on the others
-    c: float = 1.0  # inverse L2 strength of the proxy's logistic regression
-    random_repeats: int = 200  # random-judge tournaments for the floor
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class TournamentStepConfig:
-    tournament: TournamentConfig
-    llms: dict[str, dict[str, object]] = field(default_factory=dict)  # named LLM blocks
 
 
 @step(reads=("tournament", "llms"))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -15,6 +13,7 @@ from scipy import stats as sstats
 from repro.common.declarations import step
 from repro.common.seeds import seed_everything
 from repro.common.steps import StepResult
+from repro.ideagen.config import MixedConfig, PerTopicConfig, StatsConfig
 from repro.ideagen.data import CONDITION_KEY, CONDITIONS, METRICS, idea_means, load_reviews, load_titles
 from repro.ideagen.stats import REVIEWER_TERM, compare_conditions, mixed_model, per_topic
 
@@ -32,11 +31,6 @@ def _table_numbers(table: pd.DataFrame) -> dict[str, float]:
             for fld in ("t", "p", "p_adj"):
                 out[f"{row.metric}.{fld}.{cond}"] = getattr(row, fld)
     return out
-
-
-@dataclass(frozen=True)
-class StatsConfig:
-    ci_level: float = 0.95  # confidence level of the error bars (Student t)
 
 
 @step()
@@ -60,11 +54,6 @@ def stats_idea_step(inputs: Mapping[str, Path], config: StatsConfig) -> StepResu
     return StepResult(numbers=numbers, tables={"table": table})
 
 
-@dataclass(frozen=True)
-class PerTopicConfig:
-    alpha: float = 0.05  # significance level for the count of significant topics
-
-
 @step()
 def per_topic_step(inputs: Mapping[str, Path], config: PerTopicConfig) -> StepResult:
     """Per-topic breakdown (paper App., per-topic table): Welch t per topic, p_adj = min(10 p, 1)."""
@@ -84,12 +73,6 @@ def per_topic_step(inputs: Mapping[str, Path], config: PerTopicConfig) -> StepRe
             numbers[f"per_topic.summary.{metric}.n_topics_significant.{key}"] = int((sel["p_adj"] < config.alpha).sum())
     numbers["per_topic.n_topics"] = int(table["topic"].nunique())
     return StepResult(numbers=numbers, tables={"table": table})
-
-
-@dataclass(frozen=True)
-class MixedConfig:
-    method: str = "lbfgs"  # statsmodels MixedLM optimiser
-    reml: bool = True  # REML (statsmodels' default) or ML
 
 
 @step()

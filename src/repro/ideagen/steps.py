@@ -6,6 +6,10 @@ Exact tier (released reviews): :func:`stats_step` (Test 1, reviews as units),
 End-to-end tier (the ideation agent): :func:`retrieval_step` -> :func:`generator_step`
 (tiny stand-in LM) -> :func:`seeds_step` -> :func:`embed_step` -> :func:`dedup_step`;
 :func:`tournament_step` ranks the study's ideas with a pairwise judge.
+
+The steps are defined in :mod:`._stats_steps`, :mod:`._agent_steps` and :mod:`._rank_steps` and
+re-exported here (the workflow runs ``repro.ideagen.steps.<step>_step``); their typed configs are in
+:mod:`repro.ideagen.config`.
 """
 
 from __future__ import annotations
@@ -13,21 +17,13 @@ from __future__ import annotations
 from repro.ideagen._agent_steps import (
     GENERATOR_LABEL,
     JUDGE_LABEL,
-    EmbedConfig,
-    GeneratorConfig,
-    RetrievalConfig,
-    SeedsConfig,
-    SeedsStepConfig,
     embed_step,
     generator_step,
     retrieval_step,
     seeds_step,
 )
-from repro.ideagen._rank_steps import DedupConfig, TournamentConfig, TournamentStepConfig, dedup_step, tournament_step
+from repro.ideagen._rank_steps import dedup_step, tournament_step
 from repro.ideagen._stats_steps import (
-    MixedConfig,
-    PerTopicConfig,
-    StatsConfig,
     mixed_step,
     per_topic_step,
     stats_idea_step,
@@ -37,17 +33,6 @@ from repro.ideagen._stats_steps import (
 __all__ = [
     "GENERATOR_LABEL",
     "JUDGE_LABEL",
-    "DedupConfig",
-    "EmbedConfig",
-    "GeneratorConfig",
-    "MixedConfig",
-    "PerTopicConfig",
-    "RetrievalConfig",
-    "SeedsConfig",
-    "SeedsStepConfig",
-    "StatsConfig",
-    "TournamentConfig",
-    "TournamentStepConfig",
     "dedup_step",
     "embed_step",
     "generator_step",

@@ -9,12 +9,17 @@ LayerNorm + linear to the teacher width; it predicts the teacher's full token se
 tokens and dims. Masks: "uniform" (keep patch j iff v_j > u, u ~ U(0,1)), antithetical (+ the complement) and
 the all-ones null mask, i.e. 3 masks per image. The control arm ("none") trains with the null mask only
 (plain self-distillation through the decoder): no locality pressure.
+
+:func:`load_encoders` loads the frozen encoders the probes compare (before / after alignment, control) and
+:data:`SAMPLER` maps an align arm to its mask sampler.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,11 +27,14 @@ from torch import nn
 from tqdm import tqdm
 
 from repro.maskembed.runtime import Runtime, batches, cosine_lr, normalise, set_lr
-from repro.maskembed.vit import Block, ViT, patch_mask_to_pixels, truncated
+from repro.maskembed.vit import Block, ViT, ViTConfig, load_backbone, load_state, patch_mask_to_pixels, truncated
 
 log = logging.getLogger(__name__)
 
 SAMPLERS = ("uniform", "bernoulli", "none")
+ARMS = ("before", "after", "control")  # numbers.json arm names
+ALIGN_ARMS = {"after": "maskembed", "control": "control"}  # numbers arm -> align run (wildcard) name
+SAMPLER = {"maskembed": "uniform", "control": "none"}
 
 
 class MaskError(ValueError):
@@ -176,3 +184,31 @@ def align(
         log.info("align[%s] epoch %d loss %.4f", sampler, epoch, losses[-1])
     model.eval()
     return model, {"loss": losses, "scale": scale, "steps": step}
+
+
+# --- loading the trained encoders ----------------------------------------------------------------
+
+
+def load_aligned(path: Path, arch: ViTConfig, cfg: AlignConfig) -> ViT:
+    """The aligned encoder (student trunk + its new norm; the head and decoder are dropped for probing)."""
+    me = MaskEmbed(ViT(arch), cfg)
+    me.load_state_dict(load_state(path))
+    return me.encoder.eval()
+
+
+def load_encoders(
+    inputs: Mapping[str, Path | list[Path]], seeds: tuple[int, ...], arch: ViTConfig, cfg: AlignConfig
+) -> dict[tuple[str, int], ViT]:
+    """(arm, seed) -> frozen encoder: before = backbone minus skip_blocks (= the teacher), after, control."""
+    out = {}
+    for arm, key in (("before", "backbones"), ("after", "aligned"), ("control", "control")):
+        files = inputs[key]
+        files = files if isinstance(files, list) else [files]
+        if len(files) != len(seeds):
+            raise ValueError(f"maskembed: {len(files)} {key} files for {len(seeds)} seeds")
+        for seed, path in zip(seeds, files):
+            if arm == "before":
+                out[arm, seed] = truncated(load_backbone(path, arch), cfg.skip_blocks)
+            else:
+                out[arm, seed] = load_aligned(path, arch, cfg)
+    return out

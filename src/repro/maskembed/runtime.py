@@ -2,6 +2,7 @@
 
 The paper trains in bf16 on GPUs (notes Sec. 4.6); here ``device``/``dtype`` are params: parameters stay in
 float32 and the forward passes run under ``torch.autocast`` when ``dtype`` is bfloat16 (also on the CPU).
+:class:`PaperScaleError` is raised by the steps' paper-scale paths, which cannot run here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 class RuntimeConfigError(ValueError):
     """An unusable device or dtype; the message names the key."""
+
+
+class PaperScaleError(RuntimeError):
+    """A paper-scale path (timm backbones, ImageNet-21k, COCO-Stuff, ADE20k, the VLM) is not runnable here."""
 
 
 @dataclass(frozen=True)

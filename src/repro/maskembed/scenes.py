@@ -5,11 +5,13 @@ objects of distinct classes (class = shape x colour), drawn at continuous pixel 
 patch grid, over a noisy grey background with grey clutter. Per-patch labels follow the patch-seg "union"
 reduction (a class is present in a patch when at least ``min_pixels`` of its visible pixels fall in the patch);
 the image-level label (the "caption") is the union over patches, the only supervision the backbone ever sees.
+:func:`load_npz` reads a split back from the npz file the data step writes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -141,3 +143,9 @@ def make_dataset(cfg: SceneConfig) -> dict[str, dict[str, np.ndarray]]:
         "train": make_split(cfg, cfg.n_train, cfg.seed * 1000 + 1),
         "test": make_split(cfg, cfg.n_test, cfg.seed * 1000 + 2),
     }
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """A split written by the data step (``np.savez_compressed`` of :func:`make_dataset`'s arrays)."""
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}

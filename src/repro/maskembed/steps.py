@@ -10,117 +10,62 @@
   count-based floor.
 
 Paper scale names the real backbones (timm ids), datasets and the Prismatic VLM stage; its compute needs timm,
-torchvision, the datasets and GPUs, none of which exist here: those paths raise :class:`PaperScaleError`.
+torchvision, the datasets and GPUs, none of which exist here: those paths raise
+:class:`~repro.maskembed.runtime.PaperScaleError`.
+
+This module holds the step functions only; their typed configs are in :mod:`repro.maskembed.config`, the
+method in :mod:`.vit`, :mod:`.pretrain`, :mod:`.maskembed` (alignment, loading the trained encoders),
+:mod:`.probes`, :mod:`.spatial` and :mod:`.scenes` (the data and its npz splits).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from repro.common.declarations import step
 from repro.common.io import atomic_open
 from repro.common.seeds import seed_everything
 from repro.common.steps import StepResult
-from repro.maskembed.maskembed import AlignConfig, MaskEmbed, align
-from repro.maskembed.pretrain import PretrainConfig, image_labels, predict_images, train_backbone
+from repro.maskembed.config import (
+    AlignStepConfig,
+    BackboneSpec,
+    DataSpec,
+    PretrainStepConfig,
+    ProbeStepConfig,
+    SpatialStepConfig,
+    VlmStepConfig,
+)
+from repro.maskembed.maskembed import SAMPLER, align, load_encoders
+from repro.maskembed.pretrain import image_labels, predict_images, train_backbone
 from repro.maskembed.probes import (
-    ProbeConfig,
     extract_tokens,
     floor_metrics,
     predict,
     segmentation_metrics,
     train_probe,
 )
-from repro.maskembed.runtime import Runtime
-from repro.maskembed.scenes import CLASSES, SceneConfig, make_dataset
+from repro.maskembed.runtime import PaperScaleError
+from repro.maskembed.scenes import CLASSES, load_npz, make_dataset
 from repro.maskembed.spatial import (
     ANSWERS,
     TEMPLATES,
-    QAConfig,
     accuracy_by_template,
     answer,
     floor_predictions,
     make_questions,
     train_vlm,
 )
-from repro.maskembed.vit import ViT, ViTConfig, truncated
+from repro.maskembed.vit import load_backbone, save_weights
 
 log = logging.getLogger(__name__)
 
-ARMS = ("before", "after", "control")  # numbers.json arm names
-ALIGN_ARMS = {"after": "maskembed", "control": "control"}  # numbers arm -> align run (wildcard) name
-SAMPLER = {"maskembed": "uniform", "control": "none"}
 
-
-class PaperScaleError(RuntimeError):
-    """A paper-scale path (timm backbones, ImageNet-21k, COCO-Stuff, ADE20k, the VLM) is not runnable here."""
-
-
-# --- configs ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """Which backbone (params ``backbone``): the tiny ViT trained here, or a timm model by id (paper scale)."""
-
-    source: str = "tiny"  # tiny | timm
-    timm_ids: tuple[str, ...] = ()  # paper scale: the backbones aligned and probed
-    arch: ViTConfig = field(default_factory=ViTConfig)
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """Data source (params ``data``): the synthetic scenes here; named datasets at paper scale."""
-
-    source: str = "synthetic"  # synthetic | imagenet21k (paper scale)
-    scenes: SceneConfig = field(default_factory=SceneConfig)
-    align_dataset: str = ""  # paper scale: alignment data (ImageNet-21k)
-    probe_datasets: tuple[str, ...] = ()  # paper scale: COCO-Stuff, ADE20k
-
-
-@dataclass(frozen=True)
-class PretrainStepConfig:
-    seed: int
-    backbone: BackboneSpec
-    pretrain: PretrainConfig
-    runtime: Runtime
-
-
-@dataclass(frozen=True)
-class AlignStepConfig:
-    seed: int
-    arm: str  # maskembed | control
-    backbone: BackboneSpec
-    align: AlignConfig
-    runtime: Runtime
-
-
-@dataclass(frozen=True)
-class ProbeStepConfig:
-    seeds: tuple[int, ...]
-    backbone: BackboneSpec
-    align: AlignConfig
-    probe: ProbeConfig
-    runtime: Runtime
-
-
-@dataclass(frozen=True)
-class SpatialStepConfig:
-    seeds: tuple[int, ...]
-    backbone: BackboneSpec
-    align: AlignConfig
-    spatial_qa: QAConfig
-    runtime: Runtime
-
-
-# --- helpers ---------------------------------------------------------------------------------------
+# --- glue ------------------------------------------------------------------------------------------
 
 
 def _require_tiny(backbone: BackboneSpec, what: str) -> None:
@@ -130,51 +75,6 @@ def _require_tiny(backbone: BackboneSpec, what: str) -> None:
             "with torchvision, pretrained weights, the paper's datasets and GPUs; only backbone.source='tiny' "
             "runs offline here (params.yaml maskembed.base names the paper-scale settings)"
         )
-
-
-def _save(model: torch.nn.Module, path: Path) -> None:
-    with atomic_open(path, "wb") as fh:
-        torch.save(model.state_dict(), fh)
-
-
-def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
-
-
-def load_backbone(path: Path, arch: ViTConfig) -> ViT:
-    model = ViT(arch)
-    model.load_state_dict(_load_state(path))
-    return model.eval()
-
-
-def load_aligned(path: Path, arch: ViTConfig, cfg: AlignConfig) -> ViT:
-    """The aligned encoder (student trunk + its new norm; the head and decoder are dropped for probing)."""
-    me = MaskEmbed(ViT(arch), cfg)
-    me.load_state_dict(_load_state(path))
-    return me.encoder.eval()
-
-
-def _encoders(
-    inputs: Mapping[str, Path | list[Path]], seeds: tuple[int, ...], arch: ViTConfig, cfg: AlignConfig
-) -> dict[tuple[str, int], ViT]:
-    """(arm, seed) -> frozen encoder: before = backbone minus skip_blocks (= the teacher), after, control."""
-    out = {}
-    for arm, key in (("before", "backbones"), ("after", "aligned"), ("control", "control")):
-        files = inputs[key]
-        files = files if isinstance(files, list) else [files]
-        if len(files) != len(seeds):
-            raise ValueError(f"maskembed: {len(files)} {key} files for {len(seeds)} seeds")
-        for seed, path in zip(seeds, files):
-            if arm == "before":
-                out[arm, seed] = truncated(load_backbone(path, arch), cfg.skip_blocks)
-            else:
-                out[arm, seed] = load_aligned(path, arch, cfg)
-    return out
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -220,7 +120,7 @@ def pretrain_step(inputs: Mapping[str, Path], config: PretrainStepConfig, output
     """Paper Sec. 3: the image-level-supervised backbone (multi-label BCE on the CLS token)."""
     _require_tiny(config.backbone, "pretrain")
     seed_everything(config.seed, torch_threads=config.runtime.threads)
-    train = _load_npz(inputs["train"])
+    train = load_npz(inputs["train"])
     model, history = train_backbone(
         train["images"],
         image_labels(train["labels"]),
@@ -229,7 +129,7 @@ def pretrain_step(inputs: Mapping[str, Path], config: PretrainStepConfig, output
         config.runtime,
         config.seed,
     )
-    _save(model.cpu(), outputs["weights"])
+    save_weights(model.cpu(), outputs["weights"])
     return StepResult(records={"history": {"loss": history, "seed": config.seed}}, files=("weights",))
 
 
@@ -240,13 +140,13 @@ def align_step(inputs: Mapping[str, Path], config: AlignStepConfig, outputs: Map
     if config.arm not in SAMPLER:
         raise ValueError(f"maskembed align: unknown arm {config.arm!r}; known: {sorted(SAMPLER)}")
     seed_everything(config.seed, torch_threads=config.runtime.threads)
-    train, test = _load_npz(inputs["train"]), _load_npz(inputs["test"])
+    train, test = load_npz(inputs["train"]), load_npz(inputs["test"])
     backbone = load_backbone(inputs["backbone"], config.backbone.arch)
     # the teacher's output scale is estimated on held-out images (the test split's images; no labels are used)
     model, history = align(
         backbone, train["images"], test["images"], config.align, SAMPLER[config.arm], config.runtime, config.seed
     )
-    _save(model.cpu(), outputs["weights"])
+    save_weights(model.cpu(), outputs["weights"])
     return StepResult(records={"history": {**history, "seed": config.seed, "arm": config.arm}}, files=("weights",))
 
 
@@ -254,9 +154,9 @@ def align_step(inputs: Mapping[str, Path], config: AlignStepConfig, outputs: Map
 def probe_step(inputs: Mapping[str, Path], config: ProbeStepConfig) -> StepResult:
     """Paper Sec. 4.1, Fig. 3: patch-level segmentation probes before / after alignment and after the control."""
     _require_tiny(config.backbone, "probe")
-    train, test = _load_npz(inputs["train"]), _load_npz(inputs["test"])
+    train, test = load_npz(inputs["train"]), load_npz(inputs["test"])
     arch, rt = config.backbone.arch, config.runtime
-    encoders = _encoders(inputs, config.seeds, arch, config.align)
+    encoders = load_encoders(inputs, config.seeds, arch, config.align)
     rows, examples = [], []
     n_ex = min(config.probe.n_examples, len(test["labels"]))
     for (arm, seed), enc in encoders.items():
@@ -302,12 +202,12 @@ def probe_step(inputs: Mapping[str, Path], config: ProbeStepConfig) -> StepResul
 def spatial_qa_step(inputs: Mapping[str, Path], config: SpatialStepConfig) -> StepResult:
     """Paper Sec. 5: a VLM on a frozen backbone (before / after / control) answering spatial questions."""
     _require_tiny(config.backbone, "spatial_qa")
-    train, test = _load_npz(inputs["train"]), _load_npz(inputs["test"])
+    train, test = load_npz(inputs["train"]), load_npz(inputs["test"])
     arch, rt, qa = config.backbone.arch, config.runtime, config.spatial_qa
     size = arch.image_size
     qtr = make_questions(train["objects"], size, qa, qa.seed * 2 + 1)
     qte = make_questions(test["objects"], size, qa, qa.seed * 2 + 2)
-    encoders = _encoders(inputs, config.seeds, arch, config.align)
+    encoders = load_encoders(inputs, config.seeds, arch, config.align)
     rows = []
     for (arm, seed), enc in encoders.items():
         seed_everything(seed, torch_threads=rt.threads)
@@ -328,22 +228,6 @@ def spatial_qa_step(inputs: Mapping[str, Path], config: SpatialStepConfig) -> St
         numbers[f"floor.count_based.{key}"] = floor[key]
     numbers.update({"n_train_questions": len(qtr[2]), "n_test_questions": len(qte[2]), "n_answers": len(ANSWERS)})
     return StepResult(numbers={"spatial_qa": numbers}, tables={"scores": scores})
-
-
-@dataclass(frozen=True)
-class VlmSpec:
-    """Paper Sec. 5: the Prismatic VLM stage (params ``vlm``; paper scale only)."""
-
-    llm: str
-    recipe: str
-    arms: tuple[str, ...]
-    benchmarks: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class VlmStepConfig:
-    backbone: BackboneSpec
-    vlm: VlmSpec
 
 
 @step(reads=("backbone", "vlm"), scales=("paper",))

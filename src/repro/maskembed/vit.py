@@ -6,16 +6,20 @@ Why not timm: every timm release (checked 0.9.16, 1.0.9, 1.0.15) imports ``torch
 beside the pinned ``torch==2.13.0`` CPU wheel (which must not change). The blocks below follow timm's
 ``Block`` (pre-norm attention + MLP, optional LayerScale) and the paper's "stable ViT" (``svit``): attention
 logits soft-capped as ``cap * tanh(logit / cap)``. At paper scale the backbones are timm models by id.
+:func:`save_weights` / :func:`load_backbone` write and read the trained backbones' weights files.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from repro.common.io import atomic_open
 
 
 @dataclass(frozen=True)
@@ -132,3 +136,24 @@ def patch_mask_to_pixels(mask: torch.Tensor, grid: int, patch_size: int) -> torc
     """[B, P] keep-mask (1 = keep) -> [B, 1, H, W] pixel mask (notes Sec. 4.1: upsample by the patch size)."""
     m = mask.reshape(mask.shape[0], 1, grid, grid).to(torch.float32)
     return F.interpolate(m, scale_factor=patch_size, mode="nearest")
+
+
+# --- weights files -------------------------------------------------------------------------------
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    """Write a model's state dict to ``path`` atomically."""
+    with atomic_open(path, "wb") as fh:
+        torch.save(model.state_dict(), fh)
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict written by :func:`save_weights` (on the CPU, tensors only)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_backbone(path: Path, arch: ViTConfig) -> ViT:
+    """A pretrained backbone of architecture ``arch`` from its weights file, in eval mode."""
+    model = ViT(arch)
+    model.load_state_dict(load_state(path))
+    return model.eval()

@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 ARMS = ("random", "pplcorr", "domain_filter", "dsir")
+RANDOM_CLOZE_FLOOR = "random-guess error 1 - 1/n_choices"
 
 
 class SelectionError(ValueError):

@@ -6,6 +6,10 @@
 * :func:`rpjv2_step` - (paper scale) the RedPajama-v2 domain matrix, git-blob-checked.
 * :func:`pages_step`, :func:`population_step` - the live tier's pages, cloze targets and LM population.
 * :func:`live_step` - estimate -> project -> classify -> select -> pretrain -> target error per arm.
+
+This module holds the step functions only; their typed configs are in :mod:`repro.pplcorr.config`, the
+method in :mod:`.estimators`, :mod:`.exact` (incl. the crosscheck's cases and oracle), :mod:`.live`,
+:mod:`.ngram` and :mod:`.tiny_lm`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import json
 import logging
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,66 +30,33 @@ from repro.common.gitblob import fetch_git_blob
 from repro.common.lm.corpora import load_mix
 from repro.common.steps import StepResult
 from repro.pplcorr import data, exact, live
-from repro.pplcorr.estimators import ESTIMATORS, estimator, l2, linear
+from repro.pplcorr.config import (
+    CrosscheckConfig,
+    ExactConfig,
+    LiveConfig,
+    PagesConfig,
+    PaperConfig,
+    PopulationConfig,
+    Rpjv2Config,
+)
+from repro.pplcorr.estimators import ESTIMATORS, l2, linear
 from repro.pplcorr.ngram import train_ngram
-from repro.pplcorr.tiny_lm import TransformerSpec, char_tokenizer, train_transformer
+from repro.pplcorr.tiny_lm import char_tokenizer, train_transformer
 
 log = logging.getLogger(__name__)
 
-RANDOM_CLOZE_FLOOR = "random-guess error 1 - 1/n_choices"
-
-
 # --- crosscheck ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CrosscheckConfig:
-    """Random single-index-model cases + the released matrix, ours vs ``perplexity-correlations``."""
-
-    n_cases: int = 20  # random Gaussian single-index cases
-    n_llms: tuple[int, ...] = (10, 40, 90)  # N of the random cases (cycled)
-    n_texts: tuple[int, ...] = (50, 500)  # D of the random cases (cycled)
-    targets: tuple[str, ...] = tuple(data.TARGET_GROUPS)  # released-matrix targets
-    filter_ratio: float = 0.1  # uniform tau = 1 / (filter_ratio * D) for the projections
-    seed: int = 0
-
-
-def _oracle():
-    try:
-        from perplexity_correlations import estimation, projection
-    except ImportError as err:  # pragma: no cover - the test extra pins it
-        raise ImportError(
-            "the crosscheck step needs the authors' package as a test oracle: "
-            "pip install perplexity-correlations==0.1.2 (in the [test] extra)"
-        ) from err
-    return estimation, projection
-
-
-def crosscheck_cases(config: CrosscheckConfig, X_rel: np.ndarray, ys: Mapping[str, np.ndarray]):
-    """(name, X, y) cases: Gaussian single-index ``y = tanh(<theta, x>) + noise`` plus the released matrix."""
-    rng = np.random.default_rng(config.seed)
-    for i in range(config.n_cases):
-        n = config.n_llms[i % len(config.n_llms)]
-        d = config.n_texts[i % len(config.n_texts)]
-        X = rng.normal(size=(n, d))
-        theta = rng.normal(size=d)
-        y = np.tanh(X @ theta / np.sqrt(d) + 0.3 * rng.normal(size=n))
-        if i % 2:  # ties in X and y: ordinal tie-breaking must agree too
-            X, y = np.round(X, 1), np.round(y, 1)
-        yield f"random{i:02d}", X, y
-    for t, y in ys.items():
-        yield f"released_{t}", X_rel, y
 
 
 @step()
 def crosscheck_step(inputs: Mapping[str, Path], config: CrosscheckConfig) -> StepResult:
     """Max |ours - oracle| per function over all cases (Sec. 3 estimators; Sec. 3.4 projections)."""
-    est_o, proj_o = _oracle()
+    est_o, proj_o = exact.crosscheck_oracle()
     X = data.load_bpb(inputs["bpb"])
     E = data.load_errors(inputs["errors"])
     ys = {t: data.target_errors(E, X.index, t) for t in config.targets}
     rows = []
-    for name, Xc, yc in crosscheck_cases(config, X.to_numpy(), ys):
+    for name, Xc, yc in exact.crosscheck_cases(config, X.to_numpy(), ys):
         for fn in ESTIMATORS:
             ours = ESTIMATORS[fn](Xc, yc)
             theirs = getattr(est_o, fn)(Xc, yc)
@@ -125,62 +95,6 @@ def crosscheck_step(inputs: Mapping[str, Path], config: CrosscheckConfig) -> Ste
 # --- exact ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ExactConfig:
-    """Sec. 4 / Fig. 4 on the released matrices."""
-
-    targets: tuple[str, ...] = tuple(data.TARGET_GROUPS)
-    estimator: str = "spearmanr"  # the examples' default (notes Sec. 5.1)
-    top_k: int = 10
-    near_tie_k: int = 13  # references are checked to lie in our top-13 (near-ties at 10th place)
-    folds: int = 5
-    filter_ratio: float = 0.1
-    seed: int = 0
-    variants: tuple[str, ...] = ("synthetic",)  # + "rpjv2" at paper scale (needs input bpb_rpjv2)
-
-
-def _exact_one(X: pd.DataFrame, E: pd.DataFrame, target: str, ref: dict[int, str], config: ExactConfig):
-    y = data.target_errors(E, X.index, target)
-    est = estimator(config.estimator)(X.to_numpy(), y)
-    cols = list(X.columns)
-    for i, name in ref.items():
-        if i >= len(cols) or str(cols[i]) != name:
-            raise data.DataError(f"released top-ten entry {i}: {name!r} is not text {i} of the BPB matrix")
-    ours = exact.top_k(est, config.top_k)
-    wide = set(exact.top_k(est, config.near_tie_k).tolist())
-    kth = np.sort(est)[::-1][config.top_k - 1]
-    missing = [i for i in ref if i not in set(ours.tolist())]
-    cdf = estimator("sign_cdf")(X.to_numpy(), y)
-    held = exact.heldout_rank_prediction(
-        X.to_numpy(),
-        y,
-        folds=config.folds,
-        seed=config.seed,
-        estimator_name=config.estimator,
-        filter_ratio=config.filter_ratio,
-    )
-    nums = {
-        "top10_overlap": len(set(ours.tolist()) & set(ref)),
-        "ref_in_near_tie_topk": int(set(ref) <= wide),
-        "ref_count_in_near_tie_topk": len(set(ref) & wide),
-        "max_missing_gap": float(max((kth - est[i] for i in missing), default=0.0)),
-        "heldout_spearman": held.spearman,
-        "heldout_fold_spearman_mean": float(np.mean(held.fold_spearman)),
-        "sign_cdf_rank_corr": float(stats.spearmanr(est, cdf).statistic),
-    }
-    bars = pd.DataFrame(
-        {
-            "target": target,
-            "rank": np.arange(1, len(ours) + 1),
-            "text": [str(cols[i]) for i in ours],
-            "estimate": est[ours],
-            "in_reference": [int(i in ref) for i in ours],
-        }
-    )
-    scatter = pd.DataFrame({"target": target, "llm": X.index, "error": y, "predicted": held.predicted})
-    return nums, bars, scatter
-
-
 @step()
 def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
     """Top-ten texts per target vs ``top_ten_from_estimate``; Fig. 4 held-out Spearman per target."""
@@ -192,7 +106,7 @@ def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
         for t in config.targets:
             suffix = "_synthetic" if variant == "synthetic" else ""
             ref = exact.reference_top_ten(inputs[f"info_{t}{suffix}"])
-            nums, b, s = _exact_one(X, E, t, ref, config)
+            nums, b, s = exact.exact_target(X, E, t, ref, config)
             key = t if variant == "synthetic" else f"rpjv2.{t}"
             numbers[key] = nums
             if variant == "synthetic":
@@ -205,15 +119,6 @@ def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
 # --- rpjv2 (paper scale) -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Rpjv2Config:
-    """The RedPajama-v2 domain BPB matrix (not mirrored: > 4 MiB), pinned by git blob id."""
-
-    url: str = ""  # pinned raw URL (commit in the path)
-    git_blob: str = ""  # `git hash-object` of the file, as GitHub lists it
-    dest: str = ""  # where the file lands (the rule's `matrix` output)
-
-
 @step(scales=("paper",), merged=False)
 def rpjv2_step(inputs: Mapping[str, Path], config: Rpjv2Config) -> StepResult:
     """Fetch the matrix (network or ``$REPRO_MIRROR``), check its git blob id, count LLMs and domains."""
@@ -223,24 +128,6 @@ def rpjv2_step(inputs: Mapping[str, Path], config: Rpjv2Config) -> StepResult:
 
 
 # --- live tier -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PagesConfig:
-    """Pages, splits and cloze targets of the live tier (module docstring of repro.pplcorr.live)."""
-
-    corpora: tuple[str, ...] = ("all",)  # "all" = default + opt-in mirrored corpora (research use)
-    page_bytes: int = 1000
-    max_bytes_per_domain: int = 500_000
-    eval_pages: int = 8  # per domain: the BPB matrix
-    task_pages: int = 40  # per target domain: cloze items
-    target_sample_pages: int = 20  # per target domain: DSIR's target text
-    pool_frac: float = 0.6  # of the rest: selection pool (the remainder trains the population)
-    targets: dict[str, str] = field(default_factory=lambda: {"science": "abc:science"})  # target -> domain
-    n_items: int = 200
-    context_bytes: int = 200
-    n_choices: int = 4
-    seed: int = 0
 
 
 @step(merged=False)
@@ -287,22 +174,6 @@ def pages_step(inputs: Mapping[str, Path], config: PagesConfig) -> StepResult:
     return StepResult(numbers=numbers, tables={"pages": pages, "cloze": cloze})
 
 
-@dataclass(frozen=True)
-class PopulationConfig:
-    """The LM population standing in for the paper's 90 public LLMs (Sec. 4)."""
-
-    size: int = 48  # members in all (n-grams + transformers)
-    transformers: int = 5  # of which tiny character-level transformers (repro.common.lm toolkit)
-    transformer_steps: tuple[int, ...] = (100, 200, 400)  # optimizer steps, cycled over the transformers
-    transformer: TransformerSpec = field(default_factory=TransformerSpec)  # their architecture/optimiser
-    orders: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
-    smoothings: tuple[str, ...] = ("witten_bell", "add_k")
-    dirichlet_alpha: float = 0.3  # domain mixture ~ Dirichlet(alpha)
-    min_bytes: int = 20_000  # training bytes ~ log-uniform(min, max)
-    max_bytes: int = 400_000
-    seed: int = 0
-
-
 @step(merged=False)
 def population_step(inputs: Mapping[str, Path], config: PopulationConfig) -> StepResult:
     """Train the population; BPB per domain on held-out pages (X) and cloze errors (y) per model."""
@@ -342,39 +213,6 @@ def population_step(inputs: Mapping[str, Path], config: PopulationConfig) -> Ste
         }
     }
     return StepResult(numbers=numbers, tables={"bpb": bpb, "errors": errors})
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """The fresh LM pretrained on each arm's pages, its n-gram cross-check and its sanity floor.
-
-    The fresh LM is a tiny toolkit transformer (``transformer``; the seed varies both the pages
-    and the initialisation). Beside it, on the same pages: a byte n-gram of order ``ngram_order``
-    (the former fresh LM, kept as a cheap cross-check) and the count-based Witten-Bell byte
-    n-gram of order ``floor_order`` (the sanity floor, like the toolkit's bigram floor).
-    """
-
-    transformer: TransformerSpec = field(default_factory=TransformerSpec)
-    ngram_order: int = 4  # the n-gram cross-check's order
-    smoothing: str = "witten_bell"  # the n-gram cross-check's smoothing
-    floor_order: int = 2  # count-based floor: interpolated Witten-Bell byte bigram
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    """Estimate -> project -> classify -> select -> pretrain -> evaluate (Sec. 3.4, 4, 5)."""
-
-    estimator: str = "sign_cdf"  # the paper's main estimator
-    filter_ratio: float = 0.1  # tau_j = bytes_j / sum bytes / filter_ratio
-    budget_bytes: int = 200_000  # equal for every arm
-    seeds: tuple[int, ...] = (0, 1, 2)
-    arms: tuple[str, ...] = live.ARMS
-    folds: int = 5  # Fig. 4 procedure over the population
-    classifier_features: int = 262_144  # hashed word 1-2-grams, logistic regression
-    dsir_features: int = 10_000  # DSIR's hashed buckets
-    targets: dict[str, str] = field(default_factory=lambda: {"science": "abc:science"})  # = pages.targets
-    n_choices: int = 4  # = pages.n_choices (random floor)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
 
 def _mean_std(values: list[float]) -> dict[str, float]:
@@ -519,20 +357,6 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     )
     estimates = pd.DataFrame(est_rows, columns=["target", "domain", "estimate", "weight", "is_target_domain"])
     return StepResult(numbers={"live": nums}, tables={"arms": arms, "estimates": estimates})
-
-
-@dataclass(frozen=True)
-class PaperConfig:
-    """The paper's 160M pretraining setting (Sec. 5); names real dataset/model ids for networked users."""
-
-    pool: dict[str, str] = field(default_factory=dict)  # RPJv2 sample: dataset id, subset and fields
-    tokenizer: str = "meta-llama/Llama-2-7b-hf"  # chunking tokenizer of the BPB sample
-    chunk_tokens: int = 512
-    pages_per_domain: int = 25
-    model: dict[str, object] = field(default_factory=dict)  # Pythia-160M config and optimiser
-    benchmarks: tuple[str, ...] = ()  # the eight lm-eval targets
-    baselines: tuple[str, ...] = ()
-    gpus: int = 4
 
 
 @step(reads=("paper",), section="paper", scales=("paper",), merged=False)

@@ -5,20 +5,24 @@ counts), the mini-batch ablation and the Table-1 ladder into named runs, each a 
 config (:class:`repro.ttt.models.LMConfig`) and a :class:`repro.common.lm.trainer.TrainConfig`.
 Identical runs are shared (e.g. ablation b = 16 is the main TTT-Linear run), so no
 run is trained twice. Run names: ``<arch>-<size>-s<seed>``, ``minibatch-b<b>``,
-``ladder-<row>``.
+``ladder-<row>``. :func:`load_trained` loads a finished run's model from its checkpoint.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, replace
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import torch
+
 from repro.common.lm.models import flops_per_token
-from repro.common.lm.trainer import TrainConfig
+from repro.common.lm.trainer import TrainConfig, load_checkpoint
 from repro.ttt.archs import get_arch
-from repro.ttt.config import SizeSpec, TttParams
-from repro.ttt.models import LMConfig, count_parameters, equal_parameter_configs
+from repro.ttt.config import RunSpec, SizeSpec, TttParams
+from repro.ttt.models import LMConfig, build_model, count_parameters, equal_parameter_configs
 from repro.ttt.recall import ladder_row_config, recall_model_config
 
 
@@ -212,3 +216,10 @@ def run_specs_from_params(block: Mapping[str, Any]) -> dict[str, dict[str, Any]]
     from repro.common.steps import build_config
 
     return run_specs(build_config(TttParams, block, "ttt"))
+
+
+def load_trained(spec: RunSpec, weights: str | os.PathLike[str]) -> torch.nn.Module:
+    """The trained model of a run from its checkpoint (no optimizer, RNG untouched)."""
+    model = build_model(spec.model)
+    load_checkpoint(Path(weights), model, restore_rng=False)
+    return model.eval()

@@ -24,7 +24,7 @@ from repro.common.io import fingerprint, read_json
 from repro.common.lm.evaluate import position_loss_curve
 from repro.common.lm.ngram import bigram_heldout_loss, unigram_heldout_loss
 from repro.common.lm.tokenizer import encode_documents, unigram_entropy
-from repro.common.lm.trainer import CHECKPOINT_FILE, load_checkpoint, load_tokens, save_tokens, train
+from repro.common.lm.trainer import CHECKPOINT_FILE, load_tokens, save_tokens, train
 from repro.common.machine import speed_probe
 from repro.common.steps import StepResult, build_config
 from repro.ttt import latency as lat
@@ -47,7 +47,7 @@ from repro.ttt.experiments import binned_curve, late_minus_early_loss
 from repro.ttt.models import build_model
 from repro.ttt.recall_results import inner_loss_results, ladder_results, minibatch_results, recall_results
 from repro.ttt.results import latency_numbers, text_results
-from repro.ttt.runs import training_flops_per_token, transformer_config
+from repro.ttt.runs import load_trained, training_flops_per_token, transformer_config
 from repro.ttt.speed import dual_vs_primal
 
 log = logging.getLogger(__name__)
@@ -134,13 +134,6 @@ def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> 
         "history": history,
     }
     return StepResult(records={"history": record}, files=("weights",))
-
-
-def load_trained(spec: RunSpec, weights: str | os.PathLike[str]) -> torch.nn.Module:
-    """The trained model of a run from its checkpoint (no optimizer, RNG untouched)."""
-    model = build_model(spec.model)
-    load_checkpoint(Path(weights), model, restore_rng=False)
-    return model.eval()
 
 
 @step(reads=("eval", "context"), merged=False)
@@ -330,5 +323,4 @@ __all__ = [
     "minibatch_step",
     "ladder_step",
     "speed_step",
-    "load_trained",
 ]

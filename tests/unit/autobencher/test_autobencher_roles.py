@@ -108,7 +108,8 @@ def test_bandit_tries_every_arm_then_exploits():
 
 
 def test_paper_plan_names_roles_and_panel(paper_params):
-    from repro.autobencher.steps import PaperPlanConfig, paper_plan_step
+    from repro.autobencher.config import PaperPlanConfig
+    from repro.autobencher.steps import paper_plan_step
     from repro.common.steps import StepError, build_config
 
     plan = paper_params("autobencher", "paper")["paper_plan"]

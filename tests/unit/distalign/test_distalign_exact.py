@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from repro.common.steps import build_config
+from repro.distalign import config as C
 from repro.distalign import steps as S
 from repro.distalign.data import DataError, load_truth
 from repro.distalign.exact import VerbalPolicy, raw_cells, released_tvs, replay_cells
@@ -42,12 +43,12 @@ def test_replay_reproduces_released_gpt4_tvs_exactly(da_files, da_inputs):
 
 
 def test_cells_and_leaderboard_known_answers(da_inputs, da_params, tmp_path):
-    cells = S.cells_step(da_inputs, build_config(S.CellsConfig, da_params["cells"]))
+    cells = S.cells_step(da_inputs, build_config(C.CellsConfig, da_params["cells"]))
     n = cells.numbers["cells"]
     assert n["opinionqa.gpt-4.persona.verbalize.tv"] == pytest.approx(0.18091, abs=1e-3)
     assert n["released_table.n_within_tolerance"] == n["released_table.n_cells"] == 128
     cells.tables["tvs"].to_csv(tmp_path / "tvs.csv", index=False)
-    lb = S.leaderboard_step({"tvs": tmp_path / "tvs.csv"}, S.LeaderboardConfig(n_boot=100))
+    lb = S.leaderboard_step({"tvs": tmp_path / "tvs.csv"}, C.LeaderboardConfig(n_boot=100))
     n = lb.numbers["leaderboard"]
     assert n["gpt-4.verbalize.plain_mean"] == pytest.approx(0.2288, abs=1e-3)
     assert n["anthropic_opus.verbalize.plain_mean"] == pytest.approx(0.2263, abs=1e-3)
@@ -55,7 +56,7 @@ def test_cells_and_leaderboard_known_answers(da_inputs, da_params, tmp_path):
 
 
 def test_baselines_human_and_uniform(da_inputs, da_params):
-    cfg = build_config(S.BaselinesConfig, {**da_params["baselines"], "floor_reps": 20})
+    cfg = build_config(C.BaselinesConfig, {**da_params["baselines"], "floor_reps": 20})
     n = S.baselines_step(da_inputs, cfg).numbers["baselines"]
     assert n["human.tv"] == pytest.approx(0.2466, abs=1e-3)
     assert n["uniform.nytimes.tv"] == pytest.approx(0.2234, abs=1e-3)  # released NYT uniform rows
@@ -63,7 +64,7 @@ def test_baselines_human_and_uniform(da_inputs, da_params):
 
 
 def test_fewshot_count_over_released_table(da_inputs, tmp_path):
-    cells = S.cells_step(da_inputs, S.CellsConfig())
+    cells = S.cells_step(da_inputs, C.CellsConfig())
     cells.tables["table"].to_csv(tmp_path / "cells.csv", index=False)
     n = S.fewshot_beats_persona_step({"cells_csv": da_inputs["cells_csv"], "cells": tmp_path / "cells.csv"}).numbers
     n = n["fewshot_beats_persona"]

@@ -7,8 +7,8 @@ import numpy as np
 from repro.common.llm.base import LLM
 from repro.common.steps import build_config
 from repro.distalign import live
+from repro.distalign.config import LiveConfig
 from repro.distalign.data import load_truth
-from repro.distalign.steps import LiveConfig
 
 
 class Stub(LLM):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from repro.common.steps import StepError, build_config, config_type, step_function
+from repro.graphunc.config import ExactConfig, TinyConfig
 from repro.graphunc.data import METHODS
-from repro.graphunc.endtoend import TinyConfig
-from repro.graphunc.steps import ExactConfig, authors_step, exact_step, paper_plan_step
+from repro.graphunc.steps import authors_step, exact_step, paper_plan_step
 
 
 @pytest.mark.parametrize("step", ["exact", "tiny", "paper_plan"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from repro.graphunc.config import PaperPlanConfig
 from repro.graphunc.graph import bipartite_closeness
-from repro.graphunc.paper import PaperPlanConfig, parse_claim_lines, parse_vc, parse_yes, run_prompt
+from repro.graphunc.paper import parse_claim_lines, parse_vc, parse_yes, run_prompt
 
 
 class ScriptedLLM:

@@ -159,7 +159,8 @@ def test_minilm_offline_sanity():
 
 def test_seeds_step_bad_inputs(tmp_path):
     """An unknown LLM name, a missing generator model and a topic without a bank are named errors."""
-    from repro.ideagen.steps import SeedsConfig, SeedsStepConfig, seeds_step
+    from repro.ideagen.config import SeedsConfig, SeedsStepConfig
+    from repro.ideagen.steps import seeds_step
 
     bank = tmp_path / "bank.csv"
     pd.DataFrame(

@@ -10,9 +10,10 @@ import pytest
 from scipy import stats as sstats
 
 from repro.common.steps import build_config
+from repro.ideagen.config import MixedConfig, StatsConfig
 from repro.ideagen.data import DataError, idea_means, load_reviews, load_titles, normalise_idea_id
 from repro.ideagen.stats import compare_conditions, mixed_model, per_topic, welch
-from repro.ideagen.steps import MixedConfig, StatsConfig, mixed_step, stats_idea_step, stats_step
+from repro.ideagen.steps import mixed_step, stats_idea_step, stats_step
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,17 @@ import pytest
 import torch
 
 from repro.common.steps import build_config
+from repro.maskembed.config import (
+    AlignStepConfig,
+    BackboneSpec,
+    DataSpec,
+    ProbeStepConfig,
+    SpatialStepConfig,
+)
 from repro.maskembed.maskembed import AlignConfig, align
 from repro.maskembed.pretrain import PretrainConfig, image_labels, train_backbone
 from repro.maskembed.probes import ProbeConfig, extract_tokens, predict, train_probe
-from repro.maskembed.runtime import Runtime, RuntimeConfigError
+from repro.maskembed.runtime import PaperScaleError, Runtime, RuntimeConfigError
 from repro.maskembed.scenes import CLASSES, SceneConfig, make_split
 from repro.maskembed.spatial import (
     ANSWERS,
@@ -24,16 +31,7 @@ from repro.maskembed.spatial import (
     make_questions,
     train_vlm,
 )
-from repro.maskembed.steps import (
-    AlignStepConfig,
-    BackboneSpec,
-    DataSpec,
-    PaperScaleError,
-    ProbeStepConfig,
-    SpatialStepConfig,
-    data_step,
-    pretrain_step,
-)
+from repro.maskembed.steps import data_step, pretrain_step
 from repro.maskembed.vit import ViTConfig
 
 ARCH = ViTConfig(image_size=32, patch_size=8, dim=16, depth=2, heads=2, stem_width=8)
@@ -128,7 +126,7 @@ def test_paper_scale_paths_raise_a_named_error(tmp_path):
     with pytest.raises(PaperScaleError, match="imagenet21k"):
         data_step({}, DataSpec(source="imagenet21k"), {"train": tmp_path / "a", "test": tmp_path / "b"})
     cfg = build_config(
-        __import__("repro.maskembed.steps", fromlist=["PretrainStepConfig"]).PretrainStepConfig,
+        __import__("repro.maskembed.config", fromlist=["PretrainStepConfig"]).PretrainStepConfig,
         {
             "seed": 0,
             "backbone": {"source": "timm", "timm_ids": ["vit_base_patch16_clip_224.openai"]},
