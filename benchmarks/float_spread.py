@@ -99,7 +99,10 @@ def _numbers(repo: Path, slug: str) -> dict:
 def _scorecard(repo: Path, slug: str) -> dict:
     """The paper's scorecard on one environment's numbers: totals, failing rows, claim verdicts."""
     card = evaluate_scorecard(
-        "smoke", {slug: repo / f"results/smoke/{slug}/numbers.json"}, [ROOT / f"workflow/expected/{slug}.yaml"]
+        "smoke",
+        {slug: repo / f"results/smoke/{slug}/numbers.json"},
+        [ROOT / f"workflow/expected/{slug}.yaml"],
+        titles=REGISTRY.titles,
     )
     return {
         "totals": card.totals,

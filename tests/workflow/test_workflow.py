@@ -10,6 +10,7 @@ from pathlib import Path
 from workflow_helpers import ROOT, planned_rules, snakemake
 
 from repro.common.floatenv import differences
+from repro.common.registry import load_registry
 from repro.common.scorecard import check_scorecard, evaluate_scorecard
 
 # Cross-machine float spread of obsscaling's numbers, measured by benchmarks/float_spread.py --suite exact.
@@ -80,6 +81,7 @@ def test_smoke_run_enforces_the_exact_tier_and_matches_the_committed_results(rep
         "smoke",
         {"obsscaling": repo_copy / "results/smoke/obsscaling/numbers.json"},
         [ROOT / "workflow/expected/obsscaling.yaml"],
+        titles=load_registry(ROOT / "workflow/papers.yaml").titles,
     )
     check_scorecard(card)
     # Up to three rows are EXPLAINED: fits that are bistable under the authors' optimiser, where the CPU's

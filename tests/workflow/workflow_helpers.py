@@ -65,6 +65,7 @@ def smoke_run(
     importing the modules that would make a no-change ``snakemake`` slow (``SLOW_AT_START``).
     Returns (numbers, scorecard) for the paper-specific assertions.
     """
+    from repro.common.registry import load_registry
     from repro.common.scorecard import check_scorecard, evaluate_scorecard
 
     cores_arg = [f"-c{cores}"] if cores else []
@@ -76,7 +77,8 @@ def smoke_run(
     for fig in figures:
         png = repo / f"results/smoke/{slug}/figures/{fig}.png"
         assert png.stat().st_size > 10_000, f"{png} is {png.stat().st_size} bytes: not a real plot"
-    card = evaluate_scorecard("smoke", {slug: path}, [repo / f"workflow/expected/{slug}.yaml"])
+    titles = load_registry(repo / "workflow/papers.yaml").titles
+    card = evaluate_scorecard("smoke", {slug: path}, [repo / f"workflow/expected/{slug}.yaml"], titles=titles)
     check_scorecard(card)
     again = run(
         [sys.executable, "-X", "importtime", str(BIN / "snakemake"), "-n", "--config", "scale=smoke", "--", slug], repo

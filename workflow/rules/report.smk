@@ -15,6 +15,7 @@ rule scorecard:
     input:
         numbers=expand("results/{{scale}}/{paper}/numbers.json", paper=PAPERS),
         expected=expand("workflow/expected/{paper}.yaml", paper=PAPERS),
+        registry="workflow/papers.yaml",  # the papers' titles
         code=code_inputs("common/scorecard"),
     output:
         scorecard="results/{scale}/scorecard.md",

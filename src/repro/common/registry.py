@@ -2,7 +2,9 @@
 
 The one list of registered papers. The Snakefile includes each paper's rules file
 from it, ``dvc.yaml`` reads it through ``vars:``, :func:`repro.common.config.validate_params`
-derives the top-level params schema from it, and the scorecard iterates over it.
+derives the top-level params schema from it, and the scorecard iterates over it. A paper's title is
+typed here only: the scorecard headings take it from :attr:`Registry.titles`, a test checks the
+README's papers table against it, and the expected files and package docstrings point here.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ class Registry:
     @property
     def slugs(self) -> list[str]:
         return list(self.papers)
+
+    @property
+    def titles(self) -> dict[str, str]:
+        """slug -> the paper's title, typed only here (the scorecard reads it; a test checks the README's copies)."""
+        return {slug: paper.title for slug, paper in self.papers.items()}
 
 
 def load_registry(path: str | os.PathLike[str]) -> Registry:

@@ -2,8 +2,7 @@
 
 Each paper lists what it is compared with in ``workflow/expected/<slug>.yaml``::
 
-    paper: obsscaling
-    title: Observational Scaling Laws (Ruan et al., 2024)
+    paper: obsscaling                      # the slug; the title lives in workflow/papers.yaml only
     entries:                                # numbers with a reference value
       - key: pca.explained_variance.pc1     # a key of numbers.json
         published: 0.8016                   # null: report the value, assert nothing
@@ -151,10 +150,9 @@ class Claim:
 
 @dataclass
 class PaperExpected:
-    """The parsed ``workflow/expected/<slug>.yaml``."""
+    """The parsed ``workflow/expected/<slug>.yaml`` (its title is the registry's, :attr:`Registry.titles`)."""
 
     slug: str
-    title: str
     entries: list[Expected] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
 
@@ -324,10 +322,15 @@ def load_expected(path: str | os.PathLike[str]) -> PaperExpected:
     """Parse and check one expected file; malformed entries raise :class:`ExpectedError`."""
     path = Path(path)
     doc = read_yaml(path) or {}
-    for req in ("paper", "title"):
-        if req not in doc:
-            raise ExpectedError(f"{path}: missing top-level key {req!r}")
-    unknown = set(doc) - {"paper", "title", "entries", "claims"}
+    if "paper" not in doc:
+        raise ExpectedError(f"{path}: missing top-level key 'paper'")
+    # Refused by name, not as one more unknown key: a title typed here once disagreed with the registry's.
+    if "title" in doc:
+        raise ExpectedError(
+            f"{path}: top-level key 'title' is not allowed; a paper's title lives only in the registry "
+            f"(workflow/papers.yaml, papers.{doc['paper']}.title)"
+        )
+    unknown = set(doc) - {"paper", "entries", "claims"}
     if unknown:
         raise ExpectedError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
     entries = [_parse_entry(e, f"{path}: entries[{i}]") for i, e in enumerate(doc.get("entries") or [])]
@@ -337,7 +340,7 @@ def load_expected(path: str | os.PathLike[str]) -> PaperExpected:
         if c.name in seen:
             raise ExpectedError(f"{path}: claim {c.name!r} listed twice")
         seen.add(c.name)
-    return PaperExpected(slug=str(doc["paper"]), title=str(doc["title"]), entries=entries, claims=claims)
+    return PaperExpected(slug=str(doc["paper"]), entries=entries, claims=claims)
 
 
 # --- statuses ---------------------------------------------------------------------------------
@@ -426,12 +429,16 @@ def evaluate_scorecard(
     scale: str,
     numbers_files: Mapping[str, str | os.PathLike[str]],
     expected_files: Sequence[str | os.PathLike[str]],
+    *,
+    titles: Mapping[str, str],
 ) -> Scorecard:
     """Compare every paper's numbers.json with its expected file.
 
     ``numbers_files`` maps slug -> numbers.json; ``expected_files`` are the
-    ``workflow/expected/*.yaml`` files. A paper with expectations but no numbers
-    file is listed as not run, so nothing is silently dropped.
+    ``workflow/expected/*.yaml`` files; ``titles`` maps slug -> title, the registry's
+    (:attr:`repro.common.registry.Registry.titles`), the only place a title is typed.
+    A paper with expectations but no numbers file is listed as not run, so nothing is
+    silently dropped; an expected file of a paper without a title is refused.
     """
     lines = [f"# Scorecard ({scale} scale)", ""]
     lines.append(
@@ -447,7 +454,9 @@ def evaluate_scorecard(
     verdicts: dict[str, dict[str, str]] = {}
     for path in sorted(expected_files, key=lambda p: Path(p).name):
         exp = load_expected(path)
-        lines.append(f"## {exp.slug}: {exp.title}")
+        if exp.slug not in titles:
+            raise ExpectedError(f"{path}: paper {exp.slug!r} has no title in the registry (workflow/papers.yaml)")
+        lines.append(f"## {exp.slug}: {titles[exp.slug]}")
         lines.append("")
         if exp.slug not in numbers_files:
             lines.append(f"_Not run at {scale} scale in this invocation._")
@@ -497,9 +506,11 @@ def build_scorecard(
     scale: str,
     numbers_files: Mapping[str, str | os.PathLike[str]],
     expected_files: Sequence[str | os.PathLike[str]],
+    *,
+    titles: Mapping[str, str],
 ) -> str:
     """Markdown scorecard for ``scale`` (see :func:`evaluate_scorecard`)."""
-    return evaluate_scorecard(scale, numbers_files, expected_files).markdown
+    return evaluate_scorecard(scale, numbers_files, expected_files, titles=titles).markdown
 
 
 def check_scorecard(card: Scorecard) -> None:

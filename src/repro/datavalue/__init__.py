@@ -1,4 +1,6 @@
-"""Scaling laws for the value of individual data points (Covert, Ji, Hashimoto, Zou; ICML 2024, arXiv 2405.20456).
+"""Per-point scaling laws: how a data point's marginal contribution decays with the dataset size, and its estimators.
+
+The paper: ``workflow/papers.yaml``, ``papers.datavalue.title`` (ICML 2024, arXiv 2405.20456).
 
 Modules: :mod:`.data` (datasets, label flips, class-balanced subsets), :mod:`.solvers` (batched
 logistic-regression and MLP fits in torch), :mod:`.contributions` (marginal contributions with common

@@ -1,1 +1,4 @@
-"""Benchmarking Distributional Alignment of LLMs (Meister, Guestrin, Hashimoto; NAACL 2025)."""
+"""How well LLMs match a population's distribution of opinions or preferences, benchmarked.
+
+The paper: ``workflow/papers.yaml``, ``papers.distalign.title`` (NAACL 2025).
+"""

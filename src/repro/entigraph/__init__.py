@@ -1,4 +1,6 @@
-"""Synthetic continued pretraining with EntiGraph (Yang, Band, Li, Candès, Hashimoto; ICLR 2025, arXiv 2409.07431).
+"""EntiGraph: synthetic data from a small corpus's entities and relations, for continued pretraining on it.
+
+The paper: ``workflow/papers.yaml``, ``papers.entigraph.title`` (ICLR 2025, arXiv 2409.07431).
 
 * :mod:`repro.entigraph.toy` -- the paper's mathematical model (Sec. 6 / App. F): a stochastic process on a
   random directed graph, its exact expected link density, the branching-process approximation and the bounds.

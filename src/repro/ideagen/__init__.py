@@ -1,4 +1,6 @@
-"""Can LLMs Generate Novel Research Ideas? (Si, Yang, Hashimoto; ICLR 2025; arXiv 2409.04109).
+"""Research ideas from LLMs against human experts': the human study's statistics and the ideation agent.
+
+The paper: ``workflow/papers.yaml``, ``papers.ideagen.title`` (ICLR 2025; arXiv 2409.04109).
 
 Exact tier: the human-study statistics recomputed from the released blind reviews
 (:mod:`.data`, :mod:`.stats`). End-to-end tier: the ideation agent as a pipeline:

@@ -1,4 +1,6 @@
-"""Locality alignment (MaskEmbed) for vision transformers (Covert, Sun, Zou, Hashimoto; ICLR 2025, arXiv 2410.11087).
+"""Locality alignment (MaskEmbed) for vision transformers.
+
+The paper: ``workflow/papers.yaml``, ``papers.maskembed.title`` (ICLR 2025, arXiv 2410.11087).
 
 End-to-end tier at tiny scale: synthetic scenes (``scenes``), a small ViT trained with image-level supervision only
 (``vit``, ``pretrain``), MaskEmbed post-training (``maskembed``), the patch-level segmentation probe (``probes``)

@@ -1,4 +1,6 @@
-"""Observational Scaling Laws (Ruan, Maddison, Hashimoto; NeurIPS 2024), exact tier.
+"""Scaling predictions from public models' benchmark scores through a low-dimensional capability space, exact tier.
+
+The paper: ``workflow/papers.yaml``, ``papers.obsscaling.title`` (NeurIPS 2024).
 
 Modules: :mod:`data` (loaders, family filters), :mod:`capability` (PCA capability
 space, per-family log-linearity), :mod:`predict` (sigmoid-link scaling predictions),

@@ -1,1 +1,4 @@
-"""Improving Pretraining Data Using Perplexity Correlations (Thrush, Potts, Hashimoto 2024)."""
+"""Pretraining data selection by the correlation between per-domain perplexities and benchmark scores.
+
+The paper: ``workflow/papers.yaml``, ``papers.pplcorr.title``.
+"""

@@ -1,4 +1,6 @@
-"""ttt: Learning to (Learn at Test Time): RNNs with Expressive Hidden States (Sun et al. 2024, arXiv 2407.04620).
+"""TTT layers: RNN layers whose hidden state is a model, updated by a self-supervised learning step per token.
+
+The paper: ``workflow/papers.yaml``, ``papers.ttt.title`` (arXiv 2407.04620).
 
 Modules:
 

@@ -510,6 +510,13 @@ CONFIG_CASES += [
         ValueError,
         r"criterion .*unsupported expression",
     ),
+    Case(
+        "config-expected-title",
+        _expected_with("ideagen", lambda doc: doc.update(title="Can LLMs Generate Novel Research Ideas?")),
+        ValueError,
+        r"ideagen\.yaml: top-level key 'title' is not allowed; a paper's title lives only in the registry "
+        r"\(workflow/papers\.yaml, papers\.ideagen\.title\)",
+    ),
 ]
 
 

@@ -27,7 +27,6 @@ from repro.common.scorecard import (
 
 EXPECTED = """
 paper: demo
-title: Demo paper
 entries:
   - {key: a, published: 1.0, tolerance: {abs: 0.01}, origin: paper, source: Table 1, scales: [tiny, paper]}
   - {key: b, published: 2.0, tolerance: {rtol: 0.1}, origin: authors_code, source: Fig. 2, scales: [tiny]}
@@ -69,6 +68,8 @@ claims:
     scales: [tiny]
     untestable: needs 16k contexts
 """
+# The registry's titles (repro.common.registry.Registry.titles), the only place a title is typed.
+TITLES = {"demo": "Demo paper (Doe 2024)"}
 NUMBERS = {
     "a": 1.005,
     "b": 2.5,
@@ -123,7 +124,7 @@ def test_claim_verdicts(files):
 
 def test_scorecard_lists_every_row_and_fails_on_mismatch_and_missing(files):
     exp, num = files
-    card = evaluate_scorecard("tiny", {"demo": num}, [exp])
+    card = evaluate_scorecard("tiny", {"demo": num}, [exp], titles=TITLES)
     md = card.markdown
     assert "# Scorecard (tiny scale)" in md and md.count("| `") == 8
     assert "EXPLAINED: the optimiser stops early" in md and "f_converged" in md
@@ -131,7 +132,8 @@ def test_scorecard_lists_every_row_and_fails_on_mismatch_and_missing(files):
     assert sorted(f.split(":")[1].strip() for f in card.failures) == ["b", "e", "g"]
     with pytest.raises(AssertionError, match="3 scorecard failure"):
         check_scorecard(card)
-    assert build_scorecard("tiny", {"demo": num}, [exp]) == md
+    assert build_scorecard("tiny", {"demo": num}, [exp], titles=TITLES) == md
+    assert "## demo: Demo paper (Doe 2024)" in md  # the heading's title is the registry's
 
 
 def test_check_partial_compares_only_present_keys(files):
@@ -142,7 +144,7 @@ def test_check_partial_compares_only_present_keys(files):
 
 def test_paper_without_numbers_is_reported_not_dropped(files):
     exp, _ = files
-    assert "Not run at tiny scale" in build_scorecard("tiny", {}, [exp])
+    assert "Not run at tiny scale" in build_scorecard("tiny", {}, [exp], titles=TITLES)
 
 
 @pytest.mark.parametrize(
@@ -160,7 +162,7 @@ def test_paper_without_numbers_is_reported_not_dropped(files):
 )
 def test_malformed_entries_are_named_errors(tmp_path, entry, match):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(f"paper: x\ntitle: t\nentries:\n  - {entry}\n")
+    bad.write_text(f"paper: x\nentries:\n  - {entry}\n")
     with pytest.raises(ExpectedError, match=match):
         load_expected(bad)
 
@@ -176,7 +178,7 @@ def test_malformed_entries_are_named_errors(tmp_path, entry, match):
 )
 def test_malformed_claims_are_named_errors(tmp_path, claim, match):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(f"paper: x\ntitle: t\nclaims:\n  - {claim}\n")
+    bad.write_text(f"paper: x\nclaims:\n  - {claim}\n")
     with pytest.raises(ExpectedError, match=match):
         load_expected(bad)
 
@@ -192,7 +194,7 @@ def test_list_valued_evidence_needs_one_matching_value(tmp_path):
     """A round-off study's outcomes as evidence: EXPLAINED only if one of them reaches the reference."""
     exp = tmp_path / "demo.yaml"
     exp.write_text(
-        "paper: demo\ntitle: Demo\nentries:\n"
+        "paper: demo\nentries:\n"
         "  - key: fit\n    published: 0.0107\n    tolerance: {rtol: 0.01}\n    origin: authors_code\n"
         "    source: notes\n    scales: [tiny]\n"
         "    explained: {reason: bistable under round-off, evidence: fit_roundoff}\n"
@@ -202,7 +204,7 @@ def test_list_valued_evidence_needs_one_matching_value(tmp_path):
     assert status(entry, reached, "tiny")[0] == EXPLAINED
     assert status(entry, {**reached, "fit_roundoff": [0.00965, 0.00998, 0.0113]}, "tiny")[0] == MISMATCH
     assert status(entry, {**reached, "fit_roundoff": []}, "tiny")[0] == MISMATCH
-    card = evaluate_scorecard("tiny", {"demo": _write(tmp_path, reached)}, [exp])
+    card = evaluate_scorecard("tiny", {"demo": _write(tmp_path, reached)}, [exp], titles=TITLES)
     assert "1 of 3 within tolerance, range 9.650e-03-0.0107" in card.markdown
 
 
@@ -210,3 +212,18 @@ def _write(tmp_path, numbers):
     path = tmp_path / "numbers.json"
     path.write_text(json.dumps(numbers))
     return path
+
+
+def test_a_title_in_an_expected_file_is_refused_naming_the_file(files, tmp_path):
+    """A title typed in an expected file could disagree with the registry's (two did): the loader refuses it."""
+    exp, _ = files
+    bad = tmp_path / "titled.yaml"
+    bad.write_text(exp.read_text().replace("paper: demo\n", "paper: demo\ntitle: Demo paper\n"))
+    with pytest.raises(ExpectedError, match=r"titled\.yaml: top-level key 'title' is not allowed.*papers\.demo\.title"):
+        load_expected(bad)
+
+
+def test_a_paper_without_a_registry_title_is_refused(files):
+    exp, num = files
+    with pytest.raises(ExpectedError, match=r"demo\.yaml: paper 'demo' has no title in the registry"):
+        evaluate_scorecard("tiny", {"demo": num}, [exp], titles={"other": "Another paper"})

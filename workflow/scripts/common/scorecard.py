@@ -9,6 +9,7 @@ from pathlib import Path
 
 from repro.common.io import atomic_write_text, read_json, write_json
 from repro.common.machine import machine_record, speed_probe
+from repro.common.registry import load_registry
 from repro.common.report import markdown_page
 from repro.common.scorecard import evaluate_scorecard
 
@@ -16,7 +17,9 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
 # results/{scale}/<paper>/numbers.json, one per registered paper
 numbers = {Path(path).parent.name: path for path in snakemake.input.numbers}  # noqa: F821
-card = evaluate_scorecard(snakemake.wildcards.scale, numbers, snakemake.input.expected)  # noqa: F821
+# The titles come from the registry (input `registry`, workflow/papers.yaml), the only place they are typed.
+registry = load_registry(snakemake.input.registry)  # noqa: F821
+card = evaluate_scorecard(snakemake.wildcards.scale, numbers, snakemake.input.expected, titles=registry.titles)  # noqa: F821
 print(f"totals: {card.totals}", file=sys.stderr)
 for failure in card.failures:
     print(f"FAILURE {failure}", file=sys.stderr)
