@@ -36,9 +36,8 @@
 
 
 PPL = paper_params("pplcorr")
-# name -> {url, sha256, path}; cached at parse time (the data module imports pandas)
-PPL_DATA = parse_cache("pplcorr-files", "repro.pplcorr.data:pinned_files", PPL["data"])
-PPL_FILE = {name: spec["path"] for name, spec in PPL_DATA.items()}
+# The released files (rule pplcorr__fetch, workflow/rules/downloads.smk): name -> local path.
+PPL_FILE = {name: spec["path"] for name, spec in downloads("pplcorr").items()}
 PPL_OUT = "results/{scale}/pplcorr"
 PPL_LOG = "logs/{scale}/pplcorr"
 PPL_BENCH = "benchmarks/{scale}/pplcorr"
@@ -91,23 +90,6 @@ rule pplcorr:
         paper=[f"results/{SCALE}/pplcorr/paper_pretrain/numbers.json"] if runs_here("pplcorr", "paper_pretrain") else [],
 
 
-rule pplcorr__fetch:
-    """The released BPB/error CSVs and fasttext_info YAMLs, from the pinned URL or $REPRO_MIRROR."""
-    input:
-        pins=pins_file(
-            "pplcorr",
-            PPL_DATA,
-        ),
-    output:
-        **PPL_FILE,
-    log:
-        "logs/pplcorr/fetch.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/common/fetch.py"
-
-
 # The rpjv2 output lies under resources/ (no {scale} wildcard), so its params file is named for this scale.
 PPL_RPJV2_PARAMS = declared_params_file("pplcorr", "rpjv2")
 
@@ -118,7 +100,7 @@ rule pplcorr__rpjv2:
         params=PPL_RPJV2_PARAMS,
         code=step_code("pplcorr"),
     output:
-        numbers=f"resources/{PPL['data']['folder']}/rpjv2_numbers.json",
+        numbers=f"{FETCH_FOLDERS['pplcorr']}/rpjv2_numbers.json",  # the registry's download folder
         matrix=PPL["rpjv2"]["dest"],
     log:
         "logs/pplcorr/rpjv2.log",
@@ -232,7 +214,7 @@ rule pplcorr__paper_pretrain:
     conda:
         REPRO_ENV
     resources:
-        gpu=gpus(PPL["paper"]["gpus"]),
+        gpu=gpus(PPL["paper_pretrain"]["gpus"]),
         runtime=24 * 60,
     script:
         "../scripts/common/step.py"

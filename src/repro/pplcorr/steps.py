@@ -359,7 +359,7 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     return StepResult(numbers={"live": nums}, tables={"arms": arms, "estimates": estimates})
 
 
-@step(reads=("paper",), section="paper", scales=("paper",), merged=False)
+@step(scales=("paper",), merged=False)
 def paper_pretrain_step(inputs: Mapping[str, Path], config: PaperConfig) -> StepResult:
     """Paper scale only: pretraining 160M models on 3.2B selected tokens needs GPUs and the hub.
 
