@@ -8,10 +8,11 @@ download group, a scorecard per scale, and that a run stage's dependencies cover
 
 from __future__ import annotations
 
-import re
 
 import yaml
 from workflow_helpers import BIN, ROOT, run
+
+from repro.common.imports import ImportGraph
 
 REGISTRY = yaml.safe_load((ROOT / "workflow/papers.yaml").read_text())
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
@@ -42,17 +43,18 @@ def test_run_stage_deps_cover_each_papers_rules_and_code():
         "src/repro/common",
         "workflow/rules/common.smk",
         "workflow/rules/corpora.smk",
+        "workflow/rules/downloads.smk",
         "workflow/scripts/common",
         "resources",
     ):
         assert needed in deps, f"dvc.yaml run stage: missing dependency {needed}"
     assert run_stage["params"] == ["${item.paper}"]
     assert run_stage["outs"] == ["results/${item.scale}/${item.paper}"]
-    # A paper's rules read library code only from its own package or repro.common (what the deps name):
-    # code borrowed from another paper's package would not make its DVC stage stale when edited.
+    # A paper's rules read library code only from its own package or repro.common (what the deps name): code
+    # borrowed from another paper's package would not make its DVC stage stale when edited. The rules' code
+    # inputs are the import closures of the paper's steps and figures modules (workflow/rules/common.smk).
+    graph = ImportGraph(ROOT / "src")
     for slug in REGISTRY["papers"]:
-        text = (ROOT / f"workflow/rules/{slug}.smk").read_text()
-        for call in re.finditer(r"library_files\((.*?)\)", text, re.S):
-            for module in re.findall(r"\"([^\"]+)\"", call.group(1)):
-                top = module.split(".")[0]
-                assert top in (slug, "common"), f"{slug}.smk reads src/repro/{module}, not a dependency of run@*-{slug}"
+        for module in graph.closure([f"repro.{slug}.steps", f"repro.{slug}.figures"]):
+            top = module.split(".")[1] if "." in module else "repro"
+            assert top in (slug, "common", "repro"), f"repro.{slug} imports {module}, not a dependency of run@*-{slug}"

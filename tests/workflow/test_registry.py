@@ -47,6 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from repro.common.declarations import step
 from repro.common.steps import StepResult
 
 
@@ -55,6 +56,7 @@ class CountConfig:
     scale_by: float  # multiply the line count
 
 
+@step()
 def count_step(inputs: Mapping[str, Path], config: CountConfig) -> StepResult:
     n = len(Path(inputs["text"]).read_text().splitlines())
     return StepResult(numbers={"count": {"lines": n, "scaled": n * config.scale_by}})
@@ -70,8 +72,7 @@ rule demo:
 rule demo__count:
     input:
         text="README.md",
-        params=step_params("demo", "count", section="count"),
-        code=library_files("demo"),
+        **step_inputs("demo", "count"),
     output:
         numbers="results/{scale}/demo/count/numbers.json",
     log:
@@ -84,7 +85,7 @@ rule demo__count:
 
 rule demo__numbers:
     input:
-        parts=[rules.demo__count.output.numbers],
+        parts=numbers_parts("demo"),
     output:
         numbers="results/{scale}/demo/numbers.json",
     log:
@@ -120,7 +121,6 @@ def test_a_throwaway_paper_is_one_registry_entry_plus_its_own_files(repo_copy):
     (repo_copy / "workflow/expected/demo.yaml").write_text(
         textwrap.dedent("""
         paper: demo
-        title: Demo
         claims:
           - {name: readme_not_empty, claim: the README has lines, source: none, scales: [smoke, tiny],
              criterion: "{count.lines} > 10"}
@@ -139,6 +139,15 @@ def test_a_throwaway_paper_is_one_registry_entry_plus_its_own_files(repo_copy):
     run([str(_bin("snakemake")), "--cores", "1", "--config", "scale=smoke", "--", "demo"], repo_copy, env=env)
     numbers = json.loads((repo_copy / "results/smoke/demo/numbers.json").read_text())
     assert numbers["count.scaled"] == 2 * numbers["count.lines"]
+    # No hand lists: the rule names its data and outputs; params, code and the merge come from the declaration,
+    # so an edit to the step's module (here, its typed config) reruns the step.
+    assert not any(word in DEMO_RULES for word in ("step_params", "code=", "params=", "library_files"))
+    steps = repo_copy / "src/repro/demo/steps.py"
+    steps.write_text(steps.read_text().replace("multiply the line count", "multiply the line count (edited)"))
+    plan = planned_rules(
+        run([str(_bin("snakemake")), "-n", "--config", "scale=smoke", "--", "demo"], repo_copy, env=env).stdout
+    )
+    assert plan.get("demo__count") == 1 and plan.get("demo__numbers") == 1
     run(["git", "init", "-q"], repo_copy)  # dvc reads the stages of a git checkout
     stages = run([str(_bin("dvc")), "stage", "list"], repo_copy, env=env).stdout
     assert "run@tiny-demo" in stages and "run@paper-demo" in stages

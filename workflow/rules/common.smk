@@ -19,7 +19,7 @@ from pathlib import Path
 from repro.common.declarations import DeclarationError, read_declarations_cached
 from repro.common.imports import ImportGraph
 from repro.common.config import CONFIG_SECTION_KEY, ParamsError, resolve, select_keys, validate_params
-from repro.common.io import fingerprint, read_json, write_json, write_json_if_changed
+from repro.common.io import DataError, fingerprint, read_json, write_json, write_json_if_changed
 from repro.common.hooks import cancel_pending_timers
 from repro.common.locks import live_owners, record_owner, release_stale_locks
 from repro.common.registry import RegistryError, load_registry
@@ -117,11 +117,17 @@ def code_inputs(script, *modules):
     """Rule input `code`: the source files of every repro module that workflow/scripts/<script>.py and the dotted
     `modules` import (themselves included), so an edit to any of them reruns the rule and no other edit does.
     `modules` name what the script loads by a computed name (the paper's steps or figures module)."""
-    entries = IMPORTS.script_imports(os.path.join(workflow.basedir, "workflow", "scripts", f"{script}.py"))
-    try:
-        return IMPORTS.files_of([*entries, *modules])
-    except ValueError as err:
-        raise WorkflowError(f"code_inputs({script!r}): {err}") from None
+    key = (script, *modules)
+    if key not in _CODE_INPUTS:  # one closure per (script, modules): rules of a paper share it
+        entries = IMPORTS.script_imports(os.path.join(workflow.basedir, "workflow", "scripts", f"{script}.py"))
+        try:
+            _CODE_INPUTS[key] = IMPORTS.files_of([*entries, *modules])
+        except ValueError as err:
+            raise WorkflowError(f"code_inputs({script!r}): {err}") from None
+    return list(_CODE_INPUTS[key])
+
+
+_CODE_INPUTS = {}
 
 
 def step_code(slug):
@@ -251,21 +257,81 @@ def _write_at_parse(path, content, folder):
 REPRO_ENV = "../envs/repro.yaml"
 
 
-def parse_cache(name, function, params):
-    """`module:function`(params) at parse time, cached in .snakemake/repro-parse-cache/ under a fingerprint of
-    `params` (JSON-able) and the source of every repro module `module` imports (IMPORTS). A no-change
-    `snakemake -n` then skips expensive planning (e.g. building models to match parameter counts) and its heavy
-    imports (the module is imported only on a miss). Any params or code change recomputes. The result is
-    JSON-able."""
+def parse_cache(name, function, params, *args, files=(), ordered=False):
+    """`module:function`(params, *args) at parse time, cached in .snakemake/repro-parse-cache/ under a fingerprint
+    of `params` and `args` (JSON-able), the source of every repro module `module` imports (IMPORTS) and the data
+    `files` the function reads besides its code. A no-change `snakemake -n` then skips expensive planning (e.g.
+    building models to match parameter counts) and its heavy imports (the module is imported only on a miss). Any
+    params or code change recomputes. The result is JSON-able. `ordered`: the result is a dict whose key order
+    means something (files a step reads in order); the cache keeps it (canonical JSON sorts keys)."""
     mod_name, _, attr = function.partition(":")
-    digest = fingerprint(IMPORTS.files_of([mod_name]), extra=params)
+    digest = fingerprint([*IMPORTS.files_of([mod_name]), *files], extra=[params, *args] if args else params)
     path = Path(".snakemake/repro-parse-cache") / f"{name}-{SCALE}.json"
     if path.exists():
         cached = read_json(path)
         if cached.get("digest") == digest:
-            return cached["value"]
-    value = getattr(importlib.import_module(mod_name), attr)(params)
-    write_json(path, {"digest": digest, "value": value})
+            return dict(cached["value"]) if ordered else cached["value"]
+    value = getattr(importlib.import_module(mod_name), attr)(params, *args)
+    write_json(path, {"digest": digest, "value": list(value.items()) if ordered else value})
     # Return what a cache hit returns (JSON keeps key order as stored): a first parse and a later one must give
     # identical rule params, or Snakemake sees "params changed" and reruns.
-    return read_json(path)["value"]
+    stored = read_json(path)["value"]
+    return dict(stored) if ordered else stored
+
+
+# The released-data downloads (issue 26): one shape for every paper. A paper whose registry entry names a download
+# group with target <slug>__fetch gets that rule from workflow/rules/downloads.smk; its files are what
+# repro.<slug>.data.pinned_files(params, folder) pins, under the group's folder (typed once, in the registry).
+def _fetch_folders():
+    folders = {}
+    for slug, paper in REGISTRY.papers.items():
+        own = [g for g in paper.downloads if REGISTRY.downloads[g].target == f"{slug}__fetch"]
+        if len(own) > 1:
+            raise WorkflowError(
+                f"workflow/papers.yaml: papers.{slug}.downloads: groups {own} all have target {slug}__fetch; "
+                "one rule writes one folder"
+            )
+        if own:
+            folders[slug] = REGISTRY.downloads[own[0]].folder
+    return folders
+
+
+FETCH_FOLDERS = _fetch_folders()  # slug -> download folder of its rule <slug>__fetch
+_DOWNLOADS = {}
+
+
+def downloads(slug):
+    """name -> {"url", "sha256", "path"} of the released files rule <slug>__fetch writes: the paper's
+    repro.<slug>.data:pinned_files(resolved params block, registry folder), through parse_cache (the data module
+    may import pandas; its package's data files, e.g. distalign's released_files.tsv, are fingerprinted too).
+    Key order is the function's. Use `{name: spec["path"] for name, spec in downloads(slug).items()}` as inputs."""
+    if slug not in FETCH_FOLDERS:
+        raise WorkflowError(
+            f"downloads({slug!r}): workflow/papers.yaml names no download group with target {slug}__fetch "
+            f"for {slug}; papers with one: {sorted(FETCH_FOLDERS)}"
+        )
+    if slug not in _DOWNLOADS:  # the fetch rule and the paper's rules file share one call
+        folder = FETCH_FOLDERS[slug]
+        package = Path(workflow.basedir, "src", "repro", slug)
+        data_files = sorted(p for p in package.iterdir() if p.is_file() and p.suffix not in (".py", ".pyc"))
+        try:
+            specs = parse_cache(
+                f"{slug}-files",
+                f"repro.{slug}.data:pinned_files",
+                paper_params(slug),
+                folder,
+                files=data_files,
+                ordered=True,
+            )
+        except DataError as err:  # a bad params value, named by the data module
+            raise WorkflowError(f"repro.{slug}.data.pinned_files: {err}") from None
+        for name, spec in specs.items():
+            missing = [key for key in ("url", "sha256", "path") if key not in spec]
+            if missing or not spec["path"].startswith(f"{folder}/"):
+                raise WorkflowError(
+                    f"repro.{slug}.data.pinned_files: file {name!r} has no {missing}"
+                    if missing
+                    else f"repro.{slug}.data.pinned_files: file {name!r} lands at {spec['path']}, not under {folder}/"
+                )
+        _DOWNLOADS[slug] = specs
+    return _DOWNLOADS[slug]

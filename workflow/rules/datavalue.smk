@@ -265,6 +265,7 @@ rule datavalue__numbers:
         + expand(f"{DV_OUT}/removal/{{d}}/numbers.json", d=DV_REMOVAL, allow_missing=True)
         + expand(f"{DV_OUT}/matching/{{d}}/numbers.json", d=DV_MATCHING, allow_missing=True)
         + [f"{DV_OUT}/speed/numbers.json"],
+        code=code_inputs("common/numbers"),
     output:
         numbers=f"{DV_OUT}/numbers.json",
     log:

@@ -18,8 +18,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threads onl
 from repro.common.config import select_keys  # noqa: E402
 from repro.common.fetch import MIRROR_ENV, fetch  # noqa: E402
 from repro.common.scorecard import PaperExpected, load_expected  # noqa: E402
-from repro.common.steps import build_config, nest  # noqa: E402
-from repro.obsscaling import config as C  # noqa: E402
+from repro.common.declarations import declaration_of  # noqa: E402
+from repro.common.steps import build_config, config_type, nest  # noqa: E402
+from repro.obsscaling import steps as S  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_MIRROR = ROOT.parent / "shared" / "mirror"
@@ -51,21 +52,13 @@ def obs_data(obs_params, tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-# The params keys each rule reads (workflow/rules/obsscaling.smk, step_params) and its config type.
-FIT_KEYS = ["benchmarks", "imputation", "pca", "fit"]
-STEP_KEYS: dict[str, tuple[type, list[str]]] = {
-    "pca": (
-        C.PcaConfig,
-        ["benchmarks", "imputation", "pca.n_components", "capability.benchmarks", "capability.family_filter"],
-    ),
-    "family_loglinear": (C.FamilyLoglinearConfig, ["capability.min_family_models"]),
-    "post_training": (C.PostTrainingConfig, FIT_KEYS + ["post_training"]),
-    "agents": (C.AgentsConfig, FIT_KEYS + ["agents"]),
-    "lbv2": (C.Lbv2Config, FIT_KEYS + ["lbv2"]),
-    "preregistered": (C.PreregisteredConfig, FIT_KEYS + ["post_training.targets", "preregistered"]),
-    "emergent": (C.EmergentConfig, FIT_KEYS + ["emergent"]),
-    "subset_selection": (C.SubsetSelectionConfig, FIT_KEYS + ["post_training.targets", "subset_selection"]),
-}
+# Each step's params keys and config type, from its declaration (@step in repro.obsscaling.steps): the keys
+# the workflow writes into the step's params file and the dataclass the adapter builds from them.
+STEP_KEYS: dict[str, tuple[type, list[str]]] = {}
+for _name, _fn in vars(S).items():
+    _decl = declaration_of(_fn) if callable(_fn) else None
+    if _decl is not None:
+        STEP_KEYS[_decl.name] = (config_type(_fn), list(_decl.reads))
 
 
 def _step_config(step: str, params: dict):
