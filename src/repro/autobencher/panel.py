@@ -24,10 +24,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from repro.autobencher.world import World, fact_sentence
+
+if TYPE_CHECKING:  # torch is imported only by the functions that train
+    from repro.common.lm.recipe import TinyLMSpec
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +121,14 @@ def value_counts(corpus: Sequence[str], world: World) -> Counter[str]:
 
 
 def train_panel(world: World, cfg: PanelConfig, seed: int, out_dir: Path, threads: int = 1) -> dict[str, dict]:
-    """Train every test-taker and the writer; write ``out_dir/<name>/`` model directories.
+    """Train every test-taker and the writer (notes Sec. 6.2); write ``out_dir/<name>/`` model directories.
 
-    Returns per model: training summary and the value counts of its corpus (floor).
+    Each model is the shared tiny-LM recipe (:func:`repro.common.lm.recipe.train_tiny_lm`) on its
+    own corpus. Returns per model: training summary and the value counts of its corpus (floor).
     """
-    from repro.common.lm.models import ModelConfig, build_model, count_params, save_model_dir
+    from repro.common.lm.models import count_params
+    from repro.common.lm.recipe import train_tiny_lm
     from repro.common.lm.tokenizer import encode_documents, train_tokenizer
-    from repro.common.lm.trainer import TrainConfig, train
     from repro.common.seeds import seed_everything
 
     seed_everything(seed, torch_threads=threads)
@@ -133,36 +138,43 @@ def train_panel(world: World, cfg: PanelConfig, seed: int, out_dir: Path, thread
     for i, spec in enumerate([*cfg.models, cfg.writer]):
         corpus = build_corpus(world, spec, ts.corpus_sentences, seed)
         ids = encode_documents(tok, corpus, eos_between=True)
-        mcfg = ModelConfig(
-            arch="gpt2",
-            n_layer=spec.n_layer,
-            n_head=ts.n_head,
-            d_model=spec.d_model,
-            context=ts.context,
-            vocab_size=tok.vocab_size,
-        )
-        model = build_model(mcfg, seed=seed * 100 + i)
-        tcfg = TrainConfig(
-            steps=spec.steps,
-            batch_size=ts.batch_size,
-            context=ts.context,
-            lr=ts.lr,
-            warmup=min(ts.warmup, max(1, spec.steps // 5)),
-            min_lr=ts.lr / 10,
-            eval_every=0,
-            log_every=max(1, spec.steps // 10),
-            seed=seed * 100 + i,
-            threads=threads,
-            device="cpu",
-        )
         log.info("training %s (%d steps, %d corpus tokens)", spec.name, spec.steps, len(ids))
-        history = train(model, ids, tcfg, progress=True)
-        last = history[-1] if history else {}
-        save_model_dir(out_dir / spec.name, model, mcfg, tok, extra={"seed": seed, "spec": spec.__dict__})
+        lm = train_tiny_lm(
+            _lm_spec(spec, ts, tok.vocab_size, seed * 100 + i, threads),
+            ids,
+            progress=True,
+            save_dir=out_dir / spec.name,
+            tokenizer=tok,
+            extra={"seed": seed, "spec": spec.__dict__},
+        )
+        last = lm.history[-1] if lm.history else {}
         info[spec.name] = {
-            "n_params": count_params(model),
+            "n_params": count_params(lm.model),
             "train_tokens": int(spec.steps * ts.batch_size * ts.context),
             "final_train_loss": float(last.get("train_loss", float("nan"))),
             "value_counts": dict(value_counts(corpus, world)),
         }
     return info
+
+
+def _lm_spec(spec: ModelSpec, ts: TrainSettings, vocab_size: int, model_seed: int, threads: int) -> TinyLMSpec:
+    """One panel model's tiny-LM spec: its own size and budget, the panel's shared optimisation settings."""
+    from repro.common.lm.recipe import TinyLMSpec
+
+    return TinyLMSpec(
+        vocab_size=vocab_size,
+        arch="gpt2",
+        n_layer=spec.n_layer,
+        n_head=ts.n_head,
+        d_model=spec.d_model,
+        context=ts.context,
+        steps=spec.steps,
+        batch_size=ts.batch_size,
+        lr=ts.lr,
+        # A fifth of a short budget at most, so that small models still see the peak rate.
+        warmup=min(ts.warmup, max(1, spec.steps // 5)),
+        eval_every=0,  # no held-out text: the panel is judged on questions, not on loss
+        log_every=max(1, spec.steps // 10),
+        seed=model_seed,  # one seed per model (index i), both init and batch order
+        threads=threads,
+    )

@@ -143,10 +143,13 @@ def load_oqa(inputs: Mapping[str, Path]):
 
 
 def train_tiny(inputs: Mapping[str, Path], config: TinyTrainConfig, out: Path) -> dict:
-    """Notes Sec. 6: render the training pool, train a char-level GPT (repro.common.lm), save it to ``out``."""
-    from repro.common.lm.models import ModelConfig, build_model, save_model_dir
+    """Notes Sec. 6: render the training pool, train a char-level GPT (repro.common.lm), save it to ``out``.
+
+    The model is the shared tiny-LM recipe (:func:`repro.common.lm.recipe.train_tiny_lm`), with the
+    last 2% of the rendered token stream held out for the loss curve.
+    """
+    from repro.common.lm.recipe import TinyLMSpec, train_tiny_lm
     from repro.common.lm.tokenizer import Tokenizer
-    from repro.common.lm.trainer import TrainConfig, train
 
     evaluated, train_pool, eval_ids, sim = load_oqa(inputs)
     rng = np.random.default_rng(config.seed)
@@ -154,37 +157,32 @@ def train_tiny(inputs: Mapping[str, Path], config: TinyTrainConfig, out: Path) -
     tok = Tokenizer.train_char(docs)
     ids = np.array([i for d in docs for i in tok.encode(d) + [tok.eos_id]], dtype=np.int32)
     cut = int(len(ids) * 0.98)
-    mcfg = ModelConfig(
+    spec = TinyLMSpec(
+        vocab_size=tok.vocab_size,
         arch="gpt2",
         n_layer=config.n_layer,
         n_head=config.n_head,
         d_model=config.d_model,
         context=config.context,
-        vocab_size=tok.vocab_size,
-    )
-    model = build_model(mcfg, seed=config.seed)
-    tcfg = TrainConfig(
         steps=config.steps,
         batch_size=config.batch_size,
-        context=config.context,
         lr=config.lr,
         warmup=config.warmup,
-        min_lr=config.lr / 10,
-        eval_every=max(1, config.steps // 4),
+        eval_every=max(1, config.steps // 4),  # four points on the held-out loss curve
         eval_batches=4,
         seed=config.seed,
         threads=1,
-        device="cpu",
     )
-    hist = train(model, ids[:cut], tcfg, eval_tokens=ids[cut:], progress=True)
-    evals = [h["eval_loss"] for h in hist if h.get("eval_loss") is not None]
+    lm = train_tiny_lm(spec, ids[:cut], eval_tokens=ids[cut:], progress=True)
+    evals = [h["eval_loss"] for h in lm.history if h.get("eval_loss") is not None]
     numbers = {
-        "n_params": int(sum(p.numel() for p in model.parameters())),
+        "n_params": int(sum(p.numel() for p in lm.model.parameters())),
         "n_train_questions": len({q.qid for q in train_pool}),
         "n_train_examples": len(docs),
         "train_tokens": int(cut),
         "final_eval_loss": float(evals[-1]) if evals else None,
         "overlap_with_evaluated": len({q.qid for q in train_pool} & eval_ids),
     }
-    save_model_dir(out, model, mcfg, tok, extra={"numbers": numbers})
+    # Saved by hand, not through train_tiny_lm(save_dir=...): the directory records the numbers above.
+    lm.save(out, tok, extra={"numbers": numbers})
     return numbers

@@ -16,9 +16,8 @@ import pandas as pd
 import torch
 
 from repro.common.lm.evaluate import next_token_logprobs
+from repro.common.lm.recipe import TinyLMSpec, train_tiny_lm
 from repro.common.lm.sampling import generate
-from repro.common.lm.models import ModelConfig, build_model
-from repro.common.lm.trainer import TrainConfig, train
 from repro.common.seeds import seed_everything
 from repro.graphunc.config import TinyConfig
 from repro.graphunc.graph import claim_centralities
@@ -53,35 +52,33 @@ def _value_confidence(model: torch.nn.Module, vocab: Vocab, person, claims) -> n
 
 
 def run_seed(cfg: TinyConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
-    """One seed: train, generate, build graphs; (claims table, greedy table, training info)."""
+    """One seed: train, generate, build graphs; (claims table, greedy table, training info).
+
+    The LM (Sec. 3.1's generator) is the shared tiny-LM recipe, :func:`repro.common.lm.recipe.train_tiny_lm`.
+    """
     people = make_kb(cfg.kb.n_people, cfg.kb.max_count, cfg.kb.zipf, cfg.kb.seed)
     vocab = Vocab(people)
     docs = make_corpus(people, seed)
     tokens = np.array([i for d in docs for i in vocab.encode(d)], dtype=np.int64)
     seed_everything(seed, torch_threads=cfg.threads)
-    mcfg = ModelConfig(
+    spec = TinyLMSpec(
+        vocab_size=len(vocab),
         arch=cfg.lm.arch,
         n_layer=cfg.lm.n_layer,
         n_head=cfg.lm.n_head,
         d_model=cfg.lm.d_model,
         context=cfg.lm.context,
-        vocab_size=len(vocab),
-    )
-    model = build_model(mcfg, seed=seed)
-    tcfg = TrainConfig(
         steps=cfg.lm.steps,
         batch_size=cfg.lm.batch_size,
-        context=cfg.lm.context,
         lr=cfg.lm.lr,
-        warmup=min(cfg.lm.warmup, cfg.lm.steps - 1),
-        min_lr=cfg.lm.lr / 10,
-        eval_every=0,
+        warmup=min(cfg.lm.warmup, cfg.lm.steps - 1),  # a smoke run of a few steps still reaches the peak rate
+        eval_every=0,  # the model is judged by its claims, not by held-out loss
         log_every=max(1, cfg.lm.steps // 10),
         seed=seed,
         threads=cfg.threads,
-        device="cpu",
     )
-    history = train(model, tokens, tcfg, progress=True)
+    lm = train_tiny_lm(spec, tokens, progress=True)
+    model, history = lm.model, lm.history
     final_loss = float(history[-1]["train_loss"])
 
     prompts = [vocab.encode(bio_prompt(p)) for p in people]

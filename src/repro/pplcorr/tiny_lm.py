@@ -81,37 +81,34 @@ def char_tokenizer(texts: Sequence[str]) -> Any:
 
 
 def train_transformer(texts: Sequence[str], tokenizer: Any, spec: TransformerSpec, seed: int) -> TinyTransformerLM:
-    """Train a fresh GPT-2-style model on ``texts`` (EOS between texts) for ``spec.steps`` steps."""
-    from repro.common.lm.models import ModelConfig, build_model
+    """Train a fresh GPT-2-style model on ``texts`` (EOS between texts) for ``spec.steps`` steps.
+
+    A population member or a fresh selection-arm LM (Thrush et al. 2024, Secs. 4-5), built by the
+    shared tiny-LM recipe (:func:`repro.common.lm.recipe.train_tiny_lm`).
+    """
+    from repro.common.lm.recipe import TinyLMSpec, train_tiny_lm
     from repro.common.lm.tokenizer import encode_documents
-    from repro.common.lm.trainer import TrainConfig, train
 
     if not texts:
         raise ValueError("cannot train a transformer on no text")
     ids = encode_documents(tokenizer, list(texts))
     if len(ids) < spec.context + 2:
         raise ValueError(f"only {len(ids)} tokens of training text; need more than the context {spec.context}")
-    cfg = ModelConfig(
+    lm_spec = TinyLMSpec(
+        vocab_size=tokenizer.vocab_size,
         arch="gpt2",
         n_layer=spec.n_layer,
         n_head=spec.n_head,
         d_model=spec.d_model,
         context=spec.context,
-        vocab_size=tokenizer.vocab_size,
-    )
-    model = build_model(cfg, seed=seed)
-    tcfg = TrainConfig(
         steps=spec.steps,
         batch_size=spec.batch_size,
-        context=spec.context,
         lr=spec.lr,
-        warmup=min(spec.warmup, spec.steps - 1),
-        min_lr=spec.lr / 10,
-        eval_every=0,
+        warmup=min(spec.warmup, spec.steps - 1),  # a smoke run of a few steps still reaches the peak rate
+        eval_every=0,  # the population is scored by bits per byte afterwards, not during training
         seed=seed,
         threads=spec.threads,
-        device="cpu",
     )
-    train(model, ids, tcfg, progress=False)
-    n_params = sum(p.numel() for p in model.parameters())
-    return TinyTransformerLM(model=model, tokenizer=tokenizer, context=spec.context, n_params=int(n_params))
+    lm = train_tiny_lm(lm_spec, ids, progress=False)
+    n_params = sum(p.numel() for p in lm.model.parameters())
+    return TinyTransformerLM(model=lm.model, tokenizer=tokenizer, context=spec.context, n_params=int(n_params))

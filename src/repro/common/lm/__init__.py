@@ -16,6 +16,14 @@ distalign). Typical use::
     bpb = evaluate.bits_per_byte(model, tok, [d.text for d in heldout_docs])
     new_ids = sampling.generate(model, [tok.encode("ROMEO:")], max_new_tokens=32)
 
+The four middle steps (config, seeded init, train config, train; optionally save) are one
+call for a tiny model trained from scratch inside the pipeline::
+
+    from repro.common.lm.recipe import TinyLMSpec, train_tiny_lm
+
+    lm = train_tiny_lm(TinyLMSpec(vocab_size=tok.vocab_size, steps=300, seed=0), train_ids)
+    lm.model, lm.history  # lm.save(path, tok) writes a model directory
+
 Scoring (losses, bits per byte, log-probs) is :mod:`repro.common.lm.evaluate`; sampling
 (greedy/temperature/top-k, KV cache) is :mod:`repro.common.lm.sampling`. Count-based n-gram
 models (Witten-Bell, add-k; the ttt floors and the pplcorr byte population) are
