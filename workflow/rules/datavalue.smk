@@ -62,7 +62,7 @@ try:
 except (_DVSubsetError, _DVDataError, ValueError) as _err:
     raise _DVWorkflowError(f"params.yaml datavalue ({SCALE}): {_err}") from None
 for _stem, _cfg in _DV_FILES.items():
-    write_json_if_changed(f"results/{SCALE}/datavalue/params/{_stem}.json", _cfg)
+    params_file("datavalue", _stem, _cfg)  # results/{SCALE}/datavalue/params/<stem>.json, written when changed
 
 # (which (dataset, model) pairs run is in params; the rules below cover them by wildcards)
 DV_FIGURES = {
