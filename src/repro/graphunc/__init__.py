@@ -2,6 +2,6 @@
 
 The paper: ``workflow/papers.yaml``, ``papers.graphunc.title``. Exact tier: the claim-level tables recomputed
 from the released entailment matrices (:mod:`.data`, :mod:`.graph`, :mod:`.exact`, :mod:`.metrics`); tiny
-tier: an end-to-end run on a synthetic knowledge base (:mod:`.tiny`, :mod:`.endtoend`); workflow steps in
+tier: an end-to-end run on a synthetic knowledge base (:mod:`.world` builds it, :mod:`.tiny` runs the tier); workflow steps in
 :mod:`.steps`.
 """

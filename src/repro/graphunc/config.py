@@ -2,7 +2,7 @@
 
 One ``<Step>Config`` per step that takes a config (``repro.common.steps.build_config`` builds it with
 named-key errors) and the dataclasses they nest: the exact tier's settings, the end-to-end tiny tier
-(knowledge base, tiny LM, sampling, uncertainty-aware decoding; :mod:`repro.graphunc.endtoend`) and the
+(knowledge base, tiny LM, sampling, uncertainty-aware decoding; :mod:`repro.graphunc.tiny`) and the
 paper-scale LLM job plan (:mod:`repro.graphunc.paper`). Defaults document the paper's settings.
 """
 

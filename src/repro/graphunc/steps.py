@@ -5,7 +5,7 @@
   AUPRC gain, and the uncertainty-aware-decoding curves of Sec. 5.2 from the released
   FActScore outputs.
 * ``authors``: the authors' cached metrics (``plot_roc_curve_*.json``) of all twelve settings.
-* ``tiny``: the end-to-end tiny tier (:mod:`repro.graphunc.endtoend`).
+* ``tiny``: the end-to-end tiny tier (:mod:`repro.graphunc.tiny`).
 
 Input names (rule inputs): ``matrix_<setting>_s<S>``, ``authors_<setting>_s<S>``,
 ``uad_<method>_p<percentile>``, ``uad_greedy``, ``uad_cove`` (parsed by :mod:`repro.graphunc.data`).
@@ -33,7 +33,7 @@ from repro.graphunc.data import (
     load_uad_output,
     setting_inputs,
 )
-from repro.graphunc.endtoend import run_seed, summarise
+from repro.graphunc.tiny import run_seed, summarise
 from repro.graphunc.exact import evaluate_setting
 from repro.graphunc.graph import bipartite_closeness
 from repro.graphunc.metrics import relative_gain, uad_summary

@@ -1,216 +1,226 @@
-"""End-to-end tiny tier: graph uncertainty for a tiny LM's biographies (Jiang et al. 2024, Secs. 3-5 in miniature).
+"""Tiny end-to-end run: train the LM, sample biographies, build graphs, score claims, decode (Secs. 3-5).
 
-The pipeline mirrors the paper with every LLM call replaced by something a CPU can run
-and check exactly:
-
-1. **Knowledge base** (:func:`make_kb`): fictional people with six attributes and a
-   Zipf-like popularity ``c`` (how often the bio occurs in the corpus), so that facts
-   about popular people are learned and facts about rare people are not (the
-   FActScore rarity gradient).
-2. **Corpus** (:func:`make_corpus`): each bio ``c`` times, sentences from one template per
-   attribute in shuffled order; a word-level vocabulary.
-3. **LM**: a small causal transformer from the shared toolkit (``repro.common.lm``),
-   trained by the shared trainer.
-4. **Generations**: greedy + samples at temperature ``T`` for the prompt
-   ``<bos> bio <first> <last> :`` (KV-cache sampling from ``repro.common.lm.sampling``).
-5. **Claims** (:func:`parse_claims`): each template sentence -> ``(attribute, value)``;
-   **merging** = ordered union over the greedy text and the first samples (greedy first).
-6. **Edges**: generation ``j`` supports claim ``i`` iff ``i`` is among its parsed claims
-   (an exact stand-in for the entailment LLM).
-7. **Confidence** ("VC" stand-in): the LM's probability of the claim's value after its
-   template prefix (a tiny LM cannot verbalise a confidence).
-8. **Truth**: the knowledge base. The same centralities, metrics and UAD as the exact tier.
+:func:`run_seed` runs one seed of the tiny tier (see :mod:`repro.graphunc.world` for the
+design) and returns one row per merged claim of every person plus the greedy claims, so
+that :func:`summarise` can pool seeds, bootstrap over (seed, person) and run
+uncertainty-aware decoding with a threshold chosen on held-out people. Its settings are
+:class:`repro.graphunc.config.TinyConfig`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import logging
 
 import numpy as np
+import pandas as pd
+import torch
 
-__all__ = [
-    "ATTRIBUTES",
-    "TEMPLATES",
-    "Person",
-    "Vocab",
-    "make_kb",
-    "make_corpus",
-    "bio_prompt",
-    "parse_claims",
-    "merge_claims",
-    "entailment_matrix",
-    "claim_prefix",
-    "majority_values",
-]
+from repro.common.lm.evaluate import next_token_logprobs
+from repro.common.lm.recipe import TinyLMSpec, train_tiny_lm
+from repro.common.lm.sampling import generate
+from repro.common.seeds import seed_everything
+from repro.graphunc.config import TinyConfig
+from repro.graphunc.graph import claim_centralities
+from repro.graphunc.metrics import bootstrap_metrics, claim_metrics, uad_summary
+from repro.graphunc.world import (
+    Vocab,
+    bio_prompt,
+    claim_prefix,
+    entailment_matrix,
+    majority_values,
+    make_corpus,
+    make_kb,
+    merge_claims,
+    parse_claims,
+)
 
-# Attribute -> template words before the value (the value is one token, then ".").
-TEMPLATES: dict[str, tuple[str, ...]] = {
-    "year": ("was", "born", "in", "the", "year"),
-    "city": ("grew", "up", "in"),
-    "job": ("worked", "as", "a"),
-    "school": ("studied", "at"),
-    "country": ("is", "a", "citizen", "of"),
-    "award": ("won", "the"),
-}
-ATTRIBUTES = tuple(TEMPLATES)
-_N_VALUES = {"year": 60, "city": 24, "job": 16, "school": 16, "country": 12, "award": 12}
-_SYLLABLES = ("ka", "lo", "mi", "ra", "ten", "vo", "shu", "bel", "dar", "ni", "po", "zu", "fen", "gri", "ol", "sa")
-SPECIAL = ("<pad>", "<bos>", "<eos>", "bio", ":", ".")
+log = logging.getLogger(__name__)
+
+__all__ = ["run_seed", "summarise", "TINY_METHODS"]
+
+TINY_METHODS = ("sc", "closeness", "betweenness", "eigenvector", "pagerank", "vc", "closeness_vc", "sc_vc")
 
 
-@dataclass(frozen=True)
-class Person:
-    """One fictional person: two name tokens, one value per attribute, and popularity ``count``."""
-
-    first: str
-    last: str
-    facts: dict[str, str]
-    count: int
-
-
-def _values(attr: str) -> list[str]:
-    if attr == "year":
-        return [str(1900 + i) for i in range(_N_VALUES["year"])]
-    return [f"{attr}_{i}" for i in range(_N_VALUES[attr])]
+def _value_confidence(model: torch.nn.Module, vocab: Vocab, person, claims) -> np.ndarray:
+    """The LM's probability of each claim's value after the claim's template prefix."""
+    if not claims:
+        return np.zeros(0)
+    prompts = [vocab.encode(claim_prefix(person, attr)) for attr, _ in claims]
+    logp = next_token_logprobs(model, prompts)
+    ids = torch.tensor(vocab.encode([v for _, v in claims]))
+    return logp[torch.arange(len(claims)), ids].exp().double().numpy()
 
 
-def make_kb(n_people: int, max_count: int, zipf: float, seed: int) -> list[Person]:
-    """Fictional people with a Zipf-like popularity ``count = max(1, round(max_count * rank^-zipf))``.
+def run_seed(cfg: TinyConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """One seed: train, generate, build graphs; (claims table, greedy table, training info).
 
-    Attribute values are drawn with a skew (value ``k`` with weight ``1/(k+1)``) so that a
-    majority guess is a meaningful floor. Names are unique pairs of invented first and
-    last names.
+    The LM (Sec. 3.1's generator) is the shared tiny-LM recipe, :func:`repro.common.lm.recipe.train_tiny_lm`.
     """
-    if n_people < 2 or max_count < 1:
-        raise ValueError("need n_people >= 2 and max_count >= 1")
-    rng = np.random.default_rng(seed)
-    firsts = sorted({a + b for a in _SYLLABLES for b in _SYLLABLES})
-    lasts = sorted({a + b + "n" for a in _SYLLABLES for b in _SYLLABLES})
-    pairs = set()
-    while len(pairs) < n_people:
-        pairs.add((firsts[rng.integers(len(firsts))], lasts[rng.integers(len(lasts))]))
-    names = sorted(pairs)
-    rng.shuffle(names)
-    counts = [max(1, round(max_count * (r + 1) ** -zipf)) for r in range(n_people)]
-    people = []
-    for (first, last), count in zip(names, counts):
-        facts = {}
-        for attr in ATTRIBUTES:
-            vals = _values(attr)
-            w = 1.0 / (np.arange(len(vals)) + 1.0)
-            facts[attr] = vals[rng.choice(len(vals), p=w / w.sum())]
-        people.append(Person(first, last, facts, count))
-    return people
+    people = make_kb(cfg.kb.n_people, cfg.kb.max_count, cfg.kb.zipf, cfg.kb.seed)
+    vocab = Vocab(people)
+    docs = make_corpus(people, seed)
+    tokens = np.array([i for d in docs for i in vocab.encode(d)], dtype=np.int64)
+    seed_everything(seed, torch_threads=cfg.threads)
+    spec = TinyLMSpec(
+        vocab_size=len(vocab),
+        arch=cfg.lm.arch,
+        n_layer=cfg.lm.n_layer,
+        n_head=cfg.lm.n_head,
+        d_model=cfg.lm.d_model,
+        context=cfg.lm.context,
+        steps=cfg.lm.steps,
+        batch_size=cfg.lm.batch_size,
+        lr=cfg.lm.lr,
+        warmup=min(cfg.lm.warmup, cfg.lm.steps - 1),  # a smoke run of a few steps still reaches the peak rate
+        eval_every=0,  # the model is judged by its claims, not by held-out loss
+        log_every=max(1, cfg.lm.steps // 10),
+        seed=seed,
+        threads=cfg.threads,
+    )
+    lm = train_tiny_lm(spec, tokens, progress=True)
+    model, history = lm.model, lm.history
+    final_loss = float(history[-1]["train_loss"])
 
-
-class Vocab:
-    """Word-level vocabulary over the corpus' closed set of tokens."""
-
-    def __init__(self, people: Sequence[Person]) -> None:
-        words = list(SPECIAL)
-        for attr, tmpl in TEMPLATES.items():
-            words += list(tmpl) + _values(attr)
-        for p in people:
-            words += [p.first, p.last]
-        self.itos = list(dict.fromkeys(words))
-        self.stoi = {w: i for i, w in enumerate(self.itos)}
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, words: Sequence[str]) -> list[int]:
-        try:
-            return [self.stoi[w] for w in words]
-        except KeyError as err:
-            raise ValueError(f"word {err.args[0]!r} is not in the vocabulary") from None
-
-    def decode(self, ids: Sequence[int]) -> list[str]:
-        return [self.itos[i] for i in ids]
-
-
-def bio_prompt(p: Person) -> list[str]:
-    """The generation prompt ``<bos> bio <first> <last> :``."""
-    return ["<bos>", "bio", p.first, p.last, ":"]
-
-
-def _sentence(p: Person, attr: str, value: str) -> list[str]:
-    return [p.first, p.last, *TEMPLATES[attr], value, "."]
-
-
-def claim_prefix(p: Person, attr: str) -> list[str]:
-    """Prompt + the claim's template up to its value (for the model's own confidence)."""
-    return [*bio_prompt(p), p.first, p.last, *TEMPLATES[attr]]
-
-
-def make_corpus(people: Sequence[Person], seed: int) -> list[list[str]]:
-    """Each person's bio ``count`` times, sentence order shuffled per copy; documents shuffled."""
-    rng = np.random.default_rng(seed)
-    docs = []
-    for p in people:
-        for _ in range(p.count):
-            order = rng.permutation(len(ATTRIBUTES))
-            words = bio_prompt(p)
-            for k in order:
-                attr = ATTRIBUTES[k]
-                words += _sentence(p, attr, p.facts[attr])
-            docs.append(words + ["<eos>"])
-    perm = rng.permutation(len(docs))
-    return [docs[i] for i in perm]
-
-
-def parse_claims(words: Sequence[str]) -> list[tuple[str, str]]:
-    """Claims ``(attribute, value)`` of a generated bio, in order, duplicates removed.
-
-    The text is split at ``.``; a sentence is a claim when, after the two name tokens,
-    it is an attribute template followed by one value of that attribute (lenient
-    parsing: other sentences are dropped, as the paper drops unparseable lines).
-    """
-    claims: list[tuple[str, str]] = []
-    sentence: list[str] = []
-    valid = {attr: set(_values(attr)) for attr in ATTRIBUTES}
-    for w in [*words, "."]:
-        if w != ".":
-            sentence.append(w)
+    prompts = [vocab.encode(bio_prompt(p)) for p in people]
+    eos = vocab.stoi["<eos>"]
+    n_gen = 1 + cfg.gen.n_samples
+    greedy = generate(model, prompts, cfg.gen.max_new_tokens, temperature=0.0, stop_ids=[eos])
+    sampled = generate(
+        model,
+        [p for p in prompts for _ in range(cfg.gen.n_samples)],
+        cfg.gen.max_new_tokens,
+        temperature=cfg.gen.temperature,
+        stop_ids=[eos],
+        seed=seed,
+    )
+    rows, greedy_rows = [], []
+    for k, person in enumerate(tqdm_people(people)):
+        texts = [greedy[k]] + sampled[k * cfg.gen.n_samples : (k + 1) * cfg.gen.n_samples]
+        per_gen = [parse_claims(vocab.decode(t)) for t in texts]
+        claims = merge_claims(per_gen[: cfg.gen.n_claim_texts])
+        truth = person.facts
+        for attr, value in per_gen[0]:
+            greedy_rows.append(
+                {"seed": seed, "person": k, "attr": attr, "value": value, "true": int(truth[attr] == value)}
+            )
+        if not claims:
             continue
-        body = sentence[2:]
-        for attr, tmpl in TEMPLATES.items():
-            if len(body) == len(tmpl) + 1 and tuple(body[:-1]) == tmpl and body[-1] in valid[attr]:
-                if (attr, body[-1]) not in claims:
-                    claims.append((attr, body[-1]))
-                break
-        sentence = []
-    return claims
+        m = entailment_matrix(per_gen[:n_gen], claims)
+        vc = _value_confidence(model, vocab, person, claims)
+        c = claim_centralities(m, vc)
+        eigen = c.eigenvector if c.eigenvector is not None else -np.ones(len(claims))
+        for i, (attr, value) in enumerate(claims):
+            rows.append(
+                {
+                    "seed": seed,
+                    "person": k,
+                    "count": person.count,
+                    "attr": attr,
+                    "value": value,
+                    "true": int(truth[attr] == value),
+                    "in_greedy": int(m[0, i] == 1),
+                    "sc": c.sc[i],
+                    "closeness": c.closeness[i],
+                    "betweenness": c.betweenness[i],
+                    "eigenvector": eigen[i],
+                    "pagerank": c.pagerank[i],
+                    "vc": vc[i],
+                    "closeness_vc": c.closeness_vc[i],
+                    "sc_vc": c.sc[i] + vc[i],
+                }
+            )
+    majority = majority_values(people)
+    floor = float(np.mean([np.mean([p.facts[a] == v for a, v in majority.items()]) for p in people]))
+    info = {"final_train_loss": final_loss, "majority_precision_all": floor}
+    return pd.DataFrame(rows), pd.DataFrame(greedy_rows), info
 
 
-def merge_claims(per_text: Sequence[Sequence[tuple[str, str]]]) -> list[tuple[str, str]]:
-    """Ordered union of the claims of several texts (greedy text first), as in Sec. 3.1."""
-    merged: list[tuple[str, str]] = []
-    for claims in per_text:
-        for c in claims:
-            if c not in merged:
-                merged.append(c)
-    return merged
+def tqdm_people(people):
+    """Progress over people in the log."""
+    from tqdm.auto import tqdm
+
+    return tqdm(people, desc="graphs", dynamic_ncols=True)
 
 
-def entailment_matrix(
-    per_generation: Sequence[Sequence[tuple[str, str]]], claims: Sequence[tuple[str, str]]
-) -> np.ndarray:
-    """``M[j, i] = 1`` iff generation ``j`` states claim ``i`` (exact-match entailment)."""
-    m = np.zeros((len(per_generation), len(claims)))
-    for j, gen in enumerate(per_generation):
-        s = set(gen)
-        for i, c in enumerate(claims):
-            m[j, i] = float(c in s)
-    return m
+def _heldout_people(n_people: int, frac: float, seed: int) -> set[int]:
+    rng = np.random.default_rng((seed, 17))
+    k = max(1, round(frac * n_people))
+    return set(int(i) for i in rng.choice(n_people, size=k, replace=False))
 
 
-def majority_values(people: Sequence[Person]) -> dict[str, str]:
-    """The most frequent value of each attribute in the corpus (bios weighted by popularity)."""
-    out = {}
-    for attr in ATTRIBUTES:
-        counts: dict[str, int] = {}
-        for p in people:
-            counts[p.facts[attr]] = counts.get(p.facts[attr], 0) + p.count
-        out[attr] = max(sorted(counts), key=lambda v: counts[v])
-    return out
+def summarise(
+    cfg: TinyConfig, claims: pd.DataFrame, greedy: pd.DataFrame, people: int
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Pooled metrics with bootstrap CIs, per-seed metrics, UAD vs greedy on test people, and floors."""
+    numbers: dict[str, float] = {}
+    y = claims["true"].to_numpy()
+    groups = (claims["seed"].astype(str) + ":" + claims["person"].astype(str)).to_numpy()
+    table = []
+    for j, method in enumerate(TINY_METHODS):
+        s = claims[method].to_numpy(dtype=float)
+        keep = np.isfinite(s) & (s != -1)
+        met = claim_metrics(y[keep], s[keep])
+        ci = bootstrap_metrics(y[keep], s[keep], groups[keep], cfg.n_boot, seed=j)
+        for k in ("auroc", "auprc", "auprc_n"):
+            numbers[f"{method}.{k}"] = met[k]
+            numbers[f"{method}.{k}_ci_low"], numbers[f"{method}.{k}_ci_high"] = ci[k]
+        for seed in cfg.seeds:
+            sel = keep & (claims["seed"].to_numpy() == seed)
+            ms = claim_metrics(y[sel], s[sel])
+            table.append({"seed": seed, "method": method, **ms})
+        table.append(
+            {
+                "seed": "pooled",
+                "method": method,
+                **met,
+                **{f"{k}_ci_low": ci[k][0] for k in met},
+                **{f"{k}_ci_high": ci[k][1] for k in met},
+            }
+        )
+    numbers["n_claims"] = int(len(claims))
+    numbers["frac_true"] = float(y.mean())
+    numbers["floor.random.auroc"] = 0.5
+    numbers["floor.random.auprc"] = float(y.mean())  # a random score's expected average precision
+
+    # UAD (Sec. 5.2): threshold from held-out people, applied to the other people; vs greedy decoding.
+    res: dict[str, list[dict[str, float]]] = {"greedy": [], "uad": [], "uad_sc": [], "floor": []}
+    for seed in cfg.seeds:
+        held = _heldout_people(people, cfg.uad.heldout_frac, seed)
+        cs = claims[claims["seed"] == seed]
+        gs = greedy[greedy["seed"] == seed]
+        test = [k for k in range(people) if k not in held]
+        for name, method in (("uad", cfg.uad.method), ("uad_sc", "sc")):
+            thr = float(np.percentile(cs[cs["person"].isin(held)][method].to_numpy(), cfg.uad.percentile))
+            kept = cs[cs[method] >= thr]
+            res[name].append(uad_summary([tuple(bool(t) for t in kept[kept["person"] == k]["true"]) for k in test]))
+        res["greedy"].append(uad_summary([tuple(bool(t) for t in gs[gs["person"] == k]["true"]) for k in test]))
+    for name, key in (("greedy", "greedy"), ("uad", cfg.uad.method), ("uad_sc", "sc")):
+        for stat in ("precision", "true_claims", "false_claims", "respond_ratio"):
+            numbers[f"uad.{key}.{stat}"] = float(np.mean([r[stat] for r in res[name]]))
+    numbers["uad.percentile"] = cfg.uad.percentile
+
+    # the trade-off curve of Fig. 4: every percentile, closeness and SC, mean over seeds
+    sweep = []
+    for method in ("closeness", "sc"):
+        for pct in cfg.uad.sweep:
+            stats = []
+            for seed in cfg.seeds:
+                held = _heldout_people(people, cfg.uad.heldout_frac, seed)
+                cs = claims[claims["seed"] == seed]
+                thr = float(np.percentile(cs[cs["person"].isin(held)][method].to_numpy(), pct))
+                kept = cs[cs[method] >= thr]
+                test = [k for k in range(people) if k not in held]
+                stats.append(uad_summary([tuple(bool(t) for t in kept[kept["person"] == k]["true"]) for k in test]))
+            row = {"method": method, "percentile": pct, **{k: float(np.mean([r[k] for r in stats])) for k in stats[0]}}
+            sweep.append(row)
+            for k in ("precision", "true_claims"):
+                numbers[f"uad_sweep.{method}.p{pct:g}.{k}"] = row[k]
+    for name, key in (("greedy", "greedy"),):
+        sweep.append(
+            {
+                "method": "greedy",
+                "percentile": None,
+                **{k: numbers[f"uad.{key}.{k}"] for k in ("precision", "true_claims", "false_claims", "respond_ratio")},
+            }
+        )
+    return numbers, pd.DataFrame(table), pd.DataFrame(sweep)

@@ -14,7 +14,7 @@ its own config onto the spec in its method module:
   (distributional alignment notes Sec. 6);
 * ``repro.pplcorr.tiny_lm.train_transformer``: the transformer population members and the
   fresh LM pretrained on each selection arm (perplexity correlations Secs. 4-5);
-* ``repro.graphunc.endtoend.run_seed``: the LM whose biographies are scored (graph-based
+* ``repro.graphunc.tiny.run_seed``: the LM whose biographies are scored (graph-based
   uncertainty Secs. 3-5).
 
 The recipe makes no choices of its own beyond the cosine floor ``lr / 10``, which every caller

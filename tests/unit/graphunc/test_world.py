@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repro.graphunc.tiny import (
+from repro.graphunc.world import (
     ATTRIBUTES,
     Vocab,
     bio_prompt,
