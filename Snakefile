@@ -14,6 +14,8 @@ configfile: "params.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpora.smk"
+# <slug>__fetch of every paper with released data (before the paper rule files, whose rules read the files).
+include: "workflow/rules/downloads.smk"
 
 
 # One rules file per registered paper; each defines a target rule named <slug>

@@ -33,9 +33,8 @@
 #   paper_plan.{n_test_takers,n_categories}   paper scale only
 
 AB = paper_params("autobencher")
-AB_RELEASE = AB["release"]
-AB_FOLDER = "resources/github.com/farzaank/AutoBencher"
-AB_FILE = {name: f"{AB_FOLDER}/{spec['path']}" for name, spec in AB_RELEASE["files"].items()}
+# The safety fork's judged answers (rule autobencher__fetch, workflow/rules/downloads.smk): name -> local path.
+AB_FILE = {name: spec["path"] for name, spec in downloads("autobencher").items()}
 AB_SEEDS = AB["tiny"]["seeds"]
 AB_OUT = "results/{scale}/autobencher"
 AB_LOG = "logs/{scale}/autobencher"
@@ -57,26 +56,6 @@ rule autobencher:
     input:
         numbers=f"results/{SCALE}/autobencher/numbers.json",
         figures=expand("results/{scale}/autobencher/figures/{fig}.png", scale=SCALE, fig=AB_FIGURES),
-
-
-rule autobencher__fetch:
-    """The safety fork's judged answers at the pinned commit, from the pinned URL or $REPRO_MIRROR, sha256-checked."""
-    input:
-        pins=pins_file(
-            "autobencher",
-            {
-                name: {"url": f"{AB_RELEASE['base_url']}/{spec['path']}", "sha256": spec["sha256"]}
-                for name, spec in AB_RELEASE["files"].items()
-            },
-        ),
-    output:
-        **AB_FILE,
-    log:
-        "logs/autobencher/fetch.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/common/fetch.py"
 
 
 rule autobencher__safety:

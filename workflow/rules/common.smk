@@ -301,7 +301,7 @@ _DOWNLOADS = {}
 
 
 def downloads(slug):
-    """name -> {"url", "sha256", "path"} of the released files rule <slug>__fetch writes: the paper's
+    """name -> {"url", "sha256", "path"} of the released files that <slug>__fetch writes, as pinned by the paper's
     repro.<slug>.data:pinned_files(resolved params block, registry folder), through parse_cache (the data module
     may import pandas; its package's data files, e.g. distalign's released_files.tsv, are fingerprinted too).
     Key order is the function's. Use `{name: spec["path"] for name, spec in downloads(slug).items()}` as inputs."""

@@ -31,13 +31,9 @@
 #   tiny.train.{n_params,n_train_questions,n_train_examples,train_tokens,final_eval_loss,overlap_with_evaluated}
 #   live.<model>.<dataset>.<steering>.<method>.{tv,parse_fail_rate}   paper scale only (distalign__live)
 
-from repro.distalign.data import file_name, released_files
-
 DA = paper_params("distalign")
-DA_URL = DA["data"]["url"].replace("{commit}", DA["data"]["commit"])
-DA_FOLDER = "resources/github.com/nicolemeister/benchmarking-distributional-alignment"
-DA_RELEASED = released_files()  # repository path -> sha256 (src/repro/distalign/released_files.tsv)
-DA_FILE = {file_name(p): f"{DA_FOLDER}/{p}" for p in DA_RELEASED}
+# The released files (rule distalign__fetch, workflow/rules/downloads.smk; list: released_files.tsv): name -> path.
+DA_FILE = {name: spec["path"] for name, spec in downloads("distalign").items()}
 DA_RAW = {k: v for k, v in DA_FILE.items() if "_gpt_4_" in k or "_gpt_3_5_" in k}
 DA_PROMPTS = {k: v for k, v in DA_FILE.items() if k.startswith("inputs_")}
 DA_DATA = {k: v for k, v in DA_FILE.items() if k not in DA_RAW and k not in DA_PROMPTS}
@@ -57,26 +53,6 @@ rule distalign:
     input:
         numbers=f"results/{SCALE}/distalign/numbers.json",
         figures=expand("results/{scale}/distalign/figures/{fig}.png", scale=SCALE, fig=list(DA_FIGURES)),
-
-
-rule distalign__fetch:
-    """The released files (data, per-question TVs, GPT-4 outputs), pinned commit, sha256-checked."""
-    input:
-        pins=pins_file(
-            "distalign",
-            {
-                name: {"url": f"{DA_URL}/{path}", "sha256": sha}
-                for name, (path, sha) in zip(DA_FILE, DA_RELEASED.items())
-            },
-        ),
-    output:
-        **DA_FILE,
-    log:
-        "logs/distalign/fetch.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/common/fetch.py"
 
 
 rule distalign__cells:

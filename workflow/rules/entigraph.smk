@@ -42,8 +42,8 @@ EG_BENCH = "benchmarks/{scale}/entigraph"
 # Code inputs per rule (edits rerun exactly the rules whose code changed; figures.py reruns only figures).
 EG_FIGURES = ["toy_model", "scaling"]
 EG_CORPORA = expand(f"{CORPORA_RESOURCES}/{{corpus}}.json", corpus=EG["data"]["corpora"])
-EG_QUALITY_FOLDER = "resources/github.com/nyu-mll/quality"
-EG_QUALITY = {spec["name"]: f"{EG_QUALITY_FOLDER}/{spec['path']}" for spec in EG["quality"]}
+# The QuALITY files, in params order (rule entigraph__fetch, workflow/rules/downloads.smk): name -> local path.
+EG_QUALITY = {name: spec["path"] for name, spec in downloads("entigraph").items()}
 EG_RUNS = [f"{m}-{b}" for m in EG["cpt"]["methods"] for b in EG["cpt"]["budgets"]]
 for _m in EG["cpt"]["methods"]:
     for _b in EG["cpt"]["budgets"]:
@@ -59,23 +59,6 @@ rule entigraph:
     input:
         numbers=f"results/{SCALE}/entigraph/numbers.json",
         figures=expand("results/{scale}/entigraph/figures/{fig}.png", scale=SCALE, fig=EG_FIGURES),
-
-
-rule entigraph__fetch:
-    """QuALITY v1.0.1 files (paper scale: train + dev; tiny: the mirrored example), pinned commit, sha256-checked."""
-    input:
-        pins=pins_file(
-            "entigraph",
-            {spec["name"]: spec for spec in EG["quality"]},
-        ),
-    output:
-        **EG_QUALITY,
-    log:
-        "logs/entigraph/fetch.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/common/fetch.py"
 
 
 rule entigraph__math:

@@ -35,9 +35,8 @@
 #   tiny.lm.final_train_loss, tiny.greedy.precision_all_people, tiny.n_claims, tiny.frac_true, tiny.n_seeds
 
 GU_PARAMS = paper_params("graphunc")
-GU_RELEASE = GU_PARAMS["release"]
-GU_FOLDER = "resources/github.com/jiangjmj/Graph-based-Uncertainty"
-GU_FILE = {name: f"{GU_FOLDER}/{spec['path']}" for name, spec in GU_RELEASE["files"].items()}
+# The released artifacts (rule graphunc__fetch, workflow/rules/downloads.smk): input name -> local path.
+GU_FILE = {name: spec["path"] for name, spec in downloads("graphunc").items()}
 GU_MATRIX = {k: v for k, v in GU_FILE.items() if k.startswith("matrix_")}
 GU_AUTHORS = {k: v for k, v in GU_FILE.items() if k.startswith("authors_")}
 GU_UAD = {k: v for k, v in GU_FILE.items() if k.startswith("uad_")}
@@ -58,26 +57,6 @@ rule graphunc:
         numbers=f"results/{SCALE}/graphunc/numbers.json",
         figures=expand("results/{scale}/graphunc/figures/{fig}.png", scale=SCALE, fig=list(GU_FIGURES)),
         plan=GU_PAPER_PLAN,
-
-
-rule graphunc__fetch:
-    """The released artifacts at the pinned commit, from the pinned URL or $REPRO_MIRROR, sha256-checked."""
-    input:
-        pins=pins_file(
-            "graphunc",
-            {
-                name: {"url": f"{GU_RELEASE['base_url']}/{spec['path']}", "sha256": spec["sha256"]}
-                for name, spec in GU_RELEASE["files"].items()
-            },
-        ),
-    output:
-        **GU_FILE,
-    log:
-        "logs/graphunc/fetch.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/common/fetch.py"
 
 
 rule graphunc__exact:

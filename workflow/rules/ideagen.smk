@@ -34,8 +34,8 @@
 
 
 IDEA = paper_params("ideagen")
-IDEA_DATA = parse_cache("ideagen-files", "repro.ideagen.data:pinned_files", IDEA["data"])  # name -> {url, sha256, path}
-IDEA_FILE = {name: spec["path"] for name, spec in IDEA_DATA.items()}
+# The released reviews and titles (rule ideagen__fetch, workflow/rules/downloads.smk): name -> local path.
+IDEA_FILE = {name: spec["path"] for name, spec in downloads("ideagen").items()}
 IDEA_OUT = "results/{scale}/ideagen"
 IDEA_LOG = "logs/{scale}/ideagen"
 IDEA_BENCH = "benchmarks/{scale}/ideagen"
@@ -49,23 +49,6 @@ rule ideagen:
     input:
         numbers=f"results/{SCALE}/ideagen/numbers.json",
         figures=expand("results/{scale}/ideagen/figures/{fig}.png", scale=SCALE, fig=IDEA_FIGURES),
-
-
-rule ideagen__fetch:
-    """The released blind reviews and the id/title mapping, from the pinned URL or $REPRO_MIRROR."""
-    input:
-        pins=pins_file(
-            "ideagen",
-            IDEA_DATA,
-        ),
-    output:
-        **IDEA_FILE,
-    log:
-        "logs/ideagen/fetch.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/common/fetch.py"
 
 
 for _step, _doc in [

@@ -28,12 +28,8 @@
 # repro.obsscaling.config) through workflow/scripts/common/step.py.
 
 
-OBS_DATA = parse_cache(
-    "obsscaling-files",
-    "repro.obsscaling.data:pinned_files",
-    paper_params("obsscaling")["data"],
-)  # (OBS is defined below)  # name -> {url, sha256, path}
-OBS_FILE = {name: spec["path"] for name, spec in OBS_DATA.items()}
+# The released CSVs (rule obsscaling__fetch, workflow/rules/downloads.smk): name -> local path.
+OBS_FILE = {name: spec["path"] for name, spec in downloads("obsscaling").items()}
 OBS_OUT = "results/{scale}/obsscaling"
 OBS_LOG = "logs/{scale}/obsscaling"
 OBS_BENCH = "benchmarks/{scale}/obsscaling"
@@ -50,23 +46,6 @@ rule obsscaling:
     input:
         numbers=f"results/{SCALE}/obsscaling/numbers.json",
         figures=expand("results/{scale}/obsscaling/figures/{fig}.png", scale=SCALE, fig=OBS_FIGURES),
-
-
-rule obsscaling__fetch:
-    """The seven released CSVs, from the pinned URL or $REPRO_MIRROR, sha256-checked."""
-    input:
-        pins=pins_file(
-            "obsscaling",
-            OBS_DATA,
-        ),
-    output:
-        **OBS_FILE,
-    log:
-        "logs/obsscaling/fetch.log",
-    conda:
-        REPRO_ENV
-    script:
-        "../scripts/common/fetch.py"
 
 
 rule obsscaling__pca:

@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,7 @@ __all__ = [
     "OQA_GROUP_FILE",
     "released_files",
     "file_name",
+    "pinned_files",
     "released_inputs",
     "Question",
     "load_truth",
@@ -80,6 +82,24 @@ def file_name(path: str) -> str:
     name = name.replace("Pew_American_Trends_Panel_disagreement_100/", "").replace("express_distribution", "verbalize")
     name = re.sub(r"\.(json|csv)$", "", name)
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+
+
+def pinned_files(params: Mapping[str, Any], folder: str) -> dict[str, dict[str, str]]:
+    """name (:func:`file_name`) -> {url, sha256, path} of every released file the pipeline reads.
+
+    ``params``: the resolved distalign block of params.yaml; its ``data`` section holds the repository URL with
+    ``{commit}`` and the commit. The files and their sha256 are :func:`released_files` (``released_files.tsv``).
+    ``folder``: the download folder of the paper's registry group (workflow/papers.yaml), standing for the
+    repository; each file lands at ``<folder>/<path in the repository>``.
+    """
+    data = params["data"]
+    if "{commit}" not in data["url"]:
+        raise DataError(f"params.yaml: distalign data.url {data['url']!r} has no {{commit}} to pin")
+    base = data["url"].replace("{commit}", data["commit"])
+    return {
+        file_name(path): {"url": f"{base}/{path}", "sha256": sha, "path": f"{folder}/{path}"}
+        for path, sha in released_files().items()
+    }
 
 
 def released_inputs(inputs: Mapping[str, Path]) -> dict[str, Path]:

@@ -42,6 +42,7 @@ __all__ = [
     "setting_name",
     "parse_setting",
     "released_paths",
+    "pinned_files",
     "load_prompts",
     "load_author_metrics",
     "UadOutput",
@@ -105,6 +106,28 @@ def released_paths(setting: str, samples: int) -> dict[str, str]:
         "matrix": f"{folder}/{ds}_{mo}_bipartite_sc_{samples}samples_4matches.json",
         "authors": f"{folder}/plot_roc_curve_{mo}_4matches_{samples}samples.json",
     }
+
+
+def pinned_files(params: Mapping[str, Any], folder: str) -> dict[str, dict[str, str]]:
+    """Rule input name -> {url, sha256, path} of every released artifact read (matrices, cached metrics, UAD).
+
+    ``params``: the resolved graphunc block of params.yaml; its ``release`` section holds ``base_url`` (the
+    repository at the pinned commit) and ``files: {name: {path, sha256}}``. ``folder``: the download folder of
+    the paper's registry group (workflow/papers.yaml), standing for the repository; each file lands at
+    ``<folder>/<path in the repository>``.
+    """
+    release = params["release"]
+    out = {}
+    for name, spec in release["files"].items():
+        missing = [key for key in ("path", "sha256") if key not in spec]
+        if missing:
+            raise DataError(f"params.yaml: graphunc release.files.{name} has no {missing}")
+        out[name] = {
+            "url": f"{release['base_url']}/{spec['path']}",
+            "sha256": spec["sha256"],
+            "path": f"{folder}/{spec['path']}",
+        }
+    return out
 
 
 @dataclass(frozen=True)

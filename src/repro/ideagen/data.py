@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -89,12 +91,27 @@ def load_titles(path: str | os.PathLike[str]) -> pd.DataFrame:
     return pd.concat([out, parts], axis=1)[["idea_id", "topic", "condition", "title"]]
 
 
-def pinned_files(data: dict, resources: str | os.PathLike[str] = "resources") -> dict[str, dict[str, str]]:
-    """name -> {url, sha256, path} for the ``data`` block of params.yaml (URL template + commit + files)."""
-    from repro.common.fetch import local_path
+def pinned_files(params: Mapping[str, Any], folder: str) -> dict[str, dict[str, str]]:
+    """name -> {url, sha256, path} of the released study files (the blind reviews of the human study, ``reviews_ideation/``).
 
+    ``params``: the resolved ideagen block of params.yaml; its ``data`` section holds the URL template (with
+    ``{commit}`` and ``{file}``), the commit and ``files: {name: {file, sha256}}``. ``folder``: the download
+    folder of the paper's registry group (workflow/papers.yaml), standing for the repository; each file lands at
+    ``<folder>/<commit>/<path in the repository>``, the mirror layout (``repro.common.fetch.local_path``).
+    """
+    data = params["data"]
     out = {}
     for name, spec in data["files"].items():
-        url = data["url"].format(commit=data["commit"], file=spec["file"])
-        out[name] = {"url": url, "sha256": spec["sha256"], "path": str(local_path(url, resources))}
+        try:
+            url = data["url"].format(commit=data["commit"], file=spec["file"])
+        except (KeyError, IndexError) as exc:
+            raise DataError(
+                f"params.yaml: ideagen data.url {data['url']!r} has an unknown field {exc}; "
+                "it may use {commit} and {file}"
+            ) from None
+        # The path from the commit on: the URL's host and repository are what `folder` stands for.
+        _, sep, in_repo = url.partition(f"/{data['commit']}/")
+        if not sep:
+            raise DataError(f"params.yaml: ideagen data.url {data['url']!r} has no /{{commit}}/ path segment")
+        out[name] = {"url": url, "sha256": spec["sha256"], "path": f"{folder}/{data['commit']}/{in_repo}"}
     return out

@@ -21,7 +21,6 @@ from typing import Any
 
 import pandas as pd
 
-from repro.common.fetch import local_path
 from repro.common.io import DataError, read_csv
 
 __all__ = [
@@ -200,8 +199,15 @@ def bbh_chance() -> float:
     return sum(BBH_SUBTASK_CHANCE.values()) / len(BBH_SUBTASK_CHANCE)
 
 
-def pinned_files(data: Mapping[str, Any], resources: str | os.PathLike[str] = "resources") -> dict[str, dict[str, str]]:
-    """name -> {url, sha256, path} for the ``data`` block of params.yaml (URL template + commit + files)."""
+def pinned_files(params: Mapping[str, Any], folder: str) -> dict[str, dict[str, str]]:
+    """name -> {url, sha256, path} of the released CSVs (Sec. 3.1: the authors' ``eval_results/`` tables).
+
+    ``params``: the resolved obsscaling block of params.yaml; its ``data`` section holds the URL template (with
+    ``{commit}`` and ``{file}``), the commit and ``files: {name: {file, sha256}}``. ``folder``: the download
+    folder of the paper's registry group (workflow/papers.yaml), standing for the repository; each file lands at
+    ``<folder>/<commit>/<path in the repository>``, the mirror layout (``repro.common.fetch.local_path``).
+    """
+    data = params["data"]
     out = {}
     for name, spec in data["files"].items():
         try:
@@ -211,5 +217,9 @@ def pinned_files(data: Mapping[str, Any], resources: str | os.PathLike[str] = "r
                 f"params.yaml: obsscaling data.url {data['url']!r} has an unknown field {exc}; "
                 "it may use {commit} and {file}"
             ) from None
-        out[name] = {"url": url, "sha256": spec["sha256"], "path": str(local_path(url, resources))}
+        # The path from the commit on: the URL's host and repository are what `folder` stands for.
+        _, sep, in_repo = url.partition(f"/{data['commit']}/")
+        if not sep:
+            raise DataError(f"params.yaml: obsscaling data.url {data['url']!r} has no /{{commit}}/ path segment")
+        out[name] = {"url": url, "sha256": spec["sha256"], "path": f"{folder}/{data['commit']}/{in_repo}"}
     return out

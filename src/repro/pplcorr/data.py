@@ -13,14 +13,15 @@ the LLMs of ``X``; a missing LLM or a NaN value is an error that names the LLM.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from repro.common.io import DataError, read_csv
 
-__all__ = ["TARGET_GROUPS", "DataError", "check_bpb", "load_bpb", "load_errors", "target_errors"]
+__all__ = ["TARGET_GROUPS", "DataError", "check_bpb", "load_bpb", "load_errors", "pinned_files", "target_errors"]
 
 #: Target -> benchmark rows of the error CSV averaged into ``y`` (the paper's eight targets
 #: as named in the released ``fasttext_info`` files; LAMBADA averages two variants).
@@ -110,18 +111,23 @@ def target_errors(errors: pd.DataFrame, models: Sequence[str], target: str) -> n
     return sub.mean(axis=1).to_numpy(dtype=np.float64)
 
 
-def pinned_files(data: dict, resources: str = "resources") -> dict[str, dict[str, str]]:
-    """``{name: {url, sha256, path}}`` for the released files named in params ``data``.
+def pinned_files(params: Mapping[str, Any], folder: str) -> dict[str, dict[str, str]]:
+    """``{name: {url, sha256, path}}`` of the released files (Sec. 4 / App.: BPB and error CSVs, fasttext_info).
 
-    ``data = {url: ".../{commit}/{file}", commit, folder, files: {name: {file, sha256}}}``;
-    each file lands at ``<resources>/<folder>/<commit>/<file>`` (the registry's download folder).
+    ``params``: the resolved pplcorr block of params.yaml; its ``data`` section is
+    ``{url: ".../{commit}/{file}", commit, files: {name: {file, sha256}}}``. ``folder``: the download folder of
+    the paper's registry group (workflow/papers.yaml), standing for the repository; each file lands at
+    ``<folder>/<commit>/<file>``.
     """
+    data = params["data"]
     out = {}
     for name, spec in data["files"].items():
-        url = data["url"].format(commit=data["commit"], file=spec["file"])
-        out[name] = {
-            "url": url,
-            "sha256": spec["sha256"],
-            "path": f"{resources}/{data['folder']}/{data['commit']}/{spec['file']}",
-        }
+        try:
+            url = data["url"].format(commit=data["commit"], file=spec["file"])
+        except (KeyError, IndexError) as exc:
+            raise DataError(
+                f"params.yaml: pplcorr data.url {data['url']!r} has an unknown field {exc}; "
+                "it may use {commit} and {file}"
+            ) from None
+        out[name] = {"url": url, "sha256": spec["sha256"], "path": f"{folder}/{data['commit']}/{spec['file']}"}
     return out

@@ -580,9 +580,15 @@ def _fetch_bad_url(ctx: Ctx) -> None:
 def _obsscaling_pinned_bad_template(ctx: Ctx) -> None:
     from repro.obsscaling.data import pinned_files
 
-    data = copy.deepcopy(resolve(_params(), "obsscaling", "tiny")["data"])
-    data["url"] = "https://raw.githubusercontent.com/ryoungj/ObsScaling/{commit}/{folder}/{file}"
-    pinned_files(data, ctx.tmp / "resources")
+    params = copy.deepcopy(resolve(_params(), "obsscaling", "tiny"))
+    params["data"]["url"] = "https://raw.githubusercontent.com/ryoungj/ObsScaling/{commit}/{folder}/{file}"
+    pinned_files(params, _fetch_folder(ctx, "obsscaling"))
+
+
+def _fetch_folder(ctx: Ctx, slug: str) -> str:
+    """The download folder of rule <slug>__fetch (its registry group), under the case's folder."""
+    groups = load_registry(ROOT / "workflow" / "papers.yaml").downloads.values()
+    return str(ctx.tmp / next(g.folder for g in groups if g.target == f"{slug}__fetch"))
 
 
 def _paper_file_not_in_mirror(slug: str) -> Callable[[Ctx], None]:
@@ -594,7 +600,7 @@ def _paper_file_not_in_mirror(slug: str) -> Callable[[Ctx], None]:
         from repro.common.fetch import fetch
 
         pinned = importlib.import_module(f"repro.{slug}.data").pinned_files(
-            resolve(_params(), slug, "tiny")["data"], ctx.tmp / "resources"
+            resolve(_params(), slug, "tiny"), _fetch_folder(ctx, slug)
         )
         first = next(iter(pinned.values()))
         fetch(first["url"], first["sha256"], first["path"], mirror=_mirror_with(ctx, None))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
+from repro.common.registry import load_registry
 from repro.obsscaling.data import (
     EVAL_FAMILIES,
     FAMILY,
@@ -19,6 +22,8 @@ from repro.obsscaling.data import (
     select_models,
     slug,
 )
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_read_table_reports_file_and_missing_columns(tmp_path):
@@ -72,7 +77,8 @@ def test_merge_on_model_keeps_left_columns():
 def test_pinned_files_follow_the_mirror_layout(obs_params):
     from repro.obsscaling.data import pinned_files
 
-    files = pinned_files(obs_params["data"])
+    folder = load_registry(ROOT / "workflow" / "papers.yaml").downloads["obsscaling"].folder
+    files = pinned_files(obs_params, folder)
     assert len(files) == 7
     base = files["base_eval"]
     commit = obs_params["data"]["commit"]

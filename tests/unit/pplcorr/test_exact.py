@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from repro.common.fetch import fetch
+from repro.common.registry import load_registry
 from repro.pplcorr import data, exact
 from repro.pplcorr.estimators import sign_cdf, spearmanr
+
+ROOT = Path(__file__).resolve().parents[3]
 
 # notes Sec. 5.1: exact for the LAMBADA targets; near-ties at 10th place elsewhere
 EXPECTED_OVERLAP = {
@@ -25,7 +30,8 @@ EXPECTED_OVERLAP = {
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory, paper_params):
-    files = data.pinned_files(paper_params("pplcorr", "tiny")["data"])
+    folder = load_registry(ROOT / "workflow" / "papers.yaml").downloads["pplcorr"].folder  # unused: fetched to base
+    files = data.pinned_files(paper_params("pplcorr", "tiny"), folder)
     base = tmp_path_factory.mktemp("pplcorr")
     paths = {k: fetch(v["url"], v["sha256"], base / k) for k, v in files.items()}
     return data.load_bpb(paths["bpb_synthetic"]), data.load_errors(paths["errors"]), paths
