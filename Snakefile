@@ -25,6 +25,8 @@ for _paper in PAPERS:
     include: f"workflow/rules/{_paper}.smk"
 
 
+# <slug>__fig_<name> of every paper (after the paper rule files, which register their figures).
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -152,22 +152,4 @@ AB_FIG_INPUTS = {
 }
 
 for _fig in AB_FIGURES:
-
-    rule:
-        name:
-            f"autobencher__fig_{_fig}"
-        input:
-            **AB_FIG_INPUTS[_fig],
-            code=figure_code("autobencher"),
-            labels=params_file("autobencher", f"fig_{_fig}", AB["figures"]),
-        output:
-            png=report(
-                f"{AB_OUT}/figures/{_fig}.png", caption=f"../report/autobencher_{_fig}.rst", category="autobencher"
-            ),
-            pdf=f"{AB_OUT}/figures/{_fig}.pdf",
-        log:
-            f"{AB_LOG}/fig_{_fig}.log",
-        conda:
-            REPRO_ENV
-        script:
-            "../scripts/common/figure.py"
+    figure_rule("autobencher", _fig, AB_FIG_INPUTS[_fig], labels=AB["figures"])

@@ -140,6 +140,21 @@ def figure_code(slug):
     return code_inputs("common/figure", f"repro.{slug}.figures")
 
 
+# Figure rules are generated (workflow/rules/figures.smk) from what each paper registers here.
+FIGURE_RULES = {}
+
+
+def figure_rule(slug, name, inputs, labels=None):
+    """Register figure `name` of `slug`: figures.smk generates the rule <slug>__fig_<name> with the named input
+    files `inputs` (what repro.<slug>.figures.FIGURES[name] plots) and, when given, `labels` (JSON-able titles and
+    axis labels from params) written to results/{scale}/<slug>/params/fig_<name>.json only when they change."""
+    figures = FIGURE_RULES.setdefault(slug, {})
+    if name in figures:
+        raise WorkflowError(f"figure_rule({slug!r}, {name!r}): registered twice")
+    label_input = {} if labels is None else {"labels": params_file(slug, f"fig_{name}", labels)}
+    figures[name] = {"inputs": dict(inputs), "labels": label_input}
+
+
 # The steps each paper declares (@step on repro.<slug>.steps functions; repro.common.declarations), read from
 # the source of the paper's package, cached like the imports.
 def declared_steps(slug):

@@ -277,19 +277,4 @@ rule datavalue__numbers:
 
 
 for _fig, _inputs in DV_FIGURES.items():
-
-    rule:
-        name:
-            f"datavalue__fig_{_fig}"
-        input:
-            **_inputs,
-            code=figure_code("datavalue"),
-        output:
-            png=report(f"{DV_OUT}/figures/{_fig}.png", caption=f"../report/datavalue_{_fig}.rst", category="datavalue"),
-            pdf=f"{DV_OUT}/figures/{_fig}.pdf",
-        log:
-            f"{DV_LOG}/fig_{_fig}.log",
-        conda:
-            REPRO_ENV
-        script:
-            "../scripts/common/figure.py"
+    figure_rule("datavalue", _fig, _inputs)

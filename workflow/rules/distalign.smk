@@ -225,20 +225,4 @@ DA_FIG_INPUTS = {
 }
 
 for _fig in DA_FIGURES:
-
-    rule:
-        name:
-            f"distalign__fig_{_fig}"
-        input:
-            **DA_FIG_INPUTS[_fig],
-            code=figure_code("distalign"),
-            labels=params_file("distalign", f"fig_{_fig}", DA["figures"]),
-        output:
-            png=report(f"{DA_OUT}/figures/{_fig}.png", caption=f"../report/distalign_{_fig}.rst", category="distalign"),
-            pdf=f"{DA_OUT}/figures/{_fig}.pdf",
-        log:
-            f"{DA_LOG}/fig_{_fig}.log",
-        conda:
-            REPRO_ENV
-        script:
-            "../scripts/common/figure.py"
+    figure_rule("distalign", _fig, DA_FIG_INPUTS[_fig], labels=DA["figures"])

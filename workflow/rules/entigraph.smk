@@ -235,20 +235,4 @@ EG_FIG_INPUTS = {
 }
 
 for _fig in EG_FIGURES:
-
-    rule:
-        name:
-            f"entigraph__fig_{_fig}"
-        input:
-            **EG_FIG_INPUTS[_fig],
-            code=figure_code("entigraph"),
-            labels=params_file("entigraph", f"fig_{_fig}", EG["figures"]),
-        output:
-            png=report(f"{EG_OUT}/figures/{_fig}.png", caption=f"../report/entigraph_{_fig}.rst", category="entigraph"),
-            pdf=f"{EG_OUT}/figures/{_fig}.pdf",
-        log:
-            f"{EG_LOG}/fig_{_fig}.log",
-        conda:
-            REPRO_ENV
-        script:
-            "../scripts/common/figure.py"
+    figure_rule("entigraph", _fig, EG_FIG_INPUTS[_fig], labels=EG["figures"])

@@ -150,20 +150,4 @@ rule graphunc__numbers:
 
 
 for _fig, _inputs in GU_FIGURES.items():
-
-    rule:
-        name:
-            f"graphunc__fig_{_fig}"
-        input:
-            **_inputs,
-            code=figure_code("graphunc"),
-            labels=params_file("graphunc", f"fig_{_fig}", GU_PARAMS["figures"]),
-        output:
-            png=report(f"{GU_OUT}/figures/{_fig}.png", caption=f"../report/graphunc_{_fig}.rst", category="graphunc"),
-            pdf=f"{GU_OUT}/figures/{_fig}.pdf",
-        log:
-            f"{GU_LOG}/fig_{_fig}.log",
-        conda:
-            REPRO_ENV
-        script:
-            "../scripts/common/figure.py"
+    figure_rule("graphunc", _fig, _inputs, labels=GU_PARAMS["figures"])

@@ -224,24 +224,4 @@ IDEA_FIG_LABELS = {
 }
 
 for _fig in IDEA_FIGURES:
-
-    rule:
-        name:
-            f"ideagen__fig_{_fig}"
-        input:
-            **IDEA_FIG_INPUTS[_fig],
-            code=figure_code("ideagen"),
-            labels=params_file("ideagen", f"fig_{_fig}", IDEA_FIG_LABELS[_fig]),
-        output:
-            png=report(
-                f"{IDEA_OUT}/figures/{_fig}.png",
-                caption=f"../report/ideagen_{_fig}.rst",
-                category="ideagen",
-            ),
-            pdf=f"{IDEA_OUT}/figures/{_fig}.pdf",
-        log:
-            f"{IDEA_LOG}/fig_{_fig}.log",
-        conda:
-            REPRO_ENV
-        script:
-            "../scripts/common/figure.py"
+    figure_rule("ideagen", _fig, IDEA_FIG_INPUTS[_fig], labels=IDEA_FIG_LABELS[_fig])

@@ -221,20 +221,4 @@ ME_FIG_INPUTS = {
 }
 
 for _fig in ME_FIGURES:
-
-    rule:
-        name:
-            f"maskembed__fig_{_fig}"
-        input:
-            **ME_FIG_INPUTS[_fig],
-            code=figure_code("maskembed"),
-            labels=params_file("maskembed", f"fig_{_fig}", ME["figures"]),
-        output:
-            png=report(f"{ME_OUT}/figures/{_fig}.png", caption=f"../report/maskembed_{_fig}.rst", category="maskembed"),
-            pdf=f"{ME_OUT}/figures/{_fig}.pdf",
-        log:
-            f"{ME_LOG}/fig_{_fig}.log",
-        conda:
-            REPRO_ENV
-        script:
-            "../scripts/common/figure.py"
+    figure_rule("maskembed", _fig, ME_FIG_INPUTS[_fig], labels=ME["figures"])

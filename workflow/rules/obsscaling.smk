@@ -236,24 +236,4 @@ OBS_FIG_LABELS = {
 }
 
 for _fig in OBS_FIGURES:
-
-    rule:
-        name:
-            f"obsscaling__fig_{_fig}"
-        input:
-            **OBS_FIG_INPUTS[_fig],
-            code=figure_code("obsscaling"),
-            labels=params_file("obsscaling", f"fig_{_fig}", OBS_FIG_LABELS.get(_fig, {})),
-        output:
-            png=report(
-                f"{OBS_OUT}/figures/{_fig}.png",
-                caption=f"../report/obsscaling_{_fig}.rst",
-                category="obsscaling",
-            ),
-            pdf=f"{OBS_OUT}/figures/{_fig}.pdf",
-        log:
-            f"{OBS_LOG}/fig_{_fig}.log",
-        conda:
-            REPRO_ENV
-        script:
-            "../scripts/common/figure.py"
+    figure_rule("obsscaling", _fig, OBS_FIG_INPUTS[_fig], labels=OBS_FIG_LABELS.get(_fig, {}))

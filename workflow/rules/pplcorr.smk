@@ -236,20 +236,4 @@ rule pplcorr__numbers:
 
 
 for _fig in PPL_FIGURES:
-
-    rule:
-        name:
-            f"pplcorr__fig_{_fig}"
-        input:
-            **PPL_FIG_INPUTS[_fig],
-            code=figure_code("pplcorr"),
-            labels=params_file("pplcorr", f"fig_{_fig}", PPL_FIG_LABELS[_fig]),
-        output:
-            png=report(f"{PPL_OUT}/figures/{_fig}.png", caption=f"../report/pplcorr_{_fig}.rst", category="pplcorr"),
-            pdf=f"{PPL_OUT}/figures/{_fig}.pdf",
-        log:
-            f"{PPL_LOG}/fig_{_fig}.log",
-        conda:
-            REPRO_ENV
-        script:
-            "../scripts/common/figure.py"
+    figure_rule("pplcorr", _fig, PPL_FIG_INPUTS[_fig], labels=PPL_FIG_LABELS[_fig])

@@ -394,20 +394,4 @@ TTT_FIG_INPUTS = {
 }
 
 for _fig in TTT_FIGURES:
-
-    rule:
-        name:
-            f"ttt__fig_{_fig}"
-        input:
-            **TTT_FIG_INPUTS[_fig],
-            code=figure_code("ttt"),
-            labels=params_file("ttt", f"fig_{_fig}", {"scale": SCALE}),
-        output:
-            png=report(f"{TTT_OUT}/figures/{_fig}.png", caption=f"../report/ttt_{_fig}.rst", category="ttt"),
-            pdf=f"{TTT_OUT}/figures/{_fig}.pdf",
-        log:
-            f"{TTT_LOG}/fig_{_fig}.log",
-        conda:
-            REPRO_ENV
-        script:
-            "../scripts/common/figure.py"
+    figure_rule("ttt", _fig, TTT_FIG_INPUTS[_fig], labels={"scale": SCALE})
