@@ -17,11 +17,13 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
-from repro.common.io import atomic_open, sha256_file
+from repro.common.io import DataError, atomic_open, sha256_file
 
 MIRROR_ENV = "REPRO_MIRROR"
 DEFAULT_RESOURCES = Path("resources")
@@ -139,3 +141,46 @@ def fetch(
 def fetch_resource(res: Resource, dest: str | os.PathLike[str] | None = None, **kwargs) -> Path:
     """:func:`fetch` for a :class:`Resource`."""
     return fetch(res.url, res.sha256, dest, **kwargs)
+
+
+# --- pin tables: the two shapes params.yaml gives a paper's released files in -----------------------------------
+
+
+def pins_from_template(data: Mapping[str, Any], folder: str, where: str) -> dict[str, dict[str, str]]:
+    """name -> {url, sha256, path} from a ``data`` section ``{url: ".../{commit}/.../{file}", commit,
+    files: {name: {file, sha256}}}`` (obsscaling, pplcorr, ideagen).
+
+    ``folder`` (the paper's download folder in the registry) stands for the repository: each file lands at
+    ``<folder>/<commit>/<path in the repository>``, the mirror layout (:func:`local_path`). ``where`` names the
+    section in errors (e.g. ``"obsscaling data"``).
+    """
+    out = {}
+    for name, spec in data["files"].items():
+        try:
+            url = data["url"].format(commit=data["commit"], file=spec["file"])
+        except (KeyError, IndexError) as exc:
+            raise DataError(
+                f"params.yaml: {where}.url {data['url']!r} has an unknown field {exc}; it may use {{commit}} and {{file}}"
+            ) from None
+        # The path from the commit on: the URL's host and repository are what `folder` stands for.
+        _, sep, in_repo = url.partition(f"/{data['commit']}/")
+        if not sep:
+            raise DataError(f"params.yaml: {where}.url {data['url']!r} has no /{{commit}}/ path segment")
+        out[name] = {"url": url, "sha256": spec["sha256"], "path": f"{folder}/{data['commit']}/{in_repo}"}
+    return out
+
+
+def pins_from_base(release: Mapping[str, Any], folder: str, where: str) -> dict[str, dict[str, str]]:
+    """name -> {url, sha256, path} from a ``release`` section ``{base_url: <repository at the pinned commit>,
+    files: {name: {path, sha256}}}`` (autobencher, graphunc): each file lands at ``<folder>/<path>``."""
+    out = {}
+    for name, spec in release["files"].items():
+        missing = [key for key in ("path", "sha256") if key not in spec]
+        if missing:
+            raise DataError(f"params.yaml: {where}.files.{name} has no {missing}")
+        out[name] = {
+            "url": f"{release['base_url']}/{spec['path']}",
+            "sha256": spec["sha256"],
+            "path": f"{folder}/{spec['path']}",
+        }
+    return out

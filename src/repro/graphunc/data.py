@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from repro.common.fetch import pins_from_base
 from repro.common.io import DataError
 
 __all__ = [
@@ -116,18 +117,7 @@ def pinned_files(params: Mapping[str, Any], folder: str) -> dict[str, dict[str, 
     the paper's registry group (workflow/papers.yaml), standing for the repository; each file lands at
     ``<folder>/<path in the repository>``.
     """
-    release = params["release"]
-    out = {}
-    for name, spec in release["files"].items():
-        missing = [key for key in ("path", "sha256") if key not in spec]
-        if missing:
-            raise DataError(f"params.yaml: graphunc release.files.{name} has no {missing}")
-        out[name] = {
-            "url": f"{release['base_url']}/{spec['path']}",
-            "sha256": spec["sha256"],
-            "path": f"{folder}/{spec['path']}",
-        }
-    return out
+    return pins_from_base(params["release"], folder, "graphunc release")
 
 
 @dataclass(frozen=True)

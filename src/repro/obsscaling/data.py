@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from repro.common.fetch import pins_from_template
 from repro.common.io import DataError, read_csv
 
 __all__ = [
@@ -207,19 +208,4 @@ def pinned_files(params: Mapping[str, Any], folder: str) -> dict[str, dict[str, 
     folder of the paper's registry group (workflow/papers.yaml), standing for the repository; each file lands at
     ``<folder>/<commit>/<path in the repository>``, the mirror layout (``repro.common.fetch.local_path``).
     """
-    data = params["data"]
-    out = {}
-    for name, spec in data["files"].items():
-        try:
-            url = data["url"].format(commit=data["commit"], file=spec["file"])
-        except (KeyError, IndexError) as exc:
-            raise DataError(
-                f"params.yaml: obsscaling data.url {data['url']!r} has an unknown field {exc}; "
-                "it may use {commit} and {file}"
-            ) from None
-        # The path from the commit on: the URL's host and repository are what `folder` stands for.
-        _, sep, in_repo = url.partition(f"/{data['commit']}/")
-        if not sep:
-            raise DataError(f"params.yaml: obsscaling data.url {data['url']!r} has no /{{commit}}/ path segment")
-        out[name] = {"url": url, "sha256": spec["sha256"], "path": f"{folder}/{data['commit']}/{in_repo}"}
-    return out
+    return pins_from_template(params["data"], folder, "obsscaling data")

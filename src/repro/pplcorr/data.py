@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repro.common.fetch import pins_from_template
 from repro.common.io import DataError, read_csv
 
 __all__ = ["TARGET_GROUPS", "DataError", "check_bpb", "load_bpb", "load_errors", "pinned_files", "target_errors"]
@@ -119,15 +120,4 @@ def pinned_files(params: Mapping[str, Any], folder: str) -> dict[str, dict[str, 
     the paper's registry group (workflow/papers.yaml), standing for the repository; each file lands at
     ``<folder>/<commit>/<file>``.
     """
-    data = params["data"]
-    out = {}
-    for name, spec in data["files"].items():
-        try:
-            url = data["url"].format(commit=data["commit"], file=spec["file"])
-        except (KeyError, IndexError) as exc:
-            raise DataError(
-                f"params.yaml: pplcorr data.url {data['url']!r} has an unknown field {exc}; "
-                "it may use {commit} and {file}"
-            ) from None
-        out[name] = {"url": url, "sha256": spec["sha256"], "path": f"{folder}/{data['commit']}/{spec['file']}"}
-    return out
+    return pins_from_template(params["data"], folder, "pplcorr data")
