@@ -30,6 +30,9 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 
+check_declared_steps()
+
+
 rule all:
     default_target: True
     input:

@@ -148,6 +148,11 @@ def test_a_throwaway_paper_is_one_registry_entry_plus_its_own_files(repo_copy):
         run([str(_bin("snakemake")), "-n", "--config", "scale=smoke", "--", "demo"], repo_copy, env=env).stdout
     )
     assert plan.get("demo__count") == 1 and plan.get("demo__numbers") == 1
+    # A declared step without its rule is refused at parse time, named (it would silently leave numbers.json).
+    steps.write_text(steps.read_text() + "\n\n@step()\ndef orphan_step(inputs):\n    return StepResult()\n")
+    proc = run([str(_bin("snakemake")), "-n"], repo_copy, check=False, env=env)
+    assert proc.returncode != 0 and "demo__<step>, namely ['orphan']" in proc.stdout + proc.stderr
+    steps.write_text(steps.read_text().split("\n\n@step()\ndef orphan_step")[0])
     run(["git", "init", "-q"], repo_copy)  # dvc reads the stages of a git checkout
     stages = run([str(_bin("dvc")), "stage", "list"], repo_copy, env=env).stdout
     assert "run@tiny-demo" in stages and "run@paper-demo" in stages

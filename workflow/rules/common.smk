@@ -193,6 +193,20 @@ def step_inputs(slug, step):
     return inputs
 
 
+def check_declared_steps(slugs=None):
+    """Every declared step has its <slug>__<step> (checked once all rule files are included, and by each merge),
+    so a step whose rule was renamed or deleted cannot sit unused while its numbers silently leave numbers.json."""
+    defined = {rule.name for rule in workflow.rules}
+    for slug in slugs or STEPS:
+        declared = STEPS.get(slug) or declared_steps(slug)
+        missing = [name for name in declared if f"{slug}__{name}" not in defined]
+        if missing:
+            raise WorkflowError(
+                f"repro.{slug} declares steps that workflow/rules/{slug}.smk does not define as {slug}__<step>, "
+                f"namely {missing}"
+            )
+
+
 def declared_params_file(slug, step):
     """The params file of a declared step as a plain path of the configured scale, for a rule whose outputs
     carry no {scale} wildcard (e.g. a download into resources/); step_inputs gives the wildcard form."""
@@ -206,6 +220,7 @@ def numbers_parts(slug, skip=()):
     configured scale, in declaration order (the step must be defined above the merge). `skip`: steps a
     paper's params leave out of this run's DAG (e.g. a stand-in model trained only for a local backend)."""
     declared = STEPS.get(slug) or declared_steps(slug)
+    check_declared_steps([slug])
     unknown = sorted(set(skip) - set(declared))
     if unknown:
         raise WorkflowError(f"numbers_parts({slug!r}): skip names undeclared steps {unknown}")
