@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from repro.common.io import atomic_write_text
+
 __all__ = [
     "SCALES",
     "DeclarationError",
@@ -212,8 +214,7 @@ def read_declarations_cached(
             pass  # a corrupt cache is rebuilt, never trusted
     steps = read_declarations(paths)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_path.with_suffix(".tmp")
     payload = {"stamps": stamps, "steps": [dataclasses.asdict(d) for d in steps.values()]}
-    tmp.write_text(json.dumps(payload), encoding="utf-8")
-    os.replace(tmp, cache_path)
+    # atomic_write_text: a unique temporary name, so two workflows parsing at once never collide.
+    atomic_write_text(cache_path, json.dumps(payload))
     return steps

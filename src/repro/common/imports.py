@@ -28,6 +28,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from repro.common.io import atomic_write_text
+
 __all__ = ["ImportGraph", "module_file", "module_name"]
 
 PACKAGE = "repro"
@@ -95,9 +97,8 @@ class ImportGraph:
             entries[name] = {"stamp": stamp, "imports": list(imports)}
         if cache_path is not None and (changed or set(cached) != set(entries)):
             cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"version": CACHE_VERSION, "files": entries}), encoding="utf-8")
-            os.replace(tmp, cache_path)
+            # atomic_write_text: a unique temporary name, so two workflows parsing at once never collide.
+            atomic_write_text(cache_path, json.dumps({"version": CACHE_VERSION, "files": entries}))
 
     def _known(self, name: str) -> str | None:
         """``name`` if it is a module of the tree, else None."""
