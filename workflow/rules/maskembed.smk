@@ -10,13 +10,14 @@
 #
 # numbers.json keys (flat, dotted; arm in before (backbone minus its last block = the teacher), after (MaskEmbed),
 # control (null-mask-only training); head in linear, transformer; every model number also has `<key>_std` over
-# the seeds):
+# the seeds and `<key>.per_seed` (the list of per-seed values, in the seed order of probe.seeds / spatial_qa.seeds;
+# the arms of seed s all start from the backbone pretrained with seed s, so arm differences pair per seed)):
 #   data.{n_train,n_test,n_classes,n_patches,patch_positive_rate,objects_per_image,classes_per_image}
 #   probe.<head>.<arm>.{macro_f1,macro_precision,macro_recall,accuracy}[_std]   test patches, threshold 0.5
 #   probe.floor.<all_positive|prior_random>.{macro_f1,macro_precision,macro_recall}, probe.floor.best.macro_f1
 #       (no-image sanity floors: every patch positive; random with the train class frequency)
 #   probe.image_level.backbone.macro_f1[_std]   the backbone's own image-level head (its pretraining task)
-#   probe.image_level.floor.all_positive.macro_f1, probe.n_seeds
+#   probe.image_level.floor.all_positive.macro_f1, probe.n_seeds, probe.seeds, spatial_qa.seeds
 #   spatial_qa.<arm>.accuracy[_std], spatial_qa.<arm>.<template>.accuracy[_std]
 #       (template in what_left, is_left, is_above, where, count)
 #   spatial_qa.floor.count_based.accuracy, spatial_qa.floor.count_based.<template>.accuracy   (most frequent

@@ -82,6 +82,13 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
+def _seed_stats(numbers: dict, key: str, grp: pd.DataFrame, metric: str) -> None:
+    """``key`` (mean over seeds), ``key_std`` (ddof=1) and ``key.per_seed`` (one value per seed, seed order)."""
+    values = [float(v) for v in grp.sort_values("seed")[metric]]
+    numbers[key], numbers[f"{key}_std"] = _mean_std(values)
+    numbers[f"{key}.per_seed"] = values
+
+
 # --- steps -----------------------------------------------------------------------------------------
 
 
@@ -178,9 +185,7 @@ def probe_step(inputs: Mapping[str, Path], config: ProbeStepConfig) -> StepResul
     numbers: dict[str, float] = {}
     for (kind, arm), grp in scores.groupby(["head", "arm"]):
         for metric in ("macro_f1", "macro_precision", "macro_recall", "accuracy"):
-            mean, std = _mean_std(list(grp[metric]))
-            numbers[f"{kind}.{arm}.{metric}"] = mean
-            numbers[f"{kind}.{arm}.{metric}_std"] = std
+            _seed_stats(numbers, f"{kind}.{arm}.{metric}", grp, metric)
     floors = floor_metrics(train["labels"], test["labels"], config.seeds[0])
     for name, met in floors.items():
         for metric in ("macro_f1", "macro_precision", "macro_recall"):
@@ -192,9 +197,11 @@ def probe_step(inputs: Mapping[str, Path], config: ProbeStepConfig) -> StepResul
         probs = predict_images(load_backbone(path, arch), test["images"], rt)
         img_f1.append(segmentation_metrics(probs > 0.5, image_labels(test["labels"]))["macro_f1"])
     numbers["image_level.backbone.macro_f1"], numbers["image_level.backbone.macro_f1_std"] = _mean_std(img_f1)
+    numbers["image_level.backbone.macro_f1.per_seed"] = [float(v) for v in img_f1]
     y_img = image_labels(test["labels"])
     numbers["image_level.floor.all_positive.macro_f1"] = segmentation_metrics(np.ones_like(y_img), y_img)["macro_f1"]
     numbers["n_seeds"] = len(config.seeds)
+    numbers["seeds"] = sorted(config.seeds)
     return StepResult(numbers={"probe": numbers}, tables={"scores": scores, "examples": pd.DataFrame(examples)})
 
 
@@ -223,10 +230,11 @@ def spatial_qa_step(inputs: Mapping[str, Path], config: SpatialStepConfig) -> St
     keys = ["accuracy"] + [f"{t}.accuracy" for t in TEMPLATES if f"{t}.accuracy" in scores]
     for arm, grp in scores[scores.arm != "floor"].groupby("arm"):
         for key in keys:
-            numbers[f"{arm}.{key}"], numbers[f"{arm}.{key}_std"] = _mean_std(list(grp[key]))
+            _seed_stats(numbers, f"{arm}.{key}", grp, key)
     for key in keys:
         numbers[f"floor.count_based.{key}"] = floor[key]
     numbers.update({"n_train_questions": len(qtr[2]), "n_test_questions": len(qte[2]), "n_answers": len(ANSWERS)})
+    numbers["seeds"] = sorted(config.seeds)
     return StepResult(numbers={"spatial_qa": numbers}, tables={"scores": scores})
 
 
