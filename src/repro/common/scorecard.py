@@ -46,6 +46,9 @@ evaluated safely (:func:`evaluate_expression`): numbers, comparisons, ``and``/``
 from __future__ import annotations
 
 import ast
+import functools
+import hashlib
+import json
 import math
 import operator
 import os
@@ -55,12 +58,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from repro.common.io import read_json, read_yaml
 
 MATCH, MISMATCH, EXPLAINED = "match", "MISMATCH", "EXPLAINED"
 MISSING, REPORTED, NOT_AT_SCALE = "missing", "reported", "n/a at this scale"
 REPRODUCED, NOT_REPRODUCED, UNTESTABLE = "REPRODUCED", "NOT REPRODUCED", "UNTESTABLE"
-ORIGINS = {"paper": "paper", "authors_code": "authors' code on released data"}
+INCONCLUSIVE, NOT_RUN, BY_CONSTRUCTION = "INCONCLUSIVE", "NOT RUN", "BY CONSTRUCTION"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, UNTESTABLE, NOT_RUN, BY_CONSTRUCTION)
+ORIGINS = {
+    "paper": "paper",
+    "authors_code": "authors' code on released data",
+    "notes": "notes - unverified",  # from the paper notes, not checked against the paper itself
+}
 FAILING = (MISMATCH, MISSING)
 
 
@@ -135,17 +146,125 @@ class Requirement:
 
 
 @dataclass(frozen=True)
+class Arm:
+    """One compared arm and the check that it beats its own floor (a failed one makes the claim UNTESTABLE)."""
+
+    arm: str
+    check: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A comparison judged beyond its noise (issue 27): effects over seeds or bootstrap replicates.
+
+    Each effect is an expression whose value is a list (one value per seed, or per bootstrap
+    replicate), > 0 supporting the claim. Its standard error is sd/sqrt(n) over seeds, or the
+    replicates' sd; it counts only beyond ``margin`` standard errors and when the two disjoint
+    halves (of the seeds, or ``halves`` for a bootstrap) agree in sign; otherwise INCONCLUSIVE.
+    """
+
+    effects: tuple[str, ...]
+    unit: str = "seed"
+    margin: float = 2.0
+    min_units: int = 3
+    halves: tuple[tuple[str, str], ...] = ()
+    arms: tuple[Arm, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClaimVersion:
+    """One version of a claim's test: its kind, expressions, preconditions and scales.
+
+    Exactly one kind: ``criterion`` (a deterministic check), ``comparison`` (beyond noise),
+    ``untestable`` (reason), ``not_run`` (what is missing) or ``by_construction`` (why; no verdict).
+    """
+
+    version: int
+    scales: tuple[str, ...]
+    criterion: str | None = None
+    comparison: Comparison | None = None
+    requires: tuple[Requirement, ...] = ()
+    untestable: str | None = None
+    not_run: str | None = None
+    by_construction: str | None = None
+    revision: str = ""  # why this version replaced the one before (versions >= 2)
+
+    @property
+    def kind(self) -> str:
+        """Which of the five kinds this version is."""
+        for kind in ("untestable", "not_run", "by_construction", "comparison", "criterion"):
+            if getattr(self, kind) is not None:
+                return kind
+        raise AssertionError("a claim version without a kind")  # the parser refuses these
+
+    def fingerprint(self) -> str:
+        """sha256 of what pre-registration freezes: kind, expressions, precondition checks, scales.
+
+        Texts (the claim, reasons, notes) are not part of it: rewording them is not a new criterion.
+        """
+        cmp = self.comparison
+        payload = {
+            "kind": self.kind,
+            "scales": list(self.scales),
+            "criterion": self.criterion,
+            "comparison": None
+            if cmp is None
+            else {
+                "effects": list(cmp.effects),
+                "unit": cmp.unit,
+                "margin": cmp.margin,
+                "min_units": cmp.min_units,
+                "halves": [list(h) for h in cmp.halves],
+                "arms": [[a.arm, a.check] for a in cmp.arms],
+            },
+            "requires": [r.check for r in self.requires],
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
 class Claim:
-    """One qualitative claim of the paper with a written, evaluable criterion."""
+    """One qualitative claim of the paper: its current test and every earlier version (oldest first)."""
 
     name: str
     claim: str
     source: str
-    scales: tuple[str, ...]
-    criterion: str | None
-    requires: tuple[Requirement, ...] = ()
-    untestable: str | None = None
+    current: ClaimVersion
+    history: tuple[ClaimVersion, ...] = ()
     note: str = ""
+    disclosures: tuple[str, ...] = ()
+
+    # The current version's fields, for callers that read a claim as one test.
+    @property
+    def scales(self) -> tuple[str, ...]:
+        return self.current.scales
+
+    @property
+    def criterion(self) -> str | None:
+        return self.current.criterion
+
+    @property
+    def requires(self) -> tuple[Requirement, ...]:
+        return self.current.requires
+
+    @property
+    def untestable(self) -> str | None:
+        return self.current.untestable
+
+    @property
+    def versions(self) -> tuple[ClaimVersion, ...]:
+        """Every version, oldest first, the current one last."""
+        return (*self.history, self.current)
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """A design choice made after seeing results, and the claims it may have affected."""
+
+    id: str
+    what: str
+    when: str
+    claims: tuple[str, ...] = ()
 
 
 @dataclass
@@ -155,6 +274,7 @@ class PaperExpected:
     slug: str
     entries: list[Expected] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
+    disclosures: list[Disclosure] = field(default_factory=list)
 
 
 # --- criteria --------------------------------------------------------------------------------
@@ -177,10 +297,24 @@ def expression_keys(expr: str) -> list[str]:
     return _KEY.findall(expr)
 
 
-def evaluate_expression(expr: str, numbers: Mapping[str, Any]) -> Any:
+def _elementwise_min(*args: Any) -> Any:
+    return functools.reduce(np.minimum, args)
+
+
+def _elementwise_max(*args: Any) -> Any:
+    return functools.reduce(np.maximum, args)
+
+
+_ELEMENTWISE_FUNCS = {"abs": np.abs, "min": _elementwise_min, "max": _elementwise_max}
+
+
+def evaluate_expression(expr: str, numbers: Mapping[str, Any], *, elementwise: bool = False) -> Any:
     """Evaluate a criterion such as ``"{a.b} < 0.9 * {c}"`` over ``numbers`` (safe subset of Python).
 
-    A key that is missing from ``numbers`` raises :class:`KeyError` naming it.
+    With ``elementwise``, list values (per seed, per bootstrap replicate) become arrays and the
+    arithmetic works element by element (a scalar broadcasts; lists of unequal length raise
+    :class:`ExpectedError`); the result is a 1-D float array. A key that is missing from
+    ``numbers`` raises :class:`KeyError` naming it.
     """
     names: dict[str, Any] = {}
 
@@ -189,7 +323,12 @@ def evaluate_expression(expr: str, numbers: Mapping[str, Any]) -> Any:
         if key not in numbers or numbers[key] is None:
             raise KeyError(key)
         var = f"_v{len(names)}"
-        names[var] = numbers[key]
+        value = numbers[key]
+        if elementwise:
+            if isinstance(value, (list, tuple)) and not value:
+                raise KeyError(key)  # an empty list: nothing was computed
+            value = np.asarray(value, dtype=float)
+        names[var] = value
         return var
 
     tree = ast.parse(_KEY.sub(_sub, expr), mode="eval")
@@ -219,10 +358,16 @@ def evaluate_expression(expr: str, numbers: Mapping[str, Any]) -> Any:
                 left = right
             return True
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS:
-            return _FUNCS[node.func.id](*[ev(a) for a in node.args])
+            funcs = _ELEMENTWISE_FUNCS if elementwise else _FUNCS
+            return funcs[node.func.id](*[ev(a) for a in node.args])
         raise ExpectedError(f"criterion {expr!r}: unsupported expression {ast.dump(node)[:60]}")
 
-    return ev(tree)
+    if not elementwise:
+        return ev(tree)
+    try:
+        return np.atleast_1d(np.asarray(ev(tree), dtype=float))
+    except ValueError as err:  # lists of different lengths (seeds missing in one arm)
+        raise ExpectedError(f"effect {expr!r}: lists of unequal length ({err})") from None
 
 
 def _check_expression(expr: Any, where: str) -> str:
@@ -240,7 +385,11 @@ def _check_expression(expr: Any, where: str) -> str:
 # --- parsing --------------------------------------------------------------------------------
 
 _ENTRY_FIELDS = {"key", "published", "source", "scales", "tolerance", "note", "origin", "explained"}
-_CLAIM_FIELDS = {"name", "claim", "source", "scales", "criterion", "requires", "untestable", "note"}
+_KINDS = ("criterion", "comparison", "untestable", "not_run", "by_construction")
+_VERSION_FIELDS = {"version", "scales", "requires", "revision", *_KINDS}
+_CLAIM_FIELDS = {"name", "claim", "source", "note", "history", "disclosures", *_VERSION_FIELDS}
+_COMPARISON_FIELDS = {"effects", "unit", "margin", "min_units", "halves", "arms"}
+_DISCLOSURE_FIELDS = {"id", "what", "when", "claims"}
 
 
 def _parse_entry(e: Mapping[str, Any], where: str) -> Expected:
@@ -274,8 +423,14 @@ def _parse_entry(e: Mapping[str, Any], where: str) -> Expected:
             or set(ex) - {"reason", "evidence"}
             or not isinstance(ex.get("evidence", ""), str)
         ):
-            raise ExpectedError(f"{where} ({e['key']}): explained needs {{reason: text, evidence: key (optional)}}")
-        explained = Explanation(reason=ex["reason"], evidence=ex.get("evidence"))
+            raise ExpectedError(f"{where} ({e['key']}): explained needs {{reason: text, evidence: key}}")
+        # A reason alone is a story: the contract asks for a number that shows the cause (issue 27).
+        if not ex.get("evidence"):
+            raise ExpectedError(
+                f"{where} ({e['key']}): explained needs `evidence:` (a numbers key whose value itself matches "
+                "the published value); a reason without evidence is not an explanation"
+            )
+        explained = Explanation(reason=ex["reason"], evidence=ex["evidence"])
     return Expected(
         key=str(e["key"]),
         published=published,
@@ -289,6 +444,92 @@ def _parse_entry(e: Mapping[str, Any], where: str) -> Expected:
     )
 
 
+def _parse_comparison(c: Any, where: str) -> Comparison:
+    if not isinstance(c, Mapping):
+        raise ExpectedError(f"{where}: comparison needs a mapping with `effects`")
+    unknown = set(c) - _COMPARISON_FIELDS
+    if unknown:
+        raise ExpectedError(f"{where}: comparison: unknown field(s) {sorted(unknown)}")
+    effects = c.get("effects")
+    if isinstance(effects, str):
+        effects = [effects]
+    if not isinstance(effects, list) or not effects:
+        raise ExpectedError(f"{where}: comparison needs `effects`: a list of expressions (> 0 supports the claim)")
+    effects = [_check_expression(x, f"{where}.comparison.effects[{i}]") for i, x in enumerate(effects)]
+    unit = c.get("unit", "seed")
+    if unit not in ("seed", "bootstrap"):
+        raise ExpectedError(f"{where}: comparison.unit must be seed or bootstrap, not {unit!r}")
+    halves: list[tuple[str, str]] = []
+    if unit == "bootstrap":
+        raw = c.get("halves")
+        if not isinstance(raw, list) or len(raw) != len(effects):
+            raise ExpectedError(
+                f"{where}: a bootstrap comparison needs `halves`: per effect, two expressions (the effect on two "
+                "disjoint halves of the data)"
+            )
+        for i, h in enumerate(raw):
+            if not isinstance(h, list) or len(h) != 2:
+                raise ExpectedError(f"{where}: comparison.halves[{i}] needs exactly two expressions")
+            halves.append(tuple(_check_expression(x, f"{where}.comparison.halves[{i}]") for x in h))  # type: ignore[misc]
+    elif c.get("halves") is not None:
+        raise ExpectedError(f"{where}: comparison.halves is for unit: bootstrap (seeds are split in halves)")
+    margin = c.get("margin", 2.0)
+    min_units = c.get("min_units", 3)
+    if not isinstance(margin, (int, float)) or isinstance(margin, bool) or margin < 0:
+        raise ExpectedError(f"{where}: comparison.margin must be a non-negative number of standard errors")
+    if not isinstance(min_units, int) or isinstance(min_units, bool) or min_units < 3:
+        raise ExpectedError(f"{where}: comparison.min_units must be an integer >= 3 (two halves need it)")
+    arms = []
+    for j, arm in enumerate(c.get("arms") or []):
+        if not isinstance(arm, Mapping) or set(arm) != {"arm", "check"}:
+            raise ExpectedError(f"{where}: comparison.arms[{j}] needs exactly {{arm, check}}")
+        arms.append(Arm(str(arm["arm"]), _check_expression(arm["check"], f"{where}.comparison.arms[{j}].check")))
+    return Comparison(
+        effects=tuple(effects),
+        unit=unit,
+        margin=float(margin),
+        min_units=min_units,
+        halves=tuple(halves),
+        arms=tuple(arms),
+    )
+
+
+def _parse_version(c: Mapping[str, Any], where: str, name: str, *, default_version: int | None) -> ClaimVersion:
+    if "scales" not in c:
+        raise ExpectedError(f"{where} ({name}): missing 'scales'")
+    version = c.get("version", default_version)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ExpectedError(f"{where} ({name}): `version` must be an integer >= 1")
+    kinds = [k for k in _KINDS if c.get(k) is not None]
+    if len(kinds) != 1:
+        raise ExpectedError(
+            f"{where} ({name}): needs exactly one of criterion, comparison, untestable (reason), not_run (what is "
+            f"missing) or by_construction (why); found {kinds or 'none'}"
+        )
+    for text_kind in ("untestable", "not_run", "by_construction"):
+        if c.get(text_kind) is not None and (not isinstance(c[text_kind], str) or not c[text_kind].strip()):
+            raise ExpectedError(f"{where} ({name}): {text_kind} needs the reason as text")
+    revision = c.get("revision") or ""
+    if version > 1 and not (isinstance(revision, str) and revision.strip()):
+        raise ExpectedError(f"{where} ({name}): version {version} needs `revision:` (why it replaced the one before)")
+    requires = []
+    for j, r in enumerate(c.get("requires") or []):
+        if not isinstance(r, Mapping) or set(r) != {"check", "reason"}:
+            raise ExpectedError(f"{where}.requires[{j}]: needs exactly {{check, reason}}")
+        requires.append(Requirement(_check_expression(r["check"], f"{where}.requires[{j}].check"), str(r["reason"])))
+    return ClaimVersion(
+        version=version,
+        scales=tuple(c["scales"]),
+        criterion=None if c.get("criterion") is None else _check_expression(c["criterion"], f"{where}.criterion"),
+        comparison=None if c.get("comparison") is None else _parse_comparison(c["comparison"], where),
+        requires=tuple(requires),
+        untestable=c.get("untestable"),
+        not_run=c.get("not_run"),
+        by_construction=c.get("by_construction"),
+        revision=str(revision),
+    )
+
+
 def _parse_claim(c: Mapping[str, Any], where: str) -> Claim:
     for req in ("name", "claim", "source", "scales"):
         if req not in c:
@@ -296,26 +537,49 @@ def _parse_claim(c: Mapping[str, Any], where: str) -> Claim:
     unknown = set(c) - _CLAIM_FIELDS
     if unknown:
         raise ExpectedError(f"{where}: unknown field(s) {sorted(unknown)}")
-    if not re.fullmatch(r"[a-z0-9_]+", str(c["name"])):
+    name = str(c["name"])
+    if not re.fullmatch(r"[a-z0-9_]+", name):
         raise ExpectedError(f"{where}: name {c['name']!r} must be lower-case letters, digits and _")
-    if c.get("criterion") is None and not c.get("untestable"):
-        raise ExpectedError(f"{where} ({c['name']}): needs a criterion, or `untestable` with the reason")
-    criterion = None if c.get("criterion") is None else _check_expression(c["criterion"], f"{where}.criterion")
-    requires = []
-    for j, r in enumerate(c.get("requires") or []):
-        if not isinstance(r, Mapping) or set(r) != {"check", "reason"}:
-            raise ExpectedError(f"{where}.requires[{j}]: needs exactly {{check, reason}}")
-        requires.append(Requirement(_check_expression(r["check"], f"{where}.requires[{j}].check"), str(r["reason"])))
+    current = _parse_version(c, where, name, default_version=1)
+    history = []
+    for j, h in enumerate(c.get("history") or []):
+        if not isinstance(h, Mapping):
+            raise ExpectedError(f"{where} ({name}).history[{j}]: needs a mapping (an earlier version)")
+        unknown = set(h) - _VERSION_FIELDS
+        if unknown:
+            raise ExpectedError(f"{where} ({name}).history[{j}]: unknown field(s) {sorted(unknown)}")
+        if "version" not in h:
+            raise ExpectedError(f"{where} ({name}).history[{j}]: needs its `version`")
+        history.append(_parse_version(h, f"{where}.history[{j}]", name, default_version=None))
+    numbers = [v.version for v in (*history, current)]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise ExpectedError(
+            f"{where} ({name}): versions must run 1, 2, ... with the current one last (history oldest first); "
+            f"found {numbers}"
+        )
+    disclosures = c.get("disclosures") or []
+    if not isinstance(disclosures, list) or not all(isinstance(d, str) for d in disclosures):
+        raise ExpectedError(f"{where} ({name}): disclosures must be a list of disclosure ids")
     return Claim(
-        name=str(c["name"]),
+        name=name,
         claim=str(c["claim"]),
         source=str(c["source"]),
-        scales=tuple(c["scales"]),
-        criterion=criterion,
-        requires=tuple(requires),
-        untestable=c.get("untestable"),
+        current=current,
+        history=tuple(history),
         note=str(c.get("note", "")),
+        disclosures=tuple(disclosures),
     )
+
+
+def _parse_disclosure(d: Any, where: str) -> Disclosure:
+    if not isinstance(d, Mapping) or set(d) - _DISCLOSURE_FIELDS or not {"id", "what", "when"} <= set(d):
+        raise ExpectedError(f"{where}: a disclosure needs {{id, what, when, claims (optional)}}")
+    if not re.fullmatch(r"[a-z0-9_]+", str(d["id"])):
+        raise ExpectedError(f"{where}: id {d['id']!r} must be lower-case letters, digits and _")
+    claims = d.get("claims") or []
+    if not isinstance(claims, list):
+        raise ExpectedError(f"{where} ({d['id']}): claims must be a list of claim names")
+    return Disclosure(id=str(d["id"]), what=str(d["what"]), when=str(d["when"]), claims=tuple(map(str, claims)))
 
 
 def load_expected(path: str | os.PathLike[str]) -> PaperExpected:
@@ -330,17 +594,32 @@ def load_expected(path: str | os.PathLike[str]) -> PaperExpected:
             f"{path}: top-level key 'title' is not allowed; a paper's title lives only in the registry "
             f"(workflow/papers.yaml, papers.{doc['paper']}.title)"
         )
-    unknown = set(doc) - {"paper", "entries", "claims"}
+    unknown = set(doc) - {"paper", "entries", "claims", "disclosures"}
     if unknown:
         raise ExpectedError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
     entries = [_parse_entry(e, f"{path}: entries[{i}]") for i, e in enumerate(doc.get("entries") or [])]
     claims = [_parse_claim(c, f"{path}: claims[{i}]") for i, c in enumerate(doc.get("claims") or [])]
+    disclosures = [
+        _parse_disclosure(d, f"{path}: disclosures[{i}]") for i, d in enumerate(doc.get("disclosures") or [])
+    ]
     seen: set[str] = set()
     for c in claims:
         if c.name in seen:
             raise ExpectedError(f"{path}: claim {c.name!r} listed twice")
         seen.add(c.name)
-    return PaperExpected(slug=str(doc["paper"]), entries=entries, claims=claims)
+    ids = [d.id for d in disclosures]
+    if len(set(ids)) != len(ids):
+        raise ExpectedError(f"{path}: a disclosure id is listed twice: {sorted(i for i in ids if ids.count(i) > 1)}")
+    # Both directions name real things: a disclosure's claims exist, a claim's disclosures exist.
+    for d in disclosures:
+        for name in d.claims:
+            if name not in seen:
+                raise ExpectedError(f"{path}: disclosure {d.id!r} names claim {name!r}, which is not in claims")
+    for c in claims:
+        for ref in c.disclosures:
+            if ref not in ids:
+                raise ExpectedError(f"{path}: claim {c.name!r} names disclosure {ref!r}, which is not in disclosures")
+    return PaperExpected(slug=str(doc["paper"]), entries=entries, claims=claims, disclosures=disclosures)
 
 
 # --- statuses ---------------------------------------------------------------------------------
@@ -362,25 +641,125 @@ def status(entry: Expected, numbers: Mapping[str, Any], scale: str) -> tuple[str
     return MISMATCH, value
 
 
-def claim_verdict(claim: Claim, numbers: Mapping[str, Any], scale: str) -> tuple[str, str]:
-    """(verdict, detail) of one claim: REPRODUCED / NOT REPRODUCED / UNTESTABLE (reason), or n/a / missing."""
-    if scale not in claim.scales:
+@dataclass(frozen=True)
+class EffectStats:
+    """One effect of a comparison: mean over units, its standard error, the halves, and the verdict."""
+
+    expr: str
+    n: int
+    mean: float
+    se: float
+    halves: tuple[float, float] | None
+    margin: float
+    verdict: str
+
+    def show(self, unit: str) -> str:
+        """``effect +0.025 +- 0.034 SE (n=3 seeds), margin 2 SE = 0.068, halves +0.01 / +0.04``."""
+        units = "seeds" if unit == "seed" else "bootstrap replicates"
+        if self.n < 2:
+            text = f"effect {self.mean:+.4g} (n={self.n} {units}: no standard error)"
+        else:
+            text = (
+                f"effect {self.mean:+.4g} ± {self.se:.2g} SE (n={self.n} {units}), "
+                f"margin {self.margin:g} SE = {self.margin * self.se:.2g}"
+            )
+        if self.halves is not None:
+            text += f", halves {self.halves[0]:+.4g} / {self.halves[1]:+.4g}"
+        return text
+
+
+def effect_stats(expr: str, comparison: Comparison, numbers: Mapping[str, Any], index: int = 0) -> EffectStats:
+    """Judge one effect beyond its noise (issue 27; the house rule in DESIGN.md, "Verdicts").
+
+    REPRODUCED when the mean exceeds ``margin`` standard errors and both disjoint halves are > 0;
+    NOT REPRODUCED when it is below ``-margin`` SE and both halves are < 0; otherwise (too few
+    units, inside the margin, or halves that disagree) INCONCLUSIVE. Missing keys raise KeyError.
+    """
+    values = evaluate_expression(expr, numbers, elementwise=True)
+    values = values[np.isfinite(values)]
+    n = int(values.size)
+    if n == 0:
+        raise KeyError(expression_keys(expr)[0] if expression_keys(expr) else expr)
+    mean = float(values.mean())
+    if comparison.unit == "seed":
+        se = float(values.std(ddof=1) / math.sqrt(n)) if n >= 2 else math.nan
+        halves = (float(values[: n // 2].mean()), float(values[n // 2 :].mean())) if n >= 2 else None
+    else:
+        se = float(values.std(ddof=1)) if n >= 2 else math.nan
+        lo, hi = comparison.halves[index]
+        halves = (float(evaluate_expression(lo, numbers)), float(evaluate_expression(hi, numbers)))
+    verdict = INCONCLUSIVE
+    if n >= comparison.min_units and halves is not None and not math.isnan(se):
+        if mean > comparison.margin * se and min(halves) > 0:
+            verdict = REPRODUCED
+        elif mean < -comparison.margin * se and max(halves) < 0:
+            verdict = NOT_REPRODUCED
+    return EffectStats(expr, n, mean, se, halves, comparison.margin, verdict)
+
+
+def comparison_verdict(comparison: Comparison, numbers: Mapping[str, Any]) -> tuple[str, str]:
+    """(verdict, detail) of a comparison: each arm above its own floor, then every effect beyond its noise.
+
+    Several effects (e.g. one per target domain) combine as a conjunction: any NOT REPRODUCED ->
+    NOT REPRODUCED, else any INCONCLUSIVE -> INCONCLUSIVE, else REPRODUCED.
+    """
+    for arm in comparison.arms:
+        if not evaluate_expression(arm.check, numbers):
+            return UNTESTABLE, f"arm {arm.arm} does not beat its floor (failed: {_show(arm.check, numbers)})"
+    stats = [effect_stats(e, comparison, numbers, i) for i, e in enumerate(comparison.effects)]
+    verdicts = {s.verdict for s in stats}
+    verdict = NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE if INCONCLUSIVE in verdicts else REPRODUCED
+    parts = []
+    for s in stats:
+        why = ""
+        if s.verdict == INCONCLUSIVE:
+            if s.n < comparison.min_units:
+                why = f" — {s.n} {'seed' if comparison.unit == 'seed' else 'replicate'}{'s' if s.n != 1 else ''} < {comparison.min_units}"
+            elif abs(s.mean) <= s.margin * s.se:
+                why = " — inside the margin"
+            else:
+                why = " — the halves disagree"
+        parts.append(f"{_show(s.expr, {})}: {s.show(comparison.unit)}: {s.verdict}{why}")
+    return verdict, "; ".join(parts)
+
+
+def version_verdict(version: ClaimVersion, numbers: Mapping[str, Any], scale: str) -> tuple[str, str]:
+    """(verdict, detail) of one version of a claim at ``scale``.
+
+    REPRODUCED / NOT REPRODUCED / INCONCLUSIVE (a comparison inside its noise), UNTESTABLE (declared,
+    or a precondition or an arm's floor failed: the reason is shown), NOT RUN (the experiment is not
+    implemented: what is missing), BY CONSTRUCTION (no verdict), or n/a at this scale / missing.
+    """
+    if scale not in version.scales:
         return NOT_AT_SCALE, ""
-    if claim.untestable:
-        return UNTESTABLE, str(claim.untestable)
+    if version.untestable is not None:
+        return UNTESTABLE, str(version.untestable)
+    if version.not_run is not None:
+        return NOT_RUN, str(version.not_run)
+    if version.by_construction is not None:
+        return BY_CONSTRUCTION, str(version.by_construction)
     try:
-        for req in claim.requires:
+        for req in version.requires:
             if not evaluate_expression(req.check, numbers):
                 return UNTESTABLE, f"{req.reason} (failed: {_show(req.check, numbers)})"
-        assert claim.criterion is not None
-        ok = evaluate_expression(claim.criterion, numbers)
+        if version.comparison is not None:
+            return comparison_verdict(version.comparison, numbers)
+        assert version.criterion is not None
+        ok = evaluate_expression(version.criterion, numbers)
     except KeyError as err:
         return MISSING, f"key {err.args[0]!r} not computed"
-    return (REPRODUCED if ok else NOT_REPRODUCED), _show(claim.criterion, numbers)
+    return (REPRODUCED if ok else NOT_REPRODUCED), _show(version.criterion, numbers)
+
+
+def claim_verdict(claim: Claim, numbers: Mapping[str, Any], scale: str) -> tuple[str, str]:
+    """(verdict, detail) of a claim's current version (see :func:`version_verdict`)."""
+    return version_verdict(claim.current, numbers, scale)
 
 
 def _show(expr: str, numbers: Mapping[str, Any]) -> str:
-    """The expression with each key's value shown beside it."""
+    """The expression with each key's value shown beside it (with no numbers: the keys alone)."""
+    if not numbers:
+        return _KEY.sub(lambda m: m.group(1), expr)
     return _KEY.sub(lambda m: f"{m.group(1)} = {_fmt(numbers.get(m.group(1).strip()))}", expr)
 
 
@@ -422,7 +801,7 @@ class Scorecard:
     markdown: str
     totals: dict[str, int]
     failures: list[str]
-    claims: dict[str, dict[str, str]]  # slug.name -> {verdict, detail}
+    claims: dict[str, dict[str, Any]]  # slug.name -> {verdict, detail, version, history}
 
 
 def evaluate_scorecard(
@@ -446,12 +825,19 @@ def evaluate_scorecard(
         "outside it for a written, evidenced reason (never a pass); **reported** computed, no reference; "
         "**n/a at this scale** the comparison is only meaningful at another scale; **missing** not computed. "
         "Reference origin: *paper* (a table or figure) or *authors' code on released data* (a recomputation). "
-        "Claims: **REPRODUCED** / **NOT REPRODUCED** by the written criterion, or **UNTESTABLE** with the reason."
+        "Reference origin *notes - unverified*: from the paper notes, not checked against the paper. "
+        "Claims: **REPRODUCED** / **NOT REPRODUCED** by the written criterion, a comparison only beyond its noise "
+        "(mean effect over >= 3 seeds or bootstrap replicates beyond its margin in standard errors, the same sign on "
+        "two disjoint halves, every compared arm above its own floor); **INCONCLUSIVE** inside the noise; "
+        "**UNTESTABLE** with the reason; **NOT RUN** the experiment is not implemented (what is missing); "
+        "**BY CONSTRUCTION** holds by construction of the setup (no verdict). A criterion is never edited in place: "
+        "a revision is a new version, and every earlier version is listed (superseded) with what it gives on "
+        "the same numbers. Disclosures list choices made after seeing results."
     )
     lines.append("")
     totals: dict[str, int] = {}
     failures: list[str] = []
-    verdicts: dict[str, dict[str, str]] = {}
+    verdicts: dict[str, dict[str, Any]] = {}
     for path in sorted(expected_files, key=lambda p: Path(p).name):
         exp = load_expected(path)
         if exp.slug not in titles:
@@ -466,14 +852,40 @@ def evaluate_scorecard(
         if exp.claims:
             lines.append("### Claims")
             lines.append("")
-            lines.append("| claim | verdict | criterion (values) | source | note |")
-            lines.append("|---|---|---|---|---|")
+            lines.append(
+                "| claim | version | verdict | evidence (effect ± SE, or criterion with values) | source | note |"
+            )
+            lines.append("|---|---|---|---|---|---|")
             for c in exp.claims:
                 verdict, detail = claim_verdict(c, numbers, scale)
                 totals[verdict] = totals.get(verdict, 0) + 1
-                verdicts[f"{exp.slug}.{c.name}"] = {"verdict": verdict, "detail": detail}
+                earlier = [(v, *version_verdict(v, numbers, scale)) for v in c.history]
+                verdicts[f"{exp.slug}.{c.name}"] = {
+                    "verdict": verdict,
+                    "detail": detail,
+                    "version": c.current.version,
+                    "history": [{"version": v.version, "verdict": vv} for v, vv, _ in earlier],
+                }
                 text = f"**{c.name}**: {c.claim}"
-                lines.append(f"| {_cell(text)} | {verdict} | {_cell(detail)} | {_cell(c.source)} | {_cell(c.note)} |")
+                note = c.note
+                if c.disclosures:
+                    note = f"disclosed: {', '.join(c.disclosures)}" + (f"; {note}" if note else "")
+                version = f"v{c.current.version}" + (f" ({c.current.revision})" if c.current.revision else "")
+                lines.append(
+                    f"| {_cell(text)} | {_cell(version)} | {verdict} | {_cell(detail)} | {_cell(c.source)} | "
+                    f"{_cell(note)} |"
+                )
+                for v, vv, vdetail in earlier:  # every earlier version and what it gives on these numbers
+                    lines.append(
+                        f"| ↳ {c.name}, superseded | v{v.version} | {vv} | {_cell(vdetail)} | | {_cell(v.revision)} |"
+                    )
+            lines.append("")
+        if exp.disclosures:
+            lines.append("### Disclosures (choices made after seeing results)")
+            lines.append("")
+            for d in exp.disclosures:
+                affected = f" Claims: {', '.join(d.claims)}." if d.claims else ""
+                lines.append(f"- **{d.id}** ({d.when}): {d.what}.{affected}".replace("..", "."))
             lines.append("")
         if exp.entries:
             lines.append("### Numbers")
@@ -538,3 +950,120 @@ def check_partial(
         if st in FAILING:
             failures.append(f"{e.key}: {st} (computed {_fmt(val)}, reference {_fmt(e.published)})")
     return compared, failures
+
+
+# --- pre-registration: the lock of criteria ---------------------------------------------------
+
+
+def lock_path(expected_path: str | os.PathLike[str]) -> Path:
+    """``workflow/expected/<slug>.lock.json``: the fingerprints of every claim version on main."""
+    path = Path(expected_path)
+    return path.with_name(f"{path.stem}.lock.json")
+
+
+def lock_entries(expected: PaperExpected) -> dict[str, dict[str, str]]:
+    """claim name -> {version: fingerprint} for every version in the file."""
+    return {c.name: {str(v.version): v.fingerprint() for v in c.versions} for c in expected.claims}
+
+
+def lock_problems(expected: PaperExpected, lock: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """What breaks pre-registration (issue 27): a locked version edited in place, or removed, or a new
+    version not yet locked. An empty list means the file and its lock agree."""
+    problems = []
+    current = lock_entries(expected)
+    for name, versions in lock.items():
+        for version, digest in versions.items():
+            now = current.get(name, {}).get(version)
+            if now is None:
+                problems.append(
+                    f"claim {name!r} v{version} is locked but gone from the file: a version is never deleted "
+                    "(keep it under `history:`; a claim is retired with a new version, e.g. `not_run:`)"
+                )
+            elif now != digest:
+                problems.append(
+                    f"claim {name!r} v{version}: its criterion changed in place; restore it and write the change as "
+                    f"version {int(version) + 1} with `revision:` (the old one moves under `history:`)"
+                )
+    for name, versions in current.items():
+        for version in versions:
+            if version not in lock.get(name, {}):
+                problems.append(
+                    f"claim {name!r} v{version} is not locked yet: run `python -m repro.common.scorecard lock`"
+                )
+    return problems
+
+
+def read_lock(expected_path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
+    """The lock next to an expected file ({} when there is none yet)."""
+    path = lock_path(expected_path)
+    return read_json(path).get("claims", {}) if path.exists() else {}
+
+
+def update_lock(expected_path: str | os.PathLike[str]) -> list[str]:
+    """Add every new claim version to the lock; refuse (ExpectedError) when a locked one changed or went.
+
+    Returns the versions added (``name vN``).
+    """
+    from repro.common.io import write_json
+
+    expected = load_expected(expected_path)
+    lock = read_lock(expected_path)
+    refused = [p for p in lock_problems(expected, lock) if "not locked yet" not in p]
+    if refused:
+        raise ExpectedError(f"{expected_path}: the lock refuses:\n" + "\n".join(refused))
+    added = []
+    merged = {name: dict(versions) for name, versions in lock.items()}
+    for name, versions in lock_entries(expected).items():
+        for version, digest in versions.items():
+            if version not in merged.setdefault(name, {}):
+                merged[name][version] = digest
+                added.append(f"{name} v{version}")
+    doc = {
+        "about": "sha256 of each claim version's criterion fields (repro.common.scorecard.ClaimVersion.fingerprint); "
+        "append-only: a changed criterion is a new version (issue 27, pre-registration)",
+        "claims": merged,
+    }
+    write_json(lock_path(expected_path), doc)
+    return added
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    """``python -m repro.common.scorecard {check FILE... | lock SLUG... | show SLUG NUMBERS [SCALE]}``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m repro.common.scorecard", description=_main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="parse expected files and compare them with their locks")
+    check.add_argument("files", nargs="+")
+    lock = sub.add_parser("lock", help="append new claim versions to workflow/expected/<slug>.lock.json")
+    lock.add_argument("slugs", nargs="+")
+    show = sub.add_parser("show", help="print one paper's scorecard section for a numbers.json")
+    show.add_argument("slug")
+    show.add_argument("numbers")
+    show.add_argument("scale", nargs="?", default="tiny")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        bad = 0
+        for f in args.files:
+            problems = lock_problems(load_expected(f), read_lock(f))
+            for p in problems:
+                print(f"{f}: {p}")
+            bad += len(problems)
+        return 1 if bad else 0
+    if args.command == "lock":
+        for slug in args.slugs:
+            added = update_lock(Path("workflow/expected") / f"{slug}.yaml")
+            print(f"{slug}: locked {', '.join(added) if added else 'nothing new'}")
+        return 0
+    card = evaluate_scorecard(
+        args.scale,
+        {args.slug: args.numbers},
+        [Path("workflow/expected") / f"{args.slug}.yaml"],
+        titles={args.slug: args.slug},
+    )
+    print(card.markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
