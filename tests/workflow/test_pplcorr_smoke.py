@@ -16,11 +16,28 @@ def test_pplcorr_smoke_run(smoke_repo):
             f"live.{t}.{a}.{k}"
             for t in ("science", "speeches")
             for a in ARMS
-            for k in ("error_mean", "error_std", "ngram_error_mean", "bigram_floor_error_mean", "beats_floor")
+            for k in (
+                "error_mean",
+                "error_std",
+                "ngram_error_mean",
+                "bigram_floor_error_mean",
+                "beats_floor",
+                "error.per_seed",
+                "ngram_error.per_seed",
+                "bigram_floor_error.per_seed",
+            )
         ]
-        + ["live.population.n_transformers"]
+        + ["live.population.n_transformers", "live.seeds"]
     )
     numbers, _ = smoke_run(smoke_repo, "pplcorr", required, ("top10", "heldout", "live_arms"), timeout=600)
     assert numbers["crosscheck.max_abs_diff"] <= 1e-12
     assert numbers["exact.lambada.top10_overlap"] == 10
     assert numbers["live.population.n_transformers"] >= 1
+    # per-seed lists (the unit of the scorecard's comparisons), in the order of live.seeds, agree with the means
+    seeds = numbers["live.seeds"]
+    for t in ("science", "speeches"):
+        for a in ARMS:
+            for q in ("error", "ngram_error"):
+                per_seed = numbers[f"live.{t}.{a}.{q}.per_seed"]
+                assert len(per_seed) == len(seeds)
+                assert abs(sum(per_seed) / len(per_seed) - numbers[f"live.{t}.{a}.{q}_mean"]) < 1e-12

@@ -112,7 +112,7 @@ def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
             if variant == "synthetic":
                 bars.append(b)
                 scatter.append(s)
-    numbers["n_llms"] = int(len(data.load_bpb(inputs["bpb_synthetic"]).index))
+    numbers["n_llms"] = len(data.load_bpb(inputs["bpb_synthetic"]).index)
     return StepResult(numbers={"exact": numbers}, tables={"top10": pd.concat(bars), "heldout": pd.concat(scatter)})
 
 
@@ -227,6 +227,8 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     pretrained on them (``live.<t>.<arm>.error_mean``/``.error_std``); on the same pages the byte
     n-gram cross-check (``.ngram_error_mean``/``.ngram_error_std``) and the count-based bigram
     floor (``.bigram_floor_error_mean``); ``live.floor.cloze_error`` is the random-guess error.
+    The per-seed values are kept as lists (``.error.per_seed``, ``.ngram_error.per_seed``,
+    ``.bigram_floor_error.per_seed``, seeds in the order of ``live.seeds``).
     Identical page sets (the random arm is target-independent) train one model, scored on
     every target.
     """
@@ -248,6 +250,7 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     nums: dict = {
         "population": {"size": len(X.index), "n_transformers": int(is_tf.sum()), "n_ngrams": int((~is_tf).sum())},
         "floor": {"cloze_error": floor},
+        "seeds": [int(s) for s in config.seeds],  # the order of every ``.per_seed`` list
     }
     trained: dict[tuple[int, bytes], tuple] = {}  # (seed, page ids) -> (transformer, n-gram, floor)
     n_params = 0
@@ -334,6 +337,10 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
                 "ngram_error_mean": ng["error_mean"],
                 "ngram_error_std": ng["error_std"],
                 "bigram_floor_error_mean": float(np.mean(floor_errs)),
+                # per seed, in the order of ``live.seeds`` (the unit of the scorecard's comparisons)
+                "error": {"per_seed": [float(e) for e in errs]},
+                "ngram_error": {"per_seed": [float(e) for e in ngram_errs]},
+                "bigram_floor_error": {"per_seed": [float(e) for e in floor_errs]},
                 # the fresh transformer beats both sanity floors: random guessing and the count-based bigram
                 "beats_floor": int(np.mean(errs) < floor and np.mean(errs) < np.mean(floor_errs)),
             }
