@@ -802,6 +802,8 @@ class Scorecard:
     totals: dict[str, int]
     failures: list[str]
     claims: dict[str, dict[str, Any]]  # slug.name -> {verdict, detail, version, history}
+    papers: dict[str, dict[str, int]] = field(default_factory=dict)  # slug -> status/verdict -> count
+    disclosures: dict[str, list[Disclosure]] = field(default_factory=dict)  # slug -> its disclosures
 
 
 def evaluate_scorecard(
@@ -838,17 +840,21 @@ def evaluate_scorecard(
     totals: dict[str, int] = {}
     failures: list[str] = []
     verdicts: dict[str, dict[str, Any]] = {}
+    papers: dict[str, dict[str, int]] = {}
+    disclosed: dict[str, list[Disclosure]] = {}
     for path in sorted(expected_files, key=lambda p: Path(p).name):
         exp = load_expected(path)
         if exp.slug not in titles:
             raise ExpectedError(f"{path}: paper {exp.slug!r} has no title in the registry (workflow/papers.yaml)")
         lines.append(f"## {exp.slug}: {titles[exp.slug]}")
         lines.append("")
+        disclosed[exp.slug] = list(exp.disclosures)
         if exp.slug not in numbers_files:
             lines.append(f"_Not run at {scale} scale in this invocation._")
             lines.append("")
             continue
         numbers = read_json(numbers_files[exp.slug])
+        per_paper = papers.setdefault(exp.slug, {})
         if exp.claims:
             lines.append("### Claims")
             lines.append("")
@@ -859,6 +865,7 @@ def evaluate_scorecard(
             for c in exp.claims:
                 verdict, detail = claim_verdict(c, numbers, scale)
                 totals[verdict] = totals.get(verdict, 0) + 1
+                per_paper[verdict] = per_paper.get(verdict, 0) + 1
                 earlier = [(v, *version_verdict(v, numbers, scale)) for v in c.history]
                 verdicts[f"{exp.slug}.{c.name}"] = {
                     "verdict": verdict,
@@ -895,6 +902,7 @@ def evaluate_scorecard(
             for e in exp.entries:
                 st, val = status(e, numbers, scale)
                 totals[st] = totals.get(st, 0) + 1
+                per_paper[st] = per_paper.get(st, 0) + 1
                 note = e.note
                 if st == EXPLAINED and e.explained is not None:
                     note = f"EXPLAINED: {e.explained.reason}{e.explained.show(e, numbers)}" + (
@@ -911,7 +919,15 @@ def evaluate_scorecard(
     summary = ", ".join(f"{v} {k}" for k, v in sorted(totals.items()))
     lines.insert(2, f"Totals: {summary or 'no entries'}.")
     lines.insert(3, "")
-    return Scorecard(scale=scale, markdown="\n".join(lines) + "\n", totals=totals, failures=failures, claims=verdicts)
+    return Scorecard(
+        scale=scale,
+        markdown="\n".join(lines) + "\n",
+        totals=totals,
+        failures=failures,
+        claims=verdicts,
+        papers=papers,
+        disclosures=disclosed,
+    )
 
 
 def build_scorecard(
@@ -950,6 +966,57 @@ def check_partial(
         if st in FAILING:
             failures.append(f"{e.key}: {st} (computed {_fmt(val)}, reference {_fmt(e.published)})")
     return compared, failures
+
+
+README_BEGIN = "<!-- verdicts:begin (generated: python -m repro.common.scorecard readme; edit nothing inside) -->"
+README_END = "<!-- verdicts:end -->"
+
+
+def verdict_summary(card: Scorecard) -> str:
+    """The README's verdict block (issue 27, item 6): totals, a row per paper, each claim by verdict, and
+    every disclosure, all from the evaluated scorecard, so the README cannot drift from it."""
+    number_statuses = (MATCH, EXPLAINED, MISMATCH, REPORTED, MISSING)
+    total = ", ".join(f"{card.totals.get(v, 0)} {v}" for v in VERDICTS)
+    numbers = ", ".join(f"{card.totals.get(st, 0)} {st}" for st in number_statuses)
+    lines = [
+        README_BEGIN,
+        f"Claims at {card.scale} scale (`results/{card.scale}/scorecard.md`): {total}. Numbers: {numbers}.",
+        "",
+        "| paper | " + " | ".join(VERDICTS) + " | numbers matched |",
+        "|---|" + "---|" * (len(VERDICTS) + 1),
+    ]
+    for slug, counts in sorted(card.papers.items()):
+        matched = counts.get(MATCH, 0)
+        compared = sum(counts.get(st, 0) for st in (MATCH, EXPLAINED, MISMATCH, MISSING))
+        cells = " | ".join(str(counts.get(v, 0)) for v in VERDICTS)
+        lines.append(f"| `{slug}` | {cells} | {matched} of {compared} |")
+    lines.append("")
+    for slug in sorted(card.papers):
+        by_verdict: dict[str, list[str]] = {}
+        for key, claim in card.claims.items():
+            paper, name = key.split(".", 1)
+            if paper == slug:
+                by_verdict.setdefault(claim["verdict"], []).append(f"`{name}`")
+        parts = [f"{v}: {', '.join(by_verdict[v])}" for v in (*VERDICTS, NOT_AT_SCALE, MISSING) if v in by_verdict]
+        lines.append(f"- **{slug}**: " + ("; ".join(parts) if parts else "no claims") + ".")
+    disclosures = [(slug, d) for slug, ds in sorted(card.disclosures.items()) for d in ds]
+    if disclosures:
+        lines.append("")
+        lines.append("Disclosures (design choices made after seeing results; also in the scorecard):")
+        lines.append("")
+        for slug, d in disclosures:
+            affected = f" Claims: {', '.join(f'`{c}`' for c in d.claims)}." if d.claims else ""
+            lines.append(f"- **{slug}** `{d.id}` ({d.when}): {d.what.rstrip('.')}.{affected}")
+    lines.append(README_END)
+    return "\n".join(lines)
+
+
+def replace_readme_block(readme: str, block: str) -> str:
+    """``readme`` with the text between the verdict markers replaced by ``block`` (markers included)."""
+    begin, end = readme.find(README_BEGIN), readme.find(README_END)
+    if begin < 0 or end < begin:
+        raise ExpectedError(f"the README has no verdict block ({README_BEGIN} ... {README_END})")
+    return readme[:begin] + block + readme[end + len(README_END) :]
 
 
 # --- pre-registration: the lock of criteria ---------------------------------------------------
@@ -1027,6 +1094,19 @@ def update_lock(expected_path: str | os.PathLike[str]) -> list[str]:
     return added
 
 
+def committed_scorecard(scale: str, root: str | os.PathLike[str] = ".") -> Scorecard:
+    """The scorecard of ``results/<scale>/`` as committed (every paper's numbers.json, the expected files, the
+    registry's titles): what the README's verdict block is generated from."""
+    from repro.common.registry import load_registry
+
+    root = Path(root)
+    expected = sorted((root / "workflow/expected").glob("*.yaml"))
+    numbers = {p.stem: root / f"results/{scale}/{p.stem}/numbers.json" for p in expected}
+    numbers = {slug: path for slug, path in numbers.items() if path.exists()}
+    titles = load_registry(root / "workflow/papers.yaml").titles
+    return evaluate_scorecard(scale, numbers, expected, titles=titles)
+
+
 def _main(argv: Sequence[str] | None = None) -> int:
     """``python -m repro.common.scorecard {check FILE... | lock SLUG... | show SLUG NUMBERS [SCALE]}``."""
     import argparse
@@ -1041,6 +1121,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     show.add_argument("slug")
     show.add_argument("numbers")
     show.add_argument("scale", nargs="?", default="tiny")
+    readme = sub.add_parser("readme", help="rewrite README.md's verdict block from results/<scale>/")
+    readme.add_argument("--scale", default="tiny")
+    readme.add_argument("--check", action="store_true", help="only report whether the block is current")
     args = parser.parse_args(argv)
     if args.command == "check":
         bad = 0
@@ -1050,6 +1133,15 @@ def _main(argv: Sequence[str] | None = None) -> int:
                 print(f"{f}: {p}")
             bad += len(problems)
         return 1 if bad else 0
+    if args.command == "readme":
+        card = committed_scorecard(args.scale)
+        current = Path("README.md").read_text(encoding="utf-8")
+        updated = replace_readme_block(current, verdict_summary(card))
+        if args.check:
+            print("README verdict block is current" if updated == current else "README verdict block differs")
+            return 0 if updated == current else 1
+        Path("README.md").write_text(updated, encoding="utf-8")
+        return 0
     if args.command == "lock":
         for slug in args.slugs:
             added = update_lock(Path("workflow/expected") / f"{slug}.yaml")

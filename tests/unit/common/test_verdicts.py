@@ -230,3 +230,21 @@ def test_notes_origin_is_shown_as_unverified(tmp_path):
     num.write_text(json.dumps({"a": 1.0}))
     card = evaluate_scorecard("tiny", {"demo": num}, [exp], titles={"demo": "Demo"})
     assert "| match | notes - unverified |" in card.markdown
+
+
+def test_the_readme_block_is_generated_from_the_scorecard(tmp_path):
+    from repro.common.scorecard import README_BEGIN, README_END, replace_readme_block, verdict_summary
+
+    exp = tmp_path / "demo.yaml"
+    exp.write_text(CLAIMS)
+    num = tmp_path / "numbers.json"
+    num.write_text(json.dumps(NUMBERS))
+    block = verdict_summary(evaluate_scorecard("tiny", {"demo": num}, [exp], titles={"demo": "Demo"}))
+    assert block.startswith(README_BEGIN) and block.endswith(README_END)
+    assert "| `demo` | 3 | 0 | 0 | 0 | 1 | 1 | 0 of 0 |" in block
+    assert "- **demo**: REPRODUCED: `method_beats_baseline`, `two_domains`, `bootstrapped`; NOT RUN: `adapter`" in block
+    assert "- **demo** `epochs_after_pilot` (commit abc1234): epochs 4 -> 8 after a pilot. Claims:" in block
+    readme = f"intro\n{README_BEGIN}\nold\n{README_END}\nrest\n"
+    assert replace_readme_block(readme, block) == f"intro\n{block}\nrest\n"
+    with pytest.raises(ExpectedError, match="no verdict block"):
+        replace_readme_block("no markers", block)
