@@ -10,37 +10,63 @@ Each paper lists what it is compared with in ``workflow/expected/<slug>.yaml``::
                                             # is compared as a set (e.g. selected families)
         origin: paper                       # paper: printed in the paper (table/figure);
                                             # authors_code: recomputed with the authors' code
-                                            # on their released data
+                                            # on their released data; notes: from the paper notes, unverified
         source: "Sec. 3.2, Fig. 2 (explained variance)"
         scales: [tiny, paper]               # where the comparison is meaningful (and enforced)
         note: optional free text shown in the table
         explained:                          # optional: an understood deviation
           reason: "the authors' optimiser stops early; the converged fit matches"
-          evidence: post_training.x.test_mse_converged   # optional: a key that must match `published`
+          evidence: post_training.x.test_mse_converged   # required: a key that must match `published`
                                             # (a list-valued key: one of its values must match, e.g.
                                             # the outcomes of a round-off study)
     claims:                                 # qualitative claims, each with a verdict
-      - name: ttt_beats_linear_attention    # numbers-free id (letters, digits, _)
+      - name: ttt_beats_linear_attention    # numbers-free id (letters, digits, _), never renamed
         claim: "TTT-Linear beats linear attention at equal state size"
         source: "Table 1"
         scales: [tiny]
-        criterion: "{recall.ttt_linear.gap} < {recall.linear_attention.gap}"
+        version: 2                          # default 1; a changed criterion is a new version
+        revision: "why v2 replaced v1"      # required from version 2 on
+        # exactly one kind:
+        criterion: "{a} < {b}"              # a deterministic check (thresholds; exact-tier facts)
+        comparison:                         # a comparison judged beyond its noise
+          effects: ["{la.gap.per_seed} - {ttt.gap.per_seed}"]   # lists over seeds; > 0 supports it
+          unit: seed                        # or bootstrap (then `halves`: two expressions per effect)
+          margin: 2                         # standard errors
+          min_units: 3
+          arms:                             # each compared arm above its own floor, separately
+            - {arm: ttt, check: "{ttt.gap} < {no_memory.gap}"}
+        untestable: "needs 16k contexts"    # UNTESTABLE, with the reason
+        not_run: "what is missing"          # NOT RUN: the experiment is not implemented
+        by_construction: "why"              # BY CONSTRUCTION: no verdict
         requires:                           # optional preconditions; a failed one -> UNTESTABLE
           - check: "{text.transformer.loss} < {text.ngram_floor.loss}"
             reason: "the models do not beat the count-based n-gram floor"
-        untestable: "needs 16k contexts"    # optional: never evaluated at these scales, with the reason
+        disclosures: [an_id]                # disclosures that concern this claim
+        history:                            # every earlier version, oldest first, as it was on main
+          - {version: 1, scales: [tiny], criterion: "{ttt.gap} < {la.gap}"}
+    disclosures:                            # design choices made after seeing results
+      - {id: an_id, what: "epochs 4 -> 8 after a pilot", when: "commit abc1234", claims: [ttt_beats_...]}
 
 Statuses of entries: **match** (within tolerance), **MISMATCH** (outside it, no
-explanation), **EXPLAINED** (outside it, with a written reason and, if named, evidence
-that matches), **reported** (no reference), **missing** (the key was not computed),
-**n/a at this scale**. A MISMATCH or a missing key at an enforced scale fails
-:func:`check_scorecard` (the workflow test and ``scorecard`` rule's ``--strict`` mode).
+explanation), **EXPLAINED** (outside it, with a written reason and evidence that
+matches: an explanation without evidence is refused), **reported** (no reference),
+**missing** (the key was not computed), **n/a at this scale**. A MISMATCH or a missing
+key at an enforced scale fails :func:`check_scorecard` (the workflow test and
+``scorecard`` rule's ``--strict`` mode). Origins: ``paper``, ``authors_code``, ``notes``
+(from the paper notes, unverified).
 
-Verdicts of claims: **REPRODUCED** (criterion true), **NOT REPRODUCED** (false),
-**UNTESTABLE** (a precondition failed or the claim is declared untestable: the reason
-is shown). Criteria are small expressions over numbers.json keys in braces,
-evaluated safely (:func:`evaluate_expression`): numbers, comparisons, ``and``/``or``/
-``not``, arithmetic, ``abs``/``min``/``max``.
+Verdicts of claims (issue 27): **REPRODUCED** / **NOT REPRODUCED** (a criterion true or
+false; a comparison beyond its margin on >= 3 units with both disjoint halves agreeing),
+**INCONCLUSIVE** (a comparison inside its noise), **UNTESTABLE** (a precondition or an
+arm's floor failed, or declared: the reason is shown), **NOT RUN**, **BY CONSTRUCTION**.
+Criteria are small expressions over numbers.json keys in braces, evaluated safely
+(:func:`evaluate_expression`): numbers, comparisons, ``and``/``or``/``not``, arithmetic,
+``abs``/``min``/``max``; effects element by element over lists.
+
+Pre-registration: every version's criterion fields are fingerprinted in
+``workflow/expected/<slug>.lock.json`` (append-only; ``python -m repro.common.scorecard
+lock <slug>``); a test fails when a locked version changes or goes. The README's verdict
+block is generated from the scorecard (``python -m repro.common.scorecard readme``).
 """
 
 from __future__ import annotations
