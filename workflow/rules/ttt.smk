@@ -11,16 +11,18 @@
 # loss is exact at every position, so every model's gap to the optimum is measurable; at tiny scale a text
 # LM learns no more than bigram statistics (the text study stays as a secondary table beside its n-gram floor).
 # Recall runs (repro.ttt.runs.recall_run_specs): `recall-<arch>-p<pairs>-s<seed>` (archs at matched per-layer
-# state), `mb-b<b>` (TTT-Linear (M) per mini-batch size; b = T: batch GD) and `ladder-<row>-eta<eta>`
-# (Table 1, one change per row, eta_base picked on the validation split); identical runs are trained once
-# (b = 16 and the ladder's last row at eta 1 are the main TTT-Linear (M) run). Text runs: `<arch>-<size>-s<seed>`.
+# state), `mb-b<b>-s<seed>` (TTT-Linear (M) per mini-batch size; b = T: batch GD) and
+# `ladder-<row>-eta<eta>-s<seed>` (Table 1, one change per row, eta_base picked on the validation split per
+# seed); every group runs on every recall seed; identical runs are trained once (b = 16 and the ladder's last
+# row at eta 1 are the main TTT-Linear (M) run of the seed). Text runs: `<arch>-<size>-s<seed>`.
 # Scales: paper = Table 3 for the text study (the Pile by hub id, Llama-2 tokenizer, GPUs; needs network) and
-# a 125M-like recall study; tiny = recall T 128, 32 keys / 32 values, 8 and 16 pairs, d 64 x 2 layers, 2 seeds,
+# a 125M-like recall study; tiny = recall T 128, 32 keys / 32 values, 8 and 16 pairs, d 64 x 2 layers, 3 seeds,
 # 600 steps x 8 sequences, plus the text study with BPE-1024, one size, context 256 (the whole paper fits
 # 15 min on 2 free cores); smoke = seconds per job.
 #
 # numbers.json keys (flat, dotted; losses in nats per token):
-#   recall.<arch>.<pairs>.{gap_to_bayes,accuracy,gap_slope,loss}[_std]  mean [std] over seeds; gap_to_bayes =
+#   recall.<arch>.<pairs>.{gap_to_bayes,accuracy,gap_slope,loss}[_std|.per_seed]  mean [std | one value per
+#       seed, in the order of recall.seeds (a list)]; gap_to_bayes =
 #       mean over positions >= recall.eval.min_position of (model loss - Bayes loss); gap_slope = its
 #       least-squares slope against ln(position + 1); accuracy = argmax on value tokens of repeated keys;
 #       .n_params, .state_size (recurrent state numbers; Transformer: KV cache at the context), .seeds
@@ -28,9 +30,11 @@
 #       Bayes predictor that forgets values)
 #   inner_loss.<arch>.{w0,before,after}.mean   l(W0; x_t), l(W_{t-1}; x_t), l(W_t; x_t), mean over positions,
 #       layers, heads, sequences and seeds (first pairs value; TTT archs)
-#   minibatch.b<b>.{loss,gap_to_bayes,accuracy,tokens_per_s}   b in minibatch.sizes (T = batch GD);
-#       tokens_per_s = training tokens per CPU second of the single-threaded run
-#   ladder.<row>.{loss,gap_to_bayes,accuracy,eta_base,val_loss}   the row's best eta_base on validation
+#   minibatch.b<b>.{loss,gap_to_bayes,accuracy,tokens_per_s}[_std|.per_seed]   b in minibatch.sizes (T = batch
+#       GD); mean over seeds (order: minibatch.seeds); tokens_per_s = training tokens per CPU second of the
+#       single-threaded run
+#   ladder.<row>.{loss,gap_to_bayes,accuracy,val_loss}[_std|.per_seed]   per seed the row's best eta_base on
+#       validation (order: ladder.seeds); ladder.<row>.eta_base (chosen on most seeds), .eta_base.per_seed
 #   speed.{dual_ms,primal_ms,dual_vs_primal}   TTT-Linear inner loop forward + backward, median paired ratio
 #   equivalence.primal_dual.max_abs_diff (max over TTT-Linear and TTT-MLP; float64, T 64, d 16, b 16, LN +
 #       residual, random per-token eta), equivalence.primal_dual_{linear,mlp}.max_abs_diff,

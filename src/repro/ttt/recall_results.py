@@ -26,6 +26,27 @@ def _roles(specs: Mapping[str, Mapping[str, Any]], group: str) -> list[tuple[str
     return [(name, role) for name, spec in specs.items() for role in spec["roles"] if role["group"] == group]
 
 
+def _seed_order(specs: Mapping[str, Mapping[str, Any]], group: str) -> list[int]:
+    """The seeds of a group's runs, ascending: the order of every ``.per_seed`` list of that group."""
+    return sorted({int(role["seed"]) for _, role in _roles(specs, group)})
+
+
+def _per_seed(
+    nums: dict[str, Any],
+    prefix: str,
+    by_seed: Mapping[int, Mapping[str, Any]],
+    seeds: Sequence[int],
+    keys: Sequence[str],
+) -> None:
+    """``<prefix>.<key>`` = mean over seeds, ``<prefix>.<key>_std`` (ddof 1) and ``<prefix>.<key>.per_seed``."""
+    if sorted(by_seed) != list(seeds):
+        raise ValueError(f"ttt: {prefix} has seeds {sorted(by_seed)}, not {list(seeds)}")
+    for key in keys:
+        values = [float(by_seed[s][key]) for s in seeds]
+        nums[f"{prefix}.{key}"], nums[f"{prefix}.{key}_std"] = _stats(values)
+        nums[f"{prefix}.{key}.per_seed"] = values
+
+
 def run_summary(record: Mapping[str, Any], min_position: int) -> dict[str, float]:
     """Test loss (mean over positions), gap to the Bayes curve and its slope, accuracy, throughput."""
     test = record["test"]
@@ -81,12 +102,17 @@ def recall_results(
                 )
     if not groups:
         raise ValueError("ttt recall: no runs of the recall group")
+    seeds = _seed_order(specs, "recall")
+    nums["recall.seeds"] = seeds
     for (arch, pairs), names in sorted(groups.items()):
-        rows = [r for r in runs if r["arch"] == arch and r["pairs"] == pairs]
+        rows = sorted((r for r in runs if r["arch"] == arch and r["pairs"] == pairs), key=lambda r: r["seed"])
+        if [r["seed"] for r in rows] != seeds:
+            raise ValueError(f"ttt recall: {arch} at {pairs} pairs has seeds {[r['seed'] for r in rows]}, not {seeds}")
         for key in ("gap_to_bayes", "accuracy", "gap_slope", "loss"):
             mean, std = _stats([r[key] for r in rows])
             nums[f"recall.{arch}.{pairs}.{key}"] = mean
             nums[f"recall.{arch}.{pairs}.{key}_std"] = std
+            nums[f"recall.{arch}.{pairs}.{key}.per_seed"] = [r[key] for r in rows]
         nums[f"recall.{arch}.{pairs}.n_params"] = rows[0]["n_params"]
         nums[f"recall.{arch}.{pairs}.state_size"] = rows[0]["state_size"]
         nums[f"recall.{arch}.{pairs}.seeds"] = len(rows)
@@ -133,35 +159,47 @@ def inner_loss_results(
 def minibatch_results(
     specs: Mapping[str, Mapping[str, Any]], records: Mapping[str, Mapping[str, Any]], min_position: int
 ) -> dict[str, Any]:
-    """``minibatch.b<b>.{loss,gap_to_bayes,accuracy,tokens_per_s}`` (b = ``T``: batch GD over the context)."""
-    nums: dict[str, Any] = {}
+    """``minibatch.b<b>.{loss,gap_to_bayes,accuracy,tokens_per_s}`` (b = ``T``: batch GD over the context): mean
+    over seeds, ``_std`` and ``.per_seed`` (seed order: ``minibatch.seeds``)."""
+    seeds = _seed_order(specs, "minibatch")
+    nums: dict[str, Any] = {"minibatch.seeds": seeds}
     rows = []
+    by_b: dict[str, dict[int, dict[str, Any]]] = {}
     for name, role in _roles(specs, "minibatch"):
         summ = run_summary(records[name], min_position)
-        rows.append({"run": name, "b": role["b"], "pairs": role["pairs"], **summ})
-        for key in ("loss", "gap_to_bayes", "accuracy", "tokens_per_s"):
-            nums[f"minibatch.b{role['b']}.{key}"] = summ[key]
+        rows.append({"run": name, "b": role["b"], "pairs": role["pairs"], "seed": role["seed"], **summ})
+        by_b.setdefault(str(role["b"]), {})[int(role["seed"])] = summ
+    for b, by_seed in by_b.items():
+        _per_seed(nums, f"minibatch.b{b}", by_seed, seeds, ("loss", "gap_to_bayes", "accuracy", "tokens_per_s"))
     return {"numbers": nums, "runs": rows}
 
 
 def ladder_results(
     specs: Mapping[str, Mapping[str, Any]], records: Mapping[str, Mapping[str, Any]], min_position: int
 ) -> dict[str, Any]:
-    """``ladder.<row>.{loss,gap_to_bayes,accuracy,eta_base,val_loss}``: per row, the eta_base of the grid
-    with the lowest validation loss, scored on the test sequences."""
-    by_row: dict[str, list[dict[str, Any]]] = {}
+    """``ladder.<row>.{loss,gap_to_bayes,accuracy,eta_base,val_loss}``: per row and seed, the eta_base of the
+    grid with the lowest validation loss (the procedure is repeated on every seed), scored on the test
+    sequences; mean over seeds, ``_std`` and ``.per_seed`` (seed order: ``ladder.seeds``). ``eta_base`` is the
+    value chosen on the most seeds (ties: the smallest); ``eta_base.per_seed`` lists every seed's choice."""
+    seeds = _seed_order(specs, "ladder")
+    by_row: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for name, role in _roles(specs, "ladder"):
         summ = run_summary(records[name], min_position)
-        by_row.setdefault(role["row"], []).append(
-            {"run": name, "row": role["row"], "eta_base": role["eta_base"], **summ}
+        by_row.setdefault(role["row"], {}).setdefault(int(role["seed"]), []).append(
+            {"run": name, "row": role["row"], "eta_base": role["eta_base"], "seed": role["seed"], **summ}
         )
-    nums: dict[str, Any] = {}
+    nums: dict[str, Any] = {"ladder.seeds": seeds}
     rows = []
-    for row, cands in by_row.items():
-        finite = [c for c in cands if math.isfinite(c["val_loss"])]
-        best = min(finite or cands, key=lambda c: c["val_loss"])
-        for c in cands:
-            rows.append({**c, "chosen": c is best})
-        for key in ("loss", "gap_to_bayes", "accuracy", "eta_base", "val_loss"):
-            nums[f"ladder.{row}.{key}"] = best[key]
+    for row, per_seed in by_row.items():
+        chosen: dict[int, dict[str, Any]] = {}
+        for seed, cands in per_seed.items():
+            finite = [c for c in cands if math.isfinite(c["val_loss"])]
+            best = min(finite or cands, key=lambda c: c["val_loss"])
+            chosen[seed] = best
+            for c in cands:
+                rows.append({**c, "chosen": c is best})
+        _per_seed(nums, f"ladder.{row}", chosen, seeds, ("loss", "gap_to_bayes", "accuracy", "val_loss"))
+        etas = [float(chosen[s]["eta_base"]) for s in seeds]
+        nums[f"ladder.{row}.eta_base"] = min(set(etas), key=lambda e: (-etas.count(e), e))
+        nums[f"ladder.{row}.eta_base.per_seed"] = etas
     return {"numbers": nums, "runs": rows}

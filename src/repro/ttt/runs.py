@@ -4,8 +4,9 @@
 counts), the mini-batch ablation and the Table-1 ladder into named runs, each a model
 config (:class:`repro.ttt.models.LMConfig`) and a :class:`repro.common.lm.trainer.TrainConfig`.
 Identical runs are shared (e.g. ablation b = 16 is the main TTT-Linear run), so no
-run is trained twice. Run names: ``<arch>-<size>-s<seed>``, ``minibatch-b<b>``,
-``ladder-<row>``. :func:`load_trained` loads a finished run's model from its checkpoint.
+run is trained twice. Run names: ``<arch>-<size>-s<seed>`` (text), ``recall-<arch>-p<pairs>-s<seed>``,
+``mb-b<b>-s<seed>``, ``ladder-<row>-eta<eta>-s<seed>`` (recall). :func:`load_trained` loads a finished
+run's model from its checkpoint.
 """
 
 from __future__ import annotations
@@ -126,9 +127,10 @@ def recall_run_specs(params: TttParams) -> dict[str, dict[str, Any]]:
     """Every recall run, by name: ``{name, label, arch, model, task, train, eval, roles}`` (configs as dicts).
 
     Groups: ``recall`` (arch x pairs x seed: ``recall-<arch>-p<pairs>-s<seed>``), ``minibatch``
-    (TTT-Linear (M) per b, first seed: ``mb-b<b>``) and ``ladder`` (row x eta_base on the grid, first seed:
-    ``ladder-<row>-eta<eta>``; row 1 only with its Theorem-1 eta = 1/2). Identical runs are trained once
-    (e.g. b = 16 is the main TTT-Linear (M) run) and carry every role.
+    (TTT-Linear (M) per b and seed: ``mb-b<b>-s<seed>``) and ``ladder`` (row x eta_base on the grid x seed:
+    ``ladder-<row>-eta<eta>-s<seed>``; row 1 only with its Theorem-1 eta = 1/2). Every group runs on every
+    seed of ``recall.seeds``, so comparisons are paired by seed. Identical runs are trained once (e.g. b = 16
+    is the main TTT-Linear (M) run of the same seed) and carry every role.
     """
     rc = params.recall
     specs: dict[str, dict[str, Any]] = {}
@@ -169,25 +171,26 @@ def recall_run_specs(params: TttParams) -> dict[str, dict[str, Any]]:
                     pairs,
                     seed,
                 )
-    seed0 = rc.seeds[0]
     ttt = recall_model_config("ttt_linear_m", rc.model, vocab, T)
-    for b in params.minibatch.sizes:
-        role = {"group": "minibatch", "b": minibatch_label(b), "pairs": params.minibatch.pairs, "seed": seed0}
-        add(
-            f"mb-b{minibatch_label(b)}",
-            "ttt_linear_m",
-            role,
-            replace(ttt, mini_batch_size=b),
-            params.minibatch.pairs,
-            seed0,
-        )
+    for seed in rc.seeds:  # the mini-batch and ladder studies run on every recall seed (paired by seed)
+        for b in params.minibatch.sizes:
+            role = {"group": "minibatch", "b": minibatch_label(b), "pairs": params.minibatch.pairs, "seed": seed}
+            add(
+                f"mb-b{minibatch_label(b)}-s{seed}",
+                "ttt_linear_m",
+                role,
+                replace(ttt, mini_batch_size=b),
+                params.minibatch.pairs,
+                seed,
+            )
     lad = params.ladder
-    for row in lad.rows:
-        grid = (0.5,) if row == "linear_attention" else lad.eta_grid
-        for eta in grid:
-            model = ladder_row_config(row, rc.model, vocab, T, eta)
-            role = {"group": "ladder", "row": row, "eta_base": eta, "pairs": lad.pairs, "seed": seed0}
-            add(f"ladder-{row}-eta{eta_label(eta)}", "ttt_linear_m", role, model, lad.pairs, seed0)
+    for seed in rc.seeds:
+        for row in lad.rows:
+            grid = (0.5,) if row == "linear_attention" else lad.eta_grid
+            for eta in grid:
+                model = ladder_row_config(row, rc.model, vocab, T, eta)
+                role = {"group": "ladder", "row": row, "eta_base": eta, "pairs": lad.pairs, "seed": seed}
+                add(f"ladder-{row}-eta{eta_label(eta)}-s{seed}", "ttt_linear_m", role, model, lad.pairs, seed)
     return specs
 
 

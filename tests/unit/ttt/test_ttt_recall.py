@@ -82,9 +82,9 @@ def test_recall_run_specs_share_runs_and_change_one_thing_per_row(ttt_params) ->
     main = f"recall-ttt_linear_m-p{p0}-s{s0}"
     groups = {r["group"] for r in specs[main]["roles"]}
     assert groups == {"recall", "minibatch", "ladder"}  # b and the last ladder row at eta 1 are the main run
-    assert specs["mb-bT"]["model"]["mini_batch_size"] is None and "mb-b1" in specs
-    assert "mb-b4" not in specs  # b = recall.model.mini_batch_size (4 at smoke) is the main run
-    lin = specs["ladder-linear_attention-eta0p5"]["model"]
+    assert specs[f"mb-bT-s{s0}"]["model"]["mini_batch_size"] is None and f"mb-b1-s{s0}" in specs
+    assert f"mb-b4-s{s0}" not in specs  # b = recall.model.mini_batch_size (4 at smoke) is the main run
+    lin = specs[f"ladder-linear_attention-eta0p5-s{s0}"]["model"]
     assert (lin["use_ln_residual"], lin["learnable_w0"], lin["mini_batch_size"], lin["eta_base"]) == (
         False,
         False,
@@ -138,12 +138,44 @@ def test_result_tables_and_numbers(ttt_params) -> None:
     assert inner["inner_loss.ttt_linear_m.after.mean"] == 1.0 and "inner_loss.transformer.w0.mean" not in inner
     mb = minibatch_results(specs, records, 8)["numbers"]
     assert {"minibatch.b1.loss", "minibatch.bT.tokens_per_s", "minibatch.b4.accuracy"} <= set(mb)
+    assert mb["minibatch.seeds"] == list(ttt_params.recall.seeds)
+    assert mb["minibatch.b1.loss.per_seed"] == [mb["minibatch.b1.loss"]] * len(ttt_params.recall.seeds)
     lad = ladder_results(specs, records, 8)
     # the chosen eta is the one with the lowest validation loss (the earliest run of the row here)
     for row in ("ln_residual", "mamba_backbone"):
         cands = [r for r in lad["runs"] if r["row"] == row]
         best = min(cands, key=lambda r: r["val_loss"])
         assert lad["numbers"][f"ladder.{row}.eta_base"] == best["eta_base"] and best["chosen"]
+
+
+def test_per_seed_lists_and_per_seed_eta_choice(ttt_params) -> None:
+    """Three seeds: every group runs on every seed, .per_seed lists follow the seed order, and each ladder
+    row's eta_base is chosen on validation per seed (the comparison claims pair the seeds)."""
+    params = replace(ttt_params, recall=replace(ttt_params.recall, seeds=(2, 0, 1)))
+    specs = runs.recall_run_specs(params)
+    assert {f"mb-b1-s{s}" for s in (0, 1, 2)} <= set(specs)
+    assert {f"ladder-ln_residual-eta2-s{s}" for s in (0, 1, 2)} <= set(specs)
+
+    def record(name: str, spec: dict) -> dict:
+        seed = spec["train"]["seed"]
+        eta = spec["model"]["eta_base"]
+        worse = name.startswith("ladder") and (eta == 1.0) != (seed == 1)  # seed 1 prefers eta 1, others eta 2
+        loss = 1.0 + 0.1 * seed + (0.01 if worse else 0.0)
+        return _fake_record(loss, 0.5, spec["model"]["variant"].startswith("ttt"))
+
+    records = {n: record(n, s) for n, s in specs.items()}
+    nums = recall_results(specs, records, min_position=8)["numbers"]
+    p = params.recall.pairs[0]
+    assert nums["recall.seeds"] == [0, 1, 2]
+    per = nums[f"recall.mamba.{p}.gap_to_bayes.per_seed"]
+    assert per == pytest.approx([0.5, 0.6, 0.7]) and nums[f"recall.mamba.{p}.gap_to_bayes"] == pytest.approx(0.6)
+    lad = ladder_results(specs, records, 8)["numbers"]
+    assert lad["ladder.seeds"] == [0, 1, 2]
+    assert lad["ladder.ln_residual.eta_base.per_seed"] == [2.0, 1.0, 2.0]
+    assert lad["ladder.ln_residual.eta_base"] == 2.0
+    assert lad["ladder.ln_residual.gap_to_bayes.per_seed"] == pytest.approx([0.5, 0.6, 0.7])
+    mb = minibatch_results(specs, records, 8)["numbers"]
+    assert mb["minibatch.b1.loss.per_seed"] == pytest.approx([1.0, 1.1, 1.2])
 
 
 def test_recall_run_step_smoke(ttt_params) -> None:
