@@ -24,11 +24,13 @@
 #   baselines.released.<ground_truth|uniform|LB1|LB2>.{tv,n}   the authors' simulated rows, as released
 #   k2s_gap.<model>   TV(sequence) / TV(verbalize) - 1 on the main leaderboard
 #   fewshot_beats_persona.{count,cells,mean_tv.<none|persona|fewshot>,recomputed.count,recomputed.cells}
-#   tiny.<persona|fewshot>.<verbalize|sequence|logprobs|logprobs_ts>.tv, tiny.<steering>.<method>.n,
+#   tiny.<persona|fewshot>.<verbalize|sequence|logprobs|logprobs_ts|logprobs_ts_cv>.tv, tiny.<steering>.<method>.n,
 #   tiny.<steering>.logprobs_ts.temperature, tiny.<method>.parse_fail_rate, tiny.<method>.parse_fail.<reason>,
 #   tiny.<steering>.verbalize_lenient.tv, tiny.verbalize_lenient.parse_fail_rate (the paper's lenient V parser),
 #   tiny.floor.<uniform|group_prior>.tv (random and count-based sanity floors), tiny.n_questions,
-#   tiny.train.{n_params,n_train_questions,n_train_examples,train_tokens,final_eval_loss,overlap_with_evaluated}
+#   tiny.train.{n_params,n_train_questions,n_train_examples,train_tokens,final_eval_loss,overlap_with_evaluated},
+#   tiny.<steering>.logprobs_ts_cv.tv (TS-Log-p cross-fitted over two halves of the questions);
+#   every seed-dependent tiny key is the mean over tiny.seeds, with its list <key>.per_seed (seed order)
 #   live.<model>.<dataset>.<steering>.<method>.{tv,parse_fail_rate}   paper scale only (distalign__live)
 
 DA = paper_params("distalign")
@@ -172,7 +174,7 @@ rule distalign__tiny:
     conda:
         REPRO_ENV
     resources:
-        runtime=30,
+        runtime=60,
     script:
         "../scripts/common/step.py"
 

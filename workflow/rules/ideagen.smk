@@ -28,7 +28,9 @@
 #   dedup.threshold; dedup.unique_fraction.n<N> (mean over topics); dedup.topic.<topic>.{n_generated,n_unique,
 #       unique_fraction.n<N>}; dedup.new_rate.{first_window,last_window}
 #   tournament.{label,judge,n_ideas,rounds,folds,spearman_with_human,spearman_by_fold,judge_pairwise_accuracy,
-#       top_fraction_ai}; tournament.floor.random.{spearman_mean,spearman_p95,pairwise_accuracy}
+#       top_fraction_ai}; tournament.floor.random.{spearman_mean,spearman_p95,pairwise_accuracy};
+#   tournament.judge.{accuracy_by_fold,n_pairs,se_binomial (0.5/sqrt(n_pairs): chance's SE),
+#       se_bootstrap (ideas resampled within folds),bootstrap_replicates}   the judge's noise (issue 27)
 # Rule = step = numbers prefix: ideagen__<step> runs repro.ideagen.steps.<step>_step through
 # workflow/scripts/common/step.py.
 

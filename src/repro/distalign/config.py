@@ -102,6 +102,7 @@ class TinyConfig:
     t_max: float = 10.0  # TS-Log-p search bound
     max_questions: int | None = None  # smoke: evaluate only the first questions
     seed: int = 0
+    seeds: tuple[int, ...] = (0,)  # one run per s: train.seed + s, seed + s (claims compare arms over seeds)
 
 
 # --- paper scale: live models --------------------------------------------------------------------

@@ -270,9 +270,96 @@ def fewshot_beats_persona_step(inputs: Mapping[str, Path]) -> StepResult:
 
 @step()
 def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
-    """The paper's evaluation through the ``tiny`` backend: TV per steering and method, parse failures,
-    TS-Log-p, and the sanity floors (uniform = random baseline; group prior = count-based: the mean
-    training distribution of the same group over training questions with as many options)."""
+    """The paper's evaluation through the ``tiny`` backend, once per seed of ``config.seeds``.
+
+    Per seed s the model is trained with ``train.seed + s`` and answers are sampled with ``seed + s``
+    (s = 0 is the single run of before). Numbers: TV per steering and method, parse failures, TS-Log-p
+    fitted in-sample (the paper's oracle calibration) and cross-fitted (``logprobs_ts_cv``: T fitted
+    on one half of the questions, scored on the other), each as the mean over seeds under its old key
+    and as ``<key>.per_seed`` (seeds in ``tiny.seeds``); the sanity floors (uniform = random baseline;
+    group prior = count-based: the mean training distribution of the same group over training
+    questions with as many options) do not depend on the seed.
+    """
+    evaluated, train_pool, eval_ids, sim = load_oqa(inputs)
+    if config.max_questions is not None:
+        keep = sorted({q.qid for q in evaluated})[: config.max_questions]
+        evaluated = [q for q in evaluated if q.qid in keep]
+    runs, rows = [], []
+    for s in config.seeds:
+        numbers, seed_rows = _tiny_run(inputs, config, s, evaluated, train_pool, eval_ids, sim)
+        runs.append(numbers)
+        rows.extend((s, *r) for r in seed_rows)
+    numbers = _over_seeds(runs)
+    numbers["seeds"] = list(config.seeds)
+    numbers.update(_tiny_floors(evaluated, train_pool))
+    numbers["n_questions"] = len({q.qid for q in evaluated})
+    table = pd.DataFrame(rows, columns=["seed", "steering", "method", "tv"])
+    return StepResult(numbers={"tiny": numbers}, tables={"table": table})
+
+
+def _over_seeds(runs: list[dict]) -> dict:
+    """Mean over seeds under each key (None where no seed has a value) and ``<key>.per_seed`` lists.
+
+    A parse-failure count missing in a seed is 0; any other missing value is None in its list.
+    """
+    out: dict = {}
+    keys = sorted({k for r in runs for k in r})
+    for k in keys:
+        default = 0 if ".parse_fail." in k else None
+        vals = [r.get(k, default) for r in runs]
+        finite = [float(v) for v in vals if v is not None and np.isfinite(v)]
+        out[k] = float(np.mean(finite)) if finite else None
+        out[f"{k}.per_seed"] = [None if v is None or not np.isfinite(v) else float(v) for v in vals]
+    return out
+
+
+def _tiny_floors(evaluated: list, train_pool: list) -> dict:
+    """Random (uniform) and count-based (group prior) floors on the evaluated questions."""
+    from repro.distalign.metrics import tv
+
+    prior: dict = {}
+    for q in train_pool:
+        prior.setdefault((q.group, len(q.p)), []).append(q.p)
+
+    def group_prior(q) -> np.ndarray:
+        key = (q.group, len(q.p))
+        return np.mean(prior[key], axis=0) if key in prior else np.full(len(q.p), 1 / len(q.p))
+
+    return {
+        "floor.uniform.tv": float(np.mean([tv(np.full(len(q.p), 1 / len(q.p)), q.p) for q in evaluated])),
+        "floor.group_prior.tv": float(np.mean([tv(group_prior(q), q.p) for q in evaluated])),
+    }
+
+
+def _cross_fitted_ts(pairs: list, t_max: float) -> float | None:
+    """TS-Log-p without the oracle: questions split in two halves (by sorted question id); T is fitted
+    on one half and the other half is scored with it, and the reverse; the mean TV over all scored."""
+    from repro.distalign.metrics import fit_temperature, temperature_scale, tv
+
+    qids = sorted({qid for qid, _, _ in pairs})
+    half = {qid: i % 2 for i, qid in enumerate(qids)}
+    scored = []
+    for h in (0, 1):
+        fit = [(a, b) for qid, a, b in pairs if half[qid] != h]
+        test = [(a, b) for qid, a, b in pairs if half[qid] == h]
+        if not fit or not test:
+            return None
+        t, _ = fit_temperature([a for a, _ in fit], [b for _, b in fit], t_max=t_max)
+        scored += [tv(temperature_scale(a, t), b) for a, b in test]
+    return float(np.mean(scored))
+
+
+def _tiny_run(
+    inputs: Mapping[str, Path],
+    config: TinyConfig,
+    s: int,
+    evaluated: list,
+    train_pool: list,
+    eval_ids: set,
+    sim: Mapping,
+) -> tuple[dict, list]:
+    """One seed of the tiny tier: train (``train.seed + s``), ask every prompt (``seed + s``), score."""
+    import dataclasses
     import tempfile
 
     from repro.common.llm import get_llm
@@ -286,14 +373,12 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
     )
     from repro.distalign.tiny import FORMATS, render_answer, render_prompt, shots_for
 
-    evaluated, train_pool, eval_ids, sim = load_oqa(inputs)
+    train_cfg = dataclasses.replace(config.train, seed=config.train.seed + s)
+    seed = config.seed + s
     tmp = tempfile.TemporaryDirectory(prefix="distalign_tiny_")
-    train_numbers = train_tiny(inputs, config.train, Path(tmp.name) / "model")
-    if config.max_questions is not None:
-        keep = sorted({q.qid for q in evaluated})[: config.max_questions]
-        evaluated = [q for q in evaluated if q.qid in keep]
-    rcfg = render_config(config.train)
-    rng = np.random.default_rng(config.seed)
+    train_numbers = train_tiny(inputs, train_cfg, Path(tmp.name) / "model")
+    rcfg = render_config(train_cfg)
+    rng = np.random.default_rng(seed)
     llm = get_llm("tiny", path=str(Path(tmp.name) / "model"), device="cpu")
     by_key = {(q.qid, q.group): q for q in train_pool}
     numbers: dict = {}
@@ -307,8 +392,8 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
                 shots = []
                 if steering == "fewshot":
                     shots = [
-                        render_answer(fmt, s.p, rng, rcfg)
-                        for s in shots_for(q, by_key, sim.get(q.qid, []), rcfg.shots, eval_ids)
+                        render_answer(fmt, sq.p, rng, rcfg)
+                        for sq in shots_for(q, by_key, sim.get(q.qid, []), rcfg.shots, eval_ids)
                     ]
                 prompts.append(render_prompt(q, fmt, shots, rcfg))
             if fmt == "logprobs":
@@ -323,7 +408,7 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
                         temperature=config.temperature,
                         max_tokens=max_tokens,
                         stop=["\n"],
-                        seed=config.seed,
+                        seed=seed,
                     )
                 ]
             tvs = []
@@ -349,44 +434,25 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
                     fails[fmt][parsed.failure] = fails[fmt].get(parsed.failure, 0) + 1
                 tvs.append(tv(parsed.p, q.p) if parsed.ok else np.nan)
                 if fmt == "logprobs" and parsed.ok:
-                    lp_store[steering].append((parsed.p, q.p))
+                    lp_store[steering].append((q.qid, parsed.p, q.p))
             numbers[f"{steering}.{fmt}.tv"] = float(np.nanmean(tvs)) if np.isfinite(tvs).any() else None
             numbers[f"{steering}.{fmt}.n"] = len(tvs)
             rows.extend((steering, fmt, t) for t in tvs)
         pairs = lp_store[steering]
-        t, mean_ts = fit_temperature([a for a, _ in pairs], [b for _, b in pairs], t_max=config.t_max)
+        t, mean_ts = fit_temperature([a for _, a, _ in pairs], [b for _, _, b in pairs], t_max=config.t_max)
         numbers[f"{steering}.logprobs_ts.tv"] = mean_ts
         numbers[f"{steering}.logprobs_ts.temperature"] = t
-        rows.extend((steering, "logprobs_ts", tv(temperature_scale(a, t), b)) for a, b in pairs)
+        numbers[f"{steering}.logprobs_ts_cv.tv"] = _cross_fitted_ts(pairs, config.t_max)
+        rows.extend((steering, "logprobs_ts", tv(temperature_scale(a, t), b)) for _, a, b in pairs)
     n_eval = 2 * len(evaluated)
     numbers["verbalize_lenient.parse_fail_rate"] = float(fails["verbalize_lenient"]["any"] / n_eval)
     for fmt in FORMATS:
         numbers[f"{fmt}.parse_fail_rate"] = float(sum(fails[fmt].values()) / n_eval)
         for reason, c in sorted(fails[fmt].items()):
             numbers[f"{fmt}.parse_fail.{reason}"] = int(c)
-    # Sanity floors: random (uniform) and count-based group prior.
-    numbers["floor.uniform.tv"] = float(np.mean([tv(np.full(len(q.p), 1 / len(q.p)), q.p) for q in evaluated]))
-    prior = {}
-    for q in train_pool:
-        prior.setdefault((q.group, len(q.p)), []).append(q.p)
-    numbers["floor.group_prior.tv"] = float(
-        np.mean(
-            [
-                tv(
-                    np.mean(prior[(q.group, len(q.p))], axis=0)
-                    if (q.group, len(q.p)) in prior
-                    else np.full(len(q.p), 1 / len(q.p)),
-                    q.p,
-                )
-                for q in evaluated
-            ]
-        )
-    )
-    numbers["n_questions"] = len({q.qid for q in evaluated})
-    numbers["train"] = train_numbers
+    numbers.update({f"train.{k}": v for k, v in train_numbers.items()})
     tmp.cleanup()
-    table = pd.DataFrame(rows, columns=["steering", "method", "tv"])
-    return StepResult(numbers={"tiny": numbers}, tables={"table": table})
+    return numbers, rows
 
 
 # --- paper scale: live models -------------------------------------------------------------------

@@ -68,7 +68,14 @@ def tournament_step(inputs: Mapping[str, Path], config: TournamentStepConfig) ->
     Spearman) and 0.5 pairwise accuracy.
     """
     from repro.ideagen.embed import decode_vectors
-    from repro.ideagen.tournament import LLMJudge, ProxyJudge, RandomJudge, pairwise_accuracy, swiss_tournament
+    from repro.ideagen.tournament import (
+        LLMJudge,
+        ProxyJudge,
+        RandomJudge,
+        bootstrap_pairwise_accuracy,
+        pairwise_hits,
+        swiss_tournament,
+    )
 
     llms = config.llms
     config = config.tournament
@@ -90,7 +97,7 @@ def tournament_step(inputs: Mapping[str, Path], config: TournamentStepConfig) ->
         from repro.common.llm import from_params
 
         llm = from_params(_llm_block(llms, config.llm, "tournament.llm"))
-    rhos, accs, rows = [], [], []
+    rhos, accs, rows, pair_mats = [], [], [], []
     rand_rhos = np.full((config.folds, config.random_repeats), np.nan)
     for f in range(config.folds):
         test = np.where(fold == f)[0]
@@ -101,7 +108,9 @@ def tournament_step(inputs: Mapping[str, Path], config: TournamentStepConfig) ->
             judge = LLMJudge(llm, titles["title"].to_numpy()[test].tolist())
         scores = swiss_tournament(len(test), judge, config.rounds, np.random.default_rng(config.seed + f))
         rhos.append(sstats.spearmanr(scores, target[test]).statistic)
-        accs.append(pairwise_accuracy(judge, target[test]))
+        hit, judged = pairwise_hits(judge, target[test])
+        pair_mats.append((hit, judged))
+        accs.append(float(np.triu(hit & judged, 1).sum() / np.triu(judged, 1).sum()))
         for r in range(config.random_repeats):
             rr = np.random.default_rng([config.seed, f, r])
             rs = swiss_tournament(len(test), RandomJudge(rr), config.rounds, rr)
@@ -117,6 +126,10 @@ def tournament_step(inputs: Mapping[str, Path], config: TournamentStepConfig) ->
             for i, s in zip(test, scores)
         ]
     rand = np.nanmean(rand_rhos, axis=0)  # the floor of the statistic reported: the mean over folds
+    # The judge's noise (issue 27): judged pairs, a binomial SE under chance (0.5) and a bootstrap SE
+    # over ideas (pairs sharing an idea are dependent), so a gate can ask for chance + 2 SE.
+    n_pairs = int(sum(np.triu(j, 1).sum() for _, j in pair_mats))
+    boot = bootstrap_pairwise_accuracy(pair_mats, config.judge_bootstrap, np.random.default_rng([config.seed, 27]))
     table = pd.DataFrame(rows)
     numbers = {
         "tournament.label": JUDGE_LABEL if config.judge == "proxy" else "LLM judge: " + config.llm,
@@ -127,6 +140,11 @@ def tournament_step(inputs: Mapping[str, Path], config: TournamentStepConfig) ->
         "tournament.spearman_with_human": float(np.mean(rhos)),
         "tournament.spearman_by_fold": [float(r) for r in rhos],
         "tournament.judge_pairwise_accuracy": float(np.mean(accs)),
+        "tournament.judge.accuracy_by_fold": accs,
+        "tournament.judge.n_pairs": n_pairs,
+        "tournament.judge.se_binomial": float(0.5 / np.sqrt(n_pairs)),
+        "tournament.judge.se_bootstrap": float(np.std(boot, ddof=1)),
+        "tournament.judge.bootstrap_replicates": int(config.judge_bootstrap),
         "tournament.floor.random.spearman_mean": float(rand.mean()),
         "tournament.floor.random.spearman_p95": float(np.quantile(rand, 0.95)),
         "tournament.floor.random.pairwise_accuracy": 0.5,

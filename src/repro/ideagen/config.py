@@ -112,6 +112,7 @@ class TournamentConfig:
     folds: int = 5  # cross-fitting folds: each fold is ranked by a judge fit on the others
     c: float = 1.0  # inverse L2 strength of the proxy's logistic regression
     random_repeats: int = 200  # random-judge tournaments for the floor
+    judge_bootstrap: int = 1000  # bootstrap replicates (ideas resampled within folds) of the judge's accuracy
     seed: int = 0
 
 

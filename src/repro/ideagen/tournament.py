@@ -121,14 +121,49 @@ class LLMJudge:
         return first if first == second else a
 
 
-def pairwise_accuracy(judge: Callable[[int, int], int], target: np.ndarray) -> float:
-    """Fraction of unordered pairs with different targets that the judge orders like ``target``."""
-    hits, n = 0, 0
-    for a in range(len(target)):
-        for b in range(a + 1, len(target)):
+def pairwise_hits(judge: Callable[[int, int], int], target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The judge on every unordered pair (a < b) with different targets, asked once each.
+
+    Returns ``(hit, judged)``: symmetric n x n matrices; ``judged[a, b]`` marks a pair with
+    different targets, ``hit[a, b]`` that the judge ordered it like ``target``.
+    """
+    n = len(target)
+    hit = np.zeros((n, n), bool)
+    judged = np.zeros((n, n), bool)
+    for a in range(n):
+        for b in range(a + 1, n):
             if target[a] == target[b]:
                 continue
             w = judge(a, b)
-            hits += int((w == a) == (target[a] > target[b]))
-            n += 1
-    return hits / n if n else float("nan")
+            hit[a, b] = hit[b, a] = (w == a) == (target[a] > target[b])
+            judged[a, b] = judged[b, a] = True
+    return hit, judged
+
+
+def pairwise_accuracy(judge: Callable[[int, int], int], target: np.ndarray) -> float:
+    """Fraction of unordered pairs with different targets that the judge orders like ``target``."""
+    hit, judged = pairwise_hits(judge, target)
+    n = int(np.triu(judged, 1).sum())
+    return float(np.triu(hit & judged, 1).sum() / n) if n else float("nan")
+
+
+def bootstrap_pairwise_accuracy(
+    folds: Sequence[tuple[np.ndarray, np.ndarray]], n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Bootstrap replicates of the fold-averaged pairwise accuracy, resampling **ideas** within each fold.
+
+    Pairs that share an idea are not independent, so the unit resampled is the idea: a replicate
+    draws each fold's ideas with replacement and scores the judged pairs among the drawn positions
+    (two copies of one idea have equal targets and are never a pair). ``folds`` holds each fold's
+    ``(hit, judged)`` from :func:`pairwise_hits`.
+    """
+    reps = np.empty(n_boot)
+    for r in range(n_boot):
+        accs = []
+        for hit, judged in folds:
+            idx = rng.integers(0, len(hit), len(hit))
+            upper = np.triu(np.ones((len(idx), len(idx)), bool), 1)
+            j = judged[np.ix_(idx, idx)] & upper
+            accs.append(hit[np.ix_(idx, idx)][j].mean() if j.any() else np.nan)
+        reps[r] = np.nanmean(accs)
+    return reps
