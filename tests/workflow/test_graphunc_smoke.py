@@ -32,7 +32,11 @@ def test_graphunc_smoke_run(smoke_repo):
             for suffix in ("", "_ci_low", "_ci_high")
         ]
         + [f"tiny.uad.{d}.{k}" for d in ("greedy", "closeness") for k in ("precision", "true_claims")]
+        + [f"tiny.{m}.{k}.per_seed" for m in METHODS for k in ("auroc", "auprc")]
+        + [f"tiny.uad.{d}.{k}.per_seed" for d in ("greedy", "closeness") for k in ("precision", "true_claims")]
+        + ["tiny.seeds"]
     )
     numbers, card = smoke_run(smoke_repo, "graphunc", required, ("auc_bars", "uad", "graph", "tiny"), cores=2)
     assert numbers["exact.centrality_max_abs_diff"] == 0.0
+    assert len(numbers["tiny.closeness.auprc.per_seed"]) == len(numbers["tiny.seeds"])
     assert card.totals.get("match", 0) >= 50

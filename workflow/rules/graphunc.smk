@@ -29,8 +29,12 @@
 #   exact.uad.init_score_max_abs_diff   recomputed precision vs the stored FActScore init_score
 #   authors.<setting>.s<S>.<method>.<auroc|auprc|auprc_n>, authors.<setting>.s<S>.n_claims
 #   tiny.<method>.<auroc|auprc|auprc_n>[_ci_low|_ci_high]   pooled over seeds, bootstrap over (seed, person)
-#   tiny.floor.random.<auroc|auprc>, tiny.floor.majority.precision   sanity floors
-#   tiny.uad.<greedy|closeness|sc>.<precision|true_claims|false_claims|respond_ratio>, tiny.uad.percentile
+#   tiny.<method>.<auroc|auprc|auprc_n>.per_seed   one value per model seed (order: tiny.seeds); the unit of
+#       the comparison claims (a seed = LM init, data order, sampling and held-out split)
+#   tiny.seeds, tiny.frac_true.per_seed
+#   tiny.floor.random.<auroc|auprc>, tiny.floor.majority.<precision|true_claims>   floors (a random score; a bio
+#       stating every attribute's majority value)
+#   tiny.uad.<greedy|closeness|sc>.<precision|true_claims|false_claims|respond_ratio>[.per_seed], tiny.uad.percentile
 #   tiny.uad_sweep.<closeness|sc>.p<percentile>.<precision|true_claims>   the trade-off curve (Fig. 4 in miniature)
 #   tiny.lm.final_train_loss, tiny.greedy.precision_all_people, tiny.n_claims, tiny.frac_true, tiny.n_seeds
 

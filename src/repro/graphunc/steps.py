@@ -188,6 +188,7 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
     numbers, table, sweep = summarise(config, cl, gr, config.kb.n_people)
     numbers["lm.final_train_loss"] = float(np.mean([i["final_train_loss"] for i in infos]))
     numbers["floor.majority.precision"] = float(np.mean([i["majority_precision_all"] for i in infos]))
+    numbers["floor.majority.true_claims"] = float(np.mean([i["majority_true_claims_all"] for i in infos]))
     numbers["greedy.precision_all_people"] = float(gr["true"].mean()) if len(gr) else float("nan")
     numbers["n_seeds"] = len(config.seeds)
     return StepResult(numbers={"tiny": numbers}, tables={"table": table, "claims": cl, "uad": sweep})

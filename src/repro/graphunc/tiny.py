@@ -130,8 +130,11 @@ def run_seed(cfg: TinyConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, di
                 }
             )
     majority = majority_values(people)
-    floor = float(np.mean([np.mean([p.facts[a] == v for a, v in majority.items()]) for p in people]))
-    info = {"final_train_loss": final_loss, "majority_precision_all": floor}
+    hits = [[p.facts[a] == v for a, v in majority.items()] for p in people]
+    floor = float(np.mean([np.mean(h) for h in hits]))
+    # a bio that states every attribute's majority value: its true claims per bio (the true-claims floor)
+    floor_true = float(np.mean([np.sum(h) for h in hits]))
+    info = {"final_train_loss": final_loss, "majority_precision_all": floor, "majority_true_claims_all": floor_true}
     return pd.DataFrame(rows), pd.DataFrame(greedy_rows), info
 
 
@@ -164,10 +167,14 @@ def summarise(
         for k in ("auroc", "auprc", "auprc_n"):
             numbers[f"{method}.{k}"] = met[k]
             numbers[f"{method}.{k}_ci_low"], numbers[f"{method}.{k}_ci_high"] = ci[k]
+        per_seed = []
         for seed in cfg.seeds:
             sel = keep & (claims["seed"].to_numpy() == seed)
             ms = claim_metrics(y[sel], s[sel])
             table.append({"seed": seed, "method": method, **ms})
+            per_seed.append(ms)
+        for k in ("auroc", "auprc", "auprc_n"):  # one value per seed, in the order of tiny.seeds
+            numbers[f"{method}.{k}.per_seed"] = [ms[k] for ms in per_seed]
         table.append(
             {
                 "seed": "pooled",
@@ -177,8 +184,10 @@ def summarise(
                 **{f"{k}_ci_high": ci[k][1] for k in met},
             }
         )
+    numbers["seeds"] = [int(seed) for seed in cfg.seeds]  # the order of every *.per_seed list
     numbers["n_claims"] = int(len(claims))
     numbers["frac_true"] = float(y.mean())
+    numbers["frac_true.per_seed"] = [float(y[claims["seed"].to_numpy() == seed].mean()) for seed in cfg.seeds]
     numbers["floor.random.auroc"] = 0.5
     numbers["floor.random.auprc"] = float(y.mean())  # a random score's expected average precision
 
@@ -197,6 +206,7 @@ def summarise(
     for name, key in (("greedy", "greedy"), ("uad", cfg.uad.method), ("uad_sc", "sc")):
         for stat in ("precision", "true_claims", "false_claims", "respond_ratio"):
             numbers[f"uad.{key}.{stat}"] = float(np.mean([r[stat] for r in res[name]]))
+            numbers[f"uad.{key}.{stat}.per_seed"] = [float(r[stat]) for r in res[name]]
     numbers["uad.percentile"] = cfg.uad.percentile
 
     # the trade-off curve of Fig. 4: every percentile, closeness and SC, mean over seeds
