@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 METHODS = ("human", "random", "adaptive")
-METRICS = ("novelty", "difficulty", "separability")
+METRICS = ("novelty", "difficulty", "separability", "mean_error")
 LABEL = {"human": "existing benchmark", "random": "random search", "adaptive": "AutoBencher (adaptive)"}
 
 

@@ -5,6 +5,8 @@ per test-taker model) and ``v_prev`` the matrix ``[models x K]`` of their accura
 existing benchmarks.
 
 * DIFFICULTY(D_c) = 1 - max_m v[m]  (the best model's error rate);
+* MEAN ERROR(D_c) = 1 - mean_m v[m]  (the panel's mean error rate; a reading of v2's "more model errors"
+  that, unlike DIFFICULTY, is not 0 on a benchmark the best model knows completely);
 * SEPARABILITY(D_c) = mean_m |v[m] - mean(v)|  (mean absolute deviation, v2);
 * NOVELTY(D_c) = 1 - Spearman(v_hat, v), v_hat = v_prev theta + b the least-squares prediction
   of ``v`` from the existing benchmarks (a small ridge keeps it defined with few models);
@@ -17,7 +19,16 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import spearmanr
 
-__all__ = ["difficulty", "mean_gain", "novelty", "objective", "predict_from_existing", "salient", "separability"]
+__all__ = [
+    "difficulty",
+    "mean_error",
+    "mean_gain",
+    "novelty",
+    "objective",
+    "predict_from_existing",
+    "salient",
+    "separability",
+]
 
 
 def _vec(v) -> np.ndarray:
@@ -32,6 +43,11 @@ def _vec(v) -> np.ndarray:
 def difficulty(v) -> float:
     """1 - the best model's accuracy."""
     return float(1.0 - _vec(v).max())
+
+
+def mean_error(v) -> float:
+    """1 - the panel's mean accuracy (the mean over models of their error rates)."""
+    return float(1.0 - _vec(v).mean())
 
 
 def separability(v) -> float:

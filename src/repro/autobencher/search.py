@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repro.autobencher.metrics import difficulty, novelty, objective, separability
+from repro.autobencher.metrics import difficulty, mean_error, novelty, objective, separability
 from repro.autobencher.roles import BanditProposer, Question
 from repro.autobencher.world import World
 
@@ -87,6 +87,7 @@ class DatasetResult:
     novelty: float
     separability: float
     objective: float
+    mean_error: float
     accuracies: tuple[float, ...]
 
 
@@ -128,6 +129,7 @@ def _result(method, world, panel, topic, v_prev, cfg, threshold, iteration, sele
         novelty=novelty(v, v_prev, cfg.ridge),
         separability=separability(v),
         objective=objective(v, v_prev, cfg.beta_novelty, cfg.beta_sep, cfg.ridge),
+        mean_error=mean_error(v),
         accuracies=tuple(float(x) for x in v),
     )
 

@@ -106,11 +106,18 @@ def tiny_step(inputs: Mapping[str, Path], config: TinyStepConfig) -> StepResult:
             numbers[f"tiny.{k}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
         for s in per_seed:
             numbers[f"tiny.seed{s}.{k}"] = float(per_seed[s][k])
-    for m in ("novelty", "difficulty", "separability"):
+        numbers[f"tiny.{k}.per_seed"] = [float(v) for v in vals]  # seed order: tiny.seeds
+    for m in ("novelty", "difficulty", "separability", "mean_error"):
         numbers[f"tiny.relative_gain.{m}"] = numbers[f"tiny.gain_vs_human.{m}"]
         numbers[f"tiny.relative_gain.{m}_std"] = numbers[f"tiny.gain_vs_human.{m}_std"]
     numbers["tiny.panel.worst_margin_over_floor"] = min(v["panel.min_margin_over_floor"] for v in per_seed.values())
+    for k in keys:  # each model's margin over its own floors, worst seed (the claims' per-arm preconditions)
+        if k.endswith(".margin_over_floor"):
+            numbers[f"tiny.{k.removesuffix('.margin_over_floor')}.worst_margin_over_floor"] = min(
+                v[k] for v in per_seed.values()
+            )
     numbers["tiny.n_seeds"] = len(per_seed)
+    numbers["tiny.seeds"] = [int(s) for s in per_seed]
     return StepResult(numbers=numbers, tables={"datasets": pd.DataFrame(rows)})
 
 

@@ -24,10 +24,9 @@ from repro.autobencher.world import World
 from repro.common.io import read_json
 from repro.common.steps import StepError
 
-
 __all__ = ["METRICS", "PANEL_INFO", "panel_dirs", "run_seed"]
 
-METRICS = ("novelty", "difficulty", "separability", "objective")
+METRICS = ("novelty", "difficulty", "separability", "objective", "mean_error")
 PANEL_INFO = "panel.json"
 
 
@@ -114,9 +113,10 @@ def run_seed(world: World, panel_dir: Path, cfg: TinyStepConfig, seed: int) -> t
     num[f"panel.{WRITER}.floor_unigram"] = _floor_accuracy(world, info[WRITER]["value_counts"], seed)
     n_opts = len(questions(world.topics[0].name)[0].options)
     num["panel.floor_random"] = 1.0 / n_opts
-    num["panel.min_margin_over_floor"] = min(
-        num[f"panel.{n}.accuracy"] - max(num[f"panel.{n}.floor_unigram"], num["panel.floor_random"]) for n in names
-    )
+    for n in [*names, WRITER]:  # each model against its own floors (random 1/4, its corpus' majority option)
+        floor = max(num[f"panel.{n}.floor_unigram"], num["panel.floor_random"])
+        num[f"panel.{n}.margin_over_floor"] = num[f"panel.{n}.accuracy"] - floor
+    num["panel.min_margin_over_floor"] = min(num[f"panel.{n}.margin_over_floor"] for n in names)
     rhos = [spearmanr(accs[a], accs[b]).statistic for i, a in enumerate(names) for b in names[i + 1 :]]
     num["panel.mean_pairwise_topic_spearman"] = float(np.nanmean(rhos))
     return rows, num

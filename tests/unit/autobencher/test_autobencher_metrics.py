@@ -8,6 +8,7 @@ from scipy.stats import spearmanr
 
 from repro.autobencher.metrics import (
     difficulty,
+    mean_error,
     mean_gain,
     novelty,
     objective,
@@ -22,6 +23,16 @@ def test_difficulty_and_separability_known_answers():
     assert difficulty(v) == pytest.approx(0.1)
     assert separability(v) == pytest.approx(np.mean(np.abs(np.array(v) - 0.5)))
     assert separability([0.3, 0.3, 0.3]) == 0.0
+
+
+def test_mean_error_can_exceed_zero_where_difficulty_is_zero():
+    """The v2 difficulty claim's metric: a benchmark the best model knows has DIFFICULTY 0, not MEAN ERROR 0."""
+    v = [1.0, 0.5, 0.25, 0.75]
+    assert difficulty(v) == 0.0
+    assert mean_error(v) == pytest.approx(0.375)
+    assert mean_error([1.0, 1.0]) == 0.0
+    with pytest.raises(ValueError):
+        mean_error([1.2])
 
 
 def test_novelty_zero_when_existing_benchmarks_predict_the_ranking():
