@@ -17,3 +17,11 @@ def test_entigraph_smoke_run(smoke_repo):
     assert numbers["math.plateau"] == numbers["math.reachable_fraction"]
     assert numbers["tiny.floor.random.qa_accuracy"] == 0.25
     assert numbers["synth.backend"] == "entigraph_template"
+    # one CPT run per seed (smoke: 2): per-seed lists in seed order, their mean under the plain key
+    assert numbers["tiny.seeds"] == [0, 1]
+    for key in ("tiny.entigraph.max.qa_accuracy", "tiny.raw.1000.qa_accuracy", "tiny.rag.entigraph.qa_accuracy"):
+        per_seed = numbers[f"{key}.per_seed"]
+        assert len(per_seed) == 2
+        assert abs(numbers[key] - sum(per_seed) / 2) < 1e-12
+    assert numbers["tiny.entigraph.loglinear_slope"] is None  # 2 budgets: no log-linear line (it needs 3)
+    assert numbers["tiny.entigraph.fit_bounded.plateau"] <= 1.0

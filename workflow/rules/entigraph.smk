@@ -4,7 +4,7 @@
 #      [entigraph__fetch (QuALITY files; paper scale)] -> entigraph__world (source documents + questions)
 #      -> entigraph__synth (EntiGraph entities / pairs / triples and the rephrase baseline through the cached
 #         LLM backend) -> entigraph__data (tokenizer, generic text, token accounting; corpora__fetch)
-#      -> entigraph__base (base LM on generic text) -> entigraph__cpt (one job per run <method>-<budget>,
+#      -> entigraph__base (base LM on generic text) -> entigraph__cpt (one job per run <method>-<budget>-s<seed>,
 #         with replay) -> entigraph__tiny (closed-book QA, floors, mixture fit, open-book QA)
 #      -> entigraph__numbers (results/{scale}/entigraph/numbers.json) ; entigraph__fig_<name> per figure.
 # Scales: tiny = the offline structural stand-in generator (backend entigraph_template) on a synthetic corpus of
@@ -24,16 +24,22 @@
 #       seconds}
 #   data.tokens.{raw,rephrase,entigraph,entigraph_by_kind.<kind>,entigraph_over_raw,generic_train,generic_heldout},
 #   data.vocab_size
-#   tiny.<raw|rephrase|entigraph>.<tokens>.{qa_accuracy,count_floor_qa_accuracy,train_tokens,cpu_seconds,
-#       final_train_loss}   one CPT run per method and domain-token budget (cpt.budgets)
-#   tiny.<method>.<max|min>.{qa_accuracy,count_floor_qa_accuracy}   the largest / smallest budget;
-#   tiny.<method>.best_qa_accuracy,
-#   tiny.<method>.gain_over_base
-#   tiny.entigraph.{fit_rmse,fit_plateau,loglinear_slope}   mixture-of-exponentials fit of accuracy vs tokens
-#       (anchored at the base model), slope of accuracy per decade of tokens
+#   tiny.{seeds,n_seeds}   the CPT seeds (cpt.seeds; the base model is one run, seed pretrain.seed)
+#   tiny.<raw|rephrase|entigraph>.<tokens>.{qa_accuracy,count_floor_qa_accuracy}[.std|.per_seed]   one CPT run per
+#       method, domain-token budget (cpt.budgets) and seed: the mean over seeds, its sd (ddof 1) and the per-seed
+#       list (seed order of tiny.seeds); .<tokens>.{train_tokens,cpu_seconds,final_train_loss} (seed means)
+#   tiny.<method>.<max|min>.{qa_accuracy,count_floor_qa_accuracy}[.std|.per_seed]   the largest / smallest budget;
+#   tiny.<method>.range_gain[.per_seed]   accuracy at the largest minus the smallest budget, per seed;
+#   tiny.<method>.best_qa_accuracy, tiny.<method>.gain_over_base   (seed means)
+#   tiny.entigraph.loglinear_{slope,r2}[.per_seed]   line of accuracy on log10(tokens): slope per decade and R^2,
+#       of the seed-mean curve and per seed
+#   tiny.entigraph.{fit_rmse,fit_plateau}   mixture-of-exponentials fit of the seed-mean accuracy vs tokens
+#       (anchored at the base model), plateau unbounded; tiny.entigraph.fit_bounded.{rmse,plateau,at_bound}: the
+#       same fit with the plateau bounded by 1 (an accuracy), at_bound = the bound is active
 #   tiny.base.qa_accuracy   the base model without CPT; tiny.floor.random.qa_accuracy = mean 1 / n_options
 #   tiny.rag.<base|entigraph>.qa_accuracy   open-book: top-k TF-IDF source sentences before the question
-#       (entigraph = the largest-budget EntiGraph model); tiny.rag.{retrieval_recall,k}, tiny.{n_questions,n_options}
+#       (entigraph = the largest-budget EntiGraph model of each seed: mean, .std, .per_seed);
+#       tiny.rag.{retrieval_recall,k}, tiny.{n_questions,n_options}
 
 EG = paper_params("entigraph")
 EG_OUT = "results/{scale}/entigraph"
@@ -44,10 +50,18 @@ EG_FIGURES = ["toy_model", "scaling"]
 EG_CORPORA = expand(f"{CORPORA_RESOURCES}/{{corpus}}.json", corpus=EG["data"]["corpora"])
 # The QuALITY files, in params order (rule entigraph__fetch, workflow/rules/downloads.smk): name -> local path.
 EG_QUALITY = {name: spec["path"] for name, spec in downloads("entigraph").items()}
-EG_RUNS = [f"{m}-{b}" for m in EG["cpt"]["methods"] for b in EG["cpt"]["budgets"]]
+# One CPT run per method, budget and seed (cpt.seeds), named <method>-<budget>-s<seed> (repro.entigraph.steps.run_name);
+# a run's params record its own seed (cpt.seed), not the list, so adding a seed reruns only the new runs.
+EG_CPT_RUN = {k: v for k, v in EG["cpt"].items() if k != "seeds"}
+EG_RUNS = [f"{m}-{b}-s{s}" for m in EG["cpt"]["methods"] for b in EG["cpt"]["budgets"] for s in EG["cpt"]["seeds"]]
 for _m in EG["cpt"]["methods"]:
     for _b in EG["cpt"]["budgets"]:
-        params_file("entigraph", f"run-{_m}-{_b}", {"method": _m, "budget": _b, "lm": EG["lm"], "cpt": EG["cpt"]})
+        for _s in EG["cpt"]["seeds"]:
+            params_file(
+                "entigraph",
+                f"run-{_m}-{_b}-s{_s}",
+                {"method": _m, "budget": _b, "lm": EG["lm"], "cpt": {**EG_CPT_RUN, "seed": _s}},
+            )
 
 
 wildcard_constraints:

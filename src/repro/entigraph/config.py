@@ -116,7 +116,8 @@ class CPTSettings:
     min_lr: float = 1e-4
     warmup_frac: float = 0.05
     weight_decay: float = 0.01
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)  # one run per seed, method and budget (data order, replay slice, batches)
+    seed: int = 0  # the run's own seed: set per run from ``seeds`` by the rules file (params: ``seeds`` only)
 
 
 @dataclass(frozen=True)

@@ -44,19 +44,30 @@ def toy_model(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figu
 
 
 def scaling(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure:
-    """Fig. 2 analogue: closed-book QA accuracy vs domain tokens per CPT corpus, the mixture fit on EntiGraph,
-    the base model, the random floor and the open-book (RAG) points."""
+    """Fig. 2 analogue: closed-book QA accuracy vs domain tokens per CPT corpus (mean over seeds with the
+    seeds' sd as error bars, each seed faint), the mixture fits on EntiGraph (plateau bounded by 1, and
+    unbounded), the base model, the random floor and the open-book (RAG) points."""
     df = pd.read_csv(inputs["scaling"])
     nums = flatten(json.loads(Path(inputs["numbers"]).read_text()))
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for i, method in enumerate(("raw", "rephrase", "entigraph")):
         sub = df[(df.method == method) & (df.kind == "closed")]
         if len(sub):
-            ax.plot(sub.tokens, sub.qa_accuracy, "o-", color=f"C{i}", label=f"{method} CPT")
+            yerr = sub.qa_sd if "qa_sd" in sub else None
+            ax.errorbar(
+                sub.tokens, sub.qa_accuracy, yerr=yerr, fmt="o-", color=f"C{i}", capsize=2, label=f"{method} CPT"
+            )
             ax.plot(sub.tokens, sub.count_floor, "x:", color=f"C{i}", alpha=0.6, ms=4, label=f"{method}: count floor")
-    fit = df[df.kind == "fit"]
-    if len(fit):
-        ax.plot(fit.tokens, fit.qa_accuracy, "--", color="C2", lw=1, label="mixture-of-exp fit (EntiGraph)")
+        seeds = df[(df.method == method) & (df.kind == "seed")]
+        if len(seeds):
+            ax.plot(seeds.tokens, seeds.qa_accuracy, ".", color=f"C{i}", alpha=0.35, ms=4)
+    for kind, style, text in (
+        ("fit_bounded", "--", "mixture-of-exp fit, plateau <= 1 (EntiGraph)"),
+        ("fit", ":", "mixture-of-exp fit, unbounded"),
+    ):
+        fit = df[df.kind == kind]
+        if len(fit):
+            ax.plot(fit.tokens, fit.qa_accuracy, style, color="C2", lw=1, label=text)
     ax.axhline(nums["tiny.base.qa_accuracy"], color="0.3", lw=1, label="base model (no CPT)")
     ax.axhline(nums["tiny.floor.random.qa_accuracy"], color="0.6", lw=1, ls=":", label="random")
     for key, marker, text in (

@@ -294,11 +294,38 @@ def cpt_step(inputs: Inputs, config: RunConfig, outputs: Mapping[str, Path]) -> 
 # --- tiny: evaluation (Sec. 4.2, Fig. 2, Sec. 5) ----------------------------------------------------------
 
 
+def run_name(method: str, budget: int, seed: int) -> str:
+    """The CPT run folder name (workflow/rules/entigraph.smk writes the same names)."""
+    return f"{method}-{budget}-s{seed}"
+
+
+# The plateau bound of the scaling fit: an accuracy cannot exceed 1 (the unbounded fit is kept beside it).
+MAX_ACCURACY = 1.0
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+def _seeded(values: list[float], key: str) -> dict:
+    """``key`` = the mean over seeds, ``key.std`` (ddof 1) and ``key.per_seed`` (seed order of cpt.seeds)."""
+    mean, sd = _mean_sd(values)
+    return {key: mean, f"{key}.std": sd, f"{key}.per_seed": [float(v) for v in values]}
+
+
 @step(reads=("cpt", "eval"))
 def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:
-    """Closed-book QA of the base model and every CPT run, floors, the mixture-of-exponentials fit on the
-    EntiGraph curve, and open-book (retrieval) QA with the base and the largest EntiGraph model."""
+    """Closed-book QA of the base model and every CPT run (each seed), floors, the log-linear and
+    mixture-of-exponentials fits of the EntiGraph curve, and open-book (retrieval) QA with the base and the
+    largest-budget EntiGraph models.
+
+    Per method and budget the numbers are the mean over ``cpt.seeds`` with ``.std`` and ``.per_seed`` lists
+    (seed order = ``tiny.seeds``); the base model is one run (its seed is pretrain.seed), so the CPT seed varies
+    the CPT data order, the replay slice, the batches and (EntiGraph below the corpus size) the documents kept.
+    """
     ev, c = config.eval, config.cpt
+    seeds = list(c.seeds)
     cptlib.set_threads(ev.threads)
     articles = read_articles(inputs["articles"])
     questions = read_questions(inputs["questions"])
@@ -307,94 +334,122 @@ def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:
     n_opt = np.mean([len(q.options) for q in questions])
     numbers: dict = {
         "n_questions": len(questions),
+        "seeds": seeds,
+        "n_seeds": len(seeds),
         "floor": {"random": {"qa_accuracy": float(np.mean([1 / len(q.options) for q in questions]))}},
     }
     base_model, _ = models.load_model_dir(inputs["base"])
     base_acc, _ = cptlib.option_accuracy(base_model, tok, questions, batch_size=ev.batch_size)
     numbers["base"] = {"qa_accuracy": base_acc}
     runs = {Path(p).name: Path(p) for p in inputs["runs"]}
-    rows = [{"method": "base", "tokens": 0, "qa_accuracy": base_acc, "count_floor": np.nan, "kind": "closed"}]
+    rows = [{"method": "base", "tokens": 0, "seed": -1, "qa_accuracy": base_acc, "qa_sd": 0.0, "kind": "closed"}]
+    rows[0]["count_floor"] = np.nan
+    acc_by: dict[tuple[str, int], list[float]] = {}
     for method in c.methods:
         numbers[method] = {}
         for budget in c.budgets:
-            run = runs.get(f"{method}-{budget}")
-            if run is None:
-                raise FileNotFoundError(f"no CPT run {method}-{budget} among the inputs")
-            model, _ = models.load_model_dir(run)
-            acc, _ = cptlib.option_accuracy(model, tok, questions, batch_size=ev.batch_size)
-            _, text = cptlib.domain_tokens(method, budget, tok, articles, eg, rp, c.seed)
-            floor = cptlib.count_floor_accuracy(questions, text)
-            meta = read_json(run / "repro_lm.json").get("extra", {})
+            accs, floors, meta = [], [], []
+            for seed in seeds:
+                run = runs.get(run_name(method, budget, seed))
+                if run is None:
+                    raise FileNotFoundError(f"no CPT run {run_name(method, budget, seed)} among the inputs")
+                model, _ = models.load_model_dir(run)
+                acc, _ = cptlib.option_accuracy(model, tok, questions, batch_size=ev.batch_size)
+                _, text = cptlib.domain_tokens(method, budget, tok, articles, eg, rp, seed)
+                floor = cptlib.count_floor_accuracy(questions, text)
+                accs.append(acc)
+                floors.append(floor)
+                meta.append(read_json(run / "repro_lm.json").get("extra", {}))
+                rows.append(
+                    {"method": method, "tokens": budget, "seed": seed, "qa_accuracy": acc, "qa_sd": np.nan}
+                    | {"count_floor": floor, "kind": "seed"}
+                )
+                log.info("%s: accuracy %.3f (count floor %.3f)", run_name(method, budget, seed), acc, floor)
+            acc_by[(method, budget)] = accs
+            losses = [m.get("final_train_loss") for m in meta]
             numbers[method][str(budget)] = {
-                "qa_accuracy": acc,
-                "count_floor_qa_accuracy": floor,
-                "train_tokens": meta.get("train_tokens"),
-                "cpu_seconds": meta.get("cpu_seconds"),
-                "final_train_loss": meta.get("final_train_loss"),
+                **_seeded(accs, "qa_accuracy"),
+                **_seeded(floors, "count_floor_qa_accuracy"),
+                "train_tokens": meta[0].get("train_tokens"),
+                "cpu_seconds": float(np.mean([m.get("cpu_seconds") or 0.0 for m in meta])),
+                "final_train_loss": float(np.mean(losses)) if None not in losses else None,
             }
+            mean, sd = _mean_sd(accs)
             rows.append(
-                {"method": method, "tokens": budget, "qa_accuracy": acc, "count_floor": floor, "kind": "closed"}
+                {"method": method, "tokens": budget, "seed": -1, "qa_accuracy": mean, "qa_sd": sd}
+                | {"count_floor": float(np.mean(floors)), "kind": "closed"}
             )
-            log.info("%s-%s: accuracy %.3f (count floor %.3f)", method, budget, acc, floor)
     for method in c.methods:
-        accs = [numbers[method][str(b)]["qa_accuracy"] for b in c.budgets]
-        floors = [numbers[method][str(b)]["count_floor_qa_accuracy"] for b in c.budgets]
-        numbers[method]["max"] = {"qa_accuracy": accs[-1], "count_floor_qa_accuracy": floors[-1]}
-        numbers[method]["min"] = {"qa_accuracy": accs[0], "count_floor_qa_accuracy": floors[0]}
-        numbers[method]["best_qa_accuracy"] = max(accs)
-        numbers[method]["gain_over_base"] = accs[-1] - base_acc
-    # Mixture-of-exponentials fit of the EntiGraph curve, anchored at the base model (t = 0).
+        hi, lo = numbers[method][str(c.budgets[-1])], numbers[method][str(c.budgets[0])]
+        keep = ("qa_accuracy", "qa_accuracy.std", "qa_accuracy.per_seed", "count_floor_qa_accuracy")
+        keep += ("count_floor_qa_accuracy.per_seed",)
+        numbers[method]["max"] = {k: hi[k] for k in keep}
+        numbers[method]["min"] = {k: lo[k] for k in keep}
+        # the gain from the smallest to the largest budget, per seed (rephrase_scales_worse)
+        gains = [a - b for a, b in zip(acc_by[(method, c.budgets[-1])], acc_by[(method, c.budgets[0])])]
+        numbers[method]["range_gain"] = float(np.mean(gains))
+        numbers[method]["range_gain.per_seed"] = gains
+        numbers[method]["best_qa_accuracy"] = max(numbers[method][str(b)]["qa_accuracy"] for b in c.budgets)
+        numbers[method]["gain_over_base"] = hi["qa_accuracy"] - base_acc
     if "entigraph" in c.methods:
+        mean_curve = np.array([numbers["entigraph"][str(b)]["qa_accuracy"] for b in c.budgets])
+        # Log-linear trend (Fig. 2): the line of accuracy on log10(tokens), on the seed-mean curve and per seed.
+        if len(c.budgets) >= 3:
+            slope, r2 = mixexp.loglinear_fit(np.array(c.budgets), mean_curve)
+            per = [
+                mixexp.loglinear_fit(np.array(c.budgets), [acc_by[("entigraph", b)][i] for b in c.budgets])
+                for i in range(len(seeds))
+            ]
+            numbers["entigraph"]["loglinear_slope"] = slope
+            numbers["entigraph"]["loglinear_slope.per_seed"] = [float(s) for s, _ in per]
+            numbers["entigraph"]["loglinear_r2"] = r2
+            numbers["entigraph"]["loglinear_r2.per_seed"] = [float(r) for _, r in per]
+        else:
+            numbers["entigraph"]["loglinear_slope"] = None
+        # Mixture-of-exponentials fit of the seed-mean curve, anchored at the base model (t = 0): unbounded
+        # (fit_rmse, fit_plateau: version 1 of the claim) and with the plateau bounded by 1 (fit_bounded.*).
         t = np.array([0.0] + [b / ev.token_unit for b in c.budgets])
-        y = np.array([base_acc] + [numbers["entigraph"][str(b)]["qa_accuracy"] for b in c.budgets])
+        y = np.concatenate([[base_acc], mean_curve])
         try:
             fit = mixexp.fit_mixexp(t, y, ev.fit_terms, p_fixed=base_acc)
+            bfit = mixexp.fit_mixexp(t, y, ev.fit_terms, p_fixed=base_acc, max_plateau=MAX_ACCURACY)
             numbers["entigraph"]["fit_rmse"] = fit.rmse
             numbers["entigraph"]["fit_plateau"] = fit.plateau
-            for tt in np.logspace(np.log10(t[1] / 2), np.log10(t[-1] * 2), 40):
-                rows.append(
-                    {
-                        "method": "entigraph_fit",
-                        "tokens": tt * ev.token_unit,
-                        "qa_accuracy": float(fit(np.array([tt]))[0]),
-                        "count_floor": np.nan,
-                        "kind": "fit",
-                    }
-                )
+            numbers["entigraph"]["fit_bounded"] = {
+                "rmse": bfit.rmse,
+                "plateau": bfit.plateau,
+                "at_bound": bool(bfit.plateau >= MAX_ACCURACY - 1e-6),
+            }
+            for kind, f in (("fit_bounded", bfit), ("fit", fit)):
+                for tt in np.logspace(np.log10(t[1] / 2), np.log10(t[-1] * 2), 40):
+                    rows.append(
+                        {"method": f"entigraph_{kind}", "tokens": tt * ev.token_unit, "seed": -1}
+                        | {"qa_accuracy": float(f(np.array([tt]))[0]), "qa_sd": np.nan}
+                        | {"count_floor": np.nan, "kind": kind}
+                    )
         except ValueError as err:  # too few budgets for the number of terms
             log.warning("no mixture fit: %s", err)
             numbers["entigraph"]["fit_rmse"] = None
-        # log-linear slope of accuracy in log10(tokens)
-        slope = (
-            np.polyfit(
-                np.log10(np.array(c.budgets, float)),
-                [numbers["entigraph"][str(b)]["qa_accuracy"] for b in c.budgets],
-                1,
-            )[0]
-            if len(c.budgets) > 1
-            else None
-        )
-        numbers["entigraph"]["loglinear_slope"] = slope
     # Open-book QA (Sec. 5): retrieved source sentences before the question.
     retriever = cptlib.Retriever.from_articles(articles)
     contexts = retriever.contexts([q.prompt for q in questions], ev.rag_k)
     recall = float(np.mean([q.options[q.answer].strip(" .") in ctx for q, ctx in zip(questions, contexts)]))
     rag_base, _ = cptlib.option_accuracy(base_model, tok, questions, contexts, batch_size=ev.batch_size)
     rag = {"base": {"qa_accuracy": rag_base}, "retrieval_recall": recall, "k": ev.rag_k}
-    rows.append({"method": "rag_base", "tokens": 0, "qa_accuracy": rag_base, "count_floor": np.nan, "kind": "rag"})
+    rows.append(
+        {"method": "rag_base", "tokens": 0, "seed": -1, "qa_accuracy": rag_base, "qa_sd": 0.0}
+        | {"count_floor": np.nan, "kind": "rag"}
+    )
     if "entigraph" in c.methods:
-        best = runs[f"entigraph-{c.budgets[-1]}"]
-        model, _ = models.load_model_dir(best)
-        rag_eg, _ = cptlib.option_accuracy(model, tok, questions, contexts, batch_size=ev.batch_size)
-        rag["entigraph"] = {"qa_accuracy": rag_eg, "tokens": c.budgets[-1]}
+        accs = []
+        for seed in seeds:
+            model, _ = models.load_model_dir(runs[run_name("entigraph", c.budgets[-1], seed)])
+            accs.append(cptlib.option_accuracy(model, tok, questions, contexts, batch_size=ev.batch_size)[0])
+        rag["entigraph"] = {**_seeded(accs, "qa_accuracy"), "tokens": c.budgets[-1]}
+        mean, sd = _mean_sd(accs)
         rows.append(
-            {
-                "method": "rag_entigraph",
-                "tokens": c.budgets[-1],
-                "qa_accuracy": rag_eg,
-                "count_floor": np.nan,
-                "kind": "rag",
-            }
+            {"method": "rag_entigraph", "tokens": c.budgets[-1], "seed": -1, "qa_accuracy": mean, "qa_sd": sd}
+            | {"count_floor": np.nan, "kind": "rag"}
         )
     numbers["rag"] = rag
     numbers["n_options"] = float(n_opt)

@@ -121,6 +121,36 @@ def test_mixexp_recovers_parameters():
         mixexp.fit_mixexp(t[:3], y[:3], 2)
 
 
+def test_mixexp_plateau_bound():
+    # A curve still rising at the last point: the unbounded fit puts its plateau above 1, the bounded one at <= 1.
+    t = np.array([0.0, 4, 8, 16, 32, 64])
+    y = 0.2 + 0.006 * t
+    free = mixexp.fit_mixexp(t, y, 1, p_fixed=0.2)
+    bounded = mixexp.fit_mixexp(t, y, 1, p_fixed=0.2, max_plateau=1.0)
+    assert free.plateau > 1.0
+    assert bounded.plateau <= 1.0 + 1e-12
+    assert bounded.rmse >= free.rmse - 1e-12
+    # an inactive bound changes nothing
+    y2 = mixexp.mixexp_curve(t, 0.2, 0.5, np.array([1.0]), np.array([0.05]))
+    fit = mixexp.fit_mixexp(t, y2, 1, p_fixed=0.2, max_plateau=1.0)
+    assert fit.plateau == pytest.approx(0.7, abs=1e-6)
+    assert fit.rmse < 1e-8
+    with pytest.raises(ValueError, match="max_plateau"):
+        mixexp.fit_mixexp(t, y2, 1, p_fixed=1.0, max_plateau=1.0)
+
+
+def test_loglinear_fit_slope_and_r2():
+    tokens = np.array([4000, 8000, 16000, 32000, 64000])
+    line = 0.1 + 0.2 * np.log10(tokens)
+    slope, r2 = mixexp.loglinear_fit(tokens, line)
+    assert slope == pytest.approx(0.2) and r2 == pytest.approx(1.0)
+    # a curve that bends up on log tokens (accuracy linear in tokens) falls below the 0.9 bar of the claim
+    slope, r2 = mixexp.loglinear_fit(tokens, 0.25 + tokens / 64000 * 0.5)
+    assert slope > 0 and r2 < 0.9
+    with pytest.raises(ValueError, match="at least 3"):
+        mixexp.loglinear_fit(tokens[:2], line[:2])
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="n_vertices"):
         toy.random_digraph(1, 0.5, 0)
