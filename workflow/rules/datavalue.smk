@@ -21,19 +21,23 @@
 #       frac_negative_c, log_r2_median}, fit.<D>.<model>.r2_by_size.<k>
 #   fit.<D>.<model>.spearman_alpha_abs_margin   alpha vs |logit margin| under the full-pool model (clean, c > 0)
 #   fit.<D>.<model>.valuation.m<m>.{mc_r2, law_r2}   equal-budget valuation: m subsets per size, R^2 against the
-#       MC grid value of the other half of the subsets (Sec. 4.3)
+#       MC grid value of the other half of the subsets (Sec. 4.3); .{mc,law}_r2_boot: R^2 on 200 bootstrap
+#       resamples of the valued points (paired), .{mc,law}_r2_half_{a,b}: on two disjoint halves of the points
 #   amortized.<D>.{r2_vs_mle, mle_subsample_r2_vs_mle, zero_floor_r2_vs_mle, r2_heldout_sizes, samples_per_point,
 #       alpha_median}   the network's psi_k vs the full-sample MLE's on the grid (and the per-point MLE from the
-#       same few samples; the all-zero predictor is the floor)
+#       same few samples; the all-zero predictor is the floor); amortized.<D>.{r2_vs_mle,mle_subsample_r2_vs_mle}
+#       _boot (bootstrap over the valued points, paired) and _half_{a,b} (two disjoint halves of the points)
 #   noisy.<D>.auroc (value = noisy.method, ranks flipped labels low), noisy.<D>.<method>.auroc for
 #       method in {law, amortized, mc, loo}, noisy.<D>.{n_noisy, n_points, random_floor_auroc,
 #       negative_c_rate_noisy, negative_c_rate_clean}
 #   addition.<D>.<method>.{auc, final_accuracy}, removal.<D>.<method>.{auc, final_accuracy}: method in
 #       {law, amortized, mc, loo, random}; auc = mean test accuracy over the curve (addition: higher is better;
-#       removal: lower is better)
+#       removal: lower is better); .auc_per_seed: per repeat (random base / random order; paired across methods),
+#       addition.<D>.seeds, removal.<D>.seeds: the repeat indices
 #   matching.<D>.{small_base,large_base}.{psi_small,psi_large,random}.{gain,gain_sem}: test-accuracy gain of adding
 #       the class-balanced top n_add points by psi at k = small_base / large_base to random bases of either size;
-#       matching.<D>.spearman_psi_small_large (rank agreement of the two scores)
+#       matching.<D>.spearman_psi_small_large (rank agreement of the two scores); .gain_per_seed: per random base
+#       (paired across methods), matching.<D>.seeds: the base indices
 #   speed.{batched_vs_naive, n_fits, batched_fits_per_s, naive_fits_per_s, max_abs_coef_diff_vs_sklearn_tight,
 #       max_abs_coef_diff_vs_sklearn_default, tolerance_coef, within_tolerance, val_ce_check}  (timings vary)
 

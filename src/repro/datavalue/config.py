@@ -53,6 +53,8 @@ class FitParams:
     patience: int = 100  # MLE: stop after this many steps without a better NLL
     lr: float = 0.05  # MLE: Adam learning rate on log alpha, log beta
     valuation_m: tuple[int, ...] = (1, 2, 4, 8)  # samples per size for the equal-budget valuation comparison
+    bootstrap: int = 200  # bootstrap replicates over the valued points (noise of law vs MC R^2; issue 27)
+    bootstrap_seed: int = 0  # seed of the resamples and of the two disjoint halves of the points
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class AmortizedParams:
     model: str = "logreg"  # whose samples (the experiment of this dataset with this model)
     samples_per_size: int = 2  # samples per point and size the network sees (m = this x n fit sizes)
     net: AmortizedConfig = field(default_factory=AmortizedConfig)
+    bootstrap: int = 200  # bootstrap replicates over the valued points (noise of amortised vs per-point R^2)
+    bootstrap_seed: int = 0  # seed of the resamples and of the two disjoint halves of the points
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ from repro.datavalue.contributions import (
 )
 from repro.datavalue.data import SubsetError, load_dataset, sample_balanced
 from repro.datavalue.experiments import addition_curves, auroc, load_values, removal_curves
-from repro.datavalue.laws import Law, fit_log, fit_mle, grid_value, predict, r2
+from repro.datavalue.laws import Law, bootstrap_r2, fit_log, fit_mle, grid_value, predict, r2
 from repro.datavalue.plan import check_grid
 from repro.datavalue.solvers import ModelSpec, Problems, fit_logreg, fit_logreg_sklearn, val_cross_entropy
 
@@ -147,7 +147,12 @@ def fit_step(inputs: Mapping[str, Path], config: FitConfig) -> StepResult:
             continue
         sub = delta[:, :, :m]
         law_m = fit_mle(sizes, sub, fp.max_steps, fp.patience, fp.lr)
-        val[f"m{m}"] = {"mc_r2": r2(truth, sub.mean((1, 2))), "law_r2": r2(truth, grid_value(law_m, sizes))}
+        est = {"mc": sub.mean((1, 2)), "law": grid_value(law_m, sizes)}
+        boot, halves = bootstrap_r2(truth, est, fp.bootstrap, fp.bootstrap_seed)
+        val[f"m{m}"] = {f"{name}_r2": r2(truth, v) for name, v in est.items()}
+        for name in est:  # the noise over the valued points (issue 27): paired replicates, two disjoint halves
+            val[f"m{m}"][f"{name}_r2_boot"] = boot[name]
+            val[f"m{m}"][f"{name}_r2_half_a"], val[f"m{m}"][f"{name}_r2_half_b"] = halves[name]
     nums["valuation"] = val
     # alpha vs distance to the decision boundary (Sec. 5): clean points with a positive law
     ok = (z["noisy"] == 0) & (mle.c > 0)
@@ -215,14 +220,19 @@ def amortized_step(inputs: Mapping[str, Path], config: AmortizedStepConfig) -> S
     ref = predict(mle, sizes)
     mle_m = fit_mle(sizes[fit_j], sub)
     means = delta.mean(2)
+    est = {"r2_vs_mle": predict(am, sizes), "mle_subsample_r2_vs_mle": predict(mle_m, sizes)}
+    boot, halves = bootstrap_r2(ref, est, ap.bootstrap, ap.bootstrap_seed)
     nums = {
-        "r2_vs_mle": r2(ref, predict(am, sizes)),
-        "mle_subsample_r2_vs_mle": r2(ref, predict(mle_m, sizes)),
+        "r2_vs_mle": r2(ref, est["r2_vs_mle"]),
+        "mle_subsample_r2_vs_mle": r2(ref, est["mle_subsample_r2_vs_mle"]),
         "r2_heldout_sizes": r2(means[:, held_j], predict(am, sizes)[:, held_j]),
         "samples_per_point": int(sub.shape[1] * sub.shape[2]),
         "alpha_median": float(np.median(am.alpha)),
         "zero_floor_r2_vs_mle": r2(ref, np.zeros_like(ref)),
     }
+    for name in est:  # the noise over the valued points (issue 27): paired replicates, two disjoint halves
+        nums[f"{name}_boot"] = boot[name]
+        nums[f"{name}_half_a"], nums[f"{name}_half_b"] = halves[name]
     table = pd.DataFrame(
         {
             "point": z["points"],
@@ -267,7 +277,17 @@ def _curve_step(inputs: Mapping[str, Path], config: CurveConfig, kind: str) -> S
     steps = np.unique(np.round(np.asarray(config.curve.fractions) * len(points)).astype(int))
     fn = addition_curves if kind == "addition" else removal_curves
     curves = fn(ds, config.model, points, values, config.curve.base_size, steps, config.curve.repeats, rng)
-    nums = {m: {"auc": float(acc.mean()), "final_accuracy": float(acc[:, -1].mean())} for m, acc in curves.items()}
+    # auc_per_seed: the AUC of each repeat (a random base, and a random order for "random"), paired across
+    # methods: the same bases, so per-repeat differences are the units of a comparison (issue 27)
+    nums: dict[str, Any] = {
+        m: {
+            "auc": float(acc.mean()),
+            "final_accuracy": float(acc[:, -1].mean()),
+            "auc_per_seed": [float(a) for a in acc.mean(1)],
+        }
+        for m, acc in curves.items()
+    }
+    nums["seeds"] = list(range(config.curve.repeats))
     rows = [
         (m, int(n), float(acc[:, j].mean()), float(acc[:, j].std()))
         for m, acc in curves.items()
@@ -313,10 +333,15 @@ def matching_step(inputs: Mapping[str, Path], config: MatchingConfig) -> StepRes
         nums[name] = {}
         for method, curve in acc.items():
             gain = curve[:, 1] - curve[:, 0]
-            nums[name][method] = {"gain": float(gain.mean()), "gain_sem": float(gain.std(ddof=1) / np.sqrt(len(gain)))}
+            nums[name][method] = {
+                "gain": float(gain.mean()),
+                "gain_sem": float(gain.std(ddof=1) / np.sqrt(len(gain))),
+                "gain_per_seed": [float(g) for g in gain],  # per random base, paired across methods
+            }
             rows.append((name, base, method, float(gain.mean()), nums[name][method]["gain_sem"]))
     rank = float(spearmanr(values["psi_small"], values["psi_large"]).statistic)
     nums["spearman_psi_small_large"] = rank
+    nums["seeds"] = list(range(mp.repeats))
     table = pd.DataFrame(rows, columns=["base", "base_size", "method", "gain", "gain_sem"])
     return StepResult(numbers={"matching": {config.dataset_name: nums}}, tables={"gains": table})
 
