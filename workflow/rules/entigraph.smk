@@ -51,17 +51,28 @@ EG_CORPORA = expand(f"{CORPORA_RESOURCES}/{{corpus}}.json", corpus=EG["data"]["c
 # The QuALITY files, in params order (rule entigraph__fetch, workflow/rules/downloads.smk): name -> local path.
 EG_QUALITY = {name: spec["path"] for name, spec in downloads("entigraph").items()}
 # One CPT run per method, budget and seed (cpt.seeds), named <method>-<budget>-s<seed> (repro.entigraph.steps.run_name);
-# a run's params record its own seed (cpt.seed), not the list, so adding a seed reruns only the new runs.
-EG_CPT_RUN = {k: v for k, v in EG["cpt"].items() if k != "seeds"}
-EG_RUNS = [f"{m}-{b}-s{s}" for m in EG["cpt"]["methods"] for b in EG["cpt"]["budgets"] for s in EG["cpt"]["seeds"]]
-for _m in EG["cpt"]["methods"]:
-    for _b in EG["cpt"]["budgets"]:
-        for _s in EG["cpt"]["seeds"]:
-            params_file(
-                "entigraph",
-                f"run-{_m}-{_b}-s{_s}",
-                {"method": _m, "budget": _b, "lm": EG["lm"], "cpt": {**EG_CPT_RUN, "seed": _s}},
-            )
+# a run's params record its own seed (cpt.seed), not the lists, so adding a seed reruns only the new runs.
+EG_CPT_RUN = {k: v for k, v in EG["cpt"].items() if k not in ("seeds", "seed_every_budget")}
+# Every seed at every budget for the methods in cpt.seed_every_budget, else at the smallest and largest budget and
+# the first seed in between (repro.entigraph.config.CPTSettings.run_seeds).
+EG_SEEDS = {
+    (_m, _b): (
+        EG["cpt"]["seeds"]
+        if _m in EG["cpt"].get("seed_every_budget", EG["cpt"]["methods"])
+        or _b in (min(EG["cpt"]["budgets"]), max(EG["cpt"]["budgets"]))
+        else EG["cpt"]["seeds"][:1]
+    )
+    for _m in EG["cpt"]["methods"]
+    for _b in EG["cpt"]["budgets"]
+}
+EG_RUNS = [f"{m}-{b}-s{s}" for (m, b), seeds in EG_SEEDS.items() for s in seeds]
+for (_m, _b), _seeds in EG_SEEDS.items():
+    for _s in _seeds:
+        params_file(
+            "entigraph",
+            f"run-{_m}-{_b}-s{_s}",
+            {"method": _m, "budget": _b, "lm": EG["lm"], "cpt": {**EG_CPT_RUN, "seed": _s}},
+        )
 
 
 wildcard_constraints:

@@ -117,7 +117,16 @@ class CPTSettings:
     warmup_frac: float = 0.05
     weight_decay: float = 0.01
     seeds: tuple[int, ...] = (0,)  # one run per seed, method and budget (data order, replay slice, batches)
+    # methods run at every seed at every budget; the others at every seed at the smallest and largest budget
+    # (what the claims compare) and at the first seed in between (the figure's curve)
+    seed_every_budget: tuple[Method, ...] = ("raw", "rephrase", "entigraph")
     seed: int = 0  # the run's own seed: set per run from ``seeds`` by the rules file (params: ``seeds`` only)
+
+    def run_seeds(self, method: str, budget: int) -> tuple[int, ...]:
+        """The seeds run for one method and budget (workflow/rules/entigraph.smk requests the same runs)."""
+        if method in self.seed_every_budget or budget in (min(self.budgets), max(self.budgets)):
+            return tuple(self.seeds)
+        return tuple(self.seeds[:1])
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def scaling(inputs: Mapping[str, Path], labels: Mapping[str, Any]) -> plt.Figure
     for i, method in enumerate(("raw", "rephrase", "entigraph")):
         sub = df[(df.method == method) & (df.kind == "closed")]
         if len(sub):
-            yerr = sub.qa_sd if "qa_sd" in sub else None
+            yerr = sub.qa_sd.fillna(0.0) if "qa_sd" in sub else None  # sd over seeds (0: one seed)
             ax.errorbar(
                 sub.tokens, sub.qa_accuracy, yerr=yerr, fmt="o-", color=f"C{i}", capsize=2, label=f"{method} CPT"
             )

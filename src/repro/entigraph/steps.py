@@ -303,13 +303,18 @@ def run_name(method: str, budget: int, seed: int) -> str:
 MAX_ACCURACY = 1.0
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
+def _mean_sd(values: list[float]) -> tuple[float, float | None]:
     arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    return float(arr.mean()), (float(arr.std(ddof=1)) if len(arr) > 1 else None)
+
+
+def _nan(x: float | None) -> float:
+    return np.nan if x is None else x
 
 
 def _seeded(values: list[float], key: str) -> dict:
-    """``key`` = the mean over seeds, ``key.std`` (ddof 1) and ``key.per_seed`` (seed order of cpt.seeds)."""
+    """``key`` = the mean over seeds, ``key.std`` (ddof 1; None for one seed) and ``key.per_seed`` (seed order
+    of cpt.seeds; one value where only the first seed runs, see CPTSettings.run_seeds)."""
     mean, sd = _mean_sd(values)
     return {key: mean, f"{key}.std": sd, f"{key}.per_seed": [float(v) for v in values]}
 
@@ -320,8 +325,9 @@ def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:
     mixture-of-exponentials fits of the EntiGraph curve, and open-book (retrieval) QA with the base and the
     largest-budget EntiGraph models.
 
-    Per method and budget the numbers are the mean over ``cpt.seeds`` with ``.std`` and ``.per_seed`` lists
-    (seed order = ``tiny.seeds``); the base model is one run (its seed is pretrain.seed), so the CPT seed varies
+    Per method and budget the numbers are the mean over the run's seeds (``cpt.run_seeds``: every seed at every
+    budget for EntiGraph, at the smallest and largest budget for the others) with ``.std`` and ``.per_seed``
+    lists (seed order = ``tiny.seeds``); the base model is one run (its seed is pretrain.seed), so the CPT seed varies
     the CPT data order, the replay slice, the batches and (EntiGraph below the corpus size) the documents kept.
     """
     ev, c = config.eval, config.cpt
@@ -349,7 +355,7 @@ def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:
         numbers[method] = {}
         for budget in c.budgets:
             accs, floors, meta = [], [], []
-            for seed in seeds:
+            for seed in c.run_seeds(method, budget):
                 run = runs.get(run_name(method, budget, seed))
                 if run is None:
                     raise FileNotFoundError(f"no CPT run {run_name(method, budget, seed)} among the inputs")
@@ -376,7 +382,7 @@ def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:
             }
             mean, sd = _mean_sd(accs)
             rows.append(
-                {"method": method, "tokens": budget, "seed": -1, "qa_accuracy": mean, "qa_sd": sd}
+                {"method": method, "tokens": budget, "seed": -1, "qa_accuracy": mean, "qa_sd": _nan(sd)}
                 | {"count_floor": float(np.mean(floors)), "kind": "closed"}
             )
     for method in c.methods:
@@ -398,7 +404,7 @@ def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:
             slope, r2 = mixexp.loglinear_fit(np.array(c.budgets), mean_curve)
             per = [
                 mixexp.loglinear_fit(np.array(c.budgets), [acc_by[("entigraph", b)][i] for b in c.budgets])
-                for i in range(len(seeds))
+                for i in range(min(len(acc_by[("entigraph", b)]) for b in c.budgets))
             ]
             numbers["entigraph"]["loglinear_slope"] = slope
             numbers["entigraph"]["loglinear_slope.per_seed"] = [float(s) for s, _ in per]
@@ -448,7 +454,7 @@ def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:
         rag["entigraph"] = {**_seeded(accs, "qa_accuracy"), "tokens": c.budgets[-1]}
         mean, sd = _mean_sd(accs)
         rows.append(
-            {"method": "rag_entigraph", "tokens": c.budgets[-1], "seed": -1, "qa_accuracy": mean, "qa_sd": sd}
+            {"method": "rag_entigraph", "tokens": c.budgets[-1], "seed": -1, "qa_accuracy": mean, "qa_sd": _nan(sd)}
             | {"count_floor": np.nan, "kind": "rag"}
         )
     numbers["rag"] = rag
