@@ -18,6 +18,9 @@ def test_ideagen_smoke_run(smoke_repo):
             "dedup.unique_fraction.n40",
             "tournament.spearman_with_human",
             "tournament.floor.random.spearman_p95",
+            "tournament.judge.n_pairs",
+            "tournament.judge.se_binomial",
+            "tournament.judge.se_bootstrap",
             "generator.heldout_logloss.unigram_floor",
             "embed.sanity_max_abs_diff",
         ]
@@ -29,6 +32,8 @@ def test_ideagen_smoke_run(smoke_repo):
     assert 0 < numbers["dedup.unique_fraction.n40"] <= 1
     assert card.totals.get("match", 0) >= 28
     assert card.claims["ideagen.ai_more_novel_per_review"]["verdict"] == "REPRODUCED"
+    assert card.claims["ideagen.overgeneration_saturates"]["verdict"] == "BY CONSTRUCTION"
+    assert 0 < numbers["tournament.judge.se_binomial"] < numbers["tournament.judge.se_bootstrap"] < 0.5
     # a new dedup threshold: the embeddings are reused, only dedup and what reads it reruns
     params = smoke_repo / "params.yaml"
     text = params.read_text()

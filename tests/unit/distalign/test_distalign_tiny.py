@@ -28,3 +28,32 @@ def test_corpus_never_contains_evaluated_questions(da_files):
     assert len(docs) == 3 * len(pool)
     texts = {q.text[:60] for q in load_truth("opinionqa", da_files)} - {q.text[:60] for q in pool}
     assert not any(t in d for d in docs for t in texts)
+
+
+def test_over_seeds_means_and_lists():
+    """Issue 27: every seed-dependent key becomes the mean over seeds plus its .per_seed list (seed order)."""
+    from repro.distalign.steps import _over_seeds
+
+    out = _over_seeds(
+        [
+            {"persona.verbalize.tv": None, "persona.logprobs.tv": 0.4, "verbalize.parse_fail.sum_not_one": 3},
+            {"persona.verbalize.tv": 0.3, "persona.logprobs.tv": 0.2},
+        ]
+    )
+    assert out["persona.verbalize.tv"] == 0.3 and out["persona.verbalize.tv.per_seed"] == [None, 0.3]
+    assert abs(out["persona.logprobs.tv"] - 0.3) < 1e-12 and out["persona.logprobs.tv.per_seed"] == [0.4, 0.2]
+    assert out["verbalize.parse_fail.sum_not_one.per_seed"] == [3.0, 0.0]
+
+
+def test_cross_fitted_temperature_recovers_a_known_temperature():
+    """Truth = the prediction sharpened by a known T: T fitted on one half of the questions scores the other."""
+    from repro.distalign.metrics import temperature_scale
+    from repro.distalign.steps import _cross_fitted_ts
+
+    rng = np.random.default_rng(0)
+    pairs = []
+    for i in range(20):
+        p = rng.dirichlet(np.ones(4))
+        pairs.append((f"q{i}", p, temperature_scale(p, 0.5)))
+    assert _cross_fitted_ts(pairs, 10.0) < 1e-3
+    assert _cross_fitted_ts(pairs[:1], 10.0) is None  # one question: no second half to score

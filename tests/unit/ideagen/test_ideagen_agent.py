@@ -174,3 +174,20 @@ def test_seeds_step_bad_inputs(tmp_path):
     cfg = SeedsStepConfig(seeds=SeedsConfig(llm="ngram", topics=("Bias",), n_per_topic=2), llms=llms)
     with pytest.raises(ValueError, match="'Bias' has no retrieval bank"):
         seeds_step({"bank": bank, "model": _model_file(tmp_path)}, cfg)
+
+
+def test_judge_noise_pairs_and_idea_bootstrap():
+    """Issue 27: the judge's accuracy comes with its judged-pair count and an idea-level bootstrap SE."""
+    from repro.ideagen.tournament import bootstrap_pairwise_accuracy, pairwise_hits
+
+    target = np.array([1.0, 2.0, 2.0, 3.0, 4.0, 5.0])
+    perfect = lambda a, b: a if target[a] > target[b] else b  # noqa: E731
+    hit, judged = pairwise_hits(perfect, target)
+    assert int(np.triu(judged, 1).sum()) == 14  # 15 pairs minus the tie (2.0, 2.0)
+    assert pairwise_accuracy(perfect, target) == 1.0
+    assert np.all(bootstrap_pairwise_accuracy([(hit, judged)], 50, np.random.default_rng(0)) == 1.0)
+    rng = np.random.default_rng(1)
+    coin = RandomJudge(np.random.default_rng(2))
+    big = rng.permutation(40).astype(float)
+    reps = bootstrap_pairwise_accuracy([pairwise_hits(coin, big)], 200, rng)
+    assert 0.0 < reps.std(ddof=1) < 0.1 and abs(reps.mean() - 0.5) < 0.1
