@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from repro.datavalue.data import geometric_sizes
-from repro.datavalue.laws import Law, fit_log, fit_mle, grid_value, predict, r2
+from repro.datavalue.laws import Law, bootstrap_r2, fit_log, fit_mle, grid_value, predict, r2
 
 
 def _simulate(P=12, S=100, seed=0):
@@ -44,3 +44,21 @@ def test_r2_and_grid_value():
     assert r2(y, y) == 1.0 and r2(y, np.full(3, 2.0)) == 0.0
     law = Law(np.array([2.0]), np.array([1.0]), np.array([np.nan]), np.array([np.nan]))
     assert np.isclose(grid_value(law, np.array([1, 2])), (2 + 1) / 2)
+
+
+def test_bootstrap_r2_is_paired_resamples_points_and_splits_them_in_disjoint_halves():
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal((40, 3))  # points x sizes: a row stays together
+    good, bad = y + 0.1 * rng.standard_normal(y.shape), y + 1.0 * rng.standard_normal(y.shape)
+    boot, halves = bootstrap_r2(y, {"good": good, "bad": bad, "same": good.copy()}, n_boot=50, seed=0)
+    assert len(boot["good"]) == 50 and len(boot["bad"]) == 50
+    # paired: the same resamples for every estimator, so an identical estimator gives identical replicates
+    assert boot["good"] == boot["same"] and halves["good"] == halves["same"]
+    assert all(g > b for g, b in zip(boot["good"], boot["bad"]))
+    # the replicates vary (rows resampled) around the full-sample R^2
+    assert np.std(boot["good"]) > 0 and abs(np.mean(boot["good"]) - r2(y, good)) < 0.05
+    # the halves: R^2 on two disjoint halves of the points (each differs from the full-sample value)
+    a, b = halves["good"]
+    assert a != b and min(a, b) <= r2(y, good) <= max(a, b) + 0.05
+    # deterministic given the seed
+    assert bootstrap_r2(y, {"good": good}, 50, 0)[0]["good"] == boot["good"]
