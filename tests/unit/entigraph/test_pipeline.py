@@ -171,3 +171,20 @@ def test_retriever_finds_the_fact_sentence(small_world):
     ctx = ret.contexts([q.prompt for q in questions], k=3)
     recall = np.mean([q.options[q.answer].strip(" .") in c for q, c in zip(questions, ctx)])
     assert recall > 0.8
+
+
+def test_run_seeds_where_the_claims_compare(paper_params):
+    from repro.entigraph.config import CPTSettings
+
+    every = CPTSettings(budgets=(4000, 8000, 64000), seeds=(0, 1, 2))
+    assert every.run_seeds("raw", 8000) == (0, 1, 2)
+    some = CPTSettings(budgets=(4000, 8000, 64000), seeds=(0, 1, 2), seed_every_budget=("entigraph",))
+    assert some.run_seeds("entigraph", 8000) == (0, 1, 2)
+    assert some.run_seeds("raw", 8000) == (0,)
+    assert some.run_seeds("raw", 4000) == some.run_seeds("rephrase", 64000) == (0, 1, 2)
+    # tiny: >= 3 seeds wherever a comparison claim reads the runs (the largest and smallest budgets, EntiGraph)
+    cpt = build_config(TinyStep, {**{k: paper_params("entigraph", "tiny")[k] for k in ("cpt", "eval")}}, "t").cpt
+    for method in cpt.methods:
+        assert len(cpt.run_seeds(method, max(cpt.budgets))) >= 3
+        assert len(cpt.run_seeds(method, min(cpt.budgets))) >= 3
+    assert all(len(cpt.run_seeds("entigraph", b)) >= 3 for b in cpt.budgets)
