@@ -53,14 +53,14 @@ EG_QUALITY = {name: spec["path"] for name, spec in downloads("entigraph").items(
 # One CPT run per method, budget and seed (cpt.seeds), named <method>-<budget>-s<seed> (repro.entigraph.steps.run_name);
 # a run's params record its own seed (cpt.seed), not the lists, so adding a seed reruns only the new runs.
 EG_CPT_RUN = {k: v for k, v in EG["cpt"].items() if k not in ("seeds", "seed_every_budget")}
-# Every seed at every budget for the methods in cpt.seed_every_budget, else at the smallest and largest budget and
-# the first seed in between (repro.entigraph.config.CPTSettings.run_seeds).
+# Every seed at every budget for the methods in cpt.seed_every_budget, else every seed at the smallest and largest
+# budget only (repro.entigraph.config.CPTSettings.run_seeds).
 EG_SEEDS = {
     (_m, _b): (
         EG["cpt"]["seeds"]
         if _m in EG["cpt"].get("seed_every_budget", EG["cpt"]["methods"])
         or _b in (min(EG["cpt"]["budgets"]), max(EG["cpt"]["budgets"]))
-        else EG["cpt"]["seeds"][:1]
+        else []
     )
     for _m in EG["cpt"]["methods"]
     for _b in EG["cpt"]["budgets"]

@@ -180,7 +180,8 @@ def test_run_seeds_where_the_claims_compare(paper_params):
     assert every.run_seeds("raw", 8000) == (0, 1, 2)
     some = CPTSettings(budgets=(4000, 8000, 64000), seeds=(0, 1, 2), seed_every_budget=("entigraph",))
     assert some.run_seeds("entigraph", 8000) == (0, 1, 2)
-    assert some.run_seeds("raw", 8000) == (0,)
+    assert some.run_seeds("raw", 8000) == ()
+    assert some.run_budgets("raw") == (4000, 64000) and some.run_budgets("entigraph") == (4000, 8000, 64000)
     assert some.run_seeds("raw", 4000) == some.run_seeds("rephrase", 64000) == (0, 1, 2)
     # tiny: >= 3 seeds wherever a comparison claim reads the runs (the largest and smallest budgets, EntiGraph)
     cpt = build_config(TinyStep, {**{k: paper_params("entigraph", "tiny")[k] for k in ("cpt", "eval")}}, "t").cpt
