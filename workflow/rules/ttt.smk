@@ -16,7 +16,7 @@
 # seed); every group runs on every recall seed; identical runs are trained once (b = 16 and the ladder's last
 # row at eta 1 are the main TTT-Linear (M) run of the seed). Text runs: `<arch>-<size>-s<seed>`.
 # Scales: paper = Table 3 for the text study (the Pile by hub id, Llama-2 tokenizer, GPUs; needs network) and
-# a 125M-like recall study; tiny = recall T 128, 32 keys / 32 values, 8 and 16 pairs, d 64 x 2 layers, 3 seeds,
+# a 125M-like recall study; tiny = recall T 128, 32 keys / 32 values, 8 and 16 pairs, d 64 x 2 layers, 1 seed (3 pre-registered),
 # 600 steps x 8 sequences, plus the text study with BPE-1024, one size, context 256 (the whole paper fits
 # 15 min on 2 free cores); smoke = seconds per job.
 #
