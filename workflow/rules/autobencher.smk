@@ -12,7 +12,7 @@
 #   autobencher__paper_plan  (paper scale only) the roles, prompts and panel of a networked run
 #   -> autobencher__numbers (results/{scale}/autobencher/numbers.json) ; autobencher__fig_<name> per figure.
 #
-# numbers.json keys (flat, dotted; metric in novelty, difficulty, separability, objective; method in
+# numbers.json keys (flat, dotted; metric in novelty, difficulty, separability, objective, mean_error; method in
 # adaptive, random, human = the existing benchmark; means over seeds, `_std` = sample std over seeds):
 #   tiny.<method>.<metric>[_std]     mean over domains of the mean over the domain's selected datasets
 #   tiny.<method>.{n_explored,salient_share}[_std]   explored categories and their salient share
@@ -27,7 +27,10 @@
 #       tiny.panel.min_margin_over_floor (min over models of accuracy - max floor; mean over seeds),
 #       tiny.panel.worst_margin_over_floor (its minimum over seeds: the claims' precondition);
 #       tiny.panel.mean_pairwise_topic_spearman (how alike two models rank the topics)
-#   tiny.seed<k>.<key>   every key above for seed k; tiny.n_seeds
+#   tiny.<key>.per_seed   every per-seed key above as a list in the order of tiny.seeds (the comparison claims'
+#       units, issue 27); tiny.<method>.mean_error = 1 - the panel's mean accuracy (more_difficult v2);
+#       tiny.panel.<model>.margin_over_floor / worst_margin_over_floor (each model against its own floors, worst seed)
+#   tiny.seed<k>.<key>   every key above for seed k; tiny.n_seeds, tiny.seeds
 #   safety.<model>.{asr_hard,asr_simple,n_hard,n_simple}, safety.mean_asr_<hard|simple>; model in gpt35_turbo,
 #       gpt4, gpt4o, gpt4o_mini, claude3_haiku, claude35_sonnet, mistral_7b, mixtral_8x7b, llama3_8b, llama3_70b
 #   paper_plan.{n_test_takers,n_categories}   paper scale only
