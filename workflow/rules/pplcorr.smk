@@ -27,6 +27,9 @@
 #   live.<target>.population.{error_min, error_mean, frac_beat_floor, transformer_error_min, transformer_error_mean}
 #   live.<target>.<arm>.{error_mean, error_std}  the fresh tiny transformer pretrained on the arm's pages
 #                                        (mean/std over seeds); arm: random pplcorr domain_filter dsir
+#   live.<target>.<arm>.{error, ngram_error, bigram_floor_error}.per_seed  the same per seed (lists, in the
+#                                        order of live.seeds: the unit of the scorecard's comparison claims)
+#   live.seeds                           the live step's seeds (tiny: 0-5)
 #   live.<target>.<arm>.{ngram_error_mean, ngram_error_std}  byte 4-gram on the same pages (cross-check)
 #   live.<target>.<arm>.bigram_floor_error_mean  count-based Witten-Bell byte bigram on the same pages (floor)
 #   live.<target>.<arm>.beats_floor      1 when the transformer beats the random-guess and the bigram floor
