@@ -685,8 +685,12 @@ class EffectStats:
         if self.n < 2:
             text = f"effect {self.mean:+.4g} (n={self.n} {units}: no standard error)"
         else:
+            # t = mean/SE beside the margin: with few seeds 2 SE is lenient (a two-sided 5% t-test on
+            # 2 df needs 4.3 SE), so a reader can apply a stricter bar from the row itself.
+            t = f"t = {self.mean / self.se:.1f}" if self.se > 0 else "t = inf"
+            dof = f", {self.n - 1} df" if unit == "seed" else ""
             text = (
-                f"effect {self.mean:+.4g} ± {self.se:.2g} SE (n={self.n} {units}), "
+                f"effect {self.mean:+.4g} ± {self.se:.2g} SE (n={self.n} {units}; {t}{dof}), "
                 f"margin {self.margin:g} SE = {self.margin * self.se:.2g}"
             )
         if self.halves is not None:

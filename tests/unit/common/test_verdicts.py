@@ -87,7 +87,7 @@ def claims(tmp_path):
 def test_a_clear_effect_on_enough_seeds_is_reproduced_and_shown_with_its_noise(claims):
     verdict, detail = claim_verdict(claims["method_beats_baseline"], NUMBERS, "tiny")
     assert verdict == REPRODUCED
-    assert "effect +0.5 ± 0.058 SE (n=4 seeds), margin 2 SE = 0.12, halves +0.5 / +0.5" in detail
+    assert "effect +0.5 ± 0.058 SE (n=4 seeds; t = 8.7, 3 df), margin 2 SE = 0.12, halves +0.5 / +0.5" in detail
     assert "halves +0.5 / +0.5" in detail
 
 
