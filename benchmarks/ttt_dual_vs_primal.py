@@ -10,8 +10,8 @@ speedup is the median over pairs of primal time / dual time.
     .venv/bin/python benchmarks/ttt_dual_vs_primal.py [--threads 2] [--repeats 5]
 
 Writes ``benchmarks/results/ttt_dual_vs_primal.json``. The CPU is shared with other jobs, so absolute
-times are noisy; ratios within one run are what the check uses (dual >= 3x faster for TTT-Linear
-forward + backward at the toy training shape).
+times are noisy; ratios within one run are what the check uses (dual >= 5x faster for TTT-Linear
+forward + backward at the toy training shape: the paper's "more than 5x", Sec. 3.3; 3x before issue 27).
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ SHAPES = {  # name: (batch, heads, head_dim, seq_len)
     "toy_prefill": (1, 4, 32, 2048),  # one long sequence
     "125m_heads": (1, 12, 64, 1024),  # the paper's 125M layer shape (12 heads x 64)
 }
+
+# The paper's claim (Sec. 3.3: the dual form is more than 5x faster); the tiny claim dual_faster_than_primal v2
+# uses the same bar (workflow/expected/ttt.yaml).
+TARGET_SPEEDUP = 5.0
 
 
 def _paired_times(fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
@@ -142,18 +146,18 @@ def main(argv: list[str] | None = None) -> int:
         "note": "absolute times depend on machine load (load_average_1min_before); ratios are taken within one "
         "run. Both forms use the analytic LN backward.",
         "check": {
-            "target_speedup": 3.0,
+            "target_speedup": TARGET_SPEEDUP,
             "case": "linear/toy_train/forward_backward",
             "speedup": key["speedup"],
-            "passed": key["speedup"] >= 3.0,
+            "passed": key["speedup"] >= TARGET_SPEEDUP,
         },
         "machine": machine,
         "rows": rows,
     }
     write_json(args.out, out)
     print(
-        f"wrote {args.out}; check speedup {key['speedup']:.1f}x (target 3x): "
-        f"{'PASS' if key['speedup'] >= 3.0 else 'FAIL'}"
+        f"wrote {args.out}; check speedup {key['speedup']:.1f}x (target {TARGET_SPEEDUP:g}x): "
+        f"{'PASS' if key['speedup'] >= TARGET_SPEEDUP else 'FAIL'}"
     )
     return 0
 
