@@ -50,7 +50,7 @@ EG_FIGURES = ["toy_model", "scaling"]
 EG_CORPORA = expand(f"{CORPORA_RESOURCES}/{{corpus}}.json", corpus=EG["data"]["corpora"])
 # The QuALITY files, in params order (rule entigraph__fetch, workflow/rules/downloads.smk): name -> local path.
 EG_QUALITY = {name: spec["path"] for name, spec in downloads("entigraph").items()}
-# One CPT run per method, budget and seed (cpt.seeds), named <method>-<budget>-s<seed> (repro.entigraph.steps.run_name);
+# One CPT run per method, budget and seed (cpt.seeds), named <method>-<budget>-s<seed> (repro.entigraph.steps._run_name);
 # a run's params record its own seed (cpt.seed), not the lists, so adding a seed reruns only the new runs.
 EG_CPT_RUN = {k: v for k, v in EG["cpt"].items() if k not in ("seeds", "seed_every_budget")}
 # Every seed at every budget for the methods in cpt.seed_every_budget, else every seed at the smallest and largest

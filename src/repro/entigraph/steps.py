@@ -294,7 +294,7 @@ def cpt_step(inputs: Inputs, config: RunConfig, outputs: Mapping[str, Path]) -> 
 # --- tiny: evaluation (Sec. 4.2, Fig. 2, Sec. 5) ----------------------------------------------------------
 
 
-def run_name(method: str, budget: int, seed: int) -> str:
+def _run_name(method: str, budget: int, seed: int) -> str:
     """The CPT run folder name (workflow/rules/entigraph.smk writes the same names)."""
     return f"{method}-{budget}-s{seed}"
 
@@ -356,9 +356,9 @@ def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:
         for budget in c.run_budgets(method):
             accs, floors, meta = [], [], []
             for seed in c.run_seeds(method, budget):
-                run = runs.get(run_name(method, budget, seed))
+                run = runs.get(_run_name(method, budget, seed))
                 if run is None:
-                    raise FileNotFoundError(f"no CPT run {run_name(method, budget, seed)} among the inputs")
+                    raise FileNotFoundError(f"no CPT run {_run_name(method, budget, seed)} among the inputs")
                 model, _ = models.load_model_dir(run)
                 acc, _ = cptlib.option_accuracy(model, tok, questions, batch_size=ev.batch_size)
                 _, text = cptlib.domain_tokens(method, budget, tok, articles, eg, rp, seed)
@@ -370,7 +370,7 @@ def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:
                     {"method": method, "tokens": budget, "seed": seed, "qa_accuracy": acc, "qa_sd": np.nan}
                     | {"count_floor": floor, "kind": "seed"}
                 )
-                log.info("%s: accuracy %.3f (count floor %.3f)", run_name(method, budget, seed), acc, floor)
+                log.info("%s: accuracy %.3f (count floor %.3f)", _run_name(method, budget, seed), acc, floor)
             acc_by[(method, budget)] = accs
             losses = [m.get("final_train_loss") for m in meta]
             numbers[method][str(budget)] = {
@@ -449,7 +449,7 @@ def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:
     if "entigraph" in c.methods:
         accs = []
         for seed in seeds:
-            model, _ = models.load_model_dir(runs[run_name("entigraph", c.budgets[-1], seed)])
+            model, _ = models.load_model_dir(runs[_run_name("entigraph", c.budgets[-1], seed)])
             accs.append(cptlib.option_accuracy(model, tok, questions, contexts, batch_size=ev.batch_size)[0])
         rag["entigraph"] = {**_seeded(accs, "qa_accuracy"), "tokens": c.budgets[-1]}
         mean, sd = _mean_sd(accs)
