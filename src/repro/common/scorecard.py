@@ -838,14 +838,15 @@ class Scorecard:
 
 def evaluate_scorecard(
     scale: str,
-    numbers_files: Mapping[str, str | os.PathLike[str]],
+    numbers_files: Mapping[str, str | os.PathLike[str] | Mapping[str, Any]],
     expected_files: Sequence[str | os.PathLike[str]],
     *,
     titles: Mapping[str, str],
 ) -> Scorecard:
     """Compare every paper's numbers.json with its expected file.
 
-    ``numbers_files`` maps slug -> numbers.json; ``expected_files`` are the
+    ``numbers_files`` maps slug -> numbers.json, or slug -> the numbers themselves (as read back
+    from a committed metrics.json); ``expected_files`` are the
     ``workflow/expected/*.yaml`` files; ``titles`` maps slug -> title, the registry's
     (:attr:`repro.common.registry.Registry.titles`), the only place a title is typed.
     A paper with expectations but no numbers file is listed as not run, so nothing is
@@ -883,7 +884,8 @@ def evaluate_scorecard(
             lines.append(f"_Not run at {scale} scale in this invocation._")
             lines.append("")
             continue
-        numbers = read_json(numbers_files[exp.slug])
+        source = numbers_files[exp.slug]
+        numbers = dict(source) if isinstance(source, Mapping) else read_json(source)
         per_paper = papers.setdefault(exp.slug, {})
         if exp.claims:
             lines.append("### Claims")
@@ -1125,14 +1127,16 @@ def update_lock(expected_path: str | os.PathLike[str]) -> list[str]:
 
 
 def committed_scorecard(scale: str, root: str | os.PathLike[str] = ".") -> Scorecard:
-    """The scorecard of ``results/<scale>/`` as committed (every paper's numbers.json, the expected files, the
-    registry's titles): what the README's verdict block is generated from."""
+    """The scorecard of ``results/<scale>/`` as committed: every paper's numbers from
+    ``results/<scale>/metrics.json`` (the committed file; the per-paper numbers.json are not in git, so a
+    clean clone has only this), the expected files and the registry's titles. The README's verdict block is
+    generated from it."""
     from repro.common.registry import load_registry
 
     root = Path(root)
     expected = sorted((root / "workflow/expected").glob("*.yaml"))
-    numbers = {p.stem: root / f"results/{scale}/{p.stem}/numbers.json" for p in expected}
-    numbers = {slug: path for slug, path in numbers.items() if path.exists()}
+    metrics = read_json(root / f"results/{scale}/metrics.json")
+    numbers = {p.stem: metrics[p.stem] for p in expected if isinstance(metrics.get(p.stem), Mapping)}
     titles = load_registry(root / "workflow/papers.yaml").titles
     return evaluate_scorecard(scale, numbers, expected, titles=titles)
 

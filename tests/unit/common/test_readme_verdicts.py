@@ -6,6 +6,8 @@ committed ``results/tiny`` by ``python -m repro.common.scorecard readme``; the p
 """
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 from repro.common.scorecard import README_BEGIN, README_END, committed_scorecard, verdict_summary
@@ -21,6 +23,26 @@ def test_the_verdict_block_equals_the_committed_scorecard():
     assert README[begin:end] == expected, (
         "run `python -m repro.common.scorecard readme` after regenerating results/tiny"
     )
+
+
+def test_the_committed_scorecard_needs_only_tracked_files(tmp_path):
+    """A clean clone has results/tiny/metrics.json but no per-paper numbers.json (they are not in git): the
+    block must come out the same from the tracked files alone (CI runs on a clean clone)."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "workflow/expected", "workflow/papers.yaml", "results/tiny/metrics.json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "results/tiny/metrics.json" in tracked and "workflow/papers.yaml" in tracked
+    for rel in tracked:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, tmp_path / rel)
+    assert not list(tmp_path.glob("results/tiny/*/numbers.json"))
+    clean = verdict_summary(committed_scorecard("tiny", tmp_path))
+    assert clean == verdict_summary(committed_scorecard("tiny", ROOT))
+    assert "0 REPRODUCED, 0 NOT REPRODUCED" not in clean
 
 
 def _section(title: str) -> str:
