@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import snakemake
+from workflow_helpers import ROOT, snakemake
 
 
 def _edit_params(repo: Path, slug: str, block: str, dotted: str, value: object) -> None:
@@ -30,6 +30,12 @@ def _files(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
+def _unpinned_quality() -> list[dict[str, str]]:
+    """entigraph's tiny-scale QuALITY list (from params.yaml) with the first file's sha256 emptied."""
+    files = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["entigraph"]["tiny"]["quality"]
+    return [{**files[0], "sha256": ""}, *files[1:]]
+
+
 CASES = [
     pytest.param(
         ("obsscaling", "base", "pca.n_components", "five"),
@@ -44,6 +50,13 @@ CASES = [
         id="params-unknown-override-key",
     ),
     pytest.param(None, ["--config", "scale=huge"], r"params\.yaml: scale: 'huge' is not one of", id="unknown-scale"),
+    pytest.param(  # issue 28: an unpinned download stops the parse, not the download hours into a run
+        ("entigraph", "tiny", "quality", _unpinned_quality()),
+        [],
+        # the params schema refuses it first, naming the key (entigraph.data.pinned_files checks it again)
+        r"params\.yaml: entigraph\.tiny\.quality\.0\.sha256: '' does not match",
+        id="empty-sha256",
+    ),
 ]
 
 

@@ -17,7 +17,7 @@ from repro.common.registry import load_registry
 def test_every_registered_paper_has_its_rooms_and_only_they_have_blocks():
     reg = load_registry(ROOT / "workflow/papers.yaml")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert set(params) - {"scale"} == set(reg.slugs)
+    assert set(params) - {"scale", "preflight"} == set(reg.slugs)  # preflight: repro.common.preflight
     for slug in reg.slugs:
         for path in (
             f"workflow/rules/{slug}.smk",

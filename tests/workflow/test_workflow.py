@@ -44,9 +44,21 @@ def test_dry_run_tiny_plans_every_paper(repo_copy):
 
 
 def test_dry_run_paper_scale(repo_copy):
+    """The paper-scale DAG plans every paper's numbers and no job of a step declared not run there (issue 28,
+    item 6: such a step is a NOT RUN row, never a job that raises)."""
+    from repro.common.declarations import read_declarations
+
     out = snakemake(["-n", "--workflow-profile", "profiles/paper"], repo_copy).stdout
     assert "results/paper/obsscaling/numbers.json" in out
     assert "results/tiny/" not in out
+    rules = planned_rules(out)
+    not_run = []
+    for slug in load_registry(ROOT / "workflow/papers.yaml").slugs:
+        assert rules.get(f"{slug}__numbers") == 1, slug
+        declared = read_declarations(sorted((ROOT / "src/repro" / slug).rglob("*.py")))
+        not_run += [f"{slug}__{name}" for name, decl in declared.items() if decl.not_run_at("paper")]
+    assert not_run, "no step is declared not run at paper scale: update this test's premise"
+    assert not [r for r in not_run if r in rules], f"steps declared not run at paper scale are planned: {rules}"
 
 
 def _edit_params(repo: Path, old: str, new: str) -> None:

@@ -17,6 +17,8 @@ from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
 from repro.common.declarations import DeclarationError, read_declarations_cached
+from repro.common.devices import gpu_count
+from repro.common.fetch import check_pins
 from repro.common.imports import ImportGraph
 from repro.common.config import CONFIG_SECTION_KEY, ParamsError, resolve, select_keys, validate_params
 from repro.common.io import DataError, fingerprint, read_json, write_json, write_json_if_changed
@@ -39,6 +41,24 @@ except ParamsError as _err:
 
 SCALE = config.get("scale", "tiny")
 
+# GPUs on one machine (issue 28). Snakemake starts GPU jobs side by side while their `gpu` resources fit the global
+# `gpu` cap, and each job then locks devices of its own (repro.common.devices, called by run_step). Without a cap,
+# jobs would be started together that need more GPUs than exist; so a local paper-scale run that names none
+# (`--resources gpu=N`) is capped at the GPUs nvidia-smi lists (or CUDA_VISIBLE_DEVICES). Snakemake lowers a job's
+# request to the cap (an 8-GPU rule runs on 4 on a 4-GPU machine). A cluster run (`--jobs`, as the site profiles
+# set: Snakemake then submits instead of running here) is not capped: the cluster gives each job its GPUs. A
+# machine with no GPU gets no cap, so a GPU job there fails with the claim's clear error instead of running on 0.
+if (
+    SCALE == "paper"
+    and workflow.is_main_process
+    and "gpu" not in workflow.global_resources
+    and workflow.global_resources["_nodes"].value is None
+):
+    _gpus_here = gpu_count(probe_torch=False)
+    if _gpus_here:
+        workflow.register_resource("gpu", _gpus_here)
+        print(f"repro: {_gpus_here} GPU(s) here: GPU jobs share them (override: --resources gpu=N)", file=sys.stderr)
+
 # Resume after a killed run (repro.common.locks): the locks a SIGKILLed run left behind are released
 # when their recorded owner is gone; a live run holding this checkout is named. Only the main process
 # does this (cluster jobs re-parse the Snakefile with locking disabled).
@@ -53,7 +73,24 @@ if getattr(workflow.exec_mode, "name", "DEFAULT") == "DEFAULT":
         )
 
 
+def preflight():
+    """Issue 28: before the first job of a paper-scale run, check what every job of the built DAG needs (keys,
+    endpoints, GPUs, disk, budget) and print each paper's estimate (repro.common.preflight); a failed check stops
+    the run here, before any job. Called by `onstart`, which Snakemake runs only for a real run (never for -n or
+    --no-hooks), after it built the DAG. REPRO_SKIP_PREFLIGHT=1 skips it."""
+    if SCALE != "paper" or os.environ.get("REPRO_SKIP_PREFLIGHT") == "1" or workflow.touch:
+        return
+    from repro.common.preflight import PreflightError, gate
+
+    jobs = [(job.rule.name, int(job.resources.get("gpu", 0) or 0)) for job in workflow.dag.needrun_jobs()]
+    try:
+        print(gate(config, jobs, workflow.basedir, PAPERS, cluster=not workflow.local_exec), file=sys.stderr)
+    except PreflightError as err:
+        raise WorkflowError(str(err)) from None
+
+
 onstart:
+    preflight()
     record_owner(Path(".snakemake"), list(getattr(workflow.persistence, "_lockfile", {}).values()))
 
 
@@ -224,11 +261,17 @@ def numbers_parts(slug, skip=()):
     unknown = sorted(set(skip) - set(declared))
     if unknown:
         raise WorkflowError(f"numbers_parts({slug!r}): skip names undeclared steps {unknown}")
-    return [
+    parts = [
         getattr(rules, f"{slug}__{name}").output.numbers
         for name, decl in declared.items()
         if decl.merged and decl.runs_at(SCALE) and name not in skip
     ]
+    # Steps declared not_run at this scale (what is missing, issue 28): one more part, not_run.<step> = the
+    # reason, so the scorecard shows what needs those steps as NOT RUN instead of a job that raises.
+    not_run = {f"not_run.{name}": decl.not_run_at(SCALE) for name, decl in declared.items() if decl.not_run_at(SCALE)}
+    if not_run:
+        parts.append(params_file(slug, "not_run", not_run))
+    return parts
 
 
 def runs_here(slug, step):
@@ -238,7 +281,9 @@ def runs_here(slug, step):
 
 
 def gpus(n=1):
-    """GPU resource request for paper-scale rules (read by executors such as SLURM)."""
+    """GPU resource request for paper-scale rules (read by executors such as SLURM; locally, the GPUs the step
+    claims: repro.common.steps.run_step). A rule asking for more than one must launch a distributed run
+    (tests/workflow/test_gpu_rules.py)."""
     return n if SCALE == "paper" else 0
 
 
@@ -263,10 +308,12 @@ def pins_file(slug, files):
     holds only downloads."""
     pins = {}
     for name, spec in files.items():
-        missing = [key for key in ("url", "sha256") if key not in spec]
+        # A pin is a sha256 or, for a file known offline only by its repository's tree, a git blob id.
+        digest = "git_blob" if "git_blob" in spec and not spec.get("sha256") else "sha256"
+        missing = [key for key in ("url", digest) if key not in spec]
         if missing:
             raise WorkflowError(f"pins_file({slug!r}): file {name!r} has no {missing}")
-        pins[name] = {"url": spec["url"], "sha256": spec["sha256"]}
+        pins[name] = {"url": spec["url"], digest: spec[digest]}
     path = f"results/pins/{slug}.json"
     _write_at_parse(path, pins, "results")
     return path
@@ -356,12 +403,25 @@ def downloads(slug):
         except DataError as err:  # a bad params value, named by the data module
             raise WorkflowError(f"repro.{slug}.data.pinned_files: {err}") from None
         for name, spec in specs.items():
-            missing = [key for key in ("url", "sha256", "path") if key not in spec]
+            digest = "git_blob" if "git_blob" in spec and not spec.get("sha256") else "sha256"
+            missing = [key for key in ("url", digest, "path") if key not in spec]
             if missing or not spec["path"].startswith(f"{folder}/"):
                 raise WorkflowError(
                     f"repro.{slug}.data.pinned_files: file {name!r} has no {missing}"
                     if missing
                     else f"repro.{slug}.data.pinned_files: file {name!r} lands at {spec['path']}, not under {folder}/"
                 )
+        # An empty or malformed checksum stops the parse (issue 28), not the download hours into a run. The paper's
+        # pinned_files names the params key where it checks; this catches a pin list that does not (a data file).
+        try:
+            check_pins(specs, f"repro.{slug}.data.pinned_files")
+        except DataError as err:
+            raise WorkflowError(str(err)) from None
         _DOWNLOADS[slug] = specs
     return _DOWNLOADS[slug]
+
+
+# Every paper's pins are built and checked now, before any rules file writes a params or pins file: a bad pin (an
+# empty sha256) refuses the run with nothing written. Free: downloads.smk asks for each of them anyway (cached).
+for _slug in FETCH_FOLDERS:
+    downloads(_slug)

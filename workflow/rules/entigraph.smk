@@ -46,7 +46,8 @@ EG_OUT = "results/{scale}/entigraph"
 EG_LOG = "logs/{scale}/entigraph"
 EG_BENCH = "benchmarks/{scale}/entigraph"
 # Code inputs per rule (edits rerun exactly the rules whose code changed; figures.py reruns only figures).
-EG_FIGURES = ["toy_model", "scaling"]
+# The scaling figure plots the CPT runs (tiny step): left out where that step is declared not run.
+EG_FIGURES = ["toy_model", "scaling"] if runs_here("entigraph", "tiny") else ["toy_model"]
 EG_CORPORA = expand(f"{CORPORA_RESOURCES}/{{corpus}}.json", corpus=EG["data"]["corpora"])
 # The QuALITY files, in params order (rule entigraph__fetch, workflow/rules/downloads.smk): name -> local path.
 EG_QUALITY = {name: spec["path"] for name, spec in downloads("entigraph").items()}

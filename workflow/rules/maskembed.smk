@@ -32,7 +32,8 @@ ME_PRETRAINED = f"{ME_OUT}/pretrain/s{{meseed}}/backbone.pt"  # one backbone per
 ME_ALIGNED = f"{ME_OUT}/align/{{mearm}}/s{{meseed}}/model.pt"  # MaskEmbed or control, per seed
 ME_SEEDS = ME["seeds"]
 ME_ARMS = ["maskembed", "control"]
-ME_FIGURES = ["scores", "examples"]
+# Both figures plot the probe and spatial-QA scores: none at a scale where those steps are declared not run.
+ME_FIGURES = ["scores", "examples"] if runs_here("maskembed", "probe") else []
 ME_RUN_KEYS = {"backbone": ME["backbone"], "runtime": ME["runtime"]}
 
 # One resolved-params file per training run, written at parse time and only when it changes (common.smk

@@ -61,6 +61,10 @@ class StepDeclaration:
     ``scales``: where the step runs; a step outside the configured scale is left out of the numbers merge.
     ``merged``: whether its ``numbers`` output joins the paper's ``numbers.json`` (False for intermediate
     numbers, e.g. one training run's or a data step's that a later step summarises).
+    ``not_run``: scale -> what is missing, for a scale where the step belongs to the experiment but is not
+    implemented (issue 28: nothing raises for being missing). The step does not run there; the paper's
+    ``numbers.json`` records ``not_run.<name>`` = the reason, and the scorecard shows every claim and number
+    that needs the step's keys (``<name>.*``) as NOT RUN with it. Dropping the entry makes the step run.
     """
 
     name: str
@@ -68,10 +72,15 @@ class StepDeclaration:
     section: str | None
     scales: tuple[str, ...]
     merged: bool
+    not_run: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def runs_at(self, scale: str) -> bool:
-        """Whether the step runs at ``scale``."""
-        return scale in self.scales
+        """Whether the step runs at ``scale`` (declared there and not marked not run there)."""
+        return scale in self.scales and scale not in self.not_run
+
+    def not_run_at(self, scale: str) -> str | None:
+        """What is missing for the step to run at ``scale``, or None (it runs there, or is not part of it)."""
+        return self.not_run.get(scale)
 
 
 def _declaration(
@@ -81,6 +90,7 @@ def _declaration(
     scales: Sequence[str],
     merged: bool,
     where: str,
+    not_run: Any = None,
 ) -> StepDeclaration:
     """Validate the decorator's arguments into a declaration (shared by the decorator and the source reader)."""
     if reads is None:  # the default: the step's own params section, which its typed config is built from
@@ -98,7 +108,14 @@ def _declaration(
         raise DeclarationError(f"{where}: scales {list(scales)} must be a non-empty subset of {list(SCALES)}")
     if not isinstance(merged, bool):
         raise DeclarationError(f"{where}: merged must be true or false, got {merged!r}")
-    return StepDeclaration(name=name, reads=reads, section=section, scales=scales, merged=merged)
+    not_run = {} if not_run is None else not_run
+    if not isinstance(not_run, dict) or any(
+        s not in scales or not isinstance(why, str) or not why.strip() for s, why in not_run.items()
+    ):
+        raise DeclarationError(
+            f"{where}: not_run maps a scale of {list(scales)} to what is missing (a non-empty text), got {not_run!r}"
+        )
+    return StepDeclaration(name=name, reads=reads, section=section, scales=scales, merged=merged, not_run=dict(not_run))
 
 
 def _step_name(function_name: str, where: str) -> str:
@@ -113,6 +130,7 @@ def step(
     section: str | None = None,
     scales: Sequence[str] = SCALES,
     merged: bool = True,
+    not_run: dict[str, str] | None = None,
 ) -> Callable[[F], F]:
     """Declare the decorated ``<name>_step`` a workflow step (see :class:`StepDeclaration` for the fields).
 
@@ -123,7 +141,7 @@ def step(
     def decorate(fn: F) -> F:
         where = f"{fn.__module__}.{fn.__qualname__}"
         fn.__repro_step__ = _declaration(  # type: ignore[attr-defined]
-            _step_name(fn.__name__, where), reads, section, scales, merged, where
+            _step_name(fn.__name__, where), reads, section, scales, merged, where, not_run
         )
         return fn
 
@@ -171,7 +189,7 @@ def read_declarations(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Step
                                 f"{where}: @step({kw.arg}=...) must be a literal (the workflow reads it from the "
                                 "source without importing the module)"
                             ) from None
-                unknown = sorted(set(kwargs) - {"reads", "section", "scales", "merged"})
+                unknown = sorted(set(kwargs) - {"reads", "section", "scales", "merged", "not_run"})
                 if unknown:
                     raise DeclarationError(f"{where}: @step has no argument(s) {unknown}")
                 name = _step_name(node.name, where)
@@ -184,6 +202,7 @@ def read_declarations(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Step
                     kwargs.get("scales", SCALES),
                     kwargs.get("merged", True),
                     where,
+                    kwargs.get("not_run"),
                 )
     return out
 
@@ -198,7 +217,9 @@ def read_declarations_cached(
     import json  # lazy: only the workflow's parse uses the cache
 
     stamps = []
-    for path in paths:
+    # This module is stamped too: a change to what a declaration holds (a new field, the default scales)
+    # must not be served from a cache written by the old reader.
+    for path in [__file__, *paths]:
         st = os.stat(path)
         stamps.append([str(path), st.st_size, st.st_mtime_ns])
     cache_path = Path(cache)

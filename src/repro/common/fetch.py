@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -34,12 +35,54 @@ class FetchError(RuntimeError):
     """A download could not be completed (no network, no mirror copy, bad checksum)."""
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_GIT_BLOB = re.compile(r"[0-9a-f]{40}")
+
+
+def check_git_blob(value: Any, where: str) -> str:
+    """``value`` when it is a git blob id (40 lowercase hex digits, what ``git hash-object`` prints and GitHub
+    lists in a commit's tree), else a :class:`DataError` naming ``where``. A pin by blob id is for a released
+    file known offline only by its repository's tree (not mirrored, so its sha256 cannot be computed here);
+    :func:`repro.common.gitblob.fetch_git_blob` verifies it."""
+    if not isinstance(value, str) or not _GIT_BLOB.fullmatch(value):
+        raise DataError(f"{where}: the git blob id is {value!r}, not 40 lowercase hex digits")
+    return value
+
+
+def check_sha256(value: Any, where: str) -> str:
+    """``value`` when it is a sha256 (64 lowercase hex digits), else a :class:`DataError` naming ``where``.
+
+    Every pin is checked when the workflow is parsed (``downloads`` in workflow/rules/common.smk), so an empty
+    or mistyped checksum stops the run before any job starts, not hours later at download time.
+    """
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+        what = "is empty" if value in ("", None) else f"is {value!r}, not 64 lowercase hex digits"
+        raise DataError(
+            f"{where}: the sha256 {what}; pin the file's checksum (sha256sum of the released file) "
+            "before the workflow can fetch it"
+        )
+    return value
+
+
+def check_pins(specs: Mapping[str, Mapping[str, Any]], where: str) -> None:
+    """Check every ``name -> {url, sha256 | git_blob, ...}`` pin: a sha256, or (for a file known only by its
+    repository's tree) a git blob id instead; the error names ``where`` and the file."""
+    for name, spec in specs.items():
+        if "git_blob" in spec and not spec.get("sha256"):
+            check_git_blob(spec["git_blob"], f"{where}: file {name!r}")
+        else:
+            check_sha256(spec.get("sha256"), f"{where}: file {name!r}")
+
+
 @dataclass(frozen=True)
 class Resource:
     """A pinned remote file: canonical URL and expected sha256 (hex)."""
 
     url: str
     sha256: str
+
+    def __post_init__(self) -> None:
+        check_sha256(self.sha256, f"Resource {self.url}")
 
     @property
     def key(self) -> str:
@@ -166,7 +209,8 @@ def pins_from_template(data: Mapping[str, Any], folder: str, where: str) -> dict
         _, sep, in_repo = url.partition(f"/{data['commit']}/")
         if not sep:
             raise DataError(f"params.yaml: {where}.url {data['url']!r} has no /{{commit}}/ path segment")
-        out[name] = {"url": url, "sha256": spec["sha256"], "path": f"{folder}/{data['commit']}/{in_repo}"}
+        sha256 = check_sha256(spec["sha256"], f"params.yaml: {where}.files.{name}.sha256")
+        out[name] = {"url": url, "sha256": sha256, "path": f"{folder}/{data['commit']}/{in_repo}"}
     return out
 
 
@@ -180,7 +224,7 @@ def pins_from_base(release: Mapping[str, Any], folder: str, where: str) -> dict[
             raise DataError(f"params.yaml: {where}.files.{name} has no {missing}")
         out[name] = {
             "url": f"{release['base_url']}/{spec['path']}",
-            "sha256": spec["sha256"],
+            "sha256": check_sha256(spec["sha256"], f"params.yaml: {where}.files.{name}.sha256"),
             "path": f"{folder}/{spec['path']}",
         }
     return out

@@ -50,7 +50,9 @@ Each paper lists what it is compared with in ``workflow/expected/<slug>.yaml``::
 Statuses of entries: **match** (within tolerance), **MISMATCH** (outside it, no
 explanation), **EXPLAINED** (outside it, with a written reason and evidence that
 matches: an explanation without evidence is refused), **reported** (no reference),
-**missing** (the key was not computed), **n/a at this scale**. A MISMATCH or a missing
+**missing** (the key was not computed), **not run** (its step, the key's first component,
+is declared not run at this scale: ``not_run.<step>`` in numbers.json says what is missing;
+a claim that needs such a key is NOT RUN with that reason), **n/a at this scale**. A MISMATCH or a missing
 key at an enforced scale fails :func:`check_scorecard` (the workflow test and
 ``scorecard`` rule's ``--strict`` mode). Origins: ``paper``, ``authors_code``, ``notes``
 (from the paper notes, unverified).
@@ -90,6 +92,9 @@ from repro.common.io import read_json, read_yaml
 
 MATCH, MISMATCH, EXPLAINED = "match", "MISMATCH", "EXPLAINED"
 MISSING, REPORTED, NOT_AT_SCALE = "missing", "reported", "n/a at this scale"
+# A number whose step is declared not run at this scale (``not_run.<step>`` in numbers.json, issue 28); lower
+# case like the other number statuses, so the totals never mix it with the claim verdict NOT RUN.
+NUMBER_NOT_RUN = "not run"
 REPRODUCED, NOT_REPRODUCED, UNTESTABLE = "REPRODUCED", "NOT REPRODUCED", "UNTESTABLE"
 INCONCLUSIVE, NOT_RUN, BY_CONSTRUCTION = "INCONCLUSIVE", "NOT RUN", "BY CONSTRUCTION"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, UNTESTABLE, NOT_RUN, BY_CONSTRUCTION)
@@ -651,12 +656,22 @@ def load_expected(path: str | os.PathLike[str]) -> PaperExpected:
 # --- statuses ---------------------------------------------------------------------------------
 
 
+def not_run_reason(key: str, numbers: Mapping[str, Any]) -> str | None:
+    """Why ``key`` was not computed, when the step that writes it (its first component, a step's numbers
+    prefix) is declared not run at this scale: ``numbers["not_run.<step>"]`` (repro.common.declarations)."""
+    step = key.split(".", 1)[0]
+    reason = numbers.get(f"not_run.{step}")
+    return f"step {step!r} not run: {reason}" if isinstance(reason, str) else None
+
+
 def status(entry: Expected, numbers: Mapping[str, Any], scale: str) -> tuple[str, Any]:
     """(status, computed value) of one entry against a paper's numbers.json."""
     value = numbers.get(entry.key)
     if scale not in entry.scales:
         return NOT_AT_SCALE, value
     if value is None or (isinstance(value, float) and math.isnan(value)):
+        if entry.key not in numbers and not_run_reason(entry.key, numbers):
+            return NUMBER_NOT_RUN, None
         return MISSING, None
     if entry.published is None:
         return REPORTED, value
@@ -777,6 +792,9 @@ def version_verdict(version: ClaimVersion, numbers: Mapping[str, Any], scale: st
         assert version.criterion is not None
         ok = evaluate_expression(version.criterion, numbers)
     except KeyError as err:
+        reason = not_run_reason(str(err.args[0]), numbers)
+        if reason is not None:
+            return NOT_RUN, reason
         return MISSING, f"key {err.args[0]!r} not computed"
     return (REPRODUCED if ok else NOT_REPRODUCED), _show(version.criterion, numbers)
 
@@ -856,7 +874,8 @@ def evaluate_scorecard(
     lines.append(
         "Numbers: **match** within tolerance; **MISMATCH** outside it (fails the workflow test); **EXPLAINED** "
         "outside it for a written, evidenced reason (never a pass); **reported** computed, no reference; "
-        "**n/a at this scale** the comparison is only meaningful at another scale; **missing** not computed. "
+        "**n/a at this scale** the comparison is only meaningful at another scale; **missing** not computed; "
+        "**not run** its step is declared not run at this scale (the note says what is missing). "
         "Reference origin: *paper* (a table or figure) or *authors' code on released data* (a recomputation). "
         "Reference origin *notes - unverified*: from the paper notes, not checked against the paper. "
         "Claims: **REPRODUCED** / **NOT REPRODUCED** by the written criterion, a comparison only beyond its noise "
@@ -936,6 +955,8 @@ def evaluate_scorecard(
                 totals[st] = totals.get(st, 0) + 1
                 per_paper[st] = per_paper.get(st, 0) + 1
                 note = e.note
+                if st == NUMBER_NOT_RUN:
+                    note = f"{not_run_reason(e.key, numbers)}" + (f"; {note}" if note else "")
                 if st == EXPLAINED and e.explained is not None:
                     note = f"EXPLAINED: {e.explained.reason}{e.explained.show(e, numbers)}" + (
                         f"; {note}" if note else ""
@@ -1008,6 +1029,8 @@ def verdict_summary(card: Scorecard) -> str:
     """The README's verdict block (issue 27, item 6): totals, a row per paper, each claim by verdict, and
     every disclosure, all from the evaluated scorecard, so the README cannot drift from it."""
     number_statuses = (MATCH, EXPLAINED, MISMATCH, REPORTED, MISSING)
+    if any(NUMBER_NOT_RUN in counts for counts in card.papers.values()):
+        number_statuses = (*number_statuses, NUMBER_NOT_RUN)
     total = ", ".join(f"{card.totals.get(v, 0)} {v}" for v in VERDICTS)
     numbers = ", ".join(f"{card.totals.get(st, 0)} {st}" for st in number_statuses)
     lines = [

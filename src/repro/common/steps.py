@@ -40,6 +40,7 @@ import pandas as pd
 
 from repro.common.config import CONFIG_SECTION_KEY
 from repro.common.declarations import declaration_of
+from repro.common.devices import claim_gpus
 from repro.common.io import atomic_open, flatten, read_json, write_json
 
 __all__ = [
@@ -267,8 +268,13 @@ def run_step(
     outputs: Mapping[str, PathLike],
     params_file: PathLike | None = None,
     config_section: str | None = None,
+    gpus: int = 0,
 ) -> StepResult:
     """Run the step that rule ``<slug>__<step>`` names and write its outputs.
+
+    ``gpus``: the rule's ``gpu`` resource. The step runs holding that many GPUs of its own
+    (:func:`repro.common.devices.claim_gpus`: locked against the other jobs on this machine, and
+    ``CUDA_VISIBLE_DEVICES`` set to them before the step can touch CUDA), released when it ends.
 
     The step's params JSON (dotted keys) is nested; the typed config is built from
     the ``config_section`` of it (default: the whole mapping), so a step whose
@@ -307,7 +313,8 @@ def run_step(
     if "outputs" in inspect.signature(fn).parameters:
         kwargs["outputs"] = {k: Path(v) for k, v in outputs.items()}
     paths = {k: Path(v) if isinstance(v, (str, os.PathLike)) else [Path(x) for x in v] for k, v in inputs.items()}
-    result = fn(paths, **kwargs)
+    with claim_gpus(gpus, holder=rule):
+        result = fn(paths, **kwargs)
     if not isinstance(result, StepResult):
         raise StepError(f"{fn.__module__}.{fn.__name__} returned {type(result).__name__}, not a StepResult")
     write_step_outputs(result, outputs, prefix=step)

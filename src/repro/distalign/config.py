@@ -14,6 +14,7 @@ __all__ = [
     "CellsConfig",
     "LeaderboardConfig",
     "LiveConfig",
+    "LIVE_MODES",
     "LiveModel",
     "ReplayConfig",
     "TinyConfig",
@@ -108,15 +109,30 @@ class TinyConfig:
 # --- paper scale: live models --------------------------------------------------------------------
 
 
+LIVE_MODES = ("chat", "completion")
+
+
 @dataclass(frozen=True)
 class LiveModel:
-    """One model of the paper behind a repro.common.llm backend."""
+    """One model of the paper behind a repro.common.llm backend.
+
+    ``mode`` is how the model is prompted, and for the ``openai`` backend the endpoint, which
+    the API fixes per model (a chat model on ``/completions`` is a 404): ``chat`` (every model of
+    the paper): V/Seq as system + user messages, Log-p from ``/chat/completions`` with
+    ``logprobs: true, top_logprobs: k``; ``completion`` (base models): V/Seq and Log-p from the
+    prompt text alone, Log-p from ``/completions`` with ``logprobs: k``. See :func:`repro.distalign.live.ask`.
+    """
 
     name: str  # as in the released files (gpt-4, anthropic_opus, llama3-70b, ...)
     backend: str  # openai | hf
     model: str  # API model id or Hugging Face id
+    mode: str  # chat | completion (see the docstring)
     api_key_env: str | None = None  # environment variable holding the key (never the key)
     base_url: str | None = None  # OpenAI-compatible endpoint (Anthropic's, a vLLM server); None: OpenAI
+
+    def __post_init__(self) -> None:
+        if self.mode not in LIVE_MODES:
+            raise ValueError(f"model {self.name!r}: mode must be one of {LIVE_MODES}, not {self.mode!r}")
 
 
 @dataclass(frozen=True)
@@ -134,3 +150,19 @@ class LiveConfig:
     cache: str = "resources/llm_cache/distalign.sqlite"
     models: tuple[LiveModel, ...] = ()
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # The OpenAI API refuses more log-probs than its caps (5 on /completions, 20 on chat):
+        # refuse the config here rather than fail mid-run or quietly ask for fewer (the paper's
+        # Log-p reads the top 20).
+        from repro.common.llm.openai_api import OPENAI_MAX_LOGPROBS, OPENAI_MAX_TOP_LOGPROBS
+
+        if "logprobs" not in self.methods:
+            return
+        for m in self.models:
+            cap = OPENAI_MAX_TOP_LOGPROBS if m.mode == "chat" else OPENAI_MAX_LOGPROBS
+            if m.backend == "openai" and self.top_logprobs > cap:
+                raise ValueError(
+                    f"top_logprobs={self.top_logprobs} exceeds the OpenAI API's cap of {cap} for "
+                    f"{m.mode} model {m.name!r}"
+                )

@@ -11,6 +11,10 @@ verbalized policy (parse failures counted with their reason).
 
 Any :class:`repro.common.llm.LLM` works: ``openai`` (OpenAI, Anthropic's OpenAI-compatible
 endpoint, a vLLM server), ``hf`` (Llama-3-70B-Instruct on a GPU), ``tiny``, or a stub in tests.
+:func:`backend_params` builds a model's backend block; its ``mode`` picks the endpoint, since
+OpenAI serves a chat model (every model of the paper) on ``/chat/completions`` only: Log-p of
+a chat model is ``logprobs: true, top_logprobs: 20`` there (the API's cap is 20), never
+``/completions`` (a 404 for chat models; at most 5 log-probs for completion models).
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from repro.common.llm.base import LLM
+from repro.distalign.config import LiveModel
 from repro.distalign.data import Question
 from repro.distalign.metrics import parse_logprobs, parse_sequence, parse_verbalized, tv
 
-__all__ = ["OUTPUT_TYPE", "PROMPT_DIR", "TASK", "format_answer", "build_prompt", "ask", "score"]
+__all__ = ["OUTPUT_TYPE", "PROMPT_DIR", "TASK", "format_answer", "build_prompt", "backend_params", "ask", "score"]
 
 OUTPUT_TYPE = {"verbalize": "express_distribution", "sequence": "sequence", "logprobs": "model_logprobs"}
 PROMPT_DIR = {"opinionqa": "opinion_surveys", "nytimes": "nytimes", "globalvalues": "globalvalues"}
@@ -66,13 +71,42 @@ def build_prompt(
     return "\n".join(parts)
 
 
+def backend_params(m: LiveModel, cache: str) -> dict[str, object]:
+    """The :func:`repro.common.llm.from_params` block of one model.
+
+    For ``openai``, ``mode`` becomes the backend's endpoint (``chat`` or ``completions``), so
+    :meth:`~repro.common.llm.LLM.top_logprobs` of a chat model asks ``/chat/completions`` for
+    ``logprobs: true, top_logprobs: k``. ``hf`` runs in process and has no endpoint.
+    """
+    opts: dict[str, object] = {"backend": m.backend, "model": m.model, "cache": cache}
+    if m.backend == "openai":
+        opts["api_key_env"] = m.api_key_env
+        opts["mode"] = "chat" if m.mode == "chat" else "completions"
+        if m.base_url:
+            opts["base_url"] = m.base_url
+    return opts
+
+
 def ask(
-    llm: LLM, prompts: Sequence[str], method: str, temperature: float, top_logprobs: int, system_prompt: str
+    llm: LLM,
+    prompts: Sequence[str],
+    method: str,
+    temperature: float,
+    top_logprobs: int,
+    system_prompt: str,
+    mode: str = "chat",
 ) -> list[object]:
-    """One call per prompt: chat replies for V/Seq, first-token top log-probs for Log-p."""
+    """One call per prompt: replies for V/Seq, first-token top log-probs for Log-p (Sec. 3.2).
+
+    ``mode="chat"``: V/Seq as a system + user conversation; ``"completion"``: as a continuation
+    of the prompt text alone (a base model has no roles). Log-p always sends the prompt alone
+    (as a user message when the backend is in chat mode); see :func:`backend_params`.
+    """
     if method == "logprobs":
         return [llm.top_logprobs(p, top_logprobs) for p in prompts]
     max_tokens = 200 if method == "verbalize" else 100
+    if mode == "completion":
+        return [llm.generate([p], n=1, temperature=temperature, max_tokens=max_tokens)[0][0] for p in prompts]
     return [
         llm.chat(
             [{"role": "system", "content": system_prompt}, {"role": "user", "content": p}],

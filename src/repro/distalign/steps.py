@@ -467,19 +467,14 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     """
     from repro.common.llm import from_params
     from repro.common.llm.base import LLMError
-    from repro.distalign.live import OUTPUT_TYPE, PROMPT_DIR, TASK, ask, build_prompt, score
+    from repro.distalign.live import OUTPUT_TYPE, PROMPT_DIR, TASK, ask, backend_params, build_prompt, score
 
     files = released_inputs(inputs)
     rng = np.random.default_rng(config.seed)
     numbers: dict = {}
     rows = []
     for m in config.models:
-        opts = {"backend": m.backend, "model": m.model, "cache": config.cache}
-        if m.backend == "openai":
-            opts["api_key_env"] = m.api_key_env
-            if m.base_url:
-                opts["base_url"] = m.base_url
-        llm = from_params(opts)
+        llm = from_params(backend_params(m, config.cache))
         for ds in config.datasets:
             qs = load_truth(ds, files)
             by_key = {(q.qid, q.group): q for q in qs}
@@ -509,7 +504,13 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
                         prompts.append(build_prompt(block, q, method, steering, shots, rng))
                     try:
                         answers = ask(
-                            llm, prompts, method, config.temperature, config.top_logprobs, config.system_prompt
+                            llm,
+                            prompts,
+                            method,
+                            config.temperature,
+                            config.top_logprobs,
+                            config.system_prompt,
+                            m.mode,
                         )
                     except LLMError as err:
                         raise LLMError(f"distalign live: {m.name} on {ds}/{steering}/{method}: {err}") from err

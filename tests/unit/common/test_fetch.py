@@ -2,7 +2,8 @@ import hashlib
 
 import pytest
 
-from repro.common.fetch import FetchError, fetch, local_path, mirror_key
+from repro.common.fetch import FetchError, Resource, check_pins, check_sha256, fetch, local_path, mirror_key
+from repro.common.io import DataError
 
 URL = "https://raw.githubusercontent.com/ryoungj/ObsScaling/4d6e1e43fd2635d04654aa77d1df9d5266ea0382/eval_results/instruct_llm_agent_eval.csv"
 
@@ -76,3 +77,44 @@ def test_released_paths_with_spaces_map_to_one_file_and_are_quoted_for_http():
     enc = "https://raw.githubusercontent.com/o/r/c/safety%20data/hard%20set.json"
     assert mirror_key(raw) == mirror_key(enc) == "github.com/o/r/c/safety data/hard set.json"
     assert _quoted(raw) == enc and _quoted(enc) == enc
+
+
+def test_a_pin_must_be_a_sha256():
+    """Issue 28: an empty or malformed checksum is refused where the pin is read (at parse time), naming it."""
+    good = "0" * 64
+    assert check_sha256(good, "x") == good
+    for bad, what in [("", "is empty"), (None, "is empty"), ("0" * 63, "not 64"), ("F" * 64, "not 64"), (7, "not 64")]:
+        with pytest.raises(DataError, match=f"params.yaml: a.files.b.sha256: the sha256 .*{what}"):
+            check_sha256(bad, "params.yaml: a.files.b.sha256")
+    with pytest.raises(DataError, match=r"repro\.distalign\.data\.pinned_files: file 'two': the sha256 is empty"):
+        check_pins(
+            {"one": {"url": URL, "sha256": good}, "two": {"url": URL, "sha256": ""}},
+            "repro.distalign.data.pinned_files",
+        )
+    with pytest.raises(DataError, match=f"Resource {URL}: the sha256 is empty"):
+        Resource(URL, "")
+
+
+def test_a_pin_by_git_blob_id_is_checked_and_fetched(tmp_path, monkeypatch):
+    """A released file known offline only by its repository's tree is pinned by git blob id (issue 28: the
+    QuALITY files); the id is checked at parse time and verified on download."""
+    from repro.common.fetch import check_git_blob
+    from repro.common.gitblob import fetch_git_blob, git_blob_sha1
+
+    blob = "cb16a11b32099774dd0a66f0bfbc67a3926b95c3"
+    assert check_git_blob(blob, "x") == blob
+    check_pins({"train": {"url": URL, "git_blob": blob}}, "repro.entigraph.data.pinned_files")
+    for bad in ("", "0" * 39, "G" * 40, None):
+        with pytest.raises(DataError, match=r"file 'train': the git blob id is"):
+            check_pins({"train": {"url": URL, "git_blob": bad}}, "repro.entigraph.data.pinned_files")
+    # verified against the content: git hash-object of b"hello\n" is ce01362...
+    mirror = tmp_path / "mirror"
+    src = mirror / mirror_key(URL)
+    src.parent.mkdir(parents=True)
+    src.write_bytes(b"hello\n")
+    assert git_blob_sha1(src) == "ce013625030ba8dba906f756967f9e9ca394464a"
+    monkeypatch.setenv("REPRO_MIRROR", str(mirror))
+    assert fetch_git_blob(URL, "ce013625030ba8dba906f756967f9e9ca394464a", tmp_path / "out").read_bytes() == b"hello\n"
+    with pytest.raises(FetchError, match="git blob id mismatch"):
+        fetch_git_blob(URL, blob, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

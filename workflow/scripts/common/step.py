@@ -20,4 +20,5 @@ run_step(
     {k: v for k, v in snakemake.input.items() if k != "params"},  # noqa: F821
     dict(snakemake.output.items()),  # noqa: F821
     params_file=snakemake.input.get("params"),  # noqa: F821
+    gpus=snakemake.resources.get("gpu", 0),  # noqa: F821 (the rule's GPUs: run_step claims them for the step)
 )

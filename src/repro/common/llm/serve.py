@@ -27,6 +27,19 @@ One forward pass at a time: concurrent requests interleave token by token on one
 model (no batching across requests), so this is a development and test server; use
 vLLM for throughput. Work stops when the client disconnects. It binds to 127.0.0.1
 by default; ``--api-key-env NAME`` requires ``Authorization: Bearer $NAME``.
+
+Strict mode, for rehearsing paper-scale code against a local stand-in of an OpenAI model:
+
+    python -m repro.common.llm.serve --model DIR --served-model-name gpt-4o --strict --model-kind chat
+
+``--model-kind chat|completion`` declares the one endpoint the model is served on, as
+OpenAI serves each model (a chat model on ``/v1/completions`` is OpenAI's 404, "This is a
+chat model and not supported in the v1/completions endpoint", and the converse on chat);
+``--strict`` (which needs ``--model-kind``) also refuses request fields the OpenAI API
+does not define (400 naming the field; vLLM extensions such as ``top_k`` included),
+a missing ``model``, completions ``logprobs`` above 5 and chat ``top_logprobs`` above
+20 or without ``logprobs: true``, as the API reference documents. Without ``--strict``
+nothing changes: unknown fields are ignored and ``--max-logprobs`` caps both, as in vLLM.
 """
 
 from __future__ import annotations
@@ -121,11 +134,31 @@ class ServerThread:
         self.server_close()
 
 
-def make_app(llm: LocalLM, *, api_key: str | None = None, served_name: str | None = None, **limits: Any):
-    """The FastAPI app serving ``llm``; ``limits`` are :class:`~repro.common.llm.server.app.Limits` fields."""
+def make_app(
+    llm: LocalLM,
+    *,
+    api_key: str | None = None,
+    served_name: str | None = None,
+    strict: bool = False,
+    model_kind: str | None = None,
+    **limits: Any,
+):
+    """The FastAPI app serving ``llm``; ``limits`` are :class:`~repro.common.llm.server.app.Limits` fields.
+
+    ``strict`` and ``model_kind`` are :class:`~repro.common.llm.server.app.OpenAIServer`'s
+    (the module docstring's strict mode).
+    """
     from repro.common.llm.server.app import Limits, OpenAIServer, create_app
 
-    return create_app(OpenAIServer(llm, limits=Limits(**limits), api_key=api_key, served_name=served_name))
+    state = OpenAIServer(
+        llm,
+        limits=Limits(**limits),
+        api_key=api_key,
+        served_name=served_name,
+        strict=strict,
+        model_kind=model_kind,
+    )
+    return create_app(state)
 
 
 def serve_in_thread(
@@ -136,13 +169,16 @@ def serve_in_thread(
     api_key: str | None = None,
     verbose: bool = False,
     served_name: str | None = None,
+    strict: bool = False,
+    model_kind: str | None = None,
     **limits: Any,
 ):
     """Start a server on a background thread; returns ``(server, base_url)``.
 
     ``port=0`` picks a free port. Call ``server.shutdown(); server.server_close()`` to stop it.
+    ``strict``/``model_kind``: see :func:`make_app`.
     """
-    app = make_app(llm, api_key=api_key, served_name=served_name, **limits)
+    app = make_app(llm, api_key=api_key, served_name=served_name, strict=strict, model_kind=model_kind, **limits)
     server = ServerThread(app, _bind(host, port), verbose=verbose).start()
     return server, server.url
 
@@ -170,6 +206,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-logprobs", type=int, default=d.max_logprobs, help="most logprobs/top_logprobs")
     ap.add_argument("--max-prompts", type=int, default=d.max_prompts, help="most prompts per completions request")
     ap.add_argument("--max-body", type=int, default=d.max_body, help="largest request body in bytes (413 above)")
+    ap.add_argument(
+        "--model-kind",
+        choices=("chat", "completion"),
+        default=None,
+        help="serve the model on this endpoint only, as OpenAI does (default: both, as vLLM does)",
+    )
+    ap.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse what the OpenAI API refuses (unknown fields, logprobs > 5, top_logprobs > 20); needs --model-kind",
+    )
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = ap.parse_args(argv)
     api_key = None
@@ -177,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
             ap.error(f"environment variable {args.api_key_env} is not set")
+    if args.strict and args.model_kind is None:
+        ap.error("--strict needs --model-kind chat|completion (OpenAI serves each model on one endpoint)")
     for name in ("max_n", "max_tokens", "max_logprobs", "max_prompts", "max_body"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -186,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = make_app(
         llm,
         api_key=api_key,
+        strict=args.strict,
+        model_kind=args.model_kind,
         max_n=args.max_n,
         max_tokens=args.max_tokens,
         max_logprobs=args.max_logprobs,

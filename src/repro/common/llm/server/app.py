@@ -6,6 +6,13 @@ object ``{"error": {"message", "type", "param", "code"}}`` with a 4xx status for
 input (a 500 only for a server bug). Streaming uses server-sent events
 (``data: {chunk}`` lines, then ``data: [DONE]``), with ``stream_options.include_usage``.
 Work stops when the client disconnects (checked between decoding steps).
+
+Strict mode (``OpenAIServer(strict=True, model_kind=...)``) answers like the OpenAI API
+where it is stricter than vLLM: a chat model on ``/v1/completions`` (or a completion
+model on chat) is OpenAI's 404 with ``param: "model"`` and ``code: null``; a request
+field the API does not define is a 400 naming it; ``model`` is required; completions
+``logprobs`` <= 5, chat ``top_logprobs`` <= 20 and only with ``logprobs: true``. So a
+rehearsal against this server fails where the real API would.
 """
 
 from __future__ import annotations
@@ -27,7 +34,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from repro.common.llm.local import LocalLM
 from repro.common.llm.server.engine import Cancelled, Decoder, Delta, ModelRunner, RowText, Token
-from repro.common.llm.server.protocol import ROLES, APIError, ChatRequest, CompletionRequest
+from repro.common.llm.server.protocol import (
+    CHAT_FIELDS,
+    COMPLETION_FIELDS,
+    MODEL_KINDS,
+    OPENAI_MAX_LOGPROBS,
+    OPENAI_MAX_TOP_LOGPROBS,
+    ROLES,
+    APIError,
+    ChatRequest,
+    CompletionRequest,
+    check_known_fields,
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +107,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(model: type[BaseModel], raw: bytes) -> Any:
+def _parse(model: type[BaseModel], raw: bytes, known: frozenset[str] | None = None) -> Any:
+    """The validated request; with ``known`` (strict mode), other top-level fields are a 400."""
     if not raw:
         raise APIError(400, "request body is empty; send a JSON object", code="invalid_json")
     try:
@@ -98,6 +117,8 @@ def _parse(model: type[BaseModel], raw: bytes) -> Any:
         raise APIError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(obj, dict):
         raise APIError(400, "request body must be a JSON object", code="invalid_json")
+    if known is not None:
+        check_known_fields(obj, known)
     try:
         return model.model_validate(obj)
     except ValidationError as exc:
@@ -157,11 +178,31 @@ async def _guarded(events: AsyncIterator[str]) -> AsyncIterator[str]:
 
 
 class OpenAIServer:
-    """Validation and response building around one :class:`LocalLM`."""
+    """Validation and response building around one :class:`LocalLM`.
+
+    ``model_kind`` (``"chat"`` or ``"completion"``) declares the one endpoint the model is
+    served on, as each OpenAI model is (gpt-4o: chat only; davinci-002: completions only);
+    None serves both, as vLLM does. ``strict`` answers like the OpenAI API (module
+    docstring) and needs ``model_kind``, since a rehearsal must say which kind of
+    model it stands in for.
+    """
 
     def __init__(
-        self, llm: LocalLM, *, limits: Limits = Limits(), api_key: str | None = None, served_name: str | None = None
+        self,
+        llm: LocalLM,
+        *,
+        limits: Limits = Limits(),
+        api_key: str | None = None,
+        served_name: str | None = None,
+        strict: bool = False,
+        model_kind: str | None = None,
     ) -> None:
+        if model_kind is not None and model_kind not in MODEL_KINDS:
+            raise ValueError(f"model_kind must be one of {MODEL_KINDS} or None, not {model_kind!r}")
+        if strict and model_kind is None:
+            raise ValueError("strict mode needs model_kind ('chat' or 'completion'): OpenAI serves each model on one")
+        self.strict = strict
+        self.model_kind = model_kind
         self.runner = ModelRunner(llm)
         self.llm = llm
         self.limits = limits
@@ -173,8 +214,35 @@ class OpenAIServer:
     # -- common checks --------------------------------------------------------------------
 
     def check_model(self, name: str | None) -> None:
+        if name is None and self.strict:
+            raise APIError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
         if name is not None and name != self.name:
             raise APIError(404, f"The model `{name}` does not exist.", param="model", code="model_not_found")
+
+    def check_endpoint(self, endpoint: str) -> None:
+        """A model asked on the other endpoint than its ``model_kind``: the OpenAI API's 404."""
+        if self.model_kind == "chat" and endpoint == "completion":
+            raise APIError(
+                404,
+                "This is a chat model and not supported in the v1/completions endpoint. "
+                "Did you mean to use v1/chat/completions?",
+                param="model",
+                code=None,
+            )
+        if self.model_kind == "completion" and endpoint == "chat":
+            raise APIError(
+                404,
+                "This is not a chat model and thus not supported in the v1/chat/completions endpoint. "
+                "Did you mean to use v1/completions?",
+                param="model",
+                code=None,
+            )
+
+    def logprobs_cap(self, openai_cap: int) -> tuple[int, str]:
+        """The largest ``logprobs``/``top_logprobs`` accepted, and the limit named in the error."""
+        if self.strict and openai_cap <= self.limits.max_logprobs:
+            return openai_cap, " (the OpenAI API's limit)"
+        return self.limits.max_logprobs, " (server limit --max-logprobs)"
 
     def check_sampling(self, req, max_tokens: int, max_name: str, min_tokens: int) -> None:
         req.unsupported()
@@ -270,9 +338,11 @@ class OpenAIServer:
 
     def prepare_completion(self, req: CompletionRequest):
         self.check_model(req.model)
+        self.check_endpoint("completion")
         max_tokens = 16 if req.max_tokens is None else req.max_tokens
         self.check_sampling(req, max_tokens, "max_tokens", 0)
-        _check_range("logprobs", req.logprobs, 0, self.limits.max_logprobs, " (server limit --max-logprobs)")
+        cap, what = self.logprobs_cap(OPENAI_MAX_LOGPROBS)
+        _check_range("logprobs", req.logprobs, 0, cap, what)
         prompts = self.completion_prompts(req)
         return prompts, max_tokens
 
@@ -431,12 +501,16 @@ class OpenAIServer:
 
     def prepare_chat(self, req: ChatRequest):
         self.check_model(req.model)
+        self.check_endpoint("chat")
         mt = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
         name = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
         max_tokens = 256 if mt is None else mt
         self.check_sampling(req, max_tokens, name, 1)
-        _check_range("top_logprobs", req.top_logprobs, 0, self.limits.max_logprobs, " (server limit --max-logprobs)")
-        if req.top_logprobs and not req.logprobs:
+        cap, what = self.logprobs_cap(OPENAI_MAX_TOP_LOGPROBS)
+        _check_range("top_logprobs", req.top_logprobs, 0, cap, what)
+        # OpenAI refuses any top_logprobs (0 included) without logprobs; vLLM only a positive one.
+        asks_top = req.top_logprobs is not None if self.strict else bool(req.top_logprobs)
+        if asks_top and not req.logprobs:
             raise APIError(400, "'top_logprobs' needs 'logprobs': true", param="top_logprobs")
         messages = self.chat_messages(req)
         try:
@@ -616,7 +690,8 @@ def create_app(state: OpenAIServer) -> FastAPI:
     @app.post("/v1/completions")
     @app.post("/completions")
     async def completions(request: Request):
-        req = _parse(CompletionRequest, await _read_body(request, state.limits.max_body))
+        known = COMPLETION_FIELDS if state.strict else None
+        req = _parse(CompletionRequest, await _read_body(request, state.limits.max_body), known)
         prompts, max_tokens = state.prepare_completion(req)
         if req.stream:
             return StreamingResponse(
@@ -643,7 +718,9 @@ def create_app(state: OpenAIServer) -> FastAPI:
     @app.post("/v1/chat/completions")
     @app.post("/chat/completions")
     async def chat(request: Request):
-        req = _parse(ChatRequest, await _read_body(request, state.limits.max_body))
+        req = _parse(
+            ChatRequest, await _read_body(request, state.limits.max_body), CHAT_FIELDS if state.strict else None
+        )
         ids, max_tokens = state.prepare_chat(req)
         if req.stream:
             return StreamingResponse(_guarded(state.chat_stream(req, ids, max_tokens)), media_type="text/event-stream")

@@ -4,6 +4,14 @@ Field names, types and defaults follow the OpenAI API reference (``/v1/completio
 ``/v1/chat/completions``); ``top_k`` is vLLM's extension. Unknown fields are ignored,
 as vLLM does, except the ones whose meaning the server cannot honour
 (:meth:`unsupported`), which are refused with a 400 naming the parameter.
+
+Strict mode (``serve --strict``) refuses what the OpenAI API refuses instead: a field
+outside :data:`COMPLETION_FIELDS` / :data:`CHAT_FIELDS` (the request fields of the
+official ``openai`` client's ``CompletionCreateParams`` TypedDicts; a unit test keeps
+the two sets equal to the pinned client's), and log-prob requests above
+:data:`OPENAI_MAX_LOGPROBS` / :data:`OPENAI_MAX_TOP_LOGPROBS` (the API reference: "The
+maximum value for logprobs is 5"; ``top_logprobs`` "between 0 and 20", and
+``logprobs`` "must be set to true if this parameter is used").
 """
 
 from __future__ import annotations
@@ -12,11 +20,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from repro.common.llm.openai_api import OPENAI_MAX_LOGPROBS, OPENAI_MAX_TOP_LOGPROBS
+
 
 class APIError(Exception):
     """An error answered with an OpenAI-style error object.
 
-    ``{"error": {"message", "type", "param", "code"}}``; ``code`` is a string.
+    ``{"error": {"message", "type", "param", "code"}}``; ``code`` is a string, or None
+    where the OpenAI API sends ``null`` (its wrong-endpoint 404s, mirrored in strict mode).
     """
 
     def __init__(
@@ -25,7 +36,7 @@ class APIError(Exception):
         message: str,
         *,
         param: str | None = None,
-        code: str = "invalid_value",
+        code: str | None = "invalid_value",
         kind: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -46,6 +57,92 @@ _KIND = {
     500: "server_error",
     503: "server_error",
 }
+
+
+# The request fields of the OpenAI API, as the official client (openai 3.57.0) types them in
+# openai/types/completion_create_params.py and openai/types/chat/completion_create_params.py
+# (CompletionCreateParamsBase plus 'stream'). Committed rather than imported so that the server
+# does not depend on the client (a test dependency); test_strict_server checks them against it.
+COMPLETION_FIELDS = frozenset(
+    {
+        "best_of",
+        "echo",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "max_tokens",
+        "model",
+        "n",
+        "presence_penalty",
+        "prompt",
+        "seed",
+        "stop",
+        "stream",
+        "stream_options",
+        "suffix",
+        "temperature",
+        "top_p",
+        "user",
+    }
+)
+CHAT_FIELDS = frozenset(
+    {
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "messages",
+        "metadata",
+        "modalities",
+        "model",
+        "moderation",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    }
+)
+MODEL_KINDS = ("chat", "completion")  # the endpoint an OpenAI model is served on (strict mode)
+
+
+def check_known_fields(body: dict[str, Any], known: frozenset[str]) -> None:
+    """Strict mode: refuse the first top-level field the OpenAI API does not define.
+
+    vLLM and the default mode ignore such fields (a typo such as ``max_token`` or a vLLM
+    extension such as ``top_k`` passes unnoticed); the OpenAI API answers a 400.
+    """
+    for name in body:
+        if name not in known:
+            raise APIError(
+                400,
+                f"Unrecognized request argument supplied: {name}",
+                param=name,
+                code="unknown_parameter",
+            )
 
 
 class StreamOptions(BaseModel):
@@ -161,4 +258,18 @@ class ChatRequest(_Sampling):
 
 ROLES = ("system", "developer", "user", "assistant")  # 'developer' is served as 'system'
 
-__all__ = ["APIError", "ChatMessage", "ChatRequest", "CompletionRequest", "ROLES", "StreamOptions", "TextPart"]
+__all__ = [
+    "CHAT_FIELDS",
+    "COMPLETION_FIELDS",
+    "MODEL_KINDS",
+    "OPENAI_MAX_LOGPROBS",
+    "OPENAI_MAX_TOP_LOGPROBS",
+    "ROLES",
+    "APIError",
+    "ChatMessage",
+    "ChatRequest",
+    "CompletionRequest",
+    "StreamOptions",
+    "TextPart",
+    "check_known_fields",
+]

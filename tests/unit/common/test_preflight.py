@@ -1,0 +1,204 @@
+"""Preflight of a paper-scale run (issue 28, item 4): repro.common.preflight.
+
+No test touches the network: every endpoint probe is injected, and so are the environment, the GPU count and
+the free disk where a test depends on them.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from repro.common.config import ParamsError, validate_params
+from repro.common.preflight import (
+    DEFAULT_BASE_URLS,
+    PLAN_ONLY_STEPS,
+    PlannedJob,
+    Report,
+    check_gpus,
+    declarations,
+    format_report,
+    main,
+    plan_from_declarations,
+    run_preflight,
+)
+from repro.common.registry import load_registry
+
+ROOT = Path(__file__).resolve().parents[3]
+PAPERS = load_registry(ROOT / "workflow" / "papers.yaml").slugs
+KEYS = {"OPENAI_API_KEY": "sk-test", "ANTHROPIC_API_KEY": "sk-ant-test", "S2_API_KEY": "s2"}
+PLENTY = 10**15  # free bytes: 1 PB
+
+
+def answers(url: str, timeout: float) -> str | None:
+    """A probe under which every endpoint answers."""
+    return None
+
+
+def preflight(config: dict[str, Any], jobs: list[PlannedJob], **kwargs: Any) -> Report:
+    declared = {p: declarations(ROOT, p) for p in {j.paper for j in jobs if j.paper}}
+    options = {"environ": KEYS, "probe": answers, "visible": 8, "free_bytes": PLENTY, **kwargs}
+    return run_preflight(config, jobs, declared, **options)
+
+
+def job(paper: str, step: str, gpus: int = 0) -> PlannedJob:
+    return PlannedJob(f"{paper}__{step}", paper, step, gpus)
+
+
+def failed(report: Report, what: str) -> list[Any]:
+    return [c for c in report.failed if c.what == what]
+
+
+def test_everything_present_passes(params_yaml: dict[str, Any]) -> None:
+    report = preflight(params_yaml, [job("distalign", "live", 1), job("ideagen", "seeds")])
+    assert report.failed == [], format_report(report)
+
+
+def test_missing_credential_fails_naming_the_variable_and_the_step(params_yaml: dict[str, Any]) -> None:
+    env = {k: v for k, v in KEYS.items() if k != "ANTHROPIC_API_KEY"}
+    report = preflight(params_yaml, [job("distalign", "live"), job("ideagen", "seeds")], environ=env)
+    bad = failed(report, "credentials")
+    assert {c.step for c in bad} == {"distalign__live", "ideagen__seeds"}
+    assert all("ANTHROPIC_API_KEY" in c.detail for c in bad)
+    assert "ANTHROPIC_API_KEY" in format_report(report)
+
+
+def test_optional_key_only_reports(params_yaml: dict[str, Any]) -> None:
+    # Semantic Scholar answers without a key (repro.ideagen.retrieval): a missing S2_API_KEY does not stop a run.
+    report = preflight(params_yaml, [job("ideagen", "retrieval")], environ={})
+    assert failed(report, "credentials") == []
+    assert any(c.what == "credentials" and "S2_API_KEY" in c.detail for c in report.checks)
+
+
+def test_unreachable_endpoint_fails(params_yaml: dict[str, Any]) -> None:
+    asked = []
+
+    def probe(url: str, timeout: float) -> str | None:
+        asked.append(url)
+        return "timed out" if "anthropic" in url else None
+
+    report = preflight(params_yaml, [job("distalign", "live"), job("ideagen", "seeds")], probe=probe)
+    bad = failed(report, "endpoint")
+    assert len(bad) == 1 and "api.anthropic.com" in bad[0].detail and "timed out" in bad[0].detail
+    assert "ideagen__seeds" in bad[0].detail and "distalign__live" in bad[0].detail
+    assert len(asked) == len(set(asked)), "each endpoint is probed once"
+
+
+def test_gpus_insufficient_fails() -> None:
+    jobs = [PlannedJob("p__train", "p", "train", 8), PlannedJob("p__eval", "p", "eval", 1)]
+    (short,) = check_gpus(jobs, visible=4)
+    assert not short.ok and short.step == "p__train" and "8 GPU(s); 4 visible" in short.detail
+    assert all(c.ok for c in check_gpus(jobs, visible=8))
+    assert all(c.ok for c in check_gpus(jobs, visible=0, cluster=True))  # the cluster gives each job its GPUs
+    assert check_gpus([PlannedJob("p__cpu", "p", "cpu", 0)], visible=0) == []
+
+
+def test_budget_exceeded_fails(params_yaml: dict[str, Any]) -> None:
+    s = resolve_ideagen_seeds(params_yaml)
+    calls = len(s["topics"]) * math.ceil(s["n_per_topic"] / (s["ideas_per_call"] * s["samples_per_call"]))
+    price = params_yaml["preflight"]["prices"][params_yaml["ideagen"]["base"]["llms"][s["llm"]]["model"]]["output"]
+    usd = calls * s["samples_per_call"] * s["max_tokens"] * price / 1e6
+    report = preflight(params_yaml, [job("ideagen", "seeds")])
+    assert report.estimates["ideagen"].calls == calls
+    assert report.estimates["ideagen"].usd == pytest.approx(usd)
+    assert failed(report, "budget") == []
+
+    config = copy.deepcopy(params_yaml)
+    config["preflight"]["budget_usd"]["ideagen"] = usd / 2
+    (over,) = failed(preflight(config, [job("ideagen", "seeds")]), "budget")
+    assert over.paper == "ideagen" and "exceeds" in over.detail
+
+    del config["preflight"]["budget_usd"]["ideagen"]
+    (none,) = failed(preflight(config, [job("ideagen", "seeds")]), "budget")
+    assert "no preflight.budget_usd.ideagen" in none.detail
+
+
+def resolve_ideagen_seeds(params_yaml: dict[str, Any]) -> dict[str, Any]:
+    return params_yaml["ideagen"]["base"]["seeds"]
+
+
+def test_gpu_hours_from_six_n_d(params_yaml: dict[str, Any]) -> None:
+    est = preflight(params_yaml, [job("ttt", "train", 1)]).estimates["ttt"]
+    assert est.gpu_hours > 0 and est.gpu_complete
+    config = copy.deepcopy(params_yaml)
+    config["preflight"]["gpu"]["mfu"] /= 2
+    assert preflight(config, [job("ttt", "train", 1)]).estimates["ttt"].gpu_hours == pytest.approx(2 * est.gpu_hours)
+
+
+FAKE_STEPS = """
+from repro.common.declarations import step
+
+@step(reads=("llm",))
+def ask_step(inputs, config): ...
+
+@step(reads=("llm",), not_run={"paper": "the pipeline behind it is not implemented"})
+def spend_step(inputs, config): ...
+"""
+FAKE_RULES = """
+rule fake__ask:
+    resources:
+        gpu=gpus(),
+
+rule fake__spend:
+    resources:
+        gpu=gpus(64),
+"""
+
+
+def test_not_run_step_is_not_checked(tmp_path: Path) -> None:
+    (tmp_path / "src" / "repro" / "fake").mkdir(parents=True)
+    (tmp_path / "src" / "repro" / "fake" / "steps.py").write_text(FAKE_STEPS)
+    (tmp_path / "workflow" / "rules").mkdir(parents=True)
+    (tmp_path / "workflow" / "rules" / "fake.smk").write_text(FAKE_RULES)
+    jobs = plan_from_declarations(tmp_path, ["fake"], "paper")
+    assert [(j.rule, j.gpus) for j in jobs] == [("fake__ask", 1)]  # not fake__spend, nor its 64 GPUs
+    config = {"fake": {"base": {"llm": {"backend": "openai", "model": "m", "api_key_env": "FAKE_KEY"}}}}
+    config["preflight"] = {"budget_usd": {"fake": 0}}
+    declared = {"fake": declarations(tmp_path, "fake")}
+    report = run_preflight(config, jobs, declared, environ={}, probe=answers, visible=1, free_bytes=PLENTY)
+    (bad,) = failed(report, "credentials")
+    assert bad.step == "fake__ask"  # checked once, for the step that runs
+
+
+def test_cli_prints_a_row_per_paper(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["--scale", "paper", "--root", str(ROOT)], probe=answers, environ={})
+    out = capsys.readouterr().out
+    rows = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+    assert rows[0] == "paper" and [r for r in rows[1:] if r in PAPERS] == list(PAPERS)
+    assert rc == 1 and "OPENAI_API_KEY" in out  # no keys given: the run would be stopped
+
+
+def test_default_base_urls_match_the_backends() -> None:
+    from repro.common.llm.openai import OpenAILLM
+    from repro.ideagen.retrieval import S2_BASE
+
+    assert DEFAULT_BASE_URLS["openai"] == inspect.signature(OpenAILLM).parameters["base_url"].default
+    assert DEFAULT_BASE_URLS["semantic_scholar"] == S2_BASE
+
+
+def test_plan_only_steps_build_no_backend() -> None:
+    import ast
+    import importlib
+    import textwrap
+
+    for paper, step in PLAN_ONLY_STEPS:
+        source = inspect.getsource(getattr(importlib.import_module(f"repro.{paper}.steps"), f"{step}_step"))
+        tree = ast.parse(textwrap.dedent(source))
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "from_params" not in names, f"{paper}.{step} builds a backend: it is not plan-only"
+        assert not any(m and m.startswith("repro.common.llm") for m in modules), f"{paper}.{step} imports a backend"
+
+
+def test_preflight_block_is_validated(params_yaml: dict[str, Any]) -> None:
+    validate_params(params_yaml, ROOT / "workflow" / "schemas", PAPERS)
+    config = copy.deepcopy(params_yaml)
+    config["preflight"]["gpu"]["mfu_typo"] = 0.5
+    with pytest.raises(ParamsError, match="preflight.gpu.mfu_typo"):
+        validate_params(config, ROOT / "workflow" / "schemas", PAPERS)
