@@ -12,6 +12,7 @@
 
 import importlib
 import os
+import re
 import sys
 from snakemake.exceptions import WorkflowError
 from pathlib import Path
@@ -266,12 +267,42 @@ def numbers_parts(slug, skip=()):
         for name, decl in declared.items()
         if decl.merged and decl.runs_at(SCALE) and name not in skip
     ]
-    # Steps declared not_run at this scale (what is missing, issue 28): one more part, not_run.<step> = the
-    # reason, so the scorecard shows what needs those steps as NOT RUN instead of a job that raises.
+    return parts + not_run_part(slug)
+
+
+def not_run_part(slug):
+    """The numbers part of the steps of `slug` declared not run at the configured scale (issue 28): a params
+    file of not_run.<step> = what is missing, so the scorecard shows what needs those steps as NOT RUN instead of
+    a job that raises; [] when every step runs. numbers_parts includes it; a merge rule listing its parts by
+    hand adds it."""
+    declared = STEPS.get(slug) or declared_steps(slug)
     not_run = {f"not_run.{name}": decl.not_run_at(SCALE) for name, decl in declared.items() if decl.not_run_at(SCALE)}
-    if not_run:
-        parts.append(params_file(slug, "not_run", not_run))
-    return parts
+    return [params_file(slug, "not_run", not_run)] if not_run else []
+
+
+def figure_files_here(slug, names):
+    """The PNGs of figures `names` of `slug` to make at the configured scale: every one whose inputs all come from
+    steps that run here. A figure with an input written by a step declared not run at this scale (issue 28) is
+    left out, so the paper's target asks for no job that cannot run. Call it after the paper's figure_rule calls
+    (at the end of its rules file): the producing step of each input is found by matching the input against the
+    outputs of the paper's step rules."""
+    declared = STEPS.get(slug) or declared_steps(slug)
+    patterns = []
+    for step in declared:
+        rule_ = getattr(rules, f"{slug}__{step}", None)
+        for out in rule_.output if rule_ is not None else ():
+            regex = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(str(out)))
+            patterns.append((re.compile(f"{regex}(/.*)?"), step))  # the output, or a file in it (a directory)
+    keep = []
+    for name in names:
+        spec = FIGURE_RULES.get(slug, {}).get(name)
+        if spec is None:
+            raise WorkflowError(f"figure_files_here({slug!r}): figure {name!r} is not registered with figure_rule")
+        paths = [str(x) for v in spec["inputs"].values() for x in (v if isinstance(v, (list, tuple)) else [v])]
+        steps = {step for path in paths for regex, step in patterns if regex.fullmatch(path)}
+        if all(declared[step].runs_at(SCALE) for step in steps):
+            keep.append(f"results/{SCALE}/{slug}/figures/{name}.png")
+    return keep
 
 
 def runs_here(slug, step):

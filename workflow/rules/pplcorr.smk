@@ -85,14 +85,6 @@ PPL_CAPTIONS = {
 }
 
 
-rule pplcorr:
-    """Every pplcorr number and figure at the default scale."""
-    input:
-        numbers=f"results/{SCALE}/pplcorr/numbers.json",
-        figures=expand("results/{scale}/pplcorr/figures/{fig}.png", scale=SCALE, fig=PPL_FIGURES),
-        paper=[f"results/{SCALE}/pplcorr/paper_pretrain/numbers.json"] if runs_here("pplcorr", "paper_pretrain") else [],
-
-
 # The rpjv2 output lies under resources/ (no {scale} wildcard), so its params file is named for this scale.
 PPL_RPJV2_PARAMS = declared_params_file("pplcorr", "rpjv2")
 
@@ -240,3 +232,13 @@ rule pplcorr__numbers:
 
 for _fig in PPL_FIGURES:
     figure_rule("pplcorr", _fig, PPL_FIG_INPUTS[_fig], labels=PPL_FIG_LABELS[_fig])
+
+
+# The paper's target, after its figure_rule calls (figure_files_here reads them).
+rule pplcorr:
+    """Every pplcorr number and figure at the configured scale (a figure whose inputs come from a step declared not
+    run at this scale is left out: figure_files_here)."""
+    input:
+        numbers=f"results/{SCALE}/pplcorr/numbers.json",
+        figures=figure_files_here("pplcorr", PPL_FIGURES),
+        paper=[f"results/{SCALE}/pplcorr/paper_pretrain/numbers.json"] if runs_here("pplcorr", "paper_pretrain") else [],

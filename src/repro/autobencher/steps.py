@@ -69,7 +69,17 @@ def safety_step(inputs: Mapping[str, Path]) -> StepResult:
 # --- panel --------------------------------------------------------------------------------------
 
 
-@step(reads=(), merged=False)
+@step(
+    reads=(),
+    merged=False,
+    not_run={
+        "paper_toy": (
+            "the tiny tier's own CPU experiment (it runs at tiny scale); at the "
+            "paper block's settings it takes CPU-hours, and no rehearsal sizes are "
+            "set for it"
+        )
+    },
+)
 def panel_step(inputs: Mapping[str, Path], config: PanelStepConfig, outputs: Mapping[str, Path]) -> StepResult:
     """Train the test-takers and the writer of one seed's world; write their model directories."""
     world = build_world(config.world, config.seed)
@@ -86,7 +96,16 @@ def panel_step(inputs: Mapping[str, Path], config: PanelStepConfig, outputs: Map
 # --- tiny ---------------------------------------------------------------------------------------
 
 
-@step(reads=("world", "panel", "tiny"))
+@step(
+    reads=("world", "panel", "tiny"),
+    not_run={
+        "paper_toy": (
+            "the tiny tier's own CPU experiment (it runs at tiny scale); at the "
+            "paper block's settings it takes CPU-hours, and no rehearsal sizes are "
+            "set for it"
+        )
+    },
+)
 def tiny_step(inputs: Mapping[str, Path], config: TinyStepConfig) -> StepResult:
     """The tiny tier over every seed: metrics of the found datasets vs the existing benchmark (mean, std)."""
     dirs = panel_dirs(inputs, config.tiny.seeds)

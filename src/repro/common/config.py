@@ -2,7 +2,8 @@
 
 ``params.yaml`` holds, per paper, a ``base`` block (the paper's own settings, used
 at ``paper`` scale) and optional override blocks per smaller scale (``tiny``,
-``smoke``). :func:`resolve` deep-merges the overrides into the base block; an
+``smoke``) and for the rehearsal of paper scale (``paper_toy``: ids, URLs and sizes
+only). :func:`resolve` deep-merges the overrides into the base block; an
 override key that the base block does not have is an error, so a typo can never
 silently create a new setting (DESIGN.md, "Params").
 """
@@ -19,7 +20,10 @@ import jsonschema
 
 from repro.common.io import read_yaml
 
-SCALES = ("paper", "tiny", "smoke")
+SCALES = ("paper", "tiny", "smoke", "paper_toy")
+# paper_toy rehearses paper scale (issue 28): the base block with a `paper_toy` overlay that may change only the
+# keys the paper's params schema marks `x-rehearsal` (ids, URLs, sizes; tests/unit/common/test_rehearsal.py).
+REHEARSAL = "paper_toy"
 
 
 class ParamsError(ValueError):
@@ -78,12 +82,56 @@ def resolve(config: Mapping[str, Any], slug: str, scale: str) -> dict[str, Any]:
     base = block["base"]
     if scale == "paper":
         return copy.deepcopy(base)
+    if scale == REHEARSAL:
+        return deep_merge(base, block.get(REHEARSAL) or {}, f"{slug}.{REHEARSAL}")
     merged = base
     # smoke builds on tiny: the smoke config is the tiny run made smaller still.
     for s in ("tiny", "smoke") if scale == "smoke" else ("tiny",):
         if block.get(s):
             merged = deep_merge(merged, block[s], f"{slug}.{s}")
     return merged
+
+
+REHEARSAL_KINDS = ("id", "url", "size")
+
+
+def _schema_child(schema: Mapping[str, Any], node: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    """The schema of ``key`` inside the object schema ``node`` (``$ref`` to ``#/$defs/...`` followed)."""
+    while "$ref" in node:
+        ref = str(node["$ref"])
+        if not ref.startswith("#/$defs/"):
+            return None
+        node = schema["$defs"][ref.removeprefix("#/$defs/")]
+    child = node.get("properties", {}).get(key)
+    if child is None and isinstance(node.get("additionalProperties"), Mapping):
+        child = node["additionalProperties"]
+    if child is not None:
+        while "$ref" in child:  # keep the key's own annotations (x-rehearsal, description) beside the $ref
+            own = {k: v for k, v in child.items() if k != "$ref"}
+            child = {**schema["$defs"][str(child["$ref"]).removeprefix("#/$defs/")], **own}
+    return child
+
+
+def rehearsal_violations(
+    paper: Mapping[str, Any], rehearsal: Mapping[str, Any], schema: Mapping[str, Any], where: str = ""
+) -> list[str]:
+    """The keys where the rehearsal's resolved params differ from paper scale's although the paper's schema does
+    not mark them ``x-rehearsal: id | url | size`` (issue 28: only hub ids, URLs and sizes may differ, so the
+    rehearsal runs the paper-scale code paths exactly). Mappings are compared key by key; any other value (a
+    list, a scalar) as a whole, against the ``x-rehearsal`` of its own key."""
+    out: list[str] = []
+
+    def walk(a: Any, b: Any, node: Mapping[str, Any] | None, path: str) -> None:
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            for k in sorted(set(a) | set(b), key=str):
+                child = _schema_child(schema, node, str(k)) if node is not None else None
+                walk(a.get(k), b.get(k), child, f"{path}.{k}" if path else str(k))
+            return
+        if a != b and (node is None or node.get("x-rehearsal") not in REHEARSAL_KINDS):
+            out.append(f"{where}.{path}" if where else path)
+
+    walk(paper, rehearsal, schema, "")
+    return out
 
 
 def top_level_schema(schema_dir: str | os.PathLike[str], papers: Sequence[str]) -> dict[str, Any]:
@@ -121,8 +169,14 @@ def validate_params(config: Mapping[str, Any], schema_dir: str | os.PathLike[str
         # The base block first, so an error in it is named obsscaling.base.<key>; an
         # error that appears only once overrides are merged comes from that scale's block.
         validate_block(block["base"], schema, f"{slug}.base")
-        for scale in ("tiny", "smoke"):
+        for scale in ("tiny", "smoke", REHEARSAL):
             validate_block(resolve(config, slug, scale), schema, f"{slug}.{scale}", "after merging into base")
+        bad = rehearsal_violations(resolve(config, slug, "paper"), resolve(config, slug, REHEARSAL), schema, slug)
+        if bad:
+            raise ParamsError(
+                f"params.yaml: {slug}.{REHEARSAL} changes {bad}, which {paper_schema.name} does not mark "
+                f"x-rehearsal ({' | '.join(REHEARSAL_KINDS)}): the rehearsal may change hub ids, URLs and sizes only"
+            )
 
 
 # A step's resolved-params file may name the one section its typed config is built from (``step_params(...,

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from repro.common.io import atomic_write_text
 
 __all__ = [
+    "REHEARSAL",
     "SCALES",
     "DeclarationError",
     "StepDeclaration",
@@ -42,6 +43,10 @@ __all__ = [
 
 # The scales a step can run at (params.yaml `scale`; profiles/paper sets "paper").
 SCALES: tuple[str, ...] = ("smoke", "tiny", "paper")
+# The rehearsal of paper scale (issue 28): the paper's settings and code paths, with hub models, datasets and APIs
+# replaced by local stand-ins (params.yaml <slug>.paper_toy overrides ids, URLs and sizes only). A step runs there
+# exactly when it runs at paper scale, unless it declares what its rehearsal lacks: not_run={"paper_toy": ...}.
+REHEARSAL, REHEARSED = "paper_toy", "paper"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,11 +80,17 @@ class StepDeclaration:
     not_run: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def runs_at(self, scale: str) -> bool:
-        """Whether the step runs at ``scale`` (declared there and not marked not run there)."""
+        """Whether the step runs at ``scale`` (declared there and not marked not run there; the rehearsal
+        scale follows paper scale)."""
+        if scale == REHEARSAL:
+            return self.runs_at(REHEARSED) and REHEARSAL not in self.not_run
         return scale in self.scales and scale not in self.not_run
 
     def not_run_at(self, scale: str) -> str | None:
-        """What is missing for the step to run at ``scale``, or None (it runs there, or is not part of it)."""
+        """What is missing for the step to run at ``scale``, or None (it runs there, or is not part of it). At
+        the rehearsal scale: what its rehearsal lacks, else what paper scale lacks."""
+        if scale == REHEARSAL and REHEARSED in self.scales:
+            return self.not_run.get(REHEARSAL) or self.not_run.get(REHEARSED)
         return self.not_run.get(scale)
 
 
@@ -109,11 +120,12 @@ def _declaration(
     if not isinstance(merged, bool):
         raise DeclarationError(f"{where}: merged must be true or false, got {merged!r}")
     not_run = {} if not_run is None else not_run
+    allowed = [*scales, REHEARSAL] if REHEARSED in scales else list(scales)
     if not isinstance(not_run, dict) or any(
-        s not in scales or not isinstance(why, str) or not why.strip() for s, why in not_run.items()
+        s not in allowed or not isinstance(why, str) or not why.strip() for s, why in not_run.items()
     ):
         raise DeclarationError(
-            f"{where}: not_run maps a scale of {list(scales)} to what is missing (a non-empty text), got {not_run!r}"
+            f"{where}: not_run maps a scale of {allowed} to what is missing (a non-empty text), got {not_run!r}"
         )
     return StepDeclaration(name=name, reads=reads, section=section, scales=scales, merged=merged, not_run=dict(not_run))
 

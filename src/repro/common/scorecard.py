@@ -887,6 +887,14 @@ def evaluate_scorecard(
         "the same numbers. Disclosures list choices made after seeing results."
     )
     lines.append("")
+    if scale == "paper_toy":
+        lines.append(
+            "**Rehearsal scale** (`paper_toy`, issue 28): the paper-scale settings and code paths with local "
+            "stand-ins for hub models, datasets and APIs, and CPU-sized tensors. Its numbers mean nothing and are "
+            "compared with nothing (every row is n/a at this scale); that every paper-scale step ran is the point. "
+            "A step that cannot run here yet is listed under `not_run.<step>` in its paper's numbers.json."
+        )
+        lines.append("")
     totals: dict[str, int] = {}
     failures: list[str] = []
     verdicts: dict[str, dict[str, Any]] = {}
@@ -906,6 +914,12 @@ def evaluate_scorecard(
         source = numbers_files[exp.slug]
         numbers = dict(source) if isinstance(source, Mapping) else read_json(source)
         per_paper = papers.setdefault(exp.slug, {})
+        not_run = {k.removeprefix("not_run."): v for k, v in numbers.items() if k.startswith("not_run.")}
+        if not_run:  # steps declared not run at this scale (issue 28), each with what is missing
+            lines.append(f"### Steps not run at {scale} scale")
+            lines.append("")
+            lines.extend(f"- `{step}`: {why}" for step, why in sorted(not_run.items()))
+            lines.append("")
         if exp.claims:
             lines.append("### Claims")
             lines.append("")

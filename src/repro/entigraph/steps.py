@@ -96,8 +96,8 @@ def math_step(inputs: Inputs, config: MathConfig) -> StepResult:
 
 @step(
     not_run={
-        "paper": "not run while base cannot: "
-        "continued pretraining of the hub checkpoint named by lm.hub_id (Llama 3 8B) is not implemented (issue 33; the multi-GPU training engine is issue 29)"
+        "paper": "not run while base cannot: continued pretraining of the hub checkpoint named by "
+        "lm.hub_id (Llama 3 8B) is not implemented (issue 33; the multi-GPU training engine is issue 29)"
     }
 )
 def world_step(inputs: Inputs, config: WorldStep, outputs: Mapping[str, Path]) -> StepResult:
@@ -135,7 +135,8 @@ def _read_docs(path: Path) -> list[SyntheticDoc]:
 @step(
     not_run={
         "paper": "not started while base cannot run, so no gpt-4-turbo budget is spent on a DAG that cannot "
-        "finish: continued pretraining of the hub checkpoint named by lm.hub_id (Llama 3 8B) is not implemented (issue 33; the multi-GPU training engine is issue 29)"
+        "finish: continued pretraining of the hub checkpoint named by lm.hub_id (Llama 3 8B) is not "
+        "implemented (issue 33; the multi-GPU training engine is issue 29)"
     }
 )
 def synth_step(inputs: Inputs, config: SynthConfig, outputs: Mapping[str, Path]) -> StepResult:
@@ -173,7 +174,11 @@ def _generic_texts(cfg: DataConfig) -> tuple[list[str], list[str]]:
 
 @step(
     not_run={
-        "paper": "not run while base cannot: continued pretraining of the hub checkpoint named by lm.hub_id (Llama 3 8B) is not implemented (issue 33; the multi-GPU training engine is issue 29)"
+        "paper": (
+            "not run while base cannot: continued pretraining of the hub checkpoint"
+            " named by lm.hub_id (Llama 3 8B) is not implemented (issue 33; the "
+            "multi-GPU training engine is issue 29)"
+        )
     }
 )
 def data_step(inputs: Inputs, config: DataConfig, outputs: Mapping[str, Path]) -> StepResult:
@@ -234,7 +239,11 @@ def _load_tokenizer(path: Path):
     reads=("data", "lm", "pretrain"),
     merged=False,
     not_run={
-        "paper": "continued pretraining of the hub checkpoint named by lm.hub_id (Llama 3 8B) is not implemented (issue 33; the multi-GPU training engine is issue 29)"
+        "paper": (
+            "continued pretraining of the hub checkpoint named by lm.hub_id (Llama "
+            "3 8B) is not implemented (issue 33; the multi-GPU training engine is "
+            "issue 29)"
+        )
     },
 )
 def base_step(inputs: Inputs, config: BaseStep, outputs: Mapping[str, Path]) -> StepResult:
@@ -278,7 +287,11 @@ def _docs_and_articles(inputs: Inputs):
     reads=(),
     merged=False,
     not_run={
-        "paper": "needs base: continued pretraining of the hub checkpoint named by lm.hub_id (Llama 3 8B) is not implemented (issue 33; the multi-GPU training engine is issue 29)"
+        "paper": (
+            "needs base: continued pretraining of the hub checkpoint named by "
+            "lm.hub_id (Llama 3 8B) is not implemented (issue 33; the multi-GPU "
+            "training engine is issue 29)"
+        )
     },
 )
 def cpt_step(inputs: Inputs, config: RunConfig, outputs: Mapping[str, Path]) -> StepResult:
@@ -348,7 +361,11 @@ def _seeded(values: list[float], key: str) -> dict:
 @step(
     reads=("cpt", "eval"),
     not_run={
-        "paper": "needs the CPT runs: continued pretraining of the hub checkpoint named by lm.hub_id (Llama 3 8B) is not implemented (issue 33; the multi-GPU training engine is issue 29)"
+        "paper": (
+            "needs the CPT runs: continued pretraining of the hub checkpoint named "
+            "by lm.hub_id (Llama 3 8B) is not implemented (issue 33; the multi-GPU "
+            "training engine is issue 29)"
+        )
     },
 )
 def tiny_step(inputs: Inputs, config: TinyStep) -> StepResult:

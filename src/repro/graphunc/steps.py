@@ -161,7 +161,15 @@ def authors_step(inputs: Mapping[str, Path]) -> StepResult:
     return StepResult(numbers={"authors": numbers}, tables={"table": pd.DataFrame(rows)})
 
 
-@step()
+@step(
+    not_run={
+        "paper_toy": (
+            "the tiny tier's own CPU experiment (it runs at tiny scale); at the "
+            "paper block's settings it takes CPU-hours, and no rehearsal sizes are "
+            "set for it"
+        )
+    }
+)
 def tiny_step(inputs: Mapping[str, Path], config: TinyConfig) -> StepResult:
     """The end-to-end tiny tier over every seed: claim metrics with bootstrap CIs, UAD vs greedy, floors."""
     if not config.seeds:

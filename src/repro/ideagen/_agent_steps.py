@@ -43,7 +43,7 @@ def _local_corpus(reviews_path: Path, titles_path: Path) -> list:
     return docs
 
 
-@step()
+@step(not_run={"paper_toy": "no local Semantic Scholar Graph API stand-in yet (issue 34)"})
 def retrieval_step(inputs: Mapping[str, Path], config: RetrievalConfig) -> StepResult:
     """Sec. 3.1: a paper bank per topic (Semantic Scholar online; a local TF-IDF index offline)."""
     from repro.ideagen.retrieval import LocalIndex, SemanticScholarClient, build_bank
@@ -100,7 +100,10 @@ def _llm_block(llms: Mapping[str, Mapping[str, object]], name: str, where: str) 
     return dict(llms[name])
 
 
-@step(reads=("seeds", "llms"))
+@step(
+    reads=("seeds", "llms"),
+    not_run={"paper_toy": "needs retrieval and a stand-in chat endpoint for claude-3-5-sonnet (issue 34)"},
+)
 def seeds_step(inputs: Mapping[str, Path], config: SeedsStepConfig) -> StepResult:
     """Sec. 3.2: overgenerate seed ideas per topic through the LLM backend (cached)."""
     from repro.common.llm import from_params
@@ -144,7 +147,7 @@ def seeds_step(inputs: Mapping[str, Path], config: SeedsStepConfig) -> StepResul
     return StepResult(numbers=numbers, tables={"seeds": pd.DataFrame(rows)})
 
 
-@step()
+@step(not_run={"paper_toy": "needs the seed ideas (retrieval and chat stand-ins, issue 34)"})
 def embed_step(inputs: Mapping[str, Path], config: EmbedConfig) -> StepResult:
     """MiniLM embeddings of the seed ideas and of the study's idea titles (cached as .npy files)."""
     from repro.ideagen.embed import EXAMPLE_PREFIX, MODEL_ID, PACKAGE, embed_texts, encode_vectors, sanity_vector

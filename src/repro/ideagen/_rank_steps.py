@@ -21,7 +21,7 @@ from repro.common.declarations import step
 from repro.ideagen._agent_steps import JUDGE_LABEL, _llm_block
 
 
-@step()
+@step(not_run={"paper_toy": "needs the seed ideas (retrieval and chat stand-ins, issue 34)"})
 def dedup_step(inputs: Mapping[str, Path], config: DedupConfig) -> StepResult:
     """Sec. 3.2 / Sec. 7: greedy dedup at the cosine threshold; non-duplicates vs generated."""
     from repro.ideagen.dedup import greedy_dedup, new_rate, nondup_curve
@@ -57,7 +57,10 @@ def dedup_step(inputs: Mapping[str, Path], config: DedupConfig) -> StepResult:
     return StepResult(numbers=numbers, tables={"curve": pd.concat(curves, ignore_index=True)})
 
 
-@step(reads=("tournament", "llms"))
+@step(
+    reads=("tournament", "llms"),
+    not_run={"paper_toy": "needs the deduplicated ideas and a stand-in chat endpoint for the judge (issue 34)"},
+)
 def tournament_step(inputs: Mapping[str, Path], config: TournamentStepConfig) -> StepResult:
     """Sec. 3.3: Swiss tournament over the study's titled ideas; Spearman with the human overall score.
 

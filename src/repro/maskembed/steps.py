@@ -94,7 +94,11 @@ def _seed_stats(numbers: dict, key: str, grp: pd.DataFrame, metric: str) -> None
 
 @step(
     not_run={
-        "paper": "timm CLIP/SigLIP backbones and the ImageNet-21k, COCO-Stuff and ADE20k loaders are not implemented (issue 38); only backbone.source='tiny' and data.source='synthetic' run"
+        "paper": (
+            "timm CLIP/SigLIP backbones and the ImageNet-21k, COCO-Stuff and ADE20k"
+            " loaders are not implemented (issue 38); only backbone.source='tiny' "
+            "and data.source='synthetic' run"
+        )
     }
 )
 def data_step(inputs: Mapping[str, Path], config: DataSpec, outputs: Mapping[str, Path]) -> StepResult:
@@ -130,7 +134,11 @@ def data_step(inputs: Mapping[str, Path], config: DataSpec, outputs: Mapping[str
     reads=(),
     merged=False,
     not_run={
-        "paper": "timm CLIP/SigLIP backbones and the ImageNet-21k, COCO-Stuff and ADE20k loaders are not implemented (issue 38); only backbone.source='tiny' and data.source='synthetic' run"
+        "paper": (
+            "timm CLIP/SigLIP backbones and the ImageNet-21k, COCO-Stuff and ADE20k"
+            " loaders are not implemented (issue 38); only backbone.source='tiny' "
+            "and data.source='synthetic' run"
+        )
     },
 )
 def pretrain_step(inputs: Mapping[str, Path], config: PretrainStepConfig, outputs: Mapping[str, Path]) -> StepResult:
@@ -154,7 +162,11 @@ def pretrain_step(inputs: Mapping[str, Path], config: PretrainStepConfig, output
     reads=(),
     merged=False,
     not_run={
-        "paper": "timm CLIP/SigLIP backbones and the ImageNet-21k, COCO-Stuff and ADE20k loaders are not implemented (issue 38); only backbone.source='tiny' and data.source='synthetic' run"
+        "paper": (
+            "timm CLIP/SigLIP backbones and the ImageNet-21k, COCO-Stuff and ADE20k"
+            " loaders are not implemented (issue 38); only backbone.source='tiny' "
+            "and data.source='synthetic' run"
+        )
     },
 )
 def align_step(inputs: Mapping[str, Path], config: AlignStepConfig, outputs: Mapping[str, Path]) -> StepResult:
@@ -176,7 +188,11 @@ def align_step(inputs: Mapping[str, Path], config: AlignStepConfig, outputs: Map
 @step(
     reads=("seeds", "backbone", "align", "probe", "runtime"),
     not_run={
-        "paper": "timm CLIP/SigLIP backbones and the ImageNet-21k, COCO-Stuff and ADE20k loaders are not implemented (issue 38); only backbone.source='tiny' and data.source='synthetic' run"
+        "paper": (
+            "timm CLIP/SigLIP backbones and the ImageNet-21k, COCO-Stuff and ADE20k"
+            " loaders are not implemented (issue 38); only backbone.source='tiny' "
+            "and data.source='synthetic' run"
+        )
     },
 )
 def probe_step(inputs: Mapping[str, Path], config: ProbeStepConfig) -> StepResult:
@@ -229,7 +245,11 @@ def probe_step(inputs: Mapping[str, Path], config: ProbeStepConfig) -> StepResul
 @step(
     reads=("seeds", "backbone", "align", "spatial_qa", "runtime"),
     not_run={
-        "paper": "timm CLIP/SigLIP backbones and the ImageNet-21k, COCO-Stuff and ADE20k loaders are not implemented (issue 38); only backbone.source='tiny' and data.source='synthetic' run"
+        "paper": (
+            "timm CLIP/SigLIP backbones and the ImageNet-21k, COCO-Stuff and ADE20k"
+            " loaders are not implemented (issue 38); only backbone.source='tiny' "
+            "and data.source='synthetic' run"
+        )
     },
 )
 def spatial_qa_step(inputs: Mapping[str, Path], config: SpatialStepConfig) -> StepResult:

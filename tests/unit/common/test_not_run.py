@@ -94,6 +94,7 @@ def test_the_scorecard_shows_not_run_steps_with_their_reason(tmp_path):
     assert card.totals[NOT_RUN] == 1 and card.totals[NUMBER_NOT_RUN] == 1
     assert card.failures == ["demo: other.value: missing (computed —, reference 1)"]
     assert "step 'probe' not run: timm backbones are not implemented" in card.markdown
+    assert "### Steps not run at paper scale\n\n- `probe`: timm backbones are not implemented" in card.markdown
 
 
 def _raised_name(node: ast.Raise) -> str:
