@@ -21,7 +21,7 @@ from repro.common.declarations import DeclarationError, read_declarations_cached
 from repro.common.devices import gpu_count
 from repro.common.fetch import check_pins
 from repro.common.imports import ImportGraph
-from repro.common.config import CONFIG_SECTION_KEY, ParamsError, resolve, select_keys, validate_params
+from repro.common.config import CONFIG_SECTION_KEY, ParamsError, resolve, select_keys, validate_params_cached
 from repro.common.io import DataError, fingerprint, read_json, write_json, write_json_if_changed
 from repro.common.hooks import cancel_pending_timers
 from repro.common.locks import live_owners, record_owner, release_stale_locks
@@ -36,7 +36,12 @@ PAPERS = REGISTRY.slugs
 
 # Validate params.yaml at parse time; the error names the key.
 try:
-    validate_params(config, os.path.join(workflow.basedir, "workflow", "schemas"), PAPERS)
+    validate_params_cached(  # skipped when params, schemas and the validator are unchanged since it passed
+        config,
+        os.path.join(workflow.basedir, "workflow", "schemas"),
+        PAPERS,
+        ".snakemake/repro-parse-cache/params-valid.txt",
+    )
 except ParamsError as _err:
     raise WorkflowError(str(_err)) from None
 

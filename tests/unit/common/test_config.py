@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from repro.common.config import ParamsError, deep_merge, resolve, validate_block, validate_params
@@ -57,3 +59,29 @@ def test_project_params_yaml_is_valid(repo_root):
     validate_params(
         config, repo_root / "workflow" / "schemas", load_registry(repo_root / "workflow" / "papers.yaml").slugs
     )
+
+
+def test_validation_is_skipped_only_when_nothing_it_reads_changed(tmp_path, monkeypatch):
+    """validate_params_cached (the workflow's parse-time check) reruns the validation after any change to the
+    params, and never records a failed one."""
+    import yaml
+
+    from repro.common import config as cfg
+    from repro.common.registry import load_registry
+
+    root = Path(__file__).resolve().parents[3]
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    papers = load_registry(root / "workflow/papers.yaml").slugs
+    calls = []
+    real = cfg.validate_params
+    monkeypatch.setattr(cfg, "validate_params", lambda *a: calls.append(1) or real(*a))
+    stamp = tmp_path / "valid.txt"
+    cfg.validate_params_cached(params, root / "workflow/schemas", papers, stamp)
+    cfg.validate_params_cached(params, root / "workflow/schemas", papers, stamp)
+    assert len(calls) == 1
+    params["obsscaling"]["base"]["pca"]["n_components"] = "five"
+    with pytest.raises(cfg.ParamsError, match="obsscaling.base.pca.n_components"):
+        cfg.validate_params_cached(params, root / "workflow/schemas", papers, stamp)
+    with pytest.raises(cfg.ParamsError):
+        cfg.validate_params_cached(params, root / "workflow/schemas", papers, stamp)
+    assert len(calls) == 3
