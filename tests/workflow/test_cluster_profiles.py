@@ -125,22 +125,14 @@ def test_slurm_profile_dry_runs_every_paper_with_site_resources(slurm_dry_run):
     missing = [j["rule"] for j in jobs if _resources(j).get("slurm_account") != "YOUR_ACCOUNT"]
     assert not missing, f"jobs without the site profile's default resources (slurm_account): {sorted(set(missing))}"
     gpu_rules = {j["rule"] for j in _gpu_jobs(jobs)}
-    # Every rules file with a rule that declares gpu=gpus(...) contributes GPU jobs at paper scale, unless each
-    # such rule's step is declared not run there (issue 28: no job is planned for it).
-    from repro.common.declarations import read_declarations
+    # Every paper with a rule that requests GPUs (gpu=gpus(...)) for a step that runs at paper scale contributes GPU
+    # jobs there; a step declared not run there (issue 28) plans no job. The plan is preflight's, read from the
+    # declarations and the rule files without a parse (repro.common.preflight.plan_from_declarations).
+    from repro.common.preflight import plan_from_declarations
+    from repro.common.registry import load_registry
 
-    declaring = set()
-    for p in (ROOT / "workflow/rules").glob("*.smk"):
-        if p.stem == "common":
-            continue
-        declared = read_declarations(sorted((ROOT / "src/repro" / p.stem).rglob("*.py")))
-        for block in re.split(r"^rule ", p.read_text(), flags=re.M)[1:]:
-            name = block.split(":", 1)[0].strip()
-            step = name.split("__", 1)[1] if "__" in name else ""
-            if re.search(r"^\s+gpu=gpus\(", block, re.M) and not (
-                step in declared and declared[step].not_run_at("paper")
-            ):
-                declaring.add(p.stem)
+    slugs = load_registry(ROOT / "workflow/papers.yaml").slugs
+    declaring = {job.paper for job in plan_from_declarations(ROOT, slugs, "paper") if job.gpus != 0}
     assert declaring, "no rule requests a GPU"
     assert {r.split("__")[0] for r in gpu_rules} == declaring, (gpu_rules, declaring)
 
