@@ -14,6 +14,7 @@ configfile: "params.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpora.smk"
+include: "workflow/rules/standins.smk"
 # <slug>__fetch of every paper with released data (before the paper rule files, whose rules read the files).
 include: "workflow/rules/downloads.smk"
 

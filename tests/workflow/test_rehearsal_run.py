@@ -1,11 +1,16 @@
 """The rehearsal of paper scale runs end to end (issue 28, item 3): ``snakemake --config scale=paper_toy``
 finishes for all ten papers on CPU, plans no job for a step declared not run there, records what each such step
-lacks in its paper's numbers.json, and the scorecard says the numbers mean nothing and compares none."""
+lacks in its paper's numbers.json, and the scorecard says the numbers mean nothing and compares none. The steps
+wired to stand-ins ran on them: ttt's Hugging Face tokenizer and datasets call on local folders, ideagen's
+Semantic Scholar client on the local server, distalign's API models on strict local OpenAI-compatible servers
+(and its hf model in process on a toy checkpoint); the workflow started and stopped the servers."""
 
 from __future__ import annotations
 
 import json
+import socket
 
+import yaml
 from workflow_helpers import ROOT, copy_repo, planned_rules, snakemake
 
 from repro.common.declarations import read_declarations
@@ -32,3 +37,40 @@ def test_the_rehearsal_runs_every_paper(tmp_path):
                 assert f"- `{name}`: {why}" in card
             elif decl.runs_at("paper_toy") and decl.merged and f"{slug}__{name}" in plan:
                 assert any(k.startswith(f"{name}.") for k in numbers), f"{slug}: step {name} ran but left no numbers"
+    # The stand-ins were built and read through the paper-scale code paths.
+    ttt = json.loads((repo / "results/paper_toy/ttt/numbers.json").read_text())
+    assert ttt["tokenizer.kind"] == "hf" and ttt["data.train_documents"] > 0 and ttt["data.heldout_documents"] > 0
+    assert plan.get("ttt__train", 0) == 24, "the rehearsal trains every run of Table 3 (6 archs x 4 sizes)"
+    ideagen = json.loads((repo / "results/paper_toy/ideagen/numbers.json").read_text())
+    assert ideagen["retrieval.backend"] == "semantic_scholar"
+    topics = yaml.safe_load((ROOT / "params.yaml").read_text())["ideagen"]["base"]["retrieval"]["topics"]
+    assert all(ideagen[f"retrieval.{t.lower()}.n_papers"] > 0 for t in topics)
+    assert (repo / "results/paper_toy/ideagen/s2-cache.sqlite").is_file()
+    live = json.loads((repo / "results/paper_toy/distalign/numbers.json").read_text())
+    models = [
+        m["name"] for m in yaml.safe_load((ROOT / "params.yaml").read_text())["distalign"]["base"]["live"]["models"]
+    ]
+    for name in models:  # every model answered through its endpoint (4 strict local servers) or in process (hf)
+        assert any(k.startswith(f"live.{name}.") and k.endswith(".parse_fail_rate") for k in live), name
+    # The cache layer metered the priced API models' calls against distalign's budget (repro.common.llm.budget).
+    from repro.common.llm.budget import BudgetGuard
+
+    totals = BudgetGuard(repo / "resources/llm_cache/spend-paper_toy.sqlite", "distalign", 0.0, {}).totals()
+    assert totals["calls"] > 0 and totals["in_tokens"] > 0 and totals["out_tokens"] > 0, totals
+    for port in range(18431, 18437):  # the workflow stopped its stand-in servers
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+
+
+def test_a_rehearsal_path_to_an_undescribed_standin_is_refused_at_parse(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    params = repo / "params.yaml"
+    text = params.read_text()
+    assert "results/paper_toy/standins/tokenizers/llama-2," in text
+    params.write_text(
+        text.replace("results/paper_toy/standins/tokenizers/llama-2,", "results/paper_toy/standins/tokenizers/llama2,")
+    )
+    out = snakemake(["-n", "--config", "scale=paper_toy"], repo, check=False)
+    assert out.returncode != 0
+    assert "results/paper_toy/standins/tokenizers/llama2" in out.stderr and "standins.<kind>.<name>" in out.stderr

@@ -21,11 +21,15 @@ from repro.common.declarations import DeclarationError, read_declarations_cached
 from repro.common.devices import gpu_count
 from repro.common.fetch import check_pins
 from repro.common.imports import ImportGraph
-from repro.common.config import CONFIG_SECTION_KEY, ParamsError, resolve, select_keys, validate_params_cached
+from repro.common.config import CONFIG_SECTION_KEY, REHEARSAL as REHEARSAL_SCALE
+from repro.common.config import ParamsError, resolve, select_keys, validate_params_cached
 from repro.common.io import DataError, fingerprint, read_json, write_json, write_json_if_changed
 from repro.common.hooks import cancel_pending_timers
 from repro.common.locks import live_owners, record_owner, release_stale_locks
 from repro.common.registry import RegistryError, load_registry
+from repro.common.llm.budget import BUDGET_ENV
+from repro.common.standins.build import STANDIN_KEY_ENV
+from repro.common.standins.serve import StandinError, referenced_standins, server_specs, unconfigured_standins
 
 # The registered papers: workflow/papers.yaml is the only list of them.
 try:
@@ -95,17 +99,54 @@ def preflight():
         raise WorkflowError(str(err)) from None
 
 
+# The rehearsal's stand-in API servers (issue 28; repro.common.standins.serve): params.yaml standins.servers.
+try:
+    STANDIN_SERVERS = server_specs(config.get("standins"))
+except StandinError as _err:
+    raise WorkflowError(str(_err)) from None
+_STANDIN_SUPERVISOR = []
+if SCALE == REHEARSAL_SCALE:  # the key the rehearsal's LLM servers ask for; jobs and servers inherit it
+    os.environ.setdefault(STANDIN_KEY_ENV, "rehearsal-key")
+
+
+def start_standin_servers():
+    """At paper_toy, start the stand-in servers before the first job when a job of the run calls one (its
+    folder is among the job's inputs: standin_inputs); a taken port stops the run here, naming it. Stopped by
+    onsuccess / onerror, and by themselves when this process is gone."""
+    if SCALE != REHEARSAL_SCALE or workflow.touch or not STANDIN_SERVERS:
+        return
+    folders = {spec.data for spec in STANDIN_SERVERS}
+    if not any(folders & {str(f) for f in job.input} for job in workflow.dag.needrun_jobs()):
+        return
+    from repro.common.standins.serve import start
+
+    try:
+        _STANDIN_SUPERVISOR.append(start(STANDIN_SERVERS, log_path=f"logs/{SCALE}/standins/servers.log"))
+    except (StandinError, OSError) as err:
+        raise WorkflowError(f"stand-in servers (params.yaml standins.servers): {err}") from None
+    names = ", ".join(f"{spec.name} {spec.url}" for spec in STANDIN_SERVERS)
+    print(f"repro: stand-in servers up: {names}", file=sys.stderr)
+
+
+def stop_standin_servers():
+    while _STANDIN_SUPERVISOR:
+        _STANDIN_SUPERVISOR.pop().stop()
+
+
 onstart:
     preflight()
+    start_standin_servers()
     record_owner(Path(".snakemake"), list(getattr(workflow.persistence, "_lockfile", {}).values()))
 
 
 # Exit right after the last job instead of waiting for Snakemake's next job-selection timer (repro.common.hooks).
 onsuccess:
+    stop_standin_servers()
     cancel_pending_timers()
 
 
 onerror:
+    stop_standin_servers()
     cancel_pending_timers()
 
 
@@ -227,12 +268,23 @@ def step_declaration(slug, step):
 
 def step_inputs(slug, step):
     """The inputs every compute step <slug>__<step> has, built from the step's declaration: `params` (its params
-    file holding the declared `reads` keys, when it declares any) and `code` (step_code). A rule adds its data
-    inputs and names its outputs; use as `input: data=..., **step_inputs(slug, step)`."""
+    file holding the declared `reads` keys, when it declares any), `code` (step_code) and, at the rehearsal scale,
+    `standins` (the stand-in folders those keys point at). A rule adds its data inputs and names its outputs; use
+    as `input: data=..., **step_inputs(slug, step)`."""
     decl = step_declaration(slug, step)
     inputs = {"code": step_code(slug)}
     if decl.reads:
         inputs["params"] = step_params(slug, step, list(decl.reads), section=decl.section)
+        if SCALE == REHEARSAL_SCALE:  # the stand-ins its params point at (built by standins__build)
+            used = referenced_standins(select_keys(paper_params(slug), list(decl.reads), slug), STANDIN_SERVERS)
+            unknown = unconfigured_standins(used, config.get("standins"))
+            if unknown:
+                raise WorkflowError(
+                    f"params.yaml: {slug}.{REHEARSAL_SCALE} points {slug}__{step} at {unknown}, which params.yaml "
+                    "standins does not describe (standins.<kind>.<name>)"
+                )
+            if used:
+                inputs["standins"] = used
     return inputs
 
 
@@ -364,6 +416,25 @@ def _write_at_parse(path, content, folder):
         ) from None
 
 
+# API budgets while the run goes (issue 28; repro.common.llm.budget): at paper scale and at the rehearsal, every call
+# of a priced model that misses the cache is reserved in a ledger first and refused past preflight.budget_usd.<slug>.
+# Jobs inherit the variable; the budgets and prices are not step params (editing them makes no result stale).
+if SCALE in ("paper", REHEARSAL_SCALE) and config.get("preflight"):
+    _budget_file = f".snakemake/repro-parse-cache/llm-budget-{SCALE}.json"
+    _write_at_parse(
+        _budget_file,
+        {
+            "ledger": f"resources/llm_cache/spend-{SCALE}.sqlite",
+            "budgets": config["preflight"].get("budget_usd") or {},
+            "prices": {
+                m: {"input": p["input"], "output": p["output"]} for m, p in config["preflight"]["prices"].items()
+            },
+        },
+        ".snakemake",
+    )
+    os.environ[BUDGET_ENV] = os.path.abspath(_budget_file)
+
+
 # The software environment of every rule, relative to workflow/rules. The repro
 # package with its locked dependencies. Plain `snakemake` uses the active venv;
 # `--software-deployment-method conda` builds this environment instead.
@@ -461,3 +532,33 @@ def downloads(slug):
 # empty sha256) refuses the run with nothing written. Free: downloads.smk asks for each of them anyway (cached).
 for _slug in FETCH_FOLDERS:
     downloads(_slug)
+
+
+# The rehearsal scale's stand-ins (workflow/rules/standins.smk builds them; repro.common.standins).
+STANDINS = config.get("standins") or {}
+STANDINS_OUT = "results/{scale}/standins"
+
+
+def _standin_params():
+    """One params file per stand-in (its spec and the corpora), written at parse so an edit rebuilds only it."""
+    for kind in ("tokenizers", "models", "datasets", "servers"):
+        for name, spec in (STANDINS.get(kind) or {}).items():
+            record = {"kind": kind, "name": name, "spec": spec, "corpora": STANDINS.get("corpora", [])}
+            params_file("standins", f"{kind}-{name}", record)
+
+
+def _standin_dependency(wildcards):
+    """The stand-in a stand-in is built on: a model's tokenizer (standins.models.<name>.tokenizer), an LLM server's
+    model (standins.servers.<name>.model)."""
+    if wildcards.kind not in ("models", "servers"):
+        return []
+    spec = (STANDINS.get(wildcards.kind) or {}).get(wildcards.name)
+    if spec is None:
+        raise WorkflowError(f"params.yaml: no standins.{wildcards.kind}.{wildcards.name}")
+    if wildcards.kind == "models":
+        return [f"results/{wildcards.scale}/standins/tokenizers/{spec['tokenizer']}"]
+    return [f"results/{wildcards.scale}/standins/models/{spec['model']}"] if "model" in spec else []
+
+
+if SCALE == REHEARSAL_SCALE:
+    _standin_params()

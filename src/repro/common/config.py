@@ -24,6 +24,9 @@ SCALES = ("paper", "tiny", "smoke", "paper_toy")
 # paper_toy rehearses paper scale (issue 28): the base block with a `paper_toy` overlay that may change only the
 # keys the paper's params schema marks `x-rehearsal` (ids, URLs, sizes; tests/unit/common/test_rehearsal.py).
 REHEARSAL = "paper_toy"
+# The environment variable naming the paper (slug) whose step runs in this process (repro.common.steps.run_step sets
+# it; repro.common.llm.budget charges the step's API calls to that paper's budget).
+PAPER_ENV = "REPRO_PAPER"
 
 
 class ParamsError(ValueError):
@@ -117,8 +120,9 @@ def rehearsal_violations(
 ) -> list[str]:
     """The keys where the rehearsal's resolved params differ from paper scale's although the paper's schema does
     not mark them ``x-rehearsal: id | url | size`` (issue 28: only hub ids, URLs and sizes may differ, so the
-    rehearsal runs the paper-scale code paths exactly). Mappings are compared key by key; any other value (a
-    list, a scalar) as a whole, against the ``x-rehearsal`` of its own key."""
+    rehearsal runs the paper-scale code paths exactly). Mappings are compared key by key, and so are the items of
+    two lists of the same length whose key is not marked itself (e.g. one endpoint per model: only its ``base_url``
+    may change); any other value as a whole, against the ``x-rehearsal`` of its own key."""
     out: list[str] = []
 
     def walk(a: Any, b: Any, node: Mapping[str, Any] | None, path: str) -> None:
@@ -126,6 +130,17 @@ def rehearsal_violations(
             for k in sorted(set(a) | set(b), key=str):
                 child = _schema_child(schema, node, str(k)) if node is not None else None
                 walk(a.get(k), b.get(k), child, f"{path}.{k}" if path else str(k))
+            return
+        if (
+            isinstance(a, list)
+            and isinstance(b, list)
+            and len(a) == len(b)
+            and node is not None
+            and node.get("x-rehearsal") not in REHEARSAL_KINDS
+            and isinstance(node.get("items"), Mapping)
+        ):
+            for i, (x, y) in enumerate(zip(a, b)):
+                walk(x, y, node["items"], f"{path}[{i}]")
             return
         if a != b and (node is None or node.get("x-rehearsal") not in REHEARSAL_KINDS):
             out.append(f"{where}.{path}" if where else path)

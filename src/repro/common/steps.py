@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from repro.common.config import CONFIG_SECTION_KEY
+from repro.common.config import CONFIG_SECTION_KEY, PAPER_ENV
 from repro.common.declarations import declaration_of
 from repro.common.devices import claim_gpus
 from repro.common.io import atomic_open, flatten, read_json, write_json
@@ -313,8 +313,16 @@ def run_step(
     if "outputs" in inspect.signature(fn).parameters:
         kwargs["outputs"] = {k: Path(v) for k, v in outputs.items()}
     paths = {k: Path(v) if isinstance(v, (str, os.PathLike)) else [Path(x) for x in v] for k, v in inputs.items()}
-    with claim_gpus(gpus, holder=rule):
-        result = fn(paths, **kwargs)
+    previous = os.environ.get(PAPER_ENV)
+    os.environ[PAPER_ENV] = slug  # whose API budget the step's LLM calls draw on (repro.common.llm.budget)
+    try:
+        with claim_gpus(gpus, holder=rule):
+            result = fn(paths, **kwargs)
+    finally:
+        if previous is None:
+            os.environ.pop(PAPER_ENV, None)
+        else:
+            os.environ[PAPER_ENV] = previous
     if not isinstance(result, StepResult):
         raise StepError(f"{fn.__module__}.{fn.__name__} returned {type(result).__name__}, not a StepResult")
     write_step_outputs(result, outputs, prefix=step)

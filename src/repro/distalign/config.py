@@ -150,6 +150,7 @@ class LiveConfig:
     cache: str = "resources/llm_cache/distalign.sqlite"
     models: tuple[LiveModel, ...] = ()
     seed: int = 0
+    max_questions: int | None = None  # questions per dataset and steering (None: all, the paper; rehearsal: a few)
 
     def __post_init__(self) -> None:
         # The OpenAI API refuses more log-probs than its caps (5 on /completions, 20 on chat):

@@ -466,16 +466,7 @@ def _tiny_run(
 # --- paper scale: live models -------------------------------------------------------------------
 
 
-@step(
-    scales=("paper",),
-    not_run={
-        "paper_toy": (
-            "the stand-in endpoints (the strict local OpenAI-compatible server "
-            "hosting toy chat models, and the hf backend on a toy checkpoint) are "
-            "not wired into the workflow yet (issue 32)"
-        )
-    },
-)
+@step(scales=("paper",))
 def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
     """Paper scale: query each model through its backend and score it like the released outputs.
 
@@ -497,6 +488,7 @@ def live_step(inputs: Mapping[str, Path], config: LiveConfig) -> StepResult:
             by_key = {(q.qid, q.group): q for q in qs}
             for steering in config.steering:
                 sel = [q for q in qs if q.group == qs[0].group] if steering == "none" else qs
+                sel = sel[: config.max_questions] if config.max_questions is not None else sel
                 for method in config.methods:
                     if method == "logprobs" and m.name.startswith("anthropic"):
                         continue

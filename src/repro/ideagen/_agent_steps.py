@@ -43,7 +43,7 @@ def _local_corpus(reviews_path: Path, titles_path: Path) -> list:
     return docs
 
 
-@step(not_run={"paper_toy": "no local Semantic Scholar Graph API stand-in yet (issue 34)"})
+@step()
 def retrieval_step(inputs: Mapping[str, Path], config: RetrievalConfig) -> StepResult:
     """Sec. 3.1: a paper bank per topic (Semantic Scholar online; a local TF-IDF index offline)."""
     from repro.ideagen.retrieval import LocalIndex, SemanticScholarClient, build_bank
@@ -53,7 +53,7 @@ def retrieval_step(inputs: Mapping[str, Path], config: RetrievalConfig) -> StepR
     if config.backend == "local":
         searcher = LocalIndex(_local_corpus(inputs["reviews"], inputs["titles"]))
     else:
-        searcher = SemanticScholarClient(config.cache, api_key_env=config.api_key_env)
+        searcher = SemanticScholarClient(config.cache, base_url=config.base_url, api_key_env=config.api_key_env)
     rows, numbers = [], {"retrieval.backend": config.backend}
     for topic, query in config.topics.items():
         bank = build_bank(searcher, query, config.bank_size, config.limit, config.expand_top, config.max_queries)
@@ -102,7 +102,12 @@ def _llm_block(llms: Mapping[str, Mapping[str, object]], name: str, where: str) 
 
 @step(
     reads=("seeds", "llms"),
-    not_run={"paper_toy": "needs retrieval and a stand-in chat endpoint for claude-3-5-sonnet (issue 34)"},
+    not_run={
+        "paper_toy": (
+            "a stand-in chat endpoint for claude-3-5-sonnet whose replies parse as ideas: the rehearsal's toy model "
+            "(random weights) writes none, and generate_seeds stops after 20 empty calls (issue 34)"
+        )
+    },
 )
 def seeds_step(inputs: Mapping[str, Path], config: SeedsStepConfig) -> StepResult:
     """Sec. 3.2: overgenerate seed ideas per topic through the LLM backend (cached)."""
@@ -147,7 +152,7 @@ def seeds_step(inputs: Mapping[str, Path], config: SeedsStepConfig) -> StepResul
     return StepResult(numbers=numbers, tables={"seeds": pd.DataFrame(rows)})
 
 
-@step(not_run={"paper_toy": "needs the seed ideas (retrieval and chat stand-ins, issue 34)"})
+@step(not_run={"paper_toy": "needs the seed ideas (a chat stand-in that writes parsable ideas, issue 34)"})
 def embed_step(inputs: Mapping[str, Path], config: EmbedConfig) -> StepResult:
     """MiniLM embeddings of the seed ideas and of the study's idea titles (cached as .npy files)."""
     from repro.ideagen.embed import EXAMPLE_PREFIX, MODEL_ID, PACKAGE, embed_texts, encode_vectors, sanity_vector

@@ -21,7 +21,7 @@ from repro.common.declarations import step
 from repro.ideagen._agent_steps import JUDGE_LABEL, _llm_block
 
 
-@step(not_run={"paper_toy": "needs the seed ideas (retrieval and chat stand-ins, issue 34)"})
+@step(not_run={"paper_toy": "needs the seed ideas (a chat stand-in that writes parsable ideas, issue 34)"})
 def dedup_step(inputs: Mapping[str, Path], config: DedupConfig) -> StepResult:
     """Sec. 3.2 / Sec. 7: greedy dedup at the cosine threshold; non-duplicates vs generated."""
     from repro.ideagen.dedup import greedy_dedup, new_rate, nondup_curve

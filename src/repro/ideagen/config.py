@@ -55,6 +55,7 @@ class RetrievalConfig:
     limit: int = 20  # results per search call (paper: 20)
     expand_top: int = 10  # best papers whose titles seed the next queries (paper: 10)
     max_queries: int = 20  # searches per topic at most
+    base_url: str = "https://api.semanticscholar.org/graph/v1"  # the Graph API (paper_toy: the local stand-in)
     cache: str = "resources/semantic_scholar/cache.sqlite"  # S2 response cache (networked runs)
     api_key_env: str = "S2_API_KEY"  # environment variable with the S2 key (optional)
     topics: dict[str, str] = field(default_factory=dict)  # topic -> description (the query)

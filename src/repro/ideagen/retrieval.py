@@ -128,8 +128,10 @@ class SemanticScholarClient:
         return self._paper(self._get(f"paper/{paper_id}", {"fields": self.fields}))
 
     def references(self, paper_id: str, limit: int = 20) -> list[Paper]:
-        """``GetReferences``: /paper/{id}/references."""
-        data = self._get(f"paper/{paper_id}/references", {"fields": self.fields, "limit": limit})
+        """``GetReferences``: /paper/{id}/references (without ``tldr``: the API serves it on paper details only and
+        refuses it here, as the stand-in server does)."""
+        fields = ",".join(f for f in self.fields.split(",") if f != "tldr")
+        data = self._get(f"paper/{paper_id}/references", {"fields": fields, "limit": limit})
         return [self._paper(d.get("citedPaper") or {}) for d in data.get("data") or []]
 
 

@@ -54,18 +54,11 @@ log = logging.getLogger(__name__)
 Inputs = Mapping[str, Any]  # name -> Path (or list of Paths, e.g. the corpora manifests)
 
 
-@step(
-    reads=("data", "tokenizer"),
-    not_run={
-        "paper_toy": (
-            "no local stand-in yet for the gated meta-llama/Llama-2-7b-hf tokenizer"
-            " (a BPE tokenizer saved in Hugging Face format; issue 35)"
-        )
-    },
-)
+@step(reads=("data", "tokenizer"))
 def tokenizer_step(inputs: Inputs, config: TokenizerConfig, outputs: Mapping[str, Path]) -> StepResult:
     """Train (or fetch) the tokenizer on the training split only and save it to the ``tokenizer`` output."""
-    train_texts, _ = split_texts(config.data, corpora_root(inputs["corpora"]))
+    # A hub tokenizer is fetched, not trained: reading the training split for it would stream the whole Pile.
+    train_texts = [] if config.tokenizer.kind == "hf" else split_texts(config.data, corpora_root(inputs["corpora"]))[0]
     tk = make_tokenizer(config.tokenizer, train_texts)
     if tk.vocab_size > config.tokenizer.vocab_size:
         raise ValueError(f"tokenizer has {tk.vocab_size} ids > ttt.tokenizer.vocab_size {config.tokenizer.vocab_size}")
@@ -77,15 +70,7 @@ def tokenizer_step(inputs: Inputs, config: TokenizerConfig, outputs: Mapping[str
     return StepResult(numbers={"tokenizer": {"kind": tk.kind, "vocab_size": int(tk.vocab_size)}}, files=("tokenizer",))
 
 
-@step(
-    reads=("data", "tokenizer", "context"),
-    not_run={
-        "paper_toy": (
-            "no local stand-in yet for the Pile (monology/pile-uncopyrighted read "
-            "through the same datasets call; issue 35)"
-        )
-    },
-)
+@step(reads=("data", "tokenizer", "context"))
 def data_step(inputs: Inputs, config: DataConfig, outputs: Mapping[str, Path]) -> StepResult:
     """Encode the train / held-out documents (EOS between documents) into ``.npy`` token arrays."""
     train_texts, held_texts = split_texts(config.data, corpora_root(inputs["corpora"]))
@@ -110,7 +95,7 @@ def data_step(inputs: Inputs, config: DataConfig, outputs: Mapping[str, Path]) -
     return StepResult(numbers={"data": stats}, files=("train", "heldout"))
 
 
-@step(reads=(), merged=False, not_run={"paper_toy": "needs the tokenizer and Pile stand-ins (issue 35)"})
+@step(reads=(), merged=False)
 def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> StepResult:
     """Train one run with the shared trainer in ``<run>/train`` (a killed job resumes exactly), then publish
     the final checkpoint at the ``weights`` output (hard link, else copy) and its history record.
@@ -155,7 +140,6 @@ def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> 
 @step(
     reads=("eval", "context"),
     merged=False,
-    not_run={"paper_toy": "needs the trained runs (tokenizer and Pile stand-ins, issue 35)"},
 )
 def evaluate_step(inputs: Inputs, config: EvaluateConfig) -> StepResult:
     """Per-position held-out loss at the training context (non-overlapping windows, evenly spaced): the curve,
@@ -233,7 +217,7 @@ def _runs(inputs: Inputs) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any
     return specs, histories, evals
 
 
-@step(reads=("sizes",), not_run={"paper_toy": "needs the trained runs (tokenizer and Pile stand-ins, issue 35)"})
+@step(reads=("sizes",))
 def text_step(inputs: Inputs, config: ResultsConfig) -> StepResult:
     """Sec. 3.2: the LM comparison at equal parameter count (loss, loss by token index, loss vs FLOPs), with the
     count-based bigram floor fitted on the same training tokens (``text.ngram_floor.loss``)."""

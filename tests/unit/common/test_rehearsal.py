@@ -44,6 +44,20 @@ def test_a_changed_setting_that_is_not_an_id_url_or_size_is_refused():
     assert rehearsal_violations(paper, toy, schema, "ttt") == ["ttt.context", "ttt.speed.mini_batch_size"]
 
 
+def test_list_items_are_compared_key_by_key_against_their_item_schema():
+    """One endpoint per model: the rehearsal may repoint a model's base_url, id and key variable, not its mode."""
+    schema = load_schema(ROOT / "workflow/schemas/distalign.schema.yaml")
+    paper = resolve(PARAMS, "distalign", "paper")
+    toy = copy.deepcopy(paper)
+    toy["live"]["models"][0]["base_url"] = "http://127.0.0.1:1/v1"
+    toy["live"]["models"][0]["model"] = "results/paper_toy/standins/models/x"
+    assert rehearsal_violations(paper, toy, schema, "distalign") == []
+    toy["live"]["models"][1]["mode"] = "completion"
+    assert rehearsal_violations(paper, toy, schema, "distalign") == ["distalign.live.models[1].mode"]
+    toy["live"]["models"] = toy["live"]["models"][:2]  # a list of another length differs as a whole
+    assert rehearsal_violations(paper, toy, schema, "distalign") == ["distalign.live.models"]
+
+
 def test_the_parse_refuses_an_overlay_that_changes_a_setting():
     bad = copy.deepcopy(PARAMS)
     bad["ttt"]["paper_toy"] = {"speed": {"mini_batch_size": 4}}

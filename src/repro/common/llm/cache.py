@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from repro.common.llm.base import LLM, LLMError, Message
+from repro.common.llm.budget import answer_tokens, guard_from_environ, request_tokens
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm_cache (
@@ -148,6 +149,9 @@ class CachedLLM(LLM):
         self.hits = 0
         self.misses = 0
         self._count_lock = threading.Lock()
+        # The paper's API budget (repro.common.llm.budget), when the workflow turned metering on: every miss of a
+        # priced model is reserved at its worst case before it is sent, and refused past the budget.
+        self.guard = guard_from_environ()
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()
@@ -169,7 +173,19 @@ class CachedLLM(LLM):
             self.hits += len(keys) - sum(1 for k in keys if k in missing)
             self.misses += len(missing)
         if missing:
-            values = compute(list(missing.values()))
+            batch = list(missing.values())
+            reservation = None
+            if self.guard is not None:
+                in_tokens, max_out = request_tokens(method, batch, sampling)
+                reservation = self.guard.reserve(str(self.model), method, len(batch), in_tokens, max_out)
+            try:
+                values = compute(batch)
+            except BaseException:
+                if self.guard is not None:
+                    self.guard.release(reservation)
+                raise
+            if self.guard is not None:
+                self.guard.settle(reservation, answer_tokens(method, values))
             if len(values) != len(missing):
                 raise RuntimeError(f"{self.backend} returned {len(values)} answers for {len(missing)} requests")
             ident = self.identity
@@ -237,6 +253,8 @@ class CachedLLM(LLM):
     def close(self) -> None:
         self.inner.close()
         self.store.close()
+        if self.guard is not None:
+            self.guard.close()
 
 
 __all__ = ["CacheError", "CacheStore", "CachedLLM", "canonical_json"]

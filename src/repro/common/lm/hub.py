@@ -1,8 +1,10 @@
-"""Paper-scale data and tokenizers from the Hugging Face hub (network needed; never used offline).
+"""Paper-scale data and tokenizers from the Hugging Face hub (network needed, except at the rehearsal scale).
 
 Every paper-scale LM experiment streams a corpus by dataset id and tokenizes it with a
-released tokenizer by model id (e.g. the Pile and the Llama-2 tokenizer for ttt). These
-two pieces give them the small interfaces the offline pipeline uses
+released tokenizer by model id (e.g. the Pile and the Llama-2 tokenizer for ttt). At the
+rehearsal scale ``paper_toy`` the ids are local stand-in folders in the same formats
+(:mod:`repro.common.standins`), read by the same calls. These two pieces give them the small
+interfaces the offline pipeline uses
 (:class:`repro.common.lm.tokenizer.Tokenizer`: ``encode_batch``, ``save``, ``eos_id``,
 ``vocab_size``, ``token_dtype``), so a paper's data step is the same at both scales.
 """
@@ -15,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def hub_texts(dataset: str, split: str, text_field: str, max_documents: int | None) -> list[str]:  # pragma: no cover
-    """Texts of a Hugging Face dataset split, streamed (needs network and the ``datasets`` package)."""
+def hub_texts(dataset: str, split: str, text_field: str, max_documents: int | None) -> list[str]:
+    """Texts of a Hugging Face dataset split (a hub id, or a local dataset folder), streamed."""
     try:
         import datasets
     except ImportError as exc:
@@ -30,7 +32,7 @@ def hub_texts(dataset: str, split: str, text_field: str, max_documents: int | No
     return out
 
 
-class HubTokenizer:  # pragma: no cover - paper scale only (network)
+class HubTokenizer:
     """A released tokenizer by hub id (or a saved copy) behind the offline tokenizer's small interface."""
 
     kind = "hf"
