@@ -45,17 +45,24 @@ from snakemake.exceptions import WorkflowError as _DVWorkflowError
 
 from repro.datavalue.data import DataError as _DVDataError, SubsetError as _DVSubsetError
 from repro.datavalue.plan import datasets_for as _dv_datasets_for, experiment_key as _dv_key
+from repro.datavalue.plan import not_run_jobs as _dv_not_run_jobs, without_loader as _dv_without_loader
 
 DV = paper_params("datavalue")
 DV_OUT = "results/{scale}/datavalue"
 DV_LOG = "logs/{scale}/datavalue"
 DV_BENCH = "benchmarks/{scale}/datavalue"
-DV_EXPERIMENTS = [_dv_key(e) for e in DV["samples"]["experiments"]]
-DV_AMORTIZED = _dv_datasets_for(DV, "amortized")
-DV_NOISY = _dv_datasets_for(DV, "noisy")
-DV_ADDITION = _dv_datasets_for(DV, "addition")
-DV_REMOVAL = _dv_datasets_for(DV, "removal")
-DV_MATCHING = list(DV["matching"]["datasets"])
+# Jobs on a dataset without a loader (the paper's remote datasets, issue 37) are left out of the DAG; the merge lists
+# each as not_run.<step>.<dataset>[.<model>] with what is missing (issue 28: nothing raises for being missing).
+_DV_NO_LOADER = _dv_without_loader(DV)
+DV_EXPERIMENTS = [_dv_key(e) for e in DV["samples"]["experiments"] if e["dataset"] not in _DV_NO_LOADER]
+DV_AMORTIZED = [d for d in _dv_datasets_for(DV, "amortized") if d not in _DV_NO_LOADER]
+DV_NOISY = [d for d in _dv_datasets_for(DV, "noisy") if d not in _DV_NO_LOADER]
+DV_ADDITION = [d for d in _dv_datasets_for(DV, "addition") if d not in _DV_NO_LOADER]
+DV_REMOVAL = [d for d in _dv_datasets_for(DV, "removal") if d not in _DV_NO_LOADER]
+DV_MATCHING = [d for d in DV["matching"]["datasets"] if d not in _DV_NO_LOADER]
+DV_NOT_RUN_JOBS = {  # only for steps that run here (a step declared not run says so for all its jobs)
+    key: why for key, why in _dv_not_run_jobs(DV).items() if runs_here("datavalue", key.split(".")[1])
+}
 DV_AM_MODEL = DV["amortized"]["model"]
 
 # Bad input is a named error at parse time: unknown dataset/model keys, a size grid larger than the
@@ -270,7 +277,8 @@ rule datavalue__numbers:
             for path in expand(f"{DV_OUT}/{step}/{{e}}/numbers.json", e=items, allow_missing=True)
         ]
         + ([f"{DV_OUT}/speed/numbers.json"] if runs_here("datavalue", "speed") else [])
-        + not_run_part("datavalue"),
+        + not_run_part("datavalue")
+        + ([params_file("datavalue", "not_run_jobs", DV_NOT_RUN_JOBS)] if DV_NOT_RUN_JOBS else []),
         code=code_inputs("common/numbers"),
     output:
         numbers=f"{DV_OUT}/numbers.json",

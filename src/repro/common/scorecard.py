@@ -658,10 +658,16 @@ def load_expected(path: str | os.PathLike[str]) -> PaperExpected:
 
 def not_run_reason(key: str, numbers: Mapping[str, Any]) -> str | None:
     """Why ``key`` was not computed, when the step that writes it (its first component, a step's numbers
-    prefix) is declared not run at this scale: ``numbers["not_run.<step>"]`` (repro.common.declarations)."""
-    step = key.split(".", 1)[0]
-    reason = numbers.get(f"not_run.{step}")
-    return f"step {step!r} not run: {reason}" if isinstance(reason, str) else None
+    prefix) is declared not run at this scale: ``numbers["not_run.<step>"]`` (repro.common.declarations), or the
+    one job of the step that writes it was left out: ``numbers["not_run.<step>.<job>..."]`` (a longer prefix of
+    the key, e.g. ``not_run.fit.imdb.logreg`` for a dataset without a loader)."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):  # the most specific entry first
+        reason = numbers.get("not_run." + ".".join(parts[:n]))
+        if isinstance(reason, str):
+            what = f"step {parts[0]!r}" if n == 1 else f"job {'.'.join(parts[:n])!r}"
+            return f"{what} not run: {reason}"
+    return None
 
 
 def status(entry: Expected, numbers: Mapping[str, Any], scale: str) -> tuple[str, Any]:

@@ -9,7 +9,7 @@ tokenizer (:mod:`repro.common.lm.hub`; network needed).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from repro.common.lm.corpora import load_mix, split_documents
@@ -23,8 +23,9 @@ def corpora_root(manifests: Sequence[str | os.PathLike[str]]) -> Path:
     return Path(manifests[0]).parent if len(manifests) else Path("resources/corpora")
 
 
-def split_texts(data: DataSettings, resources: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
-    """Train and held-out texts: mirrored corpora split by document, or the hub dataset's two splits."""
+def split_texts(data: DataSettings, resources: str | os.PathLike[str]) -> tuple[Iterable[str], Iterable[str]]:
+    """Train and held-out texts: mirrored corpora split by document (lists), or the hub dataset's two splits
+    (streams, read once: a corpus the size of the Pile is never held in memory)."""
     if data.source == "mirror":
         docs = load_mix(list(data.corpora), resources)
         train, held = split_documents(docs, heldout_frac=data.heldout_frac, seed=data.split_seed)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,8 @@ from repro.common.declarations import step
 from repro.common.io import fingerprint, read_json
 from repro.common.lm.evaluate import position_loss_curve
 from repro.common.lm.ngram import bigram_heldout_loss, unigram_heldout_loss
-from repro.common.lm.tokenizer import encode_documents, unigram_entropy
-from repro.common.lm.trainer import CHECKPOINT_FILE, load_tokens, save_tokens, train
+from repro.common.lm.tokenizer import encode_document_stream, unigram_entropy
+from repro.common.lm.trainer import CHECKPOINT_FILE, load_tokens, save_token_stream, train
 from repro.common.machine import speed_probe
 from repro.common.steps import StepResult, build_config
 from repro.ttt import latency as lat
@@ -75,20 +75,32 @@ def data_step(inputs: Inputs, config: DataConfig, outputs: Mapping[str, Path]) -
     """Encode the train / held-out documents (EOS between documents) into ``.npy`` token arrays."""
     train_texts, held_texts = split_texts(config.data, corpora_root(inputs["corpora"]))
     tk = load_tokenizer(inputs["tokenizer"], config.tokenizer)
-    train_ids = encode_documents(tk, train_texts)
-    held_ids = encode_documents(tk, held_texts)
+    documents = {"train": 0, "heldout": 0}
+
+    def counted(texts: Iterable[str], split: str) -> Iterator[str]:
+        for text in texts:
+            documents[split] += 1
+            yield text
+
+    # Streamed to disk batch by batch: the paper's corpus (the Pile) is never held in memory (issue 28).
+    n_tokens = {
+        split: save_token_stream(outputs[split], encode_document_stream(tk, counted(texts, split)), tk.token_dtype)
+        for split, texts in (("train", train_texts), ("heldout", held_texts))
+    }
     need = config.context + 1
-    if len(held_ids) < need or len(train_ids) < need:
+    if n_tokens["heldout"] < need or n_tokens["train"] < need:
+        for split in n_tokens:  # nothing half-written
+            outputs[split].unlink(missing_ok=True)
         raise ValueError(
-            f"too few tokens for ttt.context {config.context}: train {len(train_ids)}, held-out {len(held_ids)}"
+            f"too few tokens for ttt.context {config.context}: train {n_tokens['train']}, "
+            f"held-out {n_tokens['heldout']}"
         )
-    save_tokens(outputs["train"], train_ids)
-    save_tokens(outputs["heldout"], held_ids)
+    held_ids = load_tokens(outputs["heldout"])
     stats = {
-        "train_tokens": int(len(train_ids)),
-        "heldout_tokens": int(len(held_ids)),
-        "train_documents": len(train_texts),
-        "heldout_documents": len(held_texts),
+        "train_tokens": int(n_tokens["train"]),
+        "heldout_tokens": int(n_tokens["heldout"]),
+        "train_documents": documents["train"],
+        "heldout_documents": documents["heldout"],
         "vocab_size": int(tk.vocab_size),
         "heldout_unigram_entropy": unigram_entropy(held_ids, int(tk.vocab_size)),
     }

@@ -97,6 +97,36 @@ def test_the_scorecard_shows_not_run_steps_with_their_reason(tmp_path):
     assert "### Steps not run at paper scale\n\n- `probe`: timm backbones are not implemented" in card.markdown
 
 
+def test_a_job_left_out_marks_only_its_numbers_not_run():
+    """A job of a step that runs (e.g. one dataset without a loader) is listed as not_run.<step>.<job>: the numbers
+    under that prefix are not run, the step's other numbers are still required."""
+    from repro.common.scorecard import not_run_reason
+
+    numbers = {"fit.lm_clf.logreg.r2": 0.9, "not_run.fit.imdb.logreg": "no loader yet for imdb"}
+    assert not_run_reason("fit.imdb.logreg.r2", numbers) == "job 'fit.imdb.logreg' not run: no loader yet for imdb"
+    assert not_run_reason("fit.imdb.mlp.r2", numbers) is None
+    assert not_run_reason("fit.adult.logreg.r2", numbers) is None
+    numbers["not_run.fit"] = "the step is not implemented"
+    assert not_run_reason("fit.adult.logreg.r2", numbers) == "step 'fit' not run: the step is not implemented"
+
+
+def test_datavalue_lists_the_jobs_of_datasets_without_a_loader():
+    """At paper scale the remote datasets' jobs are left out of the DAG and named with what is missing (issue 28:
+    nothing raises for being missing); every job that remains has a loader."""
+    from repro.common.config import resolve
+    from repro.common.io import read_yaml
+    from repro.datavalue.plan import not_run_jobs, without_loader
+
+    params = resolve(read_yaml(ROOT / "params.yaml"), "datavalue", "paper")
+    missing = without_loader(params)
+    assert set(missing) == {"imdb", "MiniBooNE", "adult", "cifar10"}
+    jobs = not_run_jobs(params)
+    assert jobs["not_run.samples.imdb.logreg"] == missing["imdb"] and "issue 37" in missing["imdb"]
+    assert "not_run.samples.lm_clf.logreg" not in jobs
+    assert all(key.split(".")[2] in missing for key in jobs)
+    assert without_loader(resolve(read_yaml(ROOT / "params.yaml"), "datavalue", "tiny")) == {}
+
+
 def _raised_name(node: ast.Raise) -> str:
     exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
     return exc.id if isinstance(exc, ast.Name) else getattr(exc, "attr", "")

@@ -12,24 +12,24 @@ interfaces the offline pipeline uses
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 
-def hub_texts(dataset: str, split: str, text_field: str, max_documents: int | None) -> list[str]:
-    """Texts of a Hugging Face dataset split (a hub id, or a local dataset folder), streamed."""
+def hub_texts(dataset: str, split: str, text_field: str, max_documents: int | None) -> Iterator[str]:
+    """Texts of a Hugging Face dataset split (a hub id, or a local dataset folder), streamed one at a time: the
+    caller encodes them as they come (repro.common.lm.tokenizer.encode_document_stream), so a corpus the size of the
+    Pile is never held in memory."""
     try:
         import datasets
     except ImportError as exc:
         raise RuntimeError("hub datasets need the `datasets` package and network access") from exc
     stream = datasets.load_dataset(dataset, split=split, streaming=True)
-    out = []
     for i, row in enumerate(stream):
         if max_documents is not None and i >= max_documents:
             break
-        out.append(row[text_field])
-    return out
+        yield row[text_field]
 
 
 class HubTokenizer:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -194,15 +194,39 @@ def encode_documents(tokenizer: Tokenizer, texts: Sequence[str], *, eos_between:
     This is the training stream: the EOS after each document lets the model learn
     document boundaries and keeps windows that straddle two documents honest.
     """
-    parts: list[np.ndarray] = []
-    eos = np.array([tokenizer.eos_id], dtype=tokenizer.token_dtype)
-    for ids in tokenizer.encode_batch(texts):
-        parts.append(np.asarray(ids, dtype=tokenizer.token_dtype))
-        if eos_between:
-            parts.append(eos)
+    parts = list(encode_document_stream(tokenizer, texts, eos_between=eos_between, batch_docs=max(1, len(texts))))
     if not parts:
         return np.zeros(0, dtype=tokenizer.token_dtype)
     return np.concatenate(parts)
+
+
+def encode_document_stream(
+    tokenizer: Tokenizer, texts: Iterable[str], *, eos_between: bool = True, batch_docs: int = 256
+) -> Iterator[np.ndarray]:
+    """:func:`encode_documents` for a stream of documents (a paper-scale corpus read from the hub): one id array per
+    ``batch_docs`` documents, so the corpus is never held whole (issue 28, bounded memory). The concatenation of the
+    arrays equals ``encode_documents`` of the same documents (each document is encoded on its own)."""
+    eos = np.array([tokenizer.eos_id], dtype=tokenizer.token_dtype)
+
+    def encode(batch: list[str]) -> np.ndarray:
+        parts: list[np.ndarray] = []
+        for ids in tokenizer.encode_batch(batch):
+            parts.append(np.asarray(ids, dtype=tokenizer.token_dtype))
+            if eos_between:
+                parts.append(eos)
+        return np.concatenate(parts)
+
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) == batch_docs:
+            yield encode(batch)
+            batch = []
+    if batch:
+        yield encode(batch)
+
+
+_COUNT_CHUNK = 1 << 24  # tokens counted at a time: a memory-mapped corpus is never copied whole to int64
 
 
 def unigram_entropy(tokens: np.ndarray, vocab_size: int | None = None) -> float:
@@ -211,7 +235,12 @@ def unigram_entropy(tokens: np.ndarray, vocab_size: int | None = None) -> float:
     The loss of the best context-free predictor on the same data: a trained LM that
     does not beat it on held-out text has learned nothing about context.
     """
-    counts = np.bincount(np.asarray(tokens, dtype=np.int64), minlength=vocab_size or 0)
+    counts = np.zeros(vocab_size or 0, dtype=np.int64)
+    for start in range(0, len(tokens), _COUNT_CHUNK):
+        part = np.bincount(np.asarray(tokens[start : start + _COUNT_CHUNK], dtype=np.int64), minlength=len(counts))
+        if len(part) > len(counts):
+            counts = np.pad(counts, (0, len(part) - len(counts)))
+        counts[: len(part)] += part
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log(p)).sum())
 
@@ -221,6 +250,7 @@ __all__ = [
     "TOKENIZER_FILE",
     "UNK_CHAR",
     "Tokenizer",
+    "encode_document_stream",
     "encode_documents",
     "train_tokenizer",
     "unigram_entropy",

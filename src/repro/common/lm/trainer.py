@@ -26,7 +26,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,38 @@ def save_tokens(path: str | os.PathLike[str], tokens: np.ndarray) -> np.ndarray:
     with atomic_open(path, "wb") as fh:
         np.save(fh, np.ascontiguousarray(tokens))
     return load_tokens(path)
+
+
+_COPY_CHUNK = 1 << 24  # tokens copied at a time from the raw stream into the .npy
+
+
+def save_token_stream(path: str | os.PathLike[str], chunks: Iterable[np.ndarray], dtype: np.dtype) -> int:
+    """Write the concatenation of ``chunks`` as ``.npy`` without holding it (a paper-scale corpus; issue 28, bounded
+    memory): the chunks go to a raw file beside ``path``, then into a memory-mapped ``.npy`` in slices, renamed into
+    place when whole. Returns the number of tokens. :func:`load_tokens` reads the file like one from
+    :func:`save_tokens`."""
+    path = Path(path)
+    raw, tmp = path.with_name(path.name + ".raw.tmp"), path.with_name(path.name + ".tmp.npy")
+    n = 0
+    try:
+        with open(raw, "wb") as fh:
+            for chunk in chunks:
+                block = np.ascontiguousarray(chunk, dtype=dtype)
+                fh.write(block.tobytes())
+                n += len(block)
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(n,))
+        if n:
+            src = np.memmap(raw, dtype=dtype, mode="r", shape=(n,))
+            for start in range(0, n, _COPY_CHUNK):
+                out[start : start + _COPY_CHUNK] = src[start : start + _COPY_CHUNK]
+            del src
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    finally:
+        raw.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return n
 
 
 def load_tokens(path: str | os.PathLike[str]) -> np.ndarray:
