@@ -27,7 +27,7 @@ from repro.common.io import DataError, fingerprint, read_json, write_json, write
 from repro.common.hooks import cancel_pending_timers
 from repro.common.locks import live_owners, record_owner, release_stale_locks
 from repro.common.registry import RegistryError, load_registry
-from repro.common.llm.budget import BUDGET_ENV
+from repro.common.llm.budget import BUDGET_ENV, ledger_path
 from repro.common.standins.build import STANDIN_KEY_ENV
 from repro.common.standins.serve import StandinError, referenced_standins, server_specs, unconfigured_standins
 
@@ -424,7 +424,7 @@ if SCALE in ("paper", REHEARSAL_SCALE) and config.get("preflight"):
     _write_at_parse(
         _budget_file,
         {
-            "ledger": f"resources/llm_cache/spend-{SCALE}.sqlite",
+            "ledger": ledger_path(SCALE),
             "budgets": config["preflight"].get("budget_usd") or {},
             "prices": {
                 m: {"input": p["input"], "output": p["output"]} for m, p in config["preflight"]["prices"].items()

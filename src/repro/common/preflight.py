@@ -320,9 +320,23 @@ class _Calls:
     samples: int = 1
     max_tokens: int | None = None
     note: str = ""
+    in_tokens: int | None = None  # all the calls' prompt tokens (None: unknown)
 
 
-def _ideagen_calls(p: Mapping[str, Any], steps: set[str]) -> list[_Calls]:
+def rehearsal_in_tokens(workdir: str | os.PathLike[str], paper: str) -> dict[tuple[str, str], float]:
+    """Mean prompt tokens per call by (model, method), as the cache layer counted them during the rehearsal
+    (repro.common.llm.budget; the ledger of scale paper_toy), or {} before a rehearsal ran here. The rehearsal
+    builds the paper's prompts from the paper's data with the paper's code, so their length carries over; the
+    toy model's replies do not (output tokens stay bounded by max_tokens)."""
+    from repro.common.llm.budget import ledger_path, ledger_rates
+
+    path = Path(workdir) / ledger_path("paper_toy")
+    if not path.is_file():
+        return {}
+    return {k: v["in_tokens"] / v["calls"] for k, v in ledger_rates(path, paper).items() if v["calls"]}
+
+
+def _ideagen_calls(p: Mapping[str, Any], steps: set[str], workdir: Path) -> list[_Calls]:
     out = []
     s = p["seeds"]
     llm = p["llms"].get(s["llm"], {})
@@ -341,16 +355,73 @@ def _ideagen_calls(p: Mapping[str, Any], steps: set[str]) -> list[_Calls]:
     return out
 
 
-def _distalign_calls(p: Mapping[str, Any], steps: set[str]) -> list[_Calls]:
+def _distalign_questions(p: Mapping[str, Any], workdir: Path) -> dict[tuple[str, str], int] | None:
+    """Prompts per (dataset, steering) of the live rerun, counted in the released files when they are here (the
+    step's own selection: steering none asks one group per question, the others every group), else None."""
+    from repro.common.registry import load_registry
+    from repro.distalign.data import DataError, load_truth, pinned_files
+
+    if not (workdir / "workflow/papers.yaml").is_file():
+        return None
+    registry = load_registry(workdir / "workflow/papers.yaml")
+    groups = [g for g in registry.papers["distalign"].downloads if registry.downloads[g].target == "distalign__fetch"]
+    if not groups:
+        return None
+    folder = registry.downloads[groups[0]].folder
+    files = {
+        spec["path"].removeprefix(folder + "/"): workdir / spec["path"]
+        for spec in pinned_files(p, folder).values()
+        if (workdir / spec["path"]).is_file()
+    }
+    out = {}
+    for ds in p["live"]["datasets"]:
+        try:
+            qs = load_truth(ds, files)
+        except (DataError, OSError):
+            return None
+        for steering in p["live"]["steering"]:
+            n = sum(1 for q in qs if q.group == qs[0].group) if steering == "none" else len(qs)
+            out[(ds, steering)] = n if p["live"].get("max_questions") is None else min(n, p["live"]["max_questions"])
+    return out
+
+
+# Output tokens per live call by method (repro.distalign.live.ask: V 200, Seq 100; Log-p reads one token).
+_DISTALIGN_MAX_TOKENS = {"verbalize": 200, "sequence": 100, "logprobs": 1}
+
+
+def _distalign_calls(p: Mapping[str, Any], steps: set[str], workdir: Path) -> list[_Calls]:
+    """The live rerun: one call per prompt, model, dataset, steering and method (no Log-p for Anthropic models).
+    Calls are counted in the released questions when they are here; prompt tokens are the rehearsal's per-call
+    mean (rehearsal_in_tokens) times the calls."""
     if "live" not in steps:
         return []
     live = p["live"]
-    combos = len(live["datasets"]) * len(live["steering"]) * len(live["methods"])
-    note = f"live: calls unknown ({combos} dataset x steering x method settings per model x the released questions)"
-    return [_Calls("live", m["model"], None, note=note) for m in live["models"] if m["backend"] == "openai"]
+    questions = _distalign_questions(p, workdir)
+    measured = rehearsal_in_tokens(workdir, "distalign")
+    if questions is None:
+        combos = len(live["datasets"]) * len(live["steering"]) * len(live["methods"])
+        note = f"live: calls unknown ({combos} dataset x steering x method settings per model x the released questions)"
+        return [_Calls("live", m["model"], None, note=note) for m in live["models"] if m["backend"] == "openai"]
+    out = []
+    per_setting = sum(questions.values())
+    for m in live["models"]:
+        if m["backend"] != "openai":
+            continue
+        for method in live["methods"]:
+            if method == "logprobs" and m["name"].startswith("anthropic"):
+                continue
+            kind = "top_logprobs" if method == "logprobs" else "chat"
+            mean_in = measured.get((m["model"], kind))
+            note = f"live: {per_setting} prompts per model and method (the released questions)" + (
+                "; prompt tokens as counted at the rehearsal" if measured else "; prompt tokens unknown (no rehearsal)"
+            )
+            calls = per_setting
+            tokens_in = None if mean_in is None else round(mean_in * calls)
+            out.append(_Calls("live", m["model"], calls, 1, _DISTALIGN_MAX_TOKENS[method], note, tokens_in))
+    return out
 
 
-def _entigraph_calls(p: Mapping[str, Any], steps: set[str]) -> list[_Calls]:
+def _entigraph_calls(p: Mapping[str, Any], steps: set[str], workdir: Path) -> list[_Calls]:
     if "synth" not in steps or p["synth"]["llm"]["backend"] != "openai":
         return []
     g = p["synth"]["generation"]
@@ -360,7 +431,7 @@ def _entigraph_calls(p: Mapping[str, Any], steps: set[str]) -> list[_Calls]:
 
 # Per paper: the LLM calls of its planned steps, read from its paper-scale params. A paper not listed makes no
 # paid call in the steps this workflow runs (graphunc and autobencher plan theirs: PLAN_ONLY_STEPS).
-LLM_CALLS: dict[str, Callable[[Mapping[str, Any], set[str]], list[_Calls]]] = {
+LLM_CALLS: dict[str, Callable[[Mapping[str, Any], set[str], Path], list[_Calls]]] = {
     "ideagen": _ideagen_calls,
     "distalign": _distalign_calls,
     "entigraph": _entigraph_calls,
@@ -409,17 +480,26 @@ TRAIN_FLOPS: dict[str, Callable[[Mapping[str, Any], set[str]], tuple[float, set[
 
 
 def estimate(
-    paper: str, params: Mapping[str, Any], steps: set[str], gpu_steps: set[str], settings: Mapping[str, Any]
+    paper: str,
+    params: Mapping[str, Any],
+    steps: set[str],
+    gpu_steps: set[str],
+    settings: Mapping[str, Any],
+    workdir: str | os.PathLike[str] = ".",
 ) -> Estimate:
     """The estimate of ``paper`` for its planned ``steps`` (``gpu_steps``: those that request GPUs), from its
-    paper-scale ``params`` and the ``preflight`` block ``settings`` (prices, GPU peak and MFU)."""
+    paper-scale ``params``, the ``preflight`` block ``settings`` (prices, GPU peak and MFU) and, where the checkout
+    ``workdir`` has them, the released data and the rehearsal's token counts."""
     est = Estimate(paper)
     prices = settings.get("prices", {})
-    for c in LLM_CALLS.get(paper, lambda _p, _s: [])(params, steps):
+    for c in LLM_CALLS.get(paper, lambda _p, _s, _w: [])(params, steps, Path(workdir)):
         if c.note not in est.notes:  # one note per step, not per model
             est.notes.append(c.note)
-        est.in_tokens = None  # no planned prompt's length is fixed by the params
-        est.usd_complete = False  # so the price is at best the output part
+        if c.in_tokens is None:  # the prompt lengths are not fixed by the params and no rehearsal counted them
+            est.in_tokens = None
+            est.usd_complete = False  # so the price is at best the output part
+        elif est.in_tokens is not None:
+            est.in_tokens += c.in_tokens
         if c.calls is None:
             est.calls_complete = est.out_complete = False
         else:
@@ -434,6 +514,8 @@ def estimate(
             est.notes.append(f"{c.model}: no list price in preflight.prices")
         elif out is not None and est.usd is not None:
             est.usd += out * float(prices[c.model]["output"]) / 1e6
+            if c.in_tokens is not None:
+                est.usd += c.in_tokens * float(prices[c.model]["input"]) / 1e6
     gpu = settings.get("gpu", {})
     flops, counted, notes = TRAIN_FLOPS.get(paper, lambda _p, _s: (0.0, set(), []))(params, steps)
     est.notes += notes
@@ -530,7 +612,7 @@ def run_preflight(
             if (paper, step) not in PLAN_ONLY_STEPS:
                 needs += find_needs(params, paper, step, decl.reads)
         gpu_steps = {j.step for j in jobs if j.paper == paper and j.step and (j.gpus is None or j.gpus > 0)}
-        estimates[paper] = estimate(paper, params, steps, gpu_steps, settings)
+        estimates[paper] = estimate(paper, params, steps, gpu_steps, settings, workdir)
         checks.append(Check(paper, "-", "pins", True, "sha256 of every download checked at parse (common.smk)"))
     checks += check_credentials(needs, environ)
     checks += check_endpoints(needs, probe, float(settings.get("probe_timeout_s", 5.0)))

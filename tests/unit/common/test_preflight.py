@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ ROOT = Path(__file__).resolve().parents[3]
 PAPERS = load_registry(ROOT / "workflow" / "papers.yaml").slugs
 KEYS = {"OPENAI_API_KEY": "sk-test", "ANTHROPIC_API_KEY": "sk-ant-test", "S2_API_KEY": "s2"}
 PLENTY = 10**15  # free bytes: 1 PB
+# The checkout the estimates read (released data, the rehearsal's token counts): an empty folder, so that no test
+# depends on what this machine has fetched or rehearsed (test_calls_and_tokens_from_the_data_and_the_rehearsal
+# gives them on purpose).
+EMPTY = Path(tempfile.mkdtemp(prefix="preflight-workdir-"))
 
 
 def answers(url: str, timeout: float) -> str | None:
@@ -42,7 +47,7 @@ def answers(url: str, timeout: float) -> str | None:
 
 def preflight(config: dict[str, Any], jobs: list[PlannedJob], **kwargs: Any) -> Report:
     declared = {p: declarations(ROOT, p) for p in {j.paper for j in jobs if j.paper}}
-    options = {"environ": KEYS, "probe": answers, "visible": 8, "free_bytes": PLENTY, **kwargs}
+    options = {"environ": KEYS, "probe": answers, "visible": 8, "free_bytes": PLENTY, "workdir": EMPTY, **kwargs}
     return run_preflight(config, jobs, declared, **options)
 
 
@@ -57,6 +62,32 @@ def failed(report: Report, what: str) -> list[Any]:
 def test_everything_present_passes(params_yaml: dict[str, Any]) -> None:
     report = preflight(params_yaml, [job("distalign", "live", 1), job("ideagen", "seeds")])
     assert report.failed == [], format_report(report)
+
+
+def test_calls_and_tokens_from_the_data_and_the_rehearsal(params_yaml: dict[str, Any], tmp_path, monkeypatch) -> None:
+    """distalign's live calls are counted in the released questions, and their prompt tokens are the rehearsal's
+    per-call mean as the cache layer's ledger counted it (repro.common.llm.budget), scaled to the calls."""
+    from repro.common import preflight as pf
+    from repro.common.llm.budget import BudgetGuard, Price, ledger_path
+
+    # Without the released data or a rehearsal here, the calls stay unknown.
+    bare = preflight(params_yaml, [job("distalign", "live", 1)]).estimates["distalign"]
+    assert not bare.calls_complete and bare.in_tokens is None
+    counts = {(d, s): 10 for d in ("opinionqa", "nytimes", "globalvalues") for s in ("none", "persona", "fewshot")}
+    monkeypatch.setattr(pf, "_distalign_questions", lambda p, w: counts)  # 90 prompts per model and method
+    prices = {m: Price(1.0, 1.0) for m in ("gpt-4", "gpt-3.5-turbo-0125")}
+    guard = BudgetGuard(tmp_path / ledger_path("paper_toy"), "distalign", 100.0, prices)
+    guard.settle(guard.reserve("gpt-4", "chat", 2, 1000, 10), 5)  # 500 prompt tokens per chat call
+    guard.settle(guard.reserve("gpt-4", "top_logprobs", 1, 300, 1), 1)
+    report = preflight(params_yaml, [job("distalign", "live", 1)], workdir=tmp_path)
+    est = report.estimates["distalign"]
+    assert est.calls == 90 * (2 * 3 + 2 * 2)  # V, Seq, Log-p for the 2 OpenAI models; V, Seq for the 2 Anthropic
+    assert est.calls_complete and est.out_complete
+    assert est.out_tokens == 90 * (4 * 200 + 4 * 100 + 2 * 1)
+    assert est.in_tokens is None  # only gpt-4 was rehearsed: the other models' prompts are not counted
+    measured = [c for c in pf._distalign_calls(pf.resolve(params_yaml, "distalign", "paper"), {"live"}, tmp_path)]
+    gpt4 = {c.max_tokens: c.in_tokens for c in measured if c.model == "gpt-4"}
+    assert gpt4 == {200: 90 * 500, 100: 90 * 500, 1: 90 * 300}
 
 
 def test_missing_credential_fails_naming_the_variable_and_the_step(params_yaml: dict[str, Any]) -> None:

@@ -52,6 +52,23 @@ CREATE TABLE IF NOT EXISTS spend (
 """
 
 
+def ledger_path(scale: str) -> str:
+    """The ledger of a run at ``scale`` (paper, or the rehearsal paper_toy), relative to the checkout."""
+    return f"resources/llm_cache/spend-{scale}.sqlite"
+
+
+def ledger_rates(path: str | os.PathLike[str], paper: str) -> dict[tuple[str, str], dict[str, int]]:
+    """(model, method) -> calls, in_tokens, out_tokens of the paper's settled calls in the ledger at ``path``
+    (the preflight scales the rehearsal's per-call tokens to the paper's calls)."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT model, method, SUM(calls), SUM(in_tokens), SUM(out_tokens) FROM spend "
+            "WHERE paper = ? AND settled = 1 GROUP BY model, method",
+            (paper,),
+        ).fetchall()
+    return {(m, meth): {"calls": int(c), "in_tokens": int(i), "out_tokens": int(o)} for m, meth, c, i, o in rows}
+
+
 class BudgetExceeded(LLMError):
     """The next paid call could take the paper past its budget; it was not sent."""
 
