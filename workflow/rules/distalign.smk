@@ -6,7 +6,8 @@
 #      the `tiny` backend) ; live (paper scale only: the live models) -> numbers
 #      (results/{scale}/distalign/numbers.json) ; fig_* rules.
 # Exact tier = released data (tiny = paper settings; seconds). The paper-scale config names the models,
-# backends and prompts of a live rerun (dry-run only here: no API keys, no GPU).
+# backends and prompts of a live rerun (no API keys or GPU here; the rehearsal, scale paper_toy, runs it against
+# strict local OpenAI-compatible servers hosting a toy chat model, one question per setting: issue 28).
 #
 # numbers.json keys (flat, dotted; model names as in the released files: gpt-3.5-turbo-0125, gpt-4,
 # anthropic_haiku, anthropic_opus, llama3-70b; method in verbalize, sequence, logprobs, logprobs_ts;

@@ -18,7 +18,8 @@
 # Scales: paper = Table 3 for the text study (the Pile by hub id, Llama-2 tokenizer, GPUs; needs network) and
 # a 125M-like recall study; tiny = recall T 128, 32 keys / 32 values, 8 and 16 pairs, d 64 x 2 layers, 1 seed (3 pre-registered),
 # 600 steps x 8 sequences, plus the text study with BPE-1024, one size, context 256 (the whole paper fits
-# 15 min on 2 free cores); smoke = seconds per job.
+# 15 min on 2 free cores); smoke = seconds per job; paper_toy = the paper's text study on stand-ins (issue 28: the
+# Llama-2 tokenizer and the Pile by id, read from local folders in their formats; Table 3's runs at CPU sizes).
 #
 # numbers.json keys (flat, dotted; losses in nats per token):
 #   recall.<arch>.<pairs>.{gap_to_bayes,accuracy,gap_slope,loss}[_std|.per_seed]  mean [std | one value per
