@@ -46,6 +46,9 @@ def test_the_rehearsal_runs_every_paper(tmp_path):
     topics = yaml.safe_load((ROOT / "params.yaml").read_text())["ideagen"]["base"]["retrieval"]["topics"]
     assert all(ideagen[f"retrieval.{t.lower()}.n_papers"] > 0 for t in topics)
     assert (repo / "results/paper_toy/ideagen/s2-cache.sqlite").is_file()
+    ideagen_toy = yaml.safe_load((ROOT / "params.yaml").read_text())["ideagen"]["paper_toy"]
+    assert ideagen["seeds.n_total"] == len(topics) * ideagen_toy["seeds"]["n_per_topic"]  # claude: a local server
+    assert ideagen["embed.n_seeds"] == ideagen["seeds.n_total"]
     live = json.loads((repo / "results/paper_toy/distalign/numbers.json").read_text())
     models = [
         m["name"] for m in yaml.safe_load((ROOT / "params.yaml").read_text())["distalign"]["base"]["live"]["models"]
@@ -55,9 +58,10 @@ def test_the_rehearsal_runs_every_paper(tmp_path):
     # The cache layer metered the priced API models' calls against distalign's budget (repro.common.llm.budget).
     from repro.common.llm.budget import BudgetGuard
 
-    totals = BudgetGuard(repo / "resources/llm_cache/spend-paper_toy.sqlite", "distalign", 0.0, {}).totals()
-    assert totals["calls"] > 0 and totals["in_tokens"] > 0 and totals["out_tokens"] > 0, totals
-    for port in range(18431, 18437):  # the workflow stopped its stand-in servers
+    for paper in ("distalign", "ideagen"):
+        totals = BudgetGuard(repo / "resources/llm_cache/spend-paper_toy.sqlite", paper, 0.0, {}).totals()
+        assert totals["calls"] > 0 and totals["in_tokens"] > 0 and totals["out_tokens"] > 0, (paper, totals)
+    for port in range(18431, 18438):  # the workflow stopped its stand-in servers
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", port))

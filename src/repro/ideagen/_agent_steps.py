@@ -102,12 +102,6 @@ def _llm_block(llms: Mapping[str, Mapping[str, object]], name: str, where: str) 
 
 @step(
     reads=("seeds", "llms"),
-    not_run={
-        "paper_toy": (
-            "a stand-in chat endpoint for claude-3-5-sonnet whose replies parse as ideas: the rehearsal's toy model "
-            "(random weights) writes none, and generate_seeds stops after 20 empty calls (issue 34)"
-        )
-    },
 )
 def seeds_step(inputs: Mapping[str, Path], config: SeedsStepConfig) -> StepResult:
     """Sec. 3.2: overgenerate seed ideas per topic through the LLM backend (cached)."""
@@ -152,16 +146,18 @@ def seeds_step(inputs: Mapping[str, Path], config: SeedsStepConfig) -> StepResul
     return StepResult(numbers=numbers, tables={"seeds": pd.DataFrame(rows)})
 
 
-@step(not_run={"paper_toy": "needs the seed ideas (a chat stand-in that writes parsable ideas, issue 34)"})
+@step()
 def embed_step(inputs: Mapping[str, Path], config: EmbedConfig) -> StepResult:
     """MiniLM embeddings of the seed ideas and of the study's idea titles (cached as .npy files)."""
+    from repro.common.devices import resolve_device
     from repro.ideagen.embed import EXAMPLE_PREFIX, MODEL_ID, PACKAGE, embed_texts, encode_vectors, sanity_vector
 
     seeds = pd.read_csv(inputs["seeds"], keep_default_na=False)
     titles = load_titles(inputs["titles"])
-    seed_emb = embed_texts(seeds["text"].tolist(), config.batch_size, config.device, progress=True)
-    study_emb = embed_texts(titles["title"].tolist(), config.batch_size, config.device)
-    ref = sanity_vector(config.device)
+    device = str(resolve_device(config.device))  # auto: the job's GPU where it has one
+    seed_emb = embed_texts(seeds["text"].tolist(), config.batch_size, device, progress=True)
+    study_emb = embed_texts(titles["title"].tolist(), config.batch_size, device)
+    ref = sanity_vector(device)
     numbers = {
         "embed.model": f"{MODEL_ID} (PyPI {PACKAGE}==0.1.0)",
         "embed.n_seeds": len(seed_emb),

@@ -21,7 +21,7 @@ from repro.common.declarations import step
 from repro.ideagen._agent_steps import JUDGE_LABEL, _llm_block
 
 
-@step(not_run={"paper_toy": "needs the seed ideas (a chat stand-in that writes parsable ideas, issue 34)"})
+@step()
 def dedup_step(inputs: Mapping[str, Path], config: DedupConfig) -> StepResult:
     """Sec. 3.2 / Sec. 7: greedy dedup at the cosine threshold; non-duplicates vs generated."""
     from repro.ideagen.dedup import greedy_dedup, new_rate, nondup_curve
@@ -59,7 +59,12 @@ def dedup_step(inputs: Mapping[str, Path], config: DedupConfig) -> StepResult:
 
 @step(
     reads=("tournament", "llms"),
-    not_run={"paper_toy": "needs the deduplicated ideas and a stand-in chat endpoint for the judge (issue 34)"},
+    not_run={
+        "paper_toy": (
+            "a stand-in judge: LLMJudge needs a reply that holds 1 or 2 and raises otherwise (as it should at paper "
+            "scale); the rehearsal's toy chat model (random weights) answers noise such as ':~ But' (issue 34)"
+        )
+    },
 )
 def tournament_step(inputs: Mapping[str, Path], config: TournamentStepConfig) -> StepResult:
     """Sec. 3.3: Swiss tournament over the study's titled ideas; Spearman with the human overall score.

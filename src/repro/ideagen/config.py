@@ -92,7 +92,7 @@ class SeedsStepConfig:
 @dataclass(frozen=True)
 class EmbedConfig:
     batch_size: int = 64  # encode batch size
-    device: str = "cpu"  # cpu or cuda
+    device: str = "cpu"  # cpu, cuda or auto (cuda when a GPU is visible)
 
 
 # --- dedup (diversity curve) and tournament ------------------------------------------------------
