@@ -20,6 +20,7 @@ import argparse
 import importlib
 import json
 import os
+import selectors
 import socket
 import subprocess
 import sys
@@ -223,10 +224,12 @@ def start(specs: Sequence[ServerSpec], *, log_path: str | os.PathLike[str], time
     line = ""
     deadline = time.monotonic() + timeout
     assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline().strip()
-        if line == "ready" or process.poll() is not None or line:
-            break
+    with selectors.DefaultSelector() as waiting:  # wait for its first line at most until the deadline
+        waiting.register(process.stdout, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0 and waiting.select(timeout=left):
+            line = process.stdout.readline().strip()
+            if line or process.poll() is not None:
+                break
     if line != "ready":
         process.kill()
         process.wait()
