@@ -27,8 +27,6 @@ from repro.common.io import DataError, fingerprint, read_json, write_json, write
 from repro.common.hooks import cancel_pending_timers
 from repro.common.locks import live_owners, record_owner, release_stale_locks
 from repro.common.registry import RegistryError, load_registry
-from repro.common.llm.budget import BUDGET_ENV, ledger_path
-from repro.common.standins.build import STANDIN_KEY_ENV
 from repro.common.standins.serve import StandinError, referenced_standins, server_specs, unconfigured_standins
 
 # The registered papers: workflow/papers.yaml is the only list of them.
@@ -106,6 +104,8 @@ except StandinError as _err:
     raise WorkflowError(str(_err)) from None
 _STANDIN_SUPERVISOR = []
 if SCALE == REHEARSAL_SCALE:  # the key the rehearsal's LLM servers ask for; jobs and servers inherit it
+    from repro.common.standins.build import STANDIN_KEY_ENV
+
     os.environ.setdefault(STANDIN_KEY_ENV, "rehearsal-key")
 
 
@@ -420,6 +420,8 @@ def _write_at_parse(path, content, folder):
 # of a priced model that misses the cache is reserved in a ledger first and refused past preflight.budget_usd.<slug>.
 # Jobs inherit the variable; the budgets and prices are not step params (editing them makes no result stale).
 if SCALE in ("paper", REHEARSAL_SCALE) and config.get("preflight"):
+    from repro.common.llm.budget import BUDGET_ENV, ledger_path  # only here: a tiny-scale parse needs no LLM package
+
     _budget_file = f".snakemake/repro-parse-cache/llm-budget-{SCALE}.json"
     _write_at_parse(
         _budget_file,

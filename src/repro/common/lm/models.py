@@ -281,8 +281,9 @@ def _seeded(seed: int | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    # from_config logs harmless notes (e.g. about generation defaults); keep logs clean.
+def quiet_transformers() -> Iterator[None]:
+    """Keep transformers' harmless notes (generation defaults, missing pad ids) out of the logs while building or
+    saving a model (also used by repro.common.standins.hf)."""
     logger = logging.getLogger("transformers")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -302,7 +303,7 @@ def build_model(cfg: ModelConfig, *, seed: int | None = 0) -> nn.Module:
         if cfg.arch in ("gpt2", "llama"):
             from transformers import AutoModelForCausalLM
 
-            with _quiet_transformers():
+            with quiet_transformers():
                 # sdpa is exact attention (no approximation) and faster than eager on CPU.
                 model = AutoModelForCausalLM.from_config(hf_config(cfg), attn_implementation="sdpa")
             return wrap_hf(model)

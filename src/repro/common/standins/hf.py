@@ -25,11 +25,9 @@ imports this module at parse time, which must stay fast.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,18 +143,6 @@ def get_family(name: str) -> Family:
         raise ValueError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}") from None
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    # from_config / save_pretrained log harmless notes (generation defaults, missing pad ids); keep logs clean.
-    logger = logging.getLogger("transformers")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 # ---------------------------------------------------------------------------------------
 # Tokenizers
 
@@ -254,7 +240,9 @@ def build_tokenizer(
     template = chat_template if chat_template is not None else fam.chat_template
     if template is not None:
         kwargs["chat_template"] = template
-    with _quiet_transformers():
+    from repro.common.lm.models import quiet_transformers  # torch: imported on use
+
+    with quiet_transformers():
         tokenizer = tokenizer_cls(vocab=vocab, merges=merges, **kwargs)
     with atomic_dir(out_dir) as tmp:
         tokenizer.save_pretrained(tmp)
@@ -346,7 +334,9 @@ def build_checkpoint(
         raise FileNotFoundError(f"no tokenizer.json in {tokenizer_dir}: build it with build_tokenizer first")
     if hidden_size % num_heads:
         raise ValueError(f"hidden_size={hidden_size} is not divisible by num_heads={num_heads}")
-    with _quiet_transformers():
+    from repro.common.lm.models import quiet_transformers  # torch: imported on use
+
+    with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
         config = _model_config(
             fam,
@@ -362,7 +352,9 @@ def build_checkpoint(
             model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     if type(model).__name__ != fam.architecture:
         raise AssertionError(f"{family!r} built a {type(model).__name__}, expected {fam.architecture}")
-    with atomic_dir(out_dir) as tmp, _quiet_transformers():
+    from repro.common.lm.models import quiet_transformers  # torch: imported on use
+
+    with atomic_dir(out_dir) as tmp, quiet_transformers():
         model.save_pretrained(tmp, safe_serialization=True)
         _copy_tokenizer_files(tokenizer_dir, tmp)
     return {
