@@ -37,6 +37,12 @@ def test_the_rehearsal_runs_every_paper(tmp_path):
                 assert f"- `{name}`: {why}" in card
             elif decl.runs_at("paper_toy") and decl.merged and f"{slug}__{name}" in plan:
                 assert any(k.startswith(f"{name}.") for k in numbers), f"{slug}: step {name} ran but left no numbers"
+        for key, why in numbers.items():  # declared, or derived through the DAG (common.smk not_run_steps)
+            if key.startswith("not_run.") and key.count(".") == 1:
+                name = key.removeprefix("not_run.")
+                assert f"{slug}__{name}" not in plan and f"- `{name}`: {why}" in card, (slug, name)
+    recall = json.loads((repo / "results/paper_toy/ttt/numbers.json").read_text())["not_run.recall"]
+    assert recall.startswith("needs ttt__recall_run, which does not run here: "), recall  # derived, not declared
     # The stand-ins were built and read through the paper-scale code paths.
     ttt = json.loads((repo / "results/paper_toy/ttt/numbers.json").read_text())
     assert ttt["tokenizer.kind"] == "hf" and ttt["data.train_documents"] > 0 and ttt["data.heldout_documents"] > 0

@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from workflow_helpers import ROOT, planned_rules, snakemake
+from workflow_helpers import BIN, ROOT, planned_rules, run, snakemake
 
 from repro.common.floatenv import differences
 from repro.common.registry import load_registry
@@ -59,6 +59,47 @@ def test_dry_run_paper_scale(repo_copy):
         not_run += [f"{slug}__{name}" for name, decl in declared.items() if decl.not_run_at("paper")]
     assert not_run, "no step is declared not run at paper scale: update this test's premise"
     assert not [r for r in not_run if r in rules], f"steps declared not run at paper scale are planned: {rules}"
+
+
+def test_paper_scale_here_leaves_out_what_cannot_run(repo_copy):
+    """REPRO_PREFLIGHT=not_run (issue 28) on a machine with no GPU, no API keys and no hub: the steps that fail a
+    check of their own leave the DAG with every step that reads their outputs, each becomes a not_run.<step> entry
+    of its paper saying why (the scorecard's NOT RUN rows), and every paper's merge is still planned. A mode the
+    workflow does not know is refused, naming the variable."""
+    from repro.common.preflight import plan_from_rules
+
+    here = {
+        "REPRO_PREFLIGHT": "not_run",
+        "CUDA_VISIBLE_DEVICES": "",  # no GPU
+        "HF_ENDPOINT": "http://127.0.0.1:9",  # a hub that does not answer (the discard port)
+        "HF_HUB_OFFLINE": "",
+        "OPENAI_API_KEY": "",
+        "ANTHROPIC_API_KEY": "",
+    }
+    cmd = [str(BIN / "snakemake"), "-n", "--workflow-profile", "profiles/paper"]
+    proc = run(cmd, repo_copy, env=here)
+    rules = planned_rules(proc.stdout)
+    slugs = load_registry(ROOT / "workflow/papers.yaml").slugs
+    gpu_rules = {rule for slug in slugs for rule, n in plan_from_rules(ROOT, slug).items() if n is None or n > 0}
+    assert gpu_rules and not gpu_rules & set(rules), sorted(gpu_rules & set(rules))
+    for slug in slugs:
+        assert rules.get(f"{slug}__numbers") == 1, slug
+    not_run = {
+        slug: json.loads(path.read_text())
+        for slug in slugs
+        if (path := repo_copy / f"results/paper/{slug}/params/not_run.json").is_file()
+    }
+    ttt = not_run["ttt"]
+    assert "gpus: ttt__train requests 1 GPU(s); 0 visible here" in ttt["not_run.train"]
+    assert "network: monology/pile-uncopyrighted" in ttt["not_run.data"]
+    assert ttt["not_run.text"].startswith("needs ttt__")  # derived through the DAG: it reads what they write
+    assert "OPENAI_API_KEY is not set" in not_run["distalign"]["not_run.live"]
+    planned_steps = {rule.split("__", 1)[1] for rule in rules if rule.startswith("ttt__")}
+    assert not planned_steps & {key.removeprefix("not_run.") for key in ttt}
+    assert "REPRO_PREFLIGHT=not_run:" in proc.stderr and "ttt__train" in proc.stderr
+
+    bad = run(cmd, repo_copy, env={**here, "REPRO_PREFLIGHT": "skip"}, check=False)
+    assert bad.returncode != 0 and "REPRO_PREFLIGHT='skip'" in bad.stdout + bad.stderr
 
 
 def _edit_params(repo: Path, old: str, new: str) -> None:

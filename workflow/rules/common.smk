@@ -67,6 +67,43 @@ if (
         workflow.register_resource("gpu", _gpus_here)
         print(f"repro: {_gpus_here} GPU(s) here: GPU jobs share them (override: --resources gpu=N)", file=sys.stderr)
 
+# What cannot run here (issue 28; REPRO_PREFLIGHT=not_run): instead of stopping a paper-scale run at its first failed
+# preflight check, leave each step that fails one of its own checks (a key, an endpoint, the network, GPUs, the
+# paper's budget) out of the DAG, with every step that reads its outputs, and list them as NOT RUN rows
+# (not_run_steps). Found here, at parse time, by repro.common.preflight.unrunnable; the main process writes the
+# answer where the jobs a cluster executor re-parses read it, so every parse builds the same DAG.
+PREFLIGHT_NOT_RUN_FILE = Path(".snakemake/repro-preflight-not-run.json")
+
+
+def preflight_not_run():
+    """paper -> step -> why it cannot run here, when REPRO_PREFLIGHT=not_run at paper scale; else {}."""
+    from repro.common.preflight import MODE_ENV, NOT_RUN_MODE
+
+    mode = os.environ.get(MODE_ENV, "stop")
+    if mode not in ("stop", NOT_RUN_MODE):
+        raise WorkflowError(f"{MODE_ENV}={mode!r}: expected 'stop' (the default) or {NOT_RUN_MODE!r}")
+    if SCALE != "paper" or mode != NOT_RUN_MODE:
+        return {}
+    if not workflow.is_main_process:
+        return read_json(PREFLIGHT_NOT_RUN_FILE) if PREFLIGHT_NOT_RUN_FILE.is_file() else {}
+    from repro.common.preflight import declarations, plan_from_declarations, unrunnable
+
+    root = Path(workflow.basedir)
+    declared = {slug: declarations(root, slug) for slug in PAPERS}
+    cluster = workflow.global_resources["_nodes"].value is not None  # --jobs: a cluster gives each job its GPUs
+    found = unrunnable(config, plan_from_declarations(root, PAPERS, "paper"), declared, cluster=cluster)
+    write_json(PREFLIGHT_NOT_RUN_FILE, found)
+    steps = [f"{slug}__{step}" for slug, why in found.items() for step in why]
+    print(
+        f"repro: {MODE_ENV}={NOT_RUN_MODE}: {len(steps)} step(s) cannot run here and are left out, with what reads "
+        f"them, as NOT RUN rows: {', '.join(steps) or 'none'}",
+        file=sys.stderr,
+    )
+    return found
+
+
+PREFLIGHT_NOT_RUN = preflight_not_run()
+
 # Resume after a killed run (repro.common.locks): the locks a SIGKILLed run left behind are released
 # when their recorded owner is gone; a live run holding this checkout is named. Only the main process
 # does this (cluster jobs re-parse the Snakefile with locking disabled).
@@ -319,10 +356,11 @@ def numbers_parts(slug, skip=()):
     unknown = sorted(set(skip) - set(declared))
     if unknown:
         raise WorkflowError(f"numbers_parts({slug!r}): skip names undeclared steps {unknown}")
+    not_run = not_run_steps(slug)
     parts = [
         getattr(rules, f"{slug}__{name}").output.numbers
         for name, decl in declared.items()
-        if decl.merged and decl.runs_at(SCALE) and name not in skip
+        if decl.merged and decl.runs_at(SCALE) and name not in skip and name not in not_run
     ]
     return parts + not_run_part(slug)
 
@@ -332,9 +370,73 @@ def not_run_part(slug):
     file of not_run.<step> = what is missing, so the scorecard shows what needs those steps as NOT RUN instead of
     a job that raises; [] when every step runs. numbers_parts includes it; a merge rule listing its parts by
     hand adds it."""
-    declared = STEPS.get(slug) or declared_steps(slug)
-    not_run = {f"not_run.{name}": decl.not_run_at(SCALE) for name, decl in declared.items() if decl.not_run_at(SCALE)}
+    not_run = {f"not_run.{name}": why for name, why in not_run_steps(slug).items()}
     return [params_file(slug, "not_run", not_run)] if not_run else []
+
+
+_NOT_RUN = {}  # slug -> {step: why}, complete (derived through the DAG) once all step rules of the paper exist
+_EARLY_ANSWERS = {}  # (slug, step) -> whether runs_here said it runs, asked before the paper's set was complete
+
+
+def not_run_steps(slug):
+    """step -> why it does not run at the configured scale, for every step of `slug` that belongs to this scale:
+    declared `not_run` there, found by the preflight (REPRO_PREFLIGHT=not_run: PREFLIGHT_NOT_RUN), or derived
+    through the DAG: an input of its rule is an output of a step that does not run (named in the reason), so that
+    no planned job waits on a file nothing will write. Derived once every step rule of the paper is defined (the
+    paper's merge: numbers_parts); asked earlier (runs_here at the top of a rules file), it gives the declared and
+    preflight reasons only, and that answer is checked against the complete one."""
+    if slug in _NOT_RUN:
+        return _NOT_RUN[slug]
+    declared = STEPS.get(slug) or declared_steps(slug)
+    why = {name: decl.not_run_at(SCALE) for name, decl in declared.items() if decl.not_run_at(SCALE)}
+    for name, reason in PREFLIGHT_NOT_RUN.get(slug, {}).items():
+        if name in declared and declared[name].runs_at(SCALE):
+            why.setdefault(name, reason)
+    defined = {rule_.name for rule_ in workflow.rules}
+    if any(f"{slug}__{name}" not in defined for name in declared):
+        return why  # the paper's rules are not all defined yet
+    why = _derive_not_run(slug, declared, why)
+    for (s, step), ran in _EARLY_ANSWERS.items():
+        if s == slug and ran != (declared[step].runs_at(SCALE) and step not in why):
+            raise WorkflowError(
+                f"runs_here({slug!r}, {step!r}) was asked before {slug}'s step rules were all defined and answered "
+                f"{ran}; {slug}__{step} {'does not run' if ran else 'runs'} once the DAG is known ({why.get(step)}): "
+                f"ask it after the step rules it depends on"
+            )
+    _NOT_RUN[slug] = why
+    return why
+
+
+def _output_patterns(slug, steps):
+    """(regex, step) for each output of the rules <slug>__<step>: a path the output names, or a file in it."""
+    patterns = []
+    for step in steps:
+        rule_ = getattr(rules, f"{slug}__{step}", None)
+        for out in rule_.output if rule_ is not None else ():
+            regex = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(str(out)))
+            patterns.append((re.compile(f"{regex}(/.*)?"), step))
+    return patterns
+
+
+def _derive_not_run(slug, declared, why):
+    """`why` plus every step of this scale whose rule reads a file a step of `why` writes, transitively; a derived
+    reason names the step it reads from and the step where the chain starts, with that step's reason."""
+    why, cause = dict(why), {name: name for name in why}
+    while True:
+        patterns = _output_patterns(slug, why)
+        added = False
+        for name, decl in declared.items():
+            if name in why or not decl.runs_at(SCALE):
+                continue
+            inputs = [str(f) for f in getattr(rules, f"{slug}__{name}").input if isinstance(f, str)]
+            ups = sorted({up for path in inputs for regex, up in patterns if regex.fullmatch(path)})
+            if ups:
+                root = cause[name] = cause[ups[0]]
+                via = "" if root == ups[0] else f", which needs {slug}__{root}"
+                why[name] = f"needs {slug}__{ups[0]}{via}, which does not run here: {why[root]}"
+                added = True
+        if not added:
+            return why
 
 
 def figure_files_here(slug, names):
@@ -344,12 +446,8 @@ def figure_files_here(slug, names):
     (at the end of its rules file): the producing step of each input is found by matching the input against the
     outputs of the paper's step rules."""
     declared = STEPS.get(slug) or declared_steps(slug)
-    patterns = []
-    for step in declared:
-        rule_ = getattr(rules, f"{slug}__{step}", None)
-        for out in rule_.output if rule_ is not None else ():
-            regex = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(str(out)))
-            patterns.append((re.compile(f"{regex}(/.*)?"), step))  # the output, or a file in it (a directory)
+    patterns = _output_patterns(slug, declared)
+    not_run = not_run_steps(slug)
     keep = []
     for name in names:
         spec = FIGURE_RULES.get(slug, {}).get(name)
@@ -357,7 +455,7 @@ def figure_files_here(slug, names):
             raise WorkflowError(f"figure_files_here({slug!r}): figure {name!r} is not registered with figure_rule")
         paths = [str(x) for v in spec["inputs"].values() for x in (v if isinstance(v, (list, tuple)) else [v])]
         steps = {step for path in paths for regex, step in patterns if regex.fullmatch(path)}
-        if all(declared[step].runs_at(SCALE) for step in steps):
+        if all(declared[step].runs_at(SCALE) and step not in not_run for step in steps):
             keep.append(f"results/{SCALE}/{slug}/figures/{name}.png")
     return keep
 
@@ -365,7 +463,10 @@ def figure_files_here(slug, names):
 def runs_here(slug, step):
     """Whether step `step` of `slug` runs at the configured scale (its declared `scales`): the one test a rule
     file uses to include a step's outputs in a target at some scales only."""
-    return step_declaration(slug, step).runs_at(SCALE)
+    runs = step_declaration(slug, step).runs_at(SCALE) and step not in not_run_steps(slug)
+    if slug not in _NOT_RUN:  # asked before the paper's DAG is known: checked once it is (not_run_steps)
+        _EARLY_ANSWERS[(slug, step)] = runs
+    return runs
 
 
 def gpus(n=1):

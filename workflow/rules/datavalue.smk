@@ -60,9 +60,6 @@ DV_NOISY = [d for d in _dv_datasets_for(DV, "noisy") if d not in _DV_NO_LOADER]
 DV_ADDITION = [d for d in _dv_datasets_for(DV, "addition") if d not in _DV_NO_LOADER]
 DV_REMOVAL = [d for d in _dv_datasets_for(DV, "removal") if d not in _DV_NO_LOADER]
 DV_MATCHING = [d for d in DV["matching"]["datasets"] if d not in _DV_NO_LOADER]
-DV_NOT_RUN_JOBS = {  # only for steps that run here (a step declared not run says so for all its jobs)
-    key: why for key, why in _dv_not_run_jobs(DV).items() if runs_here("datavalue", key.split(".")[1])
-}
 DV_AM_MODEL = DV["amortized"]["model"]
 
 # Bad input is a named error at parse time: unknown dataset/model keys, a size grid larger than the
@@ -256,6 +253,12 @@ rule datavalue__speed:
     threads: 1
     script:
         "../scripts/common/step.py"
+
+
+# Asked here, below the step rules: whether a step runs is known once the rules it reads from are defined.
+DV_NOT_RUN_JOBS = {  # only for steps that run here (a step that does not run says so for all its jobs)
+    key: why for key, why in _dv_not_run_jobs(DV).items() if runs_here("datavalue", key.split(".")[1])
+}
 
 
 rule datavalue__numbers:

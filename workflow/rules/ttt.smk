@@ -273,6 +273,7 @@ rule ttt__recall_run:
     threads: 1
     resources:
         runtime=runtime(2880, 10),
+        gpu=gpus(),
     script:
         "../scripts/common/step.py"
 

@@ -15,7 +15,15 @@ Checks (:class:`Check`, one row each):
   which gives each job its own GPUs);
 - ``disk``: free space in the working directory >= ``preflight.min_free_disk_gb``;
 - ``pins``: every download's sha256 is checked when the workflow parses (common.smk ``downloads``); reported;
-- ``budget``: the estimated API spend of a paper stays within ``preflight.budget_usd.<slug>``.
+- ``budget``: the estimated API spend of a paper stays within ``preflight.budget_usd.<slug>``;
+- ``network``: each hub id (``owner/name``) and URL a planned step's params name outside a backend block can be
+  fetched: the hub (``$HF_ENDPOINT``, else huggingface.co) answers, unless ``HF_HUB_OFFLINE=1`` says its cache holds
+  them; a URL is already under ``resources/``, in ``$REPRO_MIRROR``, or its host answers.
+
+A run can also leave out what cannot run here instead of stopping (``REPRO_PREFLIGHT=not_run``, issue 28): the
+workflow asks :func:`unrunnable` at parse time which planned steps fail a check, leaves them and every step that
+reads their outputs out of the DAG, and the scorecard lists each as NOT RUN with the failed check. The run-wide
+checks (disk, and the remaining jobs' own checks at ``onstart``) still stop it.
 
 Estimates (:class:`Estimate`) come from the paper-scale params alone: LLM calls and tokens where the params fix
 them (otherwise "unknown", never a guess), dollars at the list prices in ``preflight.prices``, and GPU-hours =
@@ -47,8 +55,11 @@ from typing import Any
 
 from repro.common.config import resolve, select_keys
 from repro.common.declarations import StepDeclaration, read_declarations
+from repro.common.fetch import MIRROR_ENV, FetchError, local_path, mirror_key
 
 __all__ = [
+    "MODE_ENV",
+    "NOT_RUN_MODE",
     "SKIP_ENV",
     "Check",
     "Estimate",
@@ -61,8 +72,10 @@ __all__ = [
     "check_disk",
     "check_endpoints",
     "check_gpus",
+    "check_network",
     "declarations",
     "estimate",
+    "find_downloads",
     "find_needs",
     "format_report",
     "gate",
@@ -72,9 +85,16 @@ __all__ = [
     "plan_from_rules",
     "probe_url",
     "run_preflight",
+    "unrunnable",
 ]
 
 SKIP_ENV = "REPRO_SKIP_PREFLIGHT"  # "1": the workflow's onstart hook skips the preflight
+# "not_run": steps that fail a check are left out of the run as NOT RUN rows (unrunnable) instead of stopping it.
+MODE_ENV, NOT_RUN_MODE = "REPRO_PREFLIGHT", "not_run"
+# The hub's address: huggingface_hub's own variables (HF_ENDPOINT moves it; HF_HUB_OFFLINE=1 reads its cache only).
+HUB_ENDPOINT_ENV, HUB_OFFLINE_ENV, DEFAULT_HUB = "HF_ENDPOINT", "HF_HUB_OFFLINE", "https://huggingface.co"
+# A hub id as the params write one: owner/name, one slash (a local path such as results/... has more, or is found).
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 # Where a backend block without a base_url sends its requests: repro.common.llm.openai.OpenAILLM's default and
 # repro.ideagen.retrieval.S2_BASE (tests/unit/common/test_preflight.py keeps these in step with the code).
@@ -236,19 +256,114 @@ def probe_url(url: str, timeout: float) -> str | None:
 Prober = Callable[[str, float], "str | None"]
 
 
+def _once(probe: Prober) -> Prober:
+    """``probe`` asking each address once (a run's steps share endpoints; each paper gets its own check row)."""
+    answers: dict[str, str | None] = {}
+
+    def ask(url: str, timeout: float) -> str | None:
+        if url not in answers:
+            answers[url] = probe(url, timeout)
+        return answers[url]
+
+    return ask
+
+
 def check_endpoints(needs: Sequence[Need], probe: Prober = probe_url, timeout: float = 5.0) -> list[Check]:
-    """One check per distinct ``base_url``, probed once; the check is filed under the first step that needs it
-    and its detail names every step that does."""
-    users: dict[str, list[Need]] = {}
+    """One check per paper and distinct ``base_url`` (each probed once), filed under the paper's first step that
+    needs it; its detail names every step of the paper that does."""
+    users: dict[tuple[str, str], list[Need]] = {}
     for n in needs:
         if n.base_url:
-            users.setdefault(n.base_url.rstrip("/"), []).append(n)
+            users.setdefault((n.paper, n.base_url.rstrip("/")), []).append(n)
+    ask = _once(probe)
     checks = []
-    for url, ns in users.items():
-        error = probe(url, timeout)
+    for (paper, url), ns in users.items():
+        error = ask(url, timeout)
         steps = ", ".join(sorted({_rule(n) for n in ns}))
         detail = f"{url} answers (needed by {steps})" if error is None else f"{url} did not answer: {error} ({steps})"
-        checks.append(Check(ns[0].paper, _rule(ns[0]), "endpoint", error is None, detail))
+        checks.append(Check(paper, _rule(ns[0]), "endpoint", error is None, detail))
+    return checks
+
+
+@dataclass(frozen=True)
+class Download:
+    """A network resource a step's params name outside a backend block: a hub id or a URL (``value`` at params key
+    ``key``), and the address whose answer decides whether it can be fetched (``probe``)."""
+
+    paper: str
+    step: str
+    key: str
+    value: str
+    probe: str
+
+
+def _strings(node: Any, key: str) -> Iterable[tuple[str, str]]:
+    """Every string under ``node`` with its dotted key, skipping API backend blocks (an API's model id is no hub id;
+    its base_url is an endpoint) but not in-process ``hf`` ones, whose model is a hub id."""
+    if isinstance(node, Mapping):
+        if "api_key_env" not in node or node.get("backend") == "hf":
+            for k, v in node.items():
+                yield from _strings(v, f"{key}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _strings(v, f"{key}.{i}")
+    elif isinstance(node, str):
+        yield key, node
+
+
+def find_downloads(
+    params: Mapping[str, Any],
+    paper: str,
+    step: str,
+    reads: Sequence[str],
+    *,
+    workdir: str | os.PathLike[str] = ".",
+    environ: Mapping[str, str] | None = None,
+) -> list[Download]:
+    """What step ``step`` of ``paper`` fetches over the network: each hub id (``owner/name``, not a local path)
+    and each http(s) URL (not a ``{}`` template, which the paper's pinned fetch rule fills in) under the params keys
+    it ``reads``, unless it is here already: a URL under ``<workdir>/resources`` or ``$REPRO_MIRROR``; hub ids when
+    ``HF_HUB_OFFLINE=1`` (huggingface_hub then reads its cache only). Strict like :func:`find_needs`: a hub id the
+    step might not use at this setting still counts."""
+    environ = os.environ if environ is None else environ
+    workdir = Path(workdir)
+    hub = (environ.get(HUB_ENDPOINT_ENV) or DEFAULT_HUB).rstrip("/")
+    offline = environ.get(HUB_OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes")
+    mirror = environ.get(MIRROR_ENV)
+    out = []
+    for key, value in select_keys(params, list(reads), paper).items():
+        for where, text in _strings(value, key):
+            if text.startswith(("http://", "https://")):
+                if "{" in text:
+                    continue
+                try:
+                    here = (workdir / local_path(text)).exists() or bool(
+                        mirror and (Path(mirror) / mirror_key(text)).exists()
+                    )
+                except FetchError:  # a bare host: nothing to look up locally
+                    here = False
+                if not here:
+                    scheme, _, rest = text.partition("://")
+                    out.append(Download(paper, step, where, text, f"{scheme}://{rest.split('/', 1)[0]}"))
+            elif _HUB_ID.match(text) and not offline and not (workdir / text).exists():
+                out.append(Download(paper, step, where, text, hub))
+    return out
+
+
+def check_network(downloads: Sequence[Download], probe: Prober = probe_url, timeout: float = 5.0) -> list[Check]:
+    """One check per paper and distinct address (each probed once), filed under the paper's first step that
+    needs it; the detail names what the paper's steps fetch from it."""
+    users: dict[tuple[str, str], list[Download]] = {}
+    for d in downloads:
+        users.setdefault((d.paper, d.probe), []).append(d)
+    ask = _once(probe)
+    checks = []
+    for (paper, url), ds in users.items():
+        error = ask(url, timeout)
+        what = sorted({f"{d.value} ({d.paper}__{d.step})" for d in ds})
+        listed = ", ".join(what[:4]) + (f" and {len(what) - 4} more" if len(what) > 4 else "")
+        detail = f"{url} answers" if error is None else f"{url} did not answer: {error}; needed for {listed}"
+        checks.append(Check(paper, f"{paper}__{ds[0].step}", "network", error is None, detail))
     return checks
 
 
@@ -602,6 +717,7 @@ def run_preflight(
     settings = config.get("preflight", {})
     papers = sorted({j.paper for j in jobs if j.paper})
     needs: list[Need] = []
+    downloads: list[Download] = []
     checks: list[Check] = []
     estimates = {}
     for paper in papers:
@@ -611,16 +727,82 @@ def run_preflight(
             decl = declared[paper][step]
             if (paper, step) not in PLAN_ONLY_STEPS:
                 needs += find_needs(params, paper, step, decl.reads)
+                downloads += find_downloads(params, paper, step, decl.reads, workdir=workdir, environ=environ)
         gpu_steps = {j.step for j in jobs if j.paper == paper and j.step and (j.gpus is None or j.gpus > 0)}
         estimates[paper] = estimate(paper, params, steps, gpu_steps, settings, workdir)
         checks.append(Check(paper, "-", "pins", True, "sha256 of every download checked at parse (common.smk)"))
     checks += check_credentials(needs, environ)
+    probe = _once(probe)
     checks += check_endpoints(needs, probe, float(settings.get("probe_timeout_s", 5.0)))
+    checks += check_network(downloads, probe, float(settings.get("probe_timeout_s", 5.0)))
     checks += check_gpus(jobs, visible, cluster)
     checks.append(check_disk(workdir, float(settings.get("min_free_disk_gb", 0)), free_bytes))
     budgets = settings.get("budget_usd", {})
     checks += [check_budget(est, budgets.get(paper)) for paper, est in estimates.items()]
     return Report(checks, estimates)
+
+
+def unrunnable(
+    config: Mapping[str, Any],
+    jobs: Sequence[PlannedJob],
+    declared: Mapping[str, Mapping[str, StepDeclaration]],
+    *,
+    environ: Mapping[str, str] | None = None,
+    probe: Prober = probe_url,
+    visible: int | None = None,
+    cluster: bool = False,
+    workdir: str | os.PathLike[str] = ".",
+) -> dict[str, dict[str, str]]:
+    """paper -> step -> why it cannot run here, for each planned step that fails a check of its own (credentials,
+    endpoint, network, gpus) and, where a paper's estimate over the steps that can run exceeds its budget, each of
+    those that makes paid calls (``REPRO_PREFLIGHT=not_run``: the workflow leaves them out as NOT RUN rows instead
+    of stopping). The same checks as :func:`run_preflight`, per step; each address is probed once."""
+    from repro.common.devices import visible_gpus
+
+    environ = os.environ if environ is None else environ
+    visible = len(visible_gpus(probe_torch=False)) if visible is None else visible
+    settings = config.get("preflight", {})
+    timeout = float(settings.get("probe_timeout_s", 5.0))
+    ask = _once(probe)
+
+    def answer(url: str) -> str | None:
+        return ask(url, timeout)
+
+    out: dict[str, dict[str, str]] = {}
+    for paper in sorted({j.paper for j in jobs if j.paper}):
+        params = resolve(config, paper, "paper")
+        planned = [j for j in jobs if j.paper == paper and j.step]
+        why: dict[str, str] = {}
+        for j in planned:
+            assert j.step is not None
+            reads = declared[paper][j.step].reads
+            reasons = []
+            if (paper, j.step) not in PLAN_ONLY_STEPS:
+                needs = find_needs(params, paper, j.step, reads)
+                reasons += [c.detail for c in check_credentials(needs, environ) if not c.ok]
+                for url in dict.fromkeys(n.base_url.rstrip("/") for n in needs if n.base_url):
+                    if (error := answer(url)) is not None:
+                        reasons.append(f"endpoint {url} did not answer: {error}")
+                for d in find_downloads(params, paper, j.step, reads, workdir=workdir, environ=environ):
+                    if (error := answer(d.probe)) is not None:
+                        reasons.append(
+                            f"network: {d.value} ({paper}.{d.key}) needs {d.probe}, which did not answer: {error}"
+                        )
+            if not cluster and (j.gpus is None and visible == 0 or (j.gpus or 0) > visible):
+                reasons.append(f"gpus: {j.rule} requests {j.gpus or 'some'} GPU(s); {visible} visible here")
+            if reasons:
+                why[j.step] = "; ".join(dict.fromkeys(reasons))
+        runnable = {j.step for j in planned if j.step not in why}
+        gpu_steps = {j.step for j in planned if j.step in runnable and (j.gpus is None or j.gpus > 0)}
+        est = estimate(paper, params, runnable, gpu_steps, settings, workdir)  # type: ignore[arg-type]
+        budget = check_budget(est, settings.get("budget_usd", {}).get(paper))
+        if not budget.ok:
+            paid = LLM_CALLS.get(paper, lambda _p, _s, _w: [])(params, runnable, Path(workdir))  # type: ignore[arg-type]
+            for step in sorted({c.step for c in paid}):
+                why[step] = f"budget: {budget.detail} (preflight.budget_usd.{paper})"
+        if why:
+            out[paper] = {step: f"cannot run here (preflight): {reason}" for step, reason in why.items()}
+    return out
 
 
 def _part(value: str, complete: bool) -> str:

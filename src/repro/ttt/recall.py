@@ -146,6 +146,7 @@ def train_recall(model: torch.nn.Module, task: RecallTask, tc: RecallTrainConfig
 
     torch.manual_seed(tc.seed)
     rng = np.random.default_rng(tc.seed)
+    device = next(model.parameters()).device  # batches are sampled on the CPU (numpy) and moved to the model
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and p.requires_grad]
     other = [p for n, p in model.named_parameters() if p.dim() < 2 and p.requires_grad]
     opt = torch.optim.AdamW(
@@ -169,7 +170,7 @@ def train_recall(model: torch.nn.Module, task: RecallTask, tc: RecallTrainConfig
             g["lr"] = _lr_at(step, tc)
         for layer, eta_base in mlp_layers:
             layer.cfg = _replace(layer.cfg, eta_base=eta_base * min(1.0, (step + 1) / warm))
-        x = sample_batch(task, tc.batch_size, rng).tokens
+        x = sample_batch(task, tc.batch_size, rng).tokens.to(device)
         logits = model(x[:, :-1])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
         if not torch.isfinite(loss):
@@ -206,6 +207,7 @@ def evaluate_recall(
     of repeated keys), and accuracy / count by the number of distinct keys seen before the target.
     """
     model.eval()
+    device = next(model.parameters()).device
     rng = np.random.default_rng(seed)
     loss_sum = torch.zeros(task.context, dtype=torch.float64)
     bayes_sum = torch.zeros(task.context, dtype=torch.float64)
@@ -216,7 +218,7 @@ def evaluate_recall(
     while done < n_sequences:
         n = min(batch_size, n_sequences - done)
         b = sample_batch(task, n, rng)
-        logits = model(b.tokens[:, :-1]).double()
+        logits = model(b.tokens[:, :-1].to(device)).double().cpu()  # the sums stay on the CPU, in float64
         target = b.tokens[:, 1:]
         nll = -torch.log_softmax(logits, -1).gather(-1, target[..., None])[..., 0]
         loss_sum += nll.sum(0)
@@ -295,7 +297,7 @@ def inner_losses(model: torch.nn.Module, tokens: Tensor) -> dict[str, list[float
     ]
     try:
         model.eval()
-        model(tokens)
+        model(tokens.to(next(model.parameters()).device))
     finally:
         for h in hooks:
             h.remove()

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from repro.common.declarations import step
+from repro.common.devices import resolve_device
 from repro.common.io import fingerprint, read_json
 from repro.common.lm.evaluate import position_loss_curve
 from repro.common.lm.ngram import bigram_heldout_loss, unigram_heldout_loss
@@ -267,10 +268,12 @@ def recall_run_step(inputs: Inputs, config: RecallRunSpec) -> StepResult:
     """Train one model on fresh recall sequences, then score it on the shared validation and test sequences
     (per-position loss vs the Bayes curve, recall accuracy by keys seen) and, for TTT layers, measure the
     inner-loop losses per position (Sec. 2, inner-loss figure)."""
-    torch.set_num_threads(1)
+    device = resolve_device("auto")  # the job's GPU at paper scale (the rule requests gpus()); else the CPU
+    if device.type == "cpu":  # one thread: small-scale recall runs go side by side, one per core
+        torch.set_num_threads(1)
     torch.manual_seed(config.train.seed)
-    model = build_model(config.model)
-    log.info("recall run %s: %s, %d parameters", config.name, config.label, model.num_parameters())
+    model = build_model(config.model).to(device)
+    log.info("recall run %s: %s, %d parameters on %s", config.name, config.label, model.num_parameters(), device)
     train = recall.train_recall(model, config.task, config.train)
     ev = config.eval
     test = recall.evaluate_recall(model, config.task, ev.sequences, ev.test_seed)
@@ -298,7 +301,7 @@ def recall_run_step(inputs: Inputs, config: RecallRunSpec) -> StepResult:
     return StepResult(records={"result": record})
 
 
-@step(reads=("recall",), not_run={"paper_toy": "needs the recall runs (rehearsal sizes not set yet, issue 35)"})
+@step(reads=("recall",))  # at paper_toy: not run while recall_run is not (derived through the DAG)
 def recall_step(inputs: Inputs, config: RecallResultsConfig) -> StepResult:
     """The recall comparison at matched state size: gap to the Bayes curve, recall accuracy, inner losses."""
     out = recall_results(*_recall_runs(inputs), config.recall.eval.min_position)
@@ -306,21 +309,21 @@ def recall_step(inputs: Inputs, config: RecallResultsConfig) -> StepResult:
     return StepResult(numbers=out["numbers"], tables=tables)
 
 
-@step(reads=(), not_run={"paper_toy": "needs the recall runs (rehearsal sizes not set yet, issue 35)"})
+@step(reads=())  # at paper_toy: not run while recall_run is not (derived through the DAG)
 def inner_loss_step(inputs: Inputs) -> StepResult:
     """Sec. 2 (inner-loss figure): l(W0; x_t), l(W_{t-1}; x_t), l(W_t; x_t) of the trained TTT layers."""
     out = inner_loss_results(*_recall_runs(inputs))
     return StepResult(numbers=out["numbers"], tables={"table": pd.DataFrame(out["inner"])})
 
 
-@step(reads=("recall",), not_run={"paper_toy": "needs the recall runs (rehearsal sizes not set yet, issue 35)"})
+@step(reads=("recall",))  # at paper_toy: not run while recall_run is not (derived through the DAG)
 def minibatch_step(inputs: Inputs, config: RecallResultsConfig) -> StepResult:
     """Sec. 2.4: TTT-Linear (M) loss and recall against training tokens per second, per mini-batch size b."""
     out = minibatch_results(*_recall_runs(inputs), config.recall.eval.min_position)
     return StepResult(numbers=out["numbers"], tables={"runs": pd.DataFrame(out["runs"])})
 
 
-@step(reads=("recall",), not_run={"paper_toy": "needs the recall runs (rehearsal sizes not set yet, issue 35)"})
+@step(reads=("recall",))  # at paper_toy: not run while recall_run is not (derived through the DAG)
 def ladder_step(inputs: Inputs, config: RecallResultsConfig) -> StepResult:
     """Table 1 on the recall task: one change per row, eta_base per row picked on the validation split."""
     out = ladder_results(*_recall_runs(inputs), config.recall.eval.min_position)

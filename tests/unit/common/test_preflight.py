@@ -22,11 +22,14 @@ from repro.common.preflight import (
     PlannedJob,
     Report,
     check_gpus,
+    check_network,
     declarations,
+    find_downloads,
     format_report,
     main,
     plan_from_declarations,
     run_preflight,
+    unrunnable,
 )
 from repro.common.registry import load_registry
 
@@ -114,9 +117,9 @@ def test_unreachable_endpoint_fails(params_yaml: dict[str, Any]) -> None:
         return "timed out" if "anthropic" in url else None
 
     report = preflight(params_yaml, [job("distalign", "live"), job("ideagen", "seeds")], probe=probe)
-    bad = failed(report, "endpoint")
-    assert len(bad) == 1 and "api.anthropic.com" in bad[0].detail and "timed out" in bad[0].detail
-    assert "ideagen__seeds" in bad[0].detail and "distalign__live" in bad[0].detail
+    bad = failed(report, "endpoint")  # one row per paper that needs it, so the table marks both
+    assert [(c.paper, c.step) for c in bad] == [("distalign", "distalign__live"), ("ideagen", "ideagen__seeds")]
+    assert all("api.anthropic.com" in c.detail and "timed out" in c.detail for c in bad)
     assert len(asked) == len(set(asked)), "each endpoint is probed once"
 
 
@@ -233,3 +236,71 @@ def test_preflight_block_is_validated(params_yaml: dict[str, Any]) -> None:
     config["preflight"]["gpu"]["mfu_typo"] = 0.5
     with pytest.raises(ParamsError, match="preflight.gpu.mfu_typo"):
         validate_params(config, ROOT / "workflow" / "schemas", PAPERS)
+
+
+def test_downloads_are_hub_ids_and_urls_that_are_not_here(tmp_path: Path) -> None:
+    """The network check's needs: hub ids (also of an in-process hf model) and URLs not in resources/ or the
+    mirror; not an API model's id, a URL template (pinned fetch rules fill it in) or a local path."""
+    mirror = tmp_path / "mirror"
+    (mirror / "github.com/o/r/c").mkdir(parents=True)
+    (mirror / "github.com/o/r/c/f.csv").write_text("x")
+    (tmp_path / "results/x").mkdir(parents=True)
+    params = {
+        "data": {
+            "hub_dataset": "monology/pile-uncopyrighted",
+            "local": "results/x",
+            "url": "https://example.org/a/b.csv",
+            "template": "https://example.org/{commit}/b.csv",
+            "mirrored": "https://raw.githubusercontent.com/o/r/c/f.csv",
+        },
+        "api": {"backend": "openai", "model": "mistralai/Mixtral", "api_key_env": "K", "base_url": "https://x/v1"},
+        "local_llm": {"backend": "hf", "model": "meta-llama/Meta-Llama-3-70B-Instruct", "api_key_env": None},
+    }
+    environ = {"REPRO_MIRROR": str(mirror), "HF_ENDPOINT": "http://hub.test/"}
+    found = find_downloads(params, "demo", "s", ["data", "api", "local_llm"], workdir=tmp_path, environ=environ)
+    assert {(d.key, d.probe) for d in found} == {
+        ("data.hub_dataset", "http://hub.test"),
+        ("data.url", "https://example.org"),
+        ("local_llm.model", "http://hub.test"),
+    }
+    offline = find_downloads(
+        params, "demo", "s", ["data"], workdir=tmp_path, environ={**environ, "HF_HUB_OFFLINE": "1"}
+    )
+    assert [d.key for d in offline] == ["data.url"]  # the hub's cache is trusted offline; the URL is not here
+    checks = check_network(found, lambda url, t: None if "hub" in url else "refused")
+    assert [c.ok for c in checks] == [True, False]  # one per address, in the order first needed
+    assert "https://example.org did not answer: refused; needed for https://example.org/a/b.csv" in checks[1].detail
+
+
+def test_unrunnable_names_each_step_and_the_check_it_fails(params_yaml: dict[str, Any]) -> None:
+    """REPRO_PREFLIGHT=not_run: each planned step that fails a check of its own is named with it; steps that pass
+    are not; with everything present nothing is."""
+    jobs = [job("ttt", "train", 1), job("ttt", "tokenizer"), job("distalign", "live", 1), job("obsscaling", "pca")]
+    declared = {p: declarations(ROOT, p) for p in ("ttt", "distalign", "obsscaling")}
+
+    def probe(url: str, timeout: float) -> str | None:
+        return "connection refused" if "hub.invalid" in url else None
+
+    environ = {"HF_ENDPOINT": "http://hub.invalid"}
+    out = unrunnable(params_yaml, jobs, declared, environ=environ, probe=probe, visible=0, workdir=EMPTY)
+    assert set(out) == {"ttt", "distalign"}
+    assert "gpus: ttt__train requests 1 GPU(s); 0 visible here" in out["ttt"]["train"]
+    assert "network: monology/pile-uncopyrighted (ttt.data.hub_dataset)" in out["ttt"]["tokenizer"]
+    assert "OPENAI_API_KEY is not set" in out["distalign"]["live"] and "gpus" in out["distalign"]["live"]
+    assert all(why.startswith("cannot run here (preflight): ") for p in out.values() for why in p.values())
+    assert unrunnable(params_yaml, jobs, declared, environ=KEYS, probe=answers, visible=8, workdir=EMPTY) == {}
+    # on a cluster each job gets its GPUs there: only the hub is missing
+    on_cluster = unrunnable(params_yaml, jobs, declared, environ={**KEYS, **environ}, probe=probe, visible=0,
+                            cluster=True, workdir=EMPTY)  # fmt: skip
+    assert set(on_cluster) == {"ttt", "distalign"} and set(on_cluster["ttt"]) == {"tokenizer"}
+    assert "Meta-Llama-3-70B-Instruct (distalign.live.models.4.model)" in on_cluster["distalign"]["live"]
+
+
+def test_unrunnable_over_budget_leaves_out_the_paid_steps_only(params_yaml: dict[str, Any]) -> None:
+    jobs = [job("ideagen", "retrieval"), job("ideagen", "seeds"), job("ideagen", "dedup")]
+    declared = {"ideagen": declarations(ROOT, "ideagen")}
+    config = copy.deepcopy(params_yaml)
+    config["preflight"]["budget_usd"]["ideagen"] = 1
+    out = unrunnable(config, jobs, declared, environ=KEYS, probe=answers, visible=8, workdir=EMPTY)
+    assert set(out["ideagen"]) == {"seeds"}
+    assert "budget: estimate $" in out["ideagen"]["seeds"] and "exceeds $1" in out["ideagen"]["seeds"]
