@@ -2,7 +2,7 @@
 finishes for all ten papers on CPU, plans no job for a step declared not run there, records what each such step
 lacks in its paper's numbers.json, and the scorecard says the numbers mean nothing and compares none. The steps
 wired to stand-ins ran on them: ttt's Hugging Face tokenizer and datasets call on local folders, ideagen's
-Semantic Scholar client on the local server, distalign's API models on strict local OpenAI-compatible servers
+Semantic Scholar client on the local server, pplcorr's pinned RPJv2 download on a local raw-file host, distalign's API models on strict local OpenAI-compatible servers
 (and its hf model in process on a toy checkpoint); the workflow started and stopped the servers."""
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def test_the_rehearsal_runs_every_paper(tmp_path):
     ttt = json.loads((repo / "results/paper_toy/ttt/numbers.json").read_text())
     assert ttt["tokenizer.kind"] == "hf" and ttt["data.train_documents"] > 0 and ttt["data.heldout_documents"] > 0
     assert plan.get("ttt__train", 0) == 24, "the rehearsal trains every run of Table 3 (6 archs x 4 sizes)"
+    pplcorr = json.loads((repo / "results/paper_toy/pplcorr/numbers.json").read_text())
+    assert "exact.rpjv2.arc_easy.heldout_spearman" in pplcorr  # the RPJv2 file fetched from the files stand-in
     ideagen = json.loads((repo / "results/paper_toy/ideagen/numbers.json").read_text())
     assert ideagen["retrieval.backend"] == "semantic_scholar"
     topics = yaml.safe_load((ROOT / "params.yaml").read_text())["ideagen"]["base"]["retrieval"]["topics"]

@@ -312,17 +312,24 @@ def step_inputs(slug, step):
     inputs = {"code": step_code(slug)}
     if decl.reads:
         inputs["params"] = step_params(slug, step, list(decl.reads), section=decl.section)
-        if SCALE == REHEARSAL_SCALE:  # the stand-ins its params point at (built by standins__build)
-            used = referenced_standins(select_keys(paper_params(slug), list(decl.reads), slug), STANDIN_SERVERS)
-            unknown = unconfigured_standins(used, config.get("standins"))
-            if unknown:
-                raise WorkflowError(
-                    f"params.yaml: {slug}.{REHEARSAL_SCALE} points {slug}__{step} at {unknown}, which params.yaml "
-                    "standins does not describe (standins.<kind>.<name>)"
-                )
-            if used:
-                inputs["standins"] = used
-    return inputs
+    return {**inputs, **standin_inputs(slug, step)}
+
+
+def standin_inputs(slug, step):
+    """At the rehearsal scale, {"standins": the stand-in folders the params a step reads point at} (built by
+    standins__build; a server's folder for a URL of a stand-in server); {} elsewhere or when there are none. Part of
+    step_inputs; a rule whose paths carry no {scale} wildcard (declared_params_file) adds it itself."""
+    decl = step_declaration(slug, step)
+    if SCALE != REHEARSAL_SCALE or not decl.reads:
+        return {}
+    used = referenced_standins(select_keys(paper_params(slug), list(decl.reads), slug), STANDIN_SERVERS)
+    unknown = unconfigured_standins(used, config.get("standins"))
+    if unknown:
+        raise WorkflowError(
+            f"params.yaml: {slug}.{REHEARSAL_SCALE} points {slug}__{step} at {unknown}, which params.yaml "
+            "standins does not describe (standins.<kind>.<name>)"
+        )
+    return {"standins": used} if used else {}
 
 
 def check_declared_steps(slugs=None):
@@ -651,8 +658,9 @@ def _standin_params():
 
 
 def _standin_dependency(wildcards):
-    """The stand-in a stand-in is built on: a model's tokenizer (standins.models.<name>.tokenizer), an LLM server's
-    model (standins.servers.<name>.model)."""
+    """What a stand-in is built on: a model's tokenizer (standins.models.<name>.tokenizer), an LLM server's model
+    (standins.servers.<name>.model), a files server's released sources (its files' `source`: <paper>.<file> of the
+    paper's downloads, in repro.common.standins.build.file_sources order)."""
     if wildcards.kind not in ("models", "servers"):
         return []
     spec = (STANDINS.get(wildcards.kind) or {}).get(wildcards.name)
@@ -660,6 +668,20 @@ def _standin_dependency(wildcards):
         raise WorkflowError(f"params.yaml: no standins.{wildcards.kind}.{wildcards.name}")
     if wildcards.kind == "models":
         return [f"results/{wildcards.scale}/standins/tokenizers/{spec['tokenizer']}"]
+    if spec.get("api") == "files":
+        from repro.common.standins.build import file_sources
+
+        paths = []
+        for source in file_sources(spec):
+            slug, _, name = source.partition(".")
+            released = downloads(slug) if slug in FETCH_FOLDERS else {}
+            if name not in released:
+                raise WorkflowError(
+                    f"params.yaml: standins.servers.{wildcards.name}: source {source!r} is not <paper>.<file> of a "
+                    f"paper's released files ({slug}: {sorted(released)})"
+                )
+            paths.append(released[name]["path"])
+        return paths
     return [f"results/{wildcards.scale}/standins/models/{spec['model']}"] if "model" in spec else []
 
 

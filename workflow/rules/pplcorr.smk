@@ -85,20 +85,22 @@ PPL_CAPTIONS = {
 }
 
 
-# The rpjv2 output lies under resources/ (no {scale} wildcard), so its params file is named for this scale.
+# The rpjv2 matrix lies where params put it (resources/ at paper scale: no {scale} wildcard), so the rule's paths
+# are those of this scale.
 PPL_RPJV2_PARAMS = declared_params_file("pplcorr", "rpjv2")
 
 
 rule pplcorr__rpjv2:
     """Paper scale: the RPJv2 domain BPB matrix (90 LLMs x ~10k domains), git-blob-checked."""
     input:
+        **standin_inputs("pplcorr", "rpjv2"),
         params=PPL_RPJV2_PARAMS,
         code=step_code("pplcorr"),
     output:
-        numbers=f"{FETCH_FOLDERS['pplcorr']}/rpjv2_numbers.json",  # the registry's download folder
+        numbers=f"results/{SCALE}/pplcorr/rpjv2/numbers.json",
         matrix=PPL["rpjv2"]["dest"],
     log:
-        "logs/pplcorr/rpjv2.log",
+        f"logs/{SCALE}/pplcorr/rpjv2.log",
     conda:
         REPRO_ENV
     script:

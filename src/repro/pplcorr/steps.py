@@ -95,7 +95,7 @@ def crosscheck_step(inputs: Mapping[str, Path], config: CrosscheckConfig) -> Ste
 # --- exact ---------------------------------------------------------------------------------------
 
 
-@step(not_run={"paper_toy": "needs the RedPajama-V2 sample (rpjv2: no stand-in yet, issue 36)"})
+@step()
 def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
     """Top-ten texts per target vs ``top_ten_from_estimate``; Fig. 4 held-out Spearman per target."""
     E = data.load_errors(inputs["errors"])
@@ -119,17 +119,10 @@ def exact_step(inputs: Mapping[str, Path], config: ExactConfig) -> StepResult:
 # --- rpjv2 (paper scale) -------------------------------------------------------------------------
 
 
-@step(
-    scales=("paper",),
-    merged=False,
-    not_run={
-        "paper_toy": (
-            "the RedPajama-V2 sample CSV is not mirrored and no stand-in with its schema is built yet (issue 36)"
-        )
-    },
-)
+@step(scales=("paper",), merged=False)
 def rpjv2_step(inputs: Mapping[str, Path], config: Rpjv2Config) -> StepResult:
-    """Fetch the matrix (network or ``$REPRO_MIRROR``), check its git blob id, count LLMs and domains."""
+    """Fetch the matrix (``$REPRO_MIRROR`` when it holds it, else the network; at the rehearsal a stand-in server,
+    standins.servers.github-raw), check its git blob id, count LLMs and domains."""
     path = fetch_git_blob(config.url, config.git_blob, config.dest)
     X = data.load_bpb(path, id_column="domain")
     return StepResult(numbers={"rpjv2": {"n_llms": len(X.index), "n_domains": len(X.columns)}}, files=("matrix",))

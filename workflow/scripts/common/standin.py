@@ -14,6 +14,6 @@ made = main(
     snakemake.input.params,  # noqa: F821
     os.path.dirname(snakemake.input.corpora[0]),  # noqa: F821 (the corpora manifests' folder)
     snakemake.output.folder,  # noqa: F821
-    dependency=(snakemake.input.dependency or [None])[0],  # noqa: F821
+    dependency=list(snakemake.input.dependency),  # noqa: F821
 )
 print(json.dumps(made, sort_keys=True), file=sys.stderr)

@@ -3,7 +3,7 @@
 Every stand-in is a folder ``results/paper_toy/standins/<kind>/<name>`` that the paper-scale loading code reads
 where it would read a hub id or call an API: ``tokenizers`` and ``models`` (Hugging Face format, :mod:`.hf`),
 ``datasets`` (the hub dataset's schema, :mod:`.datasets`), ``servers`` (``data.json`` of a stand-in API server,
-served by :mod:`.serve`). The text is real English from the mirrored corpora (:mod:`repro.common.lm.corpora`), so
+served by :mod:`.serve`; a ``files`` server's files, :mod:`.files`). The text is real English from the mirrored corpora (:mod:`repro.common.lm.corpora`), so
 tokenizers and retrieval behave like they do on real text; nothing here is meant to be a good model.
 """
 
@@ -51,9 +51,11 @@ def build(
     out: Path,
     *,
     dependency: Path | None = None,
+    sources: Mapping[str, Path] | None = None,
 ) -> dict[str, Any]:
     """Build stand-in ``<kind>/<name>`` at ``out`` (written whole or not at all) and return what it holds.
-    ``dependency``: the stand-in it is built on (a model's tokenizer folder, an LLM server's model folder)."""
+    ``dependency``: the stand-in it is built on (a model's tokenizer folder, an LLM server's model folder);
+    ``sources``: the released files a ``files`` server's stand-ins are made from (``<paper>.<file>`` -> path)."""
     where = f"standins.{kind}.{name}"
     texts = [text for _, _, text in docs]
     if kind == "tokenizers":
@@ -84,6 +86,14 @@ def build(
         raise StandinSpecError(f"params.yaml: {where}.schema {spec['schema']!r} is not one of ['pile']")
     if kind == "servers":
         _require(spec, ("api",), where)
+        if spec["api"] == "files":
+            from repro.common.standins import files
+
+            _require(spec, ("files",), where)
+            try:
+                return files.build_files(spec["files"], sources or {}, out)
+            except ValueError as err:
+                raise StandinSpecError(f"params.yaml: {where}.{err}") from None
         if spec["api"] == "semantic_scholar":
             from repro.common.standins import s2
 
@@ -100,7 +110,7 @@ def build(
             data = {"model": str(dependency)}
         else:
             raise StandinSpecError(
-                f"params.yaml: {where}.api {spec['api']!r} is not semantic_scholar | wikipedia | openai"
+                f"params.yaml: {where}.api {spec['api']!r} is not semantic_scholar | wikipedia | openai | files"
             )
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -127,6 +137,20 @@ def wiki_app(folder: str) -> Any:
     return wiki.app_from_file(str(Path(folder) / DATA_FILE))
 
 
+def files_app(folder: str) -> Any:
+    """The static-file stand-in app (raw.githubusercontent.com's GET of a path) over a ``files`` server folder."""
+    from repro.common.standins import files
+
+    return files.make_app(folder)
+
+
+def file_sources(spec: Mapping[str, Any]) -> list[str]:
+    """The released files a ``files`` server is made from (its files' ``source`` and ``names``: ``<paper>.<file>``
+    keys, sorted): the order in which rule standins__build passes their paths."""
+    files = (spec.get("files") or {}).values()
+    return sorted({str(key) for f in files for key in [*([f["source"]] if "source" in f else []), *f.get("names", [])]})
+
+
 def llm_app(
     folder: str, *, served_name: str, model_kind: str, api_key_env: str = STANDIN_KEY_ENV, device: str = "cpu"
 ) -> Any:
@@ -140,19 +164,19 @@ def llm_app(
     return make_app(llm, api_key=os.environ[api_key_env], served_name=served_name, strict=True, model_kind=model_kind)
 
 
-def main(params_file: str, corpora_dir: str, out: str, dependency: str | None = None) -> dict[str, Any]:
-    """The rule's entry point: the params file holds ``{"kind", "name", "spec", "corpora"}``."""
+def main(params_file: str, corpora_dir: str, out: str, dependency: Sequence[str] = ()) -> dict[str, Any]:
+    """The rule's entry point: the params file holds ``{"kind", "name", "spec", "corpora"}``; ``dependency`` is the
+    rule's input of that name (one stand-in folder, or a ``files`` server's sources in :func:`file_sources` order)."""
     record = json.loads(Path(params_file).read_text())
-    docs = (
-        documents(record["corpora"], corpora_dir)
-        if record["kind"] != "servers" or record["spec"].get("api") != "openai"
-        else []
-    )
+    api = record["spec"].get("api") if record["kind"] == "servers" else None
+    docs = documents(record["corpora"], corpora_dir) if api not in ("openai", "files") else []
+    sources = dict(zip(file_sources(record["spec"]), map(Path, dependency))) if api == "files" else None
     return build(
         record["kind"],
         record["name"],
         record["spec"],
         docs,
         Path(out),
-        dependency=Path(dependency) if dependency else None,
+        dependency=Path(dependency[0]) if dependency and api != "files" else None,
+        sources=sources,
     )
