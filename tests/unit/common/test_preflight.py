@@ -290,8 +290,10 @@ def test_unrunnable_names_each_step_and_the_check_it_fails(params_yaml: dict[str
     assert all(why.startswith("cannot run here (preflight): ") for p in out.values() for why in p.values())
     assert unrunnable(params_yaml, jobs, declared, environ=KEYS, probe=answers, visible=8, workdir=EMPTY) == {}
     # on a cluster each job gets its GPUs there: only the hub is missing
-    on_cluster = unrunnable(params_yaml, jobs, declared, environ={**KEYS, **environ}, probe=probe, visible=0,
-                            cluster=True, workdir=EMPTY)  # fmt: skip
+    everything_but_the_hub = {**KEYS, **environ}
+    on_cluster = unrunnable(
+        params_yaml, jobs, declared, environ=everything_but_the_hub, probe=probe, visible=0, cluster=True, workdir=EMPTY
+    )
     assert set(on_cluster) == {"ttt", "distalign"} and set(on_cluster["ttt"]) == {"tokenizer"}
     assert "Meta-Llama-3-70B-Instruct (distalign.live.models.4.model)" in on_cluster["distalign"]["live"]
 
