@@ -14,7 +14,10 @@ Trains any module following the contract of :mod:`repro.common.lm.models`
   comparable across machines);
 * periodic held-out loss on a fixed set of windows (same windows at every eval);
 * checkpoints in safetensors (model, optimizer, step, history, torch RNG states)
-  written atomically; an interrupted run resumes to bit-identical weights on CPU.
+  written atomically; an interrupted run resumes to bit-identical weights on CPU;
+* data parallelism under ``torchrun`` (:mod:`repro.common.lm.distributed`, issue 29): each rank
+  takes an equal block of every global micro-batch, DDP averages the gradients, so the global
+  batch and the optimizer steps do not depend on the number of ranks.
 
 DESIGN.md, "Determinism": one torch thread per job by default (``threads=1``).
 """
@@ -39,6 +42,7 @@ from tqdm.auto import tqdm
 
 from repro.common.devices import resolve_device  # the one device resolver; re-exported for callers here
 from repro.common.io import atomic_open, atomic_write_bytes
+from repro.common.lm import distributed
 from repro.common.seeds import seed_everything
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -394,7 +398,11 @@ def train(
     if isinstance(model_ctx, int) and cfg.context > model_ctx:
         raise ValueError(f"TrainConfig.context={cfg.context} exceeds the model's context {model_ctx}")
     seed_everything(cfg.seed, torch_threads=cfg.threads)
-    device = resolve_device(cfg.device)
+    ranks = distributed.from_environ()  # torchrun's ranks; one process when it did not start this one
+    if cfg.batch_size % ranks.world:
+        raise ValueError(f"TrainConfig.batch_size={cfg.batch_size} does not split over {ranks.world} ranks")
+    device = distributed.device_of(ranks, resolve_device(cfg.device))
+    distributed.join(ranks, device)
     bf16 = use_bf16(cfg, device)
     model.to(device)
     model.train()
@@ -410,8 +418,9 @@ def train(
 
     eval_batches = eval_windows(eval_tokens, cfg) if eval_tokens is not None and cfg.eval_every else None
     params = [p for p in model.parameters() if p.requires_grad]
+    net = distributed.wrap(model, ranks, device)  # after a resume: DDP broadcasts rank 0's (identical) weights
     t0 = time.perf_counter()
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="train", dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress or not ranks.main, desc="train", dynamic_ncols=True)
     try:
         for step in range(start, end):
             lr = lr_at(step, cfg)
@@ -422,11 +431,14 @@ def train(
                 x, y = sample_windows(
                     train_tokens, cfg.batch_size, cfg.context, _batch_rng(cfg.seed, _TRAIN_STREAM, step, micro)
                 )
+                x, y = distributed.shard(x, ranks), distributed.shard(y, ranks)  # this rank's rows of the batch
                 x, y = _to_device(x, device), _to_device(y, device)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    loss = lm_loss(model, x, y)
-                (loss / cfg.grad_accum).backward()
+                with distributed.no_sync(net, sync=micro == cfg.grad_accum - 1):
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                        loss = lm_loss(net, x, y)
+                    (loss / cfg.grad_accum).backward()
                 step_loss += loss.detach() / cfg.grad_accum
+            step_loss = distributed.mean_over_ranks(step_loss, ranks)
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
@@ -452,34 +464,38 @@ def train(
                     loss=f"{entry['train_loss']:.3f}",
                     **({"eval": f"{entry['eval_loss']:.3f}"} if entry["eval_loss"] is not None else {}),
                 )
-                if callback is not None:
+                if callback is not None and ranks.main:
                     callback(entry)
             if ckpt_path is not None and cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < end:
-                save_checkpoint(
-                    ckpt_path,
-                    model,
-                    optimizer,
-                    done,
-                    cfg,
-                    history,
-                    elapsed_before + time.perf_counter() - t0,
-                    losses,
-                    resume_key,
-                )
+                if ranks.main:
+                    save_checkpoint(
+                        ckpt_path,
+                        model,
+                        optimizer,
+                        done,
+                        cfg,
+                        history,
+                        elapsed_before + time.perf_counter() - t0,
+                        losses,
+                        resume_key,
+                    )
+                distributed.barrier(ranks)
     finally:
         bar.close()
     if ckpt_path is not None and end > start:
-        save_checkpoint(
-            ckpt_path,
-            model,
-            optimizer,
-            end,
-            cfg,
-            history,
-            elapsed_before + time.perf_counter() - t0,
-            losses,
-            resume_key,
-        )
+        if ranks.main:
+            save_checkpoint(
+                ckpt_path,
+                model,
+                optimizer,
+                end,
+                cfg,
+                history,
+                elapsed_before + time.perf_counter() - t0,
+                losses,
+                resume_key,
+            )
+        distributed.barrier(ranks)
     model.eval()
     return history
 
