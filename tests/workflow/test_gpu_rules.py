@@ -8,9 +8,10 @@ Two promises follow from it:
     that many GPUs (``repro.common.devices.claim_gpus``: locked, ``CUDA_VISIBLE_DEVICES`` set) while the step
     function runs. A rule with its own script must call ``claim_gpus`` itself (its script or a repro module it
     imports). The claim's behaviour is tested in tests/unit/common/test_devices.py.
-(b) a rule asking for more than one GPU launches a distributed run (torch.distributed / torchrun); otherwise
-    the other GPUs sit idle. No launcher exists yet: today's offenders are listed with their reasons, and a new
-    multi-GPU rule without a launcher fails here.
+(b) a rule asking for more than one GPU launches a distributed run (torchrun, torch.distributed.run or the elastic
+    launcher start its ranks); otherwise the other GPUs sit idle. The trainer can run as ranks (issue 29) but no
+    rule launches them yet: today's offenders are listed with their reasons, and a new multi-GPU rule without a
+    launcher fails here.
 
 The scan reads rule blocks from the text (no workflow parse): every ``gpu=`` must be a ``gpus(...)`` call
 (checked), and a count that is not a literal (read from params) counts as possibly more than one.
@@ -33,9 +34,9 @@ STEP_ADAPTER = "../scripts/common/step.py"
 # Multi-GPU rules that do not launch a distributed run yet (b). Each entry says why; remove it when the step gets
 # a launcher (the test fails on a stale entry, so the list only shrinks).
 SINGLE_DEVICE_MULTI_GPU = {
-    "entigraph__cpt": "single-device trainer (repro.common.lm.trainer); issue 29 adds torch.distributed "
-    "(the paper-scale Llama 3 8B path raises NotImplementedError today)",
-    "maskembed__align": "single-device trainer; issue 29 adds torch.distributed (the paper-scale timm "
+    "entigraph__cpt": "the trainer runs data-parallel under torchrun (repro.common.lm.distributed), but the rule "
+    "starts one process; issue 29 launches N ranks (the paper-scale Llama 3 8B path raises NotImplementedError today)",
+    "maskembed__align": "the rule starts one process; issue 29 launches N ranks (the paper-scale timm "
     "backbones raise PaperScaleError today)",
     "maskembed__vlm": "not implemented at paper scale (raises PaperScaleError: Prismatic VLM stack); "
     "issue 29 adds torch.distributed",
@@ -137,20 +138,28 @@ def test_every_gpu_rule_claims_devices_of_its_own():
     assert not missing, f"GPU rules that never claim their devices (repro.common.devices.claim_gpus): {missing}"
 
 
-DISTRIBUTED = re.compile(
-    r"^\s*(import torch\.distributed|from torch\.distributed|from torch import distributed)", re.MULTILINE
-)
+# What starts N ranks: torchrun (as a command) or the launcher API it is built on. Importing torch.distributed is not
+# enough: the trainer does (repro.common.lm.distributed, issue 29), and runs as one rank unless something launches N.
+LAUNCHERS = {"torchrun", "torch.distributed.run"}
+LAUNCH_CALLS = {"elastic_launch"}
+
+
+def _launches(tree: ast.AST) -> bool:
+    """A call of the elastic launcher, or the launcher's name as a whole string (a command's argument; a docstring
+    that mentions torchrun is not one)."""
+    return bool(
+        LAUNCH_CALLS & {getattr(c.func, "id", None) or getattr(c.func, "attr", None) for c in _calls_all(tree)}
+    ) or any(isinstance(n, ast.Constant) and n.value in LAUNCHERS for n in ast.walk(tree))
+
+
+def _calls_all(tree: ast.AST) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
 
 
 def _launches_distributed(slug: str) -> bool:
-    """Whether repro.<slug>.steps reaches a distributed launch: a module of its import closure imports
-    torch.distributed or names torchrun."""
-    for module in GRAPH.closure([f"repro.{slug}.steps"]):
-        path = module_file(module, SRC)
-        text = path.read_text() if path else ""
-        if DISTRIBUTED.search(text) or "torchrun" in text:
-            return True
-    return False
+    """Whether repro.<slug>.steps reaches a distributed launch: a module of its import closure starts ranks
+    (torchrun, torch.distributed.run or elastic_launch)."""
+    return any(_launches(_module_tree(m)) for m in GRAPH.closure([f"repro.{slug}.steps"]) if module_file(m, SRC))
 
 
 def test_multi_gpu_rules_launch_a_distributed_run():
@@ -158,8 +167,8 @@ def test_multi_gpu_rules_launch_a_distributed_run():
     offenders = {name for name in multi if not _launches_distributed(name.split("__")[0])}
     new = sorted(offenders - set(SINGLE_DEVICE_MULTI_GPU))
     assert not new, (
-        f"rules requesting more than one GPU whose step launches no distributed run (torch.distributed / "
-        f"torchrun): {new}; launch one, or request gpus(1)"
+        f"rules requesting more than one GPU whose step launches no distributed run (torchrun / "
+        f"torch.distributed.run / elastic_launch): {new}; launch one, or request gpus(1)"
     )
     stale = sorted(set(SINGLE_DEVICE_MULTI_GPU) - offenders)
     assert not stale, f"SINGLE_DEVICE_MULTI_GPU lists rules that are no longer offenders: {stale}; remove them"
