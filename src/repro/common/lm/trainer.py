@@ -420,6 +420,14 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     net = distributed.wrap(model, ranks, device)  # after a resume: DDP broadcasts rank 0's (identical) weights
     t0 = time.perf_counter()
+
+    def checkpoint(step_done: int) -> None:
+        """Rank 0 writes the checkpoint after ``step_done`` steps; every rank waits until it is written."""
+        if ranks.main:
+            elapsed = elapsed_before + time.perf_counter() - t0
+            save_checkpoint(ckpt_path, model, optimizer, step_done, cfg, history, elapsed, losses, resume_key)
+        distributed.barrier(ranks)
+
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress or not ranks.main, desc="train", dynamic_ncols=True)
     try:
         for step in range(start, end):
@@ -467,35 +475,11 @@ def train(
                 if callback is not None and ranks.main:
                     callback(entry)
             if ckpt_path is not None and cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < end:
-                if ranks.main:
-                    save_checkpoint(
-                        ckpt_path,
-                        model,
-                        optimizer,
-                        done,
-                        cfg,
-                        history,
-                        elapsed_before + time.perf_counter() - t0,
-                        losses,
-                        resume_key,
-                    )
-                distributed.barrier(ranks)
+                checkpoint(done)
     finally:
         bar.close()
     if ckpt_path is not None and end > start:
-        if ranks.main:
-            save_checkpoint(
-                ckpt_path,
-                model,
-                optimizer,
-                end,
-                cfg,
-                history,
-                elapsed_before + time.perf_counter() - t0,
-                losses,
-                resume_key,
-            )
-        distributed.barrier(ranks)
+        checkpoint(end)
     model.eval()
     return history
 
