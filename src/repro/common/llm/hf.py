@@ -8,37 +8,26 @@ plain :func:`~repro.common.llm.base.render_chat` format.
 
 Nothing is downloaded silently when the hub is unreachable: a hub id that is neither a
 local directory nor in the local HF cache raises :class:`LLMError` at once (instead of
-transformers' minute of retries), naming the id and what to do.
+transformers' minute of retries), naming the id and what to do. Where to read a checkpoint
+from, its dtype and the loading itself are :mod:`repro.common.lm.models`' (shared with
+``load_pretrained``, issue 29 item 2); this module adds the tokenizer and the LLM interface.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
-
-import torch
 
 from repro.common.llm.base import LLMError, register
 from repro.common.llm.local import LocalLM
-from repro.common.lm.models import wrap_hf
+from repro.common.lm.models import (
+    PretrainedLoadError,
+    hf_from_pretrained,
+    pretrained_source_kwargs,
+    resolve_dtype,
+    wrap_hf,
+)
 from repro.common.lm.trainer import resolve_device
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the HF endpoint accepts a TCP connection (honours ``HF_ENDPOINT``)."""
-    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE"):
-        return False
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    u = urlparse(endpoint)
-    port = u.port or (443 if u.scheme == "https" else 80)
-    try:
-        with socket.create_connection((u.hostname or "huggingface.co", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _fingerprint(path: Path) -> str:
@@ -74,34 +63,25 @@ class HFLLM(LocalLM):
         top_k: int | None = None,
         batch_size: int = 16,
     ) -> None:
-        import transformers
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         dev = resolve_device(device)
-        if dtype == "auto":
-            torch_dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
-        else:
-            torch_dtype = getattr(torch, dtype)
+        torch_dtype = resolve_dtype(dtype, dev)
+        try:
+            # The cache is probed with the tokenizer: it is what this backend loads first.
+            kwargs = pretrained_source_kwargs(
+                model,
+                revision=revision,
+                allow_download=allow_download,
+                trust_remote_code=trust_remote_code,
+                probe=AutoTokenizer.from_pretrained,
+            )
+        except PretrainedLoadError as exc:
+            raise LLMError(str(exc)) from None
         local = Path(model).is_dir()
-        kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
-        if not local:
-            # Try the local HF cache first; only go online if that fails and it is allowed.
-            try:
-                tok = AutoTokenizer.from_pretrained(model, local_files_only=True, **kwargs)
-                kwargs["local_files_only"] = True
-            except OSError:
-                if not allow_download or not _hub_reachable():
-                    raise LLMError(
-                        f"cannot load HF model {model!r}: it is not a local directory, not in the local "
-                        "Hugging Face cache, and the hub is unreachable or downloads are disabled "
-                        "(offline). Pass a local checkpoint path, or pre-download it on a machine with "
-                        "network access (huggingface-cli download) and set HF_HOME."
-                    ) from None
         try:
             tok = AutoTokenizer.from_pretrained(model, **kwargs)
-            # transformers 5 renamed torch_dtype= to dtype=.
-            dtype_kw = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
-            hf_model = AutoModelForCausalLM.from_pretrained(model, **{dtype_kw: torch_dtype}, **kwargs)
+            hf_model = hf_from_pretrained(model, torch_dtype, **kwargs)
         except OSError as exc:
             raise LLMError(f"cannot load HF model {model!r}: {exc}") from exc
         module = wrap_hf(hf_model).to(dev).eval()

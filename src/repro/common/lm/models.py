@@ -10,9 +10,10 @@ also offers an incremental (KV-cache) ``step`` that :mod:`repro.common.lm.sampli
 for fast sampling (a custom module may opt in with ``supports_kv_cache = True`` and the
 same ``step``/``forward_padded`` methods; otherwise sampling runs without a cache).
 
-GPT-2 (Radford et al. 2019) and Llama (Touvron et al. 2023) are built from
-``transformers`` configs with ``AutoModelForCausalLM.from_config`` (random init, no
-download). A paper supplies its own architecture with :func:`register_model`::
+GPT-2 (Radford et al. 2019), Llama (Touvron et al. 2023) and GPT-NeoX as in Pythia
+(Biderman et al. 2023) are built from ``transformers`` configs with
+``AutoModelForCausalLM.from_config`` (random init, no download); :data:`HF_ARCHS` lists
+them. A paper supplies its own architecture with :func:`register_model`::
 
     @register_model("ttt_linear")
     def build_ttt(cfg: ModelConfig) -> nn.Module: ...
@@ -21,9 +22,16 @@ after which ``build_model(ModelConfig(arch="ttt_linear", ...))`` and
 :func:`load_model_dir` work for it like for the built-in architectures.
 
 A *model directory* (:func:`save_model_dir`) holds ``repro_lm.json`` (the
-:class:`ModelConfig`), ``model.safetensors`` and the tokenizer; for GPT-2/Llama it
-is also a valid Hugging Face checkpoint (``config.json``), so the ``hf`` backend and
-``AutoModelForCausalLM.from_pretrained`` can read it.
+:class:`ModelConfig`), ``model.safetensors`` and the tokenizer; for the
+``transformers`` architectures it is also a valid Hugging Face checkpoint
+(``config.json``), so the ``hf`` backend and ``AutoModelForCausalLM.from_pretrained``
+can read it.
+
+Released checkpoints come in and go out in plain Hugging Face format (issue 29, item 2):
+:func:`load_pretrained` reads any causal LM that ``transformers`` knows, from a hub id or
+a local folder, wrapped to the contract above (so the trainer fine-tunes it), and
+:func:`save_pretrained` writes an HF folder (``config.json``, safetensors weights,
+tokenizer) that ``AutoModelForCausalLM.from_pretrained`` and vLLM read.
 """
 
 from __future__ import annotations
@@ -43,7 +51,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from repro.common.devices import resolve_device
 from repro.common.io import atomic_dir, atomic_write_bytes, write_json
+
+# Architectures built from transformers configs (hf_config); everything else comes from register_model.
+HF_ARCHS = ("gpt2", "llama", "gpt_neox")
 
 # ---------------------------------------------------------------------------------------
 # Config
@@ -53,17 +65,17 @@ from repro.common.io import atomic_dir, atomic_write_bytes, write_json
 class ModelConfig:
     """Size and architecture of a small causal LM (nanoGPT-style defaults: ~1M params)."""
 
-    arch: str = "gpt2"  # "gpt2", "llama", or a name registered with register_model
+    arch: str = "gpt2"  # "gpt2", "llama", "gpt_neox", or a name registered with register_model
     n_layer: int = 4  # transformer blocks
     n_head: int = 4  # attention heads (d_model must be divisible)
     d_model: int = 128  # residual width
     context: int = 256  # maximum sequence length (position embeddings / RoPE range)
     vocab_size: int = 2048  # set from the tokenizer
-    d_ff: int | None = None  # MLP width; None -> 4*d_model (gpt2) or ~8/3*d_model (llama)
+    d_ff: int | None = None  # MLP width; None -> 4*d_model (gpt2, gpt_neox) or ~8/3*d_model (llama)
     n_kv_head: int | None = None  # llama grouped-query attention; None -> n_head
     dropout: float = 0.0  # tiny runs are data-rich relative to size; keep 0 unless overfitting
     tie_embeddings: bool = True  # share input embedding and output projection (saves V*d params)
-    rope_theta: float = 10_000.0  # llama rotary base
+    rope_theta: float = 10_000.0  # rotary base (llama, gpt_neox)
     extra: dict[str, Any] = field(default_factory=dict)  # arch-specific options for registered builders
 
     def __post_init__(self) -> None:
@@ -94,8 +106,8 @@ def _llama_ff(d_model: int) -> int:
 
 
 def hf_config(cfg: ModelConfig):
-    """The ``transformers`` config for a GPT-2 or Llama :class:`ModelConfig`."""
-    from transformers import GPT2Config, LlamaConfig
+    """The ``transformers`` config for a GPT-2, Llama or GPT-NeoX :class:`ModelConfig`."""
+    from transformers import GPT2Config, GPTNeoXConfig, LlamaConfig
 
     if cfg.arch == "gpt2":
         return GPT2Config(
@@ -134,7 +146,32 @@ def hf_config(cfg: ModelConfig):
             # makes transformers warn about unmasked padding on every forward.
             pad_token_id=None,
         )
-    raise ValueError(f"{cfg.arch!r} is not a transformers architecture (gpt2, llama)")
+    if cfg.arch == "gpt_neox":
+        # Pythia (Biderman et al. 2023): rotary embeddings on a quarter of each head's dimensions, attention and
+        # MLP in parallel off one residual stream, GELU MLP of width 4*d.
+        if cfg.n_kv_head not in (None, cfg.n_head):
+            raise ValueError("gpt_neox has no grouped-query attention: leave n_kv_head unset (or equal to n_head)")
+        return GPTNeoXConfig(
+            vocab_size=cfg.vocab_size,
+            hidden_size=cfg.d_model,
+            num_hidden_layers=cfg.n_layer,
+            num_attention_heads=cfg.n_head,
+            intermediate_size=cfg.d_ff or 4 * cfg.d_model,
+            max_position_embeddings=cfg.context,
+            # transformers 5 folds these two into rope_parameters but still reads the 4.x names.
+            rotary_pct=0.25,
+            rotary_emb_base=cfg.rope_theta,
+            use_parallel_residual=True,
+            attention_dropout=cfg.dropout,
+            hidden_dropout=cfg.dropout,
+            tie_word_embeddings=cfg.tie_embeddings,
+            bos_token_id=0,
+            eos_token_id=0,
+            # No pad id: EOS (0) occurs inside training windows, and a pad id equal to it
+            # makes transformers warn about unmasked padding on every forward.
+            pad_token_id=None,
+        )
+    raise ValueError(f"{cfg.arch!r} is not a transformers architecture ({', '.join(HF_ARCHS)})")
 
 
 # ---------------------------------------------------------------------------------------
@@ -174,7 +211,8 @@ class HFCausalLM(nn.Module):
         c = self.hf.config
         return getattr(c, "n_positions", None) or getattr(c, "max_position_embeddings", None)
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:  # noqa: D102 (contract above)
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Next-token logits ``[B, T, V]`` for ``input_ids`` ``[B, T]`` (the contract in the module docstring)."""
         return self.hf(input_ids=input_ids, use_cache=False).logits
 
     def forward_padded(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -245,7 +283,7 @@ def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
     """
 
     def deco(fn: ModelBuilder) -> ModelBuilder:
-        if name in ("gpt2", "llama"):
+        if name in HF_ARCHS:
             raise ValueError(f"{name!r} is a built-in architecture")
         existing = _BUILDERS.get(name)
         if (
@@ -266,7 +304,7 @@ def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
 
 def registered_models() -> list[str]:
     """All architecture names :func:`build_model` accepts."""
-    return ["gpt2", "llama", *sorted(_BUILDERS)]
+    return [*HF_ARCHS, *sorted(_BUILDERS)]
 
 
 @contextlib.contextmanager
@@ -300,7 +338,7 @@ def build_model(cfg: ModelConfig, *, seed: int | None = 0) -> nn.Module:
     (``None`` uses the global RNG as is).
     """
     with _seeded(seed):
-        if cfg.arch in ("gpt2", "llama"):
+        if cfg.arch in HF_ARCHS:
             from transformers import AutoModelForCausalLM
 
             with quiet_transformers():
@@ -453,14 +491,14 @@ def save_model_dir(
     """Write a model directory atomically (config, safetensors weights, tokenizer).
 
     ``extra`` is stored in ``repro_lm.json`` under ``"extra"`` (e.g. training
-    summary). GPT-2/Llama directories also get an HF ``config.json``.
+    summary). Directories of the :data:`HF_ARCHS` also get an HF ``config.json``.
     """
     from safetensors.torch import save
 
     path = Path(path)
     with atomic_dir(path) as tmp:
         meta: dict[str, Any] = {"model": cfg.to_dict(), "format": 1, "extra": extra or {}}
-        if cfg.arch not in ("gpt2", "llama"):
+        if cfg.arch not in HF_ARCHS:
             builder = _BUILDERS.get(cfg.arch)
             meta["builder_module"] = builder.__module__ if builder else None
         write_json(tmp / CONFIG_FILE, meta)
@@ -490,7 +528,7 @@ def load_model_dir(
         cfg = ModelConfig.from_dict(meta["model"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{meta_path}: not a valid model config: {exc}") from exc
-    if cfg.arch not in ("gpt2", "llama") and cfg.arch not in _BUILDERS and meta.get("builder_module"):
+    if cfg.arch not in HF_ARCHS and cfg.arch not in _BUILDERS and meta.get("builder_module"):
         importlib.import_module(meta["builder_module"])  # registers the architecture
     try:  # read the weights before building the model: a bad file fails fast
         tensors = load_file(str(path / WEIGHTS_FILE))
@@ -501,21 +539,263 @@ def load_model_dir(
     return model.to(device).eval(), cfg
 
 
+# ---------------------------------------------------------------------------------------
+# Hugging Face checkpoints (issue 29, item 2)
+
+HF_CONFIG_FILE = "config.json"
+# The dtypes a checkpoint may be loaded in; "auto" picks by device (see resolve_dtype).
+PRETRAINED_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+class PretrainedLoadError(OSError):
+    """A Hugging Face checkpoint cannot be loaded; the message names it and says what to do (issue 29, item 2).
+
+    An ``OSError`` because that is what ``from_pretrained`` raises for a checkpoint it cannot find, so a caller
+    that already handles those handles this too; the ``hf`` LLM backend turns it into its ``LLMError``.
+    """
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the HF endpoint accepts a TCP connection (honours ``HF_ENDPOINT``; ``False`` when offline is set).
+
+    Asked only after the local cache came up empty, so that an unreachable hub fails in seconds instead of
+    transformers' minute of retries.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE"):
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    u = urlparse(endpoint)
+    port = u.port or (443 if u.scheme == "https" else 80)
+    try:
+        with socket.create_connection((u.hostname or "huggingface.co", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _looks_like_path(name: str) -> bool:
+    # A hub id is "name" or "owner/name"; more slashes, or a leading "/", "." or "~", can only mean a folder.
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or (os.sep != "/" and os.sep in name)
+
+
+def pretrained_source_kwargs(
+    model: str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    allow_download: bool = True,
+    trust_remote_code: bool = False,
+    probe: Callable[..., Any] | None = None,
+) -> dict[str, Any]:
+    """The ``from_pretrained`` keyword arguments that read ``model`` without surprises (issue 29, item 2).
+
+    ``model`` is a local HF folder (it must hold ``config.json``) or a hub id. A hub id is read from the local
+    Hugging Face cache when ``probe(model, local_files_only=True, ...)`` finds it there (``probe`` defaults to
+    ``AutoConfig.from_pretrained``; the ``hf`` backend probes with its tokenizer, the first thing it loads); else
+    the hub is used only when ``allow_download`` and it is reachable. Otherwise :class:`PretrainedLoadError`
+    names the id and what to do, at once and without a network call when offline (``HF_HUB_OFFLINE``).
+    """
+    name = os.fspath(model)
+    path = Path(name)
+    kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    if path.is_dir():
+        if not (path / HF_CONFIG_FILE).is_file():
+            hint = (
+                "; it is a repro model directory, which load_model_dir reads" if (path / CONFIG_FILE).is_file() else ""
+            )
+            raise PretrainedLoadError(
+                f"cannot load HF model {name!r}: the folder {path} has no {HF_CONFIG_FILE}, so it is not a "
+                f"Hugging Face checkpoint{hint}"
+            )
+        return kwargs
+    if path.exists() or _looks_like_path(name):
+        raise PretrainedLoadError(
+            f"cannot load HF model {name!r}: {path} is not a folder, and not a hub id (owner/name); "
+            "pass a Hugging Face checkpoint folder or a hub id"
+        )
+    if probe is None:
+        from transformers import AutoConfig
+
+        probe = AutoConfig.from_pretrained
+    try:
+        probe(name, local_files_only=True, **kwargs)
+        kwargs["local_files_only"] = True
+    except OSError:
+        if not allow_download or not hub_reachable():
+            raise PretrainedLoadError(
+                f"cannot load HF model {name!r}: it is not a local directory, not in the local "
+                "Hugging Face cache, and the hub is unreachable or downloads are disabled "
+                "(offline). Pass a local checkpoint path, or pre-download it on a machine with "
+                "network access (huggingface-cli download) and set HF_HOME."
+            ) from None
+    return kwargs
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
+    """``"auto"`` -> bf16 on CUDA, fp32 elsewhere; else the named floating-point dtype (``"bfloat16"``, ...).
+
+    Unlike transformers' ``dtype="auto"`` (the checkpoint's own dtype) this depends on the device only: bf16 is
+    the fast CUDA format, and CPUs compute fp32 fastest and most accurately.
+    """
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.bfloat16 if resolve_device(str(device)).type == "cuda" else torch.float32
+    out = getattr(torch, dtype, None) if isinstance(dtype, str) else None
+    if not isinstance(out, torch.dtype) or not out.is_floating_point:
+        raise ValueError(
+            f"dtype must be 'auto' or a floating-point torch dtype ({', '.join(PRETRAINED_DTYPES[1:])}), not {dtype!r}"
+        )
+    return out
+
+
+def hf_from_pretrained(model: str | os.PathLike[str], dtype: torch.dtype, **kwargs: Any) -> nn.Module:
+    """``AutoModelForCausalLM.from_pretrained(model, ...)`` in ``dtype`` on transformers 4 and 5.
+
+    transformers 5 renamed ``torch_dtype=`` to ``dtype=``; pyproject allows both majors.
+    """
+    import transformers
+    from transformers import AutoModelForCausalLM
+
+    dtype_kw = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+    return AutoModelForCausalLM.from_pretrained(model, **{dtype_kw: dtype}, **kwargs)
+
+
+def load_pretrained(
+    model: str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    dtype: str = "auto",
+    device: str | torch.device = "cpu",
+    allow_download: bool = True,
+    trust_remote_code: bool = False,
+) -> HFCausalLM:
+    """A released (or :func:`save_pretrained`) Hugging Face causal LM, wrapped to the toolkit contract.
+
+    Issue 29, item 2. ``model`` is a hub id (``"EleutherAI/pythia-160m"``) or a local HF folder; any causal-LM
+    architecture ``transformers`` knows loads (``trust_remote_code`` admits the hub's own model code). A hub id
+    comes from the local HF cache when it is there, and is downloaded only with ``allow_download`` and a
+    reachable hub; otherwise, and for a folder without ``config.json``, :class:`PretrainedLoadError` says why.
+    ``dtype``: ``"auto"`` (bf16 on CUDA, fp32 on CPU), ``"float32"``, ``"bfloat16"``, ``"float16"``;
+    ``device``: ``"cpu"``, ``"cuda"``, ``"auto"``, ... The model comes back in eval mode on ``device``;
+    :func:`repro.common.lm.trainer.train` fine-tunes it like a model from :func:`build_model`.
+    """
+    dev = resolve_device(str(device))
+    torch_dtype = resolve_dtype(dtype, dev)
+    kwargs = pretrained_source_kwargs(
+        model, revision=revision, allow_download=allow_download, trust_remote_code=trust_remote_code
+    )
+    try:
+        hf = hf_from_pretrained(model, torch_dtype, **kwargs)
+    except OSError as exc:
+        raise PretrainedLoadError(f"cannot load HF model {os.fspath(model)!r}: {exc}") from exc
+    return wrap_hf(hf).to(dev).eval()
+
+
+def _aligned_state_dict(hf: nn.Module, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state_dict`` checked against ``hf``'s own, with ``hf``'s tied names pointing at one tensor.
+
+    Names that share a tensor in ``hf`` (tied input and output embeddings) get the caller's tensor for the first
+    of them given, so that transformers drops the aliases as it does when it saves the model's own state; a
+    gathered (e.g. FSDP full) state dict may hold them as separate copies, or only one of them.
+    """
+    own = hf.state_dict()
+    unexpected = sorted(set(state_dict) - set(own))
+    if unexpected:
+        raise ValueError(
+            f"state_dict has names the model lacks: {unexpected[:5]}; give the keys of the HF model's own "
+            "state_dict (model.hf.state_dict() of a wrapped model, no 'hf.' prefix)"
+        )
+    groups: dict[tuple[int, int, tuple[int, ...]], list[str]] = {}
+    for name, t in own.items():
+        groups.setdefault((t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape)), []).append(name)
+    out: dict[str, torch.Tensor] = {}
+    for names in groups.values():
+        given = [n for n in names if n in state_dict]
+        if not given:
+            raise ValueError(f"state_dict lacks {names[0]!r} (a full state dict is needed)")
+        value = state_dict[given[0]]
+        for n in given[1:]:
+            if not torch.equal(state_dict[n].to(value.device), value):
+                raise ValueError(f"state_dict: {n!r} differs from {given[0]!r}, but the model ties them")
+        for n in names:
+            if tuple(value.shape) != tuple(own[n].shape):
+                raise ValueError(
+                    f"state_dict: shape of {n!r} is {tuple(value.shape)}, the model's {tuple(own[n].shape)}"
+                )
+            out[n] = value
+    return out
+
+
+def save_pretrained(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    tokenizer: Any | None = None,
+    *,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write ``model`` as a Hugging Face checkpoint folder, atomically; return ``path``.
+
+    Issue 29, item 2. The folder holds ``config.json``, ``model.safetensors`` (or shards), the generation config
+    when the model has one, and the tokenizer when given (an HF tokenizer's ``save_pretrained``, or the project
+    tokenizer's ``save``), and loads with ``AutoModelForCausalLM.from_pretrained(path)`` (and so in vLLM) and
+    :func:`load_pretrained`. A folder already at ``path`` is replaced whole. ``model`` is an HF model or one
+    wrapped by :func:`wrap_hf`. ``state_dict`` replaces the model's weights in the file, e.g. the full weights
+    gathered from a sharded (FSDP) model, under the keys of the HF model's own ``state_dict`` (no ``hf.``
+    prefix).
+    """
+    from transformers import PreTrainedModel
+
+    hf = unwrap(model)
+    if not isinstance(hf, PreTrainedModel):
+        raise TypeError(
+            f"save_pretrained needs a Hugging Face model, not {type(hf).__name__}: a custom (register_model) "
+            "architecture has no Hugging Face format; write it with save_model_dir (a repro model directory) instead"
+        )
+    if state_dict is not None:
+        state_dict = _aligned_state_dict(hf, state_dict)
+    save_tokenizer = None
+    if tokenizer is not None:
+        save_tokenizer = getattr(tokenizer, "save_pretrained", None) or getattr(tokenizer, "save", None)
+        if not callable(save_tokenizer):
+            raise TypeError(f"cannot save the tokenizer: {type(tokenizer).__name__} has no save_pretrained or save")
+    kwargs: dict[str, Any] = {"state_dict": state_dict}
+    # transformers 4 also writes pickled .bin files on request; 5 writes safetensors only and has no such option.
+    if "safe_serialization" in inspect.signature(hf.save_pretrained).parameters:
+        kwargs["safe_serialization"] = True
+    path = Path(path)
+    with atomic_dir(path) as tmp, quiet_transformers():
+        hf.save_pretrained(tmp, **kwargs)
+        if save_tokenizer is not None:
+            save_tokenizer(tmp)
+    return path
+
+
 __all__ = [
+    "HF_ARCHS",
     "HFCausalLM",
     "ModelConfig",
+    "PretrainedLoadError",
+    "WeightsFileError",
     "build_model",
     "count_params",
     "flops_per_token",
     "hf_config",
+    "hf_from_pretrained",
+    "hub_reachable",
     "load_model_dir",
+    "load_pretrained",
+    "load_unique_state_dict",
     "model_flops_per_token",
+    "pretrained_source_kwargs",
     "register_model",
     "registered_models",
+    "resolve_dtype",
     "save_model_dir",
+    "save_pretrained",
     "unique_state_dict",
-    "load_unique_state_dict",
-    "WeightsFileError",
     "unwrap",
     "wrap_hf",
 ]
