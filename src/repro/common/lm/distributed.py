@@ -15,6 +15,16 @@ rendezvous) starts N copies of a job; each reads its place from ``RANK``, ``WORL
   run continues exactly; a checkpoint written with N ranks resumes with any number that divides the micro-batch
   (the weights and the optimizer state are whole on every rank under DDP, and the batches do not depend on N).
 
+Models that do not fit on one device train under FSDP2 instead (``TrainConfig.parallel = "fsdp"``; :func:`wrap`):
+``torch.distributed.fsdp.fully_shard`` on every block (each child of the model's ``nn.ModuleList`` objects) and then
+the root, so each rank holds 1/N of the parameters, gradients and optimizer state and gathers one block's weights at
+a time; with bf16 the gathered weights are bf16 and gradients are reduced in fp32 (``MixedPrecisionPolicy``). Its
+checkpoints are sharded (:mod:`torch.distributed.checkpoint`, written by every rank; see the trainer), and loading
+reshards them, so an FSDP run resumes with another number of ranks, or with one process.
+
+Activation checkpointing (:func:`checkpoint_blocks`) recomputes each block's activations in backward instead of
+keeping them (memory for compute; the same gradients).
+
 One process (no ``WORLD_SIZE``, or 1) is the trainer as before: nothing here runs.
 """
 
@@ -29,7 +39,24 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["Ranks", "barrier", "device_of", "from_environ", "join", "mean_over_ranks", "no_sync", "shard", "wrap"]
+__all__ = [
+    "STRATEGIES",
+    "Ranks",
+    "barrier",
+    "blocks",
+    "checkpoint_blocks",
+    "device_of",
+    "from_environ",
+    "is_sharded",
+    "join",
+    "leave",
+    "mean_over_ranks",
+    "no_sync",
+    "shard",
+    "wrap",
+]
+
+STRATEGIES = ("ddp", "fsdp")  # TrainConfig.parallel
 
 
 @dataclass(frozen=True)
@@ -73,17 +100,64 @@ def device_of(ranks: Ranks, device: torch.device) -> torch.device:
     return device
 
 
-def join(ranks: Ranks, device: torch.device) -> None:
-    """Join the process group once (NCCL for CUDA devices, gloo on the CPU); a single process joins nothing."""
-    if ranks.parallel and not dist.is_initialized():
+def join(ranks: Ranks, device: torch.device, *, alone: bool = False) -> bool:
+    """Join the process group once (NCCL for CUDA devices, gloo on the CPU); a single process joins nothing unless
+    ``alone`` (FSDP in one process shards over a world of one). Returns whether this call created the group (the
+    caller that created a group for one process destroys it: :func:`leave`)."""
+    if dist.is_initialized():
+        return False
+    if ranks.parallel:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=ranks.rank, world_size=ranks.world)
+        return True
+    if alone:
+        _join_alone(device)
+        return True
+    return False
 
 
-def wrap(model: nn.Module, ranks: Ranks, device: torch.device) -> nn.Module:
-    """``DistributedDataParallel(model)`` when there are several ranks (it broadcasts rank 0's weights, then
-    averages gradients in backward); the model itself otherwise."""
+def leave() -> None:
+    """Destroy the process group (after the last collective of a run)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def blocks(model: nn.Module) -> list[nn.Module]:
+    """The repeated blocks of a model: every child of every ``nn.ModuleList`` in it (transformer layers of the
+    toolkit's and Hugging Face's models alike). The units FSDP shards and activation checkpointing recomputes one
+    at a time."""
+    found: list[nn.Module] = []
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList):
+            found.extend(module.children())
+    return found
+
+
+def wrap(
+    model: nn.Module, ranks: Ranks, device: torch.device, *, strategy: str = "ddp", bf16: bool = False
+) -> nn.Module:
+    """The module to run forward and backward through.
+
+    ``ddp``: ``DistributedDataParallel(model)`` when there are several ranks (it broadcasts rank 0's weights, then
+    averages gradients in backward); the model itself otherwise. ``fsdp``: ``fully_shard`` on each block, then on the
+    root, in place (the model's parameters become sharded DTensors, so build the optimizer after this); with ``bf16``
+    the gathered parameters are bf16 and gradients are reduced in fp32. FSDP in one process also shards (over a
+    world of one), so its checkpoints have one format whatever the number of ranks."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"parallel must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    if strategy == "fsdp":
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        if not dist.is_initialized():
+            raise RuntimeError("FSDP needs a process group: join(ranks, device, alone=True) first")
+        kwargs = (
+            {"mp_policy": MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)} if bf16 else {}
+        )
+        for block in blocks(model):
+            fully_shard(block, **kwargs)
+        fully_shard(model, **kwargs)
+        return model
     if not ranks.parallel:
         return model
     from torch.nn.parallel import DistributedDataParallel
@@ -92,12 +166,60 @@ def wrap(model: nn.Module, ranks: Ranks, device: torch.device) -> nn.Module:
     return DistributedDataParallel(model, device_ids=ids)
 
 
+def _join_alone(device: torch.device) -> None:
+    """A process group of one, for FSDP in a single process (torchrun's variables are not set)."""
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    if "MASTER_PORT" not in os.environ:
+        import socket
+
+        with socket.socket() as sock:  # a free port: two single-process FSDP jobs on one machine must not collide
+            sock.bind(("127.0.0.1", 0))
+            os.environ["MASTER_PORT"] = str(sock.getsockname()[1])
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=0, world_size=1)
+
+
+def is_sharded(model: nn.Module) -> bool:
+    """Whether ``fully_shard`` was applied to ``model`` (its checkpoints are then sharded)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def checkpoint_blocks(model: nn.Module) -> int:
+    """Activation checkpointing on every block (:func:`blocks`): its activations are recomputed in backward
+    (``torch.distributed._composable.checkpoint``, which keeps parameter names, so checkpoints and FSDP see the
+    same model; the RNG state is restored for the recomputation, so dropout draws the same masks). Returns the
+    number of blocks. Apply it before :func:`wrap`."""
+    from torch.distributed._composable import checkpoint
+
+    found = blocks(model)
+    for block in found:
+        checkpoint(block)
+    return len(found)
+
+
 def no_sync(net: nn.Module, sync: bool) -> contextlib.AbstractContextManager[None]:
-    """Skip DDP's gradient all-reduce for a micro-batch that is not the last of its step (``sync`` False): the
-    gradients accumulate locally and the last backward reduces their sum once."""
-    if sync or not hasattr(net, "no_sync"):
+    """Skip the gradient reduction for a micro-batch that is not the last of its step (``sync`` False): the
+    gradients accumulate locally and the last backward reduces their sum once (DDP's ``no_sync``, FSDP2's
+    ``set_requires_gradient_sync``)."""
+    if sync:
+        return contextlib.nullcontext()
+    if hasattr(net, "set_requires_gradient_sync"):
+        return _fsdp_no_sync(net)
+    if not hasattr(net, "no_sync"):
         return contextlib.nullcontext()
     return net.no_sync()  # type: ignore[no-any-return,operator]
+
+
+@contextlib.contextmanager
+def _fsdp_no_sync(net: nn.Module) -> Iterator[None]:
+    net.set_requires_gradient_sync(False)  # type: ignore[operator]
+    try:
+        yield
+    finally:
+        net.set_requires_gradient_sync(True)  # type: ignore[operator]
 
 
 def shard(x: torch.Tensor, ranks: Ranks) -> torch.Tensor:
@@ -129,9 +251,9 @@ def barrier(ranks: Ranks) -> None:
 @contextlib.contextmanager
 def process_group(ranks: Ranks, device: torch.device) -> Iterator[None]:
     """Join for the duration of a ``with`` block and leave after (a script's whole run)."""
-    join(ranks, device)
+    created = join(ranks, device)
     try:
         yield
     finally:
-        if ranks.parallel and dist.is_initialized():
-            dist.destroy_process_group()
+        if created:
+            leave()

@@ -3,7 +3,8 @@
 ``python ddp_worker.py OUT STEPS [STOP_AT]``: trains from (or resumes) OUT/checkpoint.safetensors and, on rank 0,
 writes OUT/history.json. The data is a fixed random Markov chain over 64 tokens, so the loss falls.
 ``$DDP_WORKER_CKPT_EVERY`` writes a checkpoint every that many steps and ``$DDP_WORKER_SLEEP`` pauses that many
-seconds after each step (a run long enough to be killed halfway).
+seconds after each step (a run long enough to be killed halfway); ``$DDP_WORKER_PARALLEL`` is the strategy (ddp,
+the default, or fsdp) and ``$DDP_WORKER_ACT_CKPT=1`` turns on activation checkpointing.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def main(out: str, steps: int, stop_at: int | None) -> None:
         log_every=1,
         ckpt_every=int(os.environ.get("DDP_WORKER_CKPT_EVERY", "0")),
         device="cpu",
+        parallel=os.environ.get("DDP_WORKER_PARALLEL", "ddp"),
+        activation_checkpointing=os.environ.get("DDP_WORKER_ACT_CKPT") == "1",
     )
     pause = float(os.environ.get("DDP_WORKER_SLEEP", "0"))
     model = build_model(ModelConfig(n_layer=2, n_head=2, d_model=32, context=32, vocab_size=VOCAB), seed=0)
