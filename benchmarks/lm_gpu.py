@@ -12,7 +12,8 @@ and gradient clipping, on a random walk over token ids; steps after ``--warmup``
 MFU (model FLOPs utilisation, Chowdhery et al. 2022, App. B) =
 ``tokens/s x flops_per_token / peak bf16 FLOP/s``, with
 :func:`repro.common.lm.models.model_flops_per_token` (6N + 12·L·d·T) and the dense bf16
-peak of the detected GPU (``--peak-tflops`` overrides; unknown GPUs report no MFU).
+peak of the detected GPU (``--peak-tflops`` overrides; unknown GPUs report no MFU); the peak table and the
+MFU formula live in ``gpu_common.py``, shared with ``train_mfu.py``.
 
 It also checks that training really ran on CUDA (parameters on the GPU, finite and
 decreasing loss) and that KV-cache sampling on CUDA matches the naive loop (greedy).
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from gpu_common import mfu, peak_tflops, random_walk_tokens, timed_tokens_per_s
 
 from repro.common.io import write_json
 from repro.common.lm import sampling as S
@@ -38,26 +40,6 @@ from repro.common.lm.trainer import TrainConfig, train
 from repro.common.machine import timing_context
 
 GPT2_SMALL = ModelConfig(arch="gpt2", n_layer=12, n_head=12, d_model=768, context=1024, vocab_size=50304)
-
-# Dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, from the vendors' data sheets.
-PEAK_BF16_TFLOPS = {
-    "H200": 989.5,
-    "H100 SXM": 989.5,
-    "H100 80GB HBM3": 989.5,
-    "H100 NVL": 835.0,
-    "H100 PCIe": 756.0,
-    "H100": 756.0,  # conservative default for an unspecified H100
-    "A100": 312.0,
-    "L40S": 362.05,
-    "A10G": 70.0,
-    "L4": 121.0,
-}
-
-
-def peak_tflops(name: str) -> float | None:
-    """Best match of the device name in :data:`PEAK_BF16_TFLOPS` (longest key that occurs)."""
-    hits = [k for k in PEAK_BF16_TFLOPS if k in name]
-    return PEAK_BF16_TFLOPS[max(hits, key=len)] if hits else None
 
 
 def main() -> int:
@@ -99,18 +81,11 @@ def main() -> int:
         precision="bf16",
         seed=0,
     )
-    # A noisy random walk over the first 1024 ids: learnable (few ids in use, the next id
-    # within +-3 of the last), so a falling loss shows that training works within a few
-    # dozen steps; uniform random ids over the whole vocabulary could not be learned.
-    # The output layer still spans the full vocabulary, so throughput is unaffected.
-    walk = np.cumsum(np.random.default_rng(0).integers(-3, 4, 20_000_000))
-    tokens = (walk % 1024).astype(np.uint16)
+    tokens = random_walk_tokens(20_000_000)  # learnable, so a falling loss shows that training works
     torch.cuda.reset_peak_memory_stats()
     hist = train(train_model, tokens, cfg, progress=False)
-    t = {e["step"]: e["elapsed"] for e in hist}
-    seconds = t[steps] - t[args.warmup]
-    tok_s = args.steps * cfg.tokens_per_step / seconds
-    mfu = tok_s * fpt / (peak * 1e12) if peak else None
+    seconds, tok_s = timed_tokens_per_s(hist, args.warmup, args.steps, cfg.tokens_per_step)
+    mfu_value = mfu(tok_s, fpt, peak)
     losses = [e["train_loss"] for e in hist]
     on_cuda = all(p.device.type == "cuda" for p in model.parameters())
     train_ok = on_cuda and all(np.isfinite(losses)) and losses[-1] < losses[0]
@@ -144,7 +119,7 @@ def main() -> int:
         "seconds": seconds,
         "tokens_per_s": tok_s,
         "peak_bf16_tflops": peak,
-        "mfu": mfu,
+        "mfu": mfu_value,
         "max_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
         "train_on_cuda": on_cuda,
         "train_ok": train_ok,
@@ -163,7 +138,7 @@ def main() -> int:
         "machine": machine,
     }
     write_json(args.out, result)
-    mfu_txt = f"{100 * mfu:.1f}%" if mfu is not None else "n/a (unknown peak; pass --peak-tflops)"
+    mfu_txt = f"{100 * mfu_value:.1f}%" if mfu_value is not None else "n/a (unknown peak; pass --peak-tflops)"
     print(
         f"{name}: {tok_s:,.0f} tokens/s, MFU {mfu_txt}; train ok: {train_ok}; "
         f"sampling speedup {naive_s / fast_s:.1f}x, greedy match {same / (len(prompts) * 64):.3f}"
