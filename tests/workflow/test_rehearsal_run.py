@@ -47,6 +47,10 @@ def test_the_rehearsal_runs_every_paper(tmp_path):
     ttt = json.loads((repo / "results/paper_toy/ttt/numbers.json").read_text())
     assert ttt["tokenizer.kind"] == "hf" and ttt["data.train_documents"] > 0 and ttt["data.heldout_documents"] > 0
     assert plan.get("ttt__train", 0) == 24, "the rehearsal trains every run of Table 3 (6 archs x 4 sizes)"
+    # ... each on 2 CPU ranks started by torchrun, where the paper scale starts one rank per GPU (issue 29, item 4).
+    histories = [json.loads(p.read_text()) for p in (repo / "results/paper_toy/ttt/runs").glob("*/history.json")]
+    assert len(histories) == 24 and {h["ranks"] for h in histories} == {2}
+    assert "launching 2 ranks: " in (repo / "logs/paper_toy/ttt/train/ttt_linear-125m-s0.log").read_text()
     pplcorr = json.loads((repo / "results/paper_toy/pplcorr/numbers.json").read_text())
     assert "exact.rpjv2.arc_easy.heldout_spearman" in pplcorr  # the RPJv2 file fetched from the files stand-in
     ideagen = json.loads((repo / "results/paper_toy/ideagen/numbers.json").read_text())

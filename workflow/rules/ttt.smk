@@ -85,7 +85,7 @@ TTT_FIGURES = [
 # changes, so a parameter edit retrains exactly the runs whose configuration it changes (common.smk
 # params_file; like step_params files they exist for the configured scale only).
 TTT_RUN_PARAMS = {
-    name: params_file("ttt", f"run-{name}", {k: spec[k] for k in ("name", "label", "model", "train")})
+    name: params_file("ttt", f"run-{name}", {k: spec[k] for k in ("name", "label", "model", "train", "ranks")})
     for name, spec in TTT_RUNS.items()
 }
 TTT_RUNS_FILE = params_file("ttt", "runs", TTT_RUNS)  # every run with its roles
@@ -173,7 +173,7 @@ rule ttt__train:
         REPRO_ENV
     threads: 1
     resources:
-        gpu=gpus(),
+        gpu=gpus(TTT["train"]["ranks"]),
         runtime=runtime(2880, 30),
     script:
         "../scripts/common/step.py"

@@ -53,6 +53,9 @@ __all__ = [
 FAKE_GPUS_ENV = "REPRO_FAKE_GPUS"  # tests only: "4" pretends four devices when CUDA_VISIBLE_DEVICES is unset
 LOCK_DIR_ENV = "REPRO_GPU_LOCK_DIR"  # share one folder between checkouts that use the same GPUs
 WAIT_ENV = "REPRO_GPU_WAIT_S"  # how long a claim waits for devices another process holds
+# The number of GPUs the running step holds (set by claim_gpus while the claim lasts): a step that launches one rank
+# per GPU (repro.common.lm.launch) starts as many ranks as it got, also when Snakemake scaled the request down.
+CLAIMED_ENV = "REPRO_CLAIMED_GPUS"
 DEFAULT_LOCK_DIR = Path(".snakemake") / "gpu-locks"
 # Snakemake starts a job only when its gpu resource fits, so free devices are normally there at once; a wait
 # covers devices held outside this run (another checkout sharing the lock folder, a job still exiting).
@@ -155,6 +158,7 @@ class GpuClaim:
                 os.environ.pop("CUDA_VISIBLE_DEVICES", None)
             else:
                 os.environ["CUDA_VISIBLE_DEVICES"] = self._previous_env
+            os.environ.pop(CLAIMED_ENV, None)
             self._env_set = False
         atexit.unregister(self.release)
 
@@ -254,6 +258,7 @@ def claim_gpus(
         devices=tuple(chosen), _files=files, _previous_env=os.environ.get("CUDA_VISIBLE_DEVICES"), _env_set=True
     )
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(chosen)
+    os.environ[CLAIMED_ENV] = str(len(chosen))
     atexit.register(claim.release)
     return claim
 

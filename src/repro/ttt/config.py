@@ -65,6 +65,9 @@ class TrainSettings:
     ckpt_every: int
     threads: int
     device: str
+    ranks: int = 1  # data-parallel ranks per run (issue 29): GPUs at paper scale, gloo CPU processes otherwise
+    parallel: str = "ddp"  # ddp, or fsdp (FSDP2: weights and optimizer state sharded over the ranks)
+    activation_checkpointing: bool = False  # recompute block activations in backward
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,7 @@ class RunSpec:
     label: str
     model: LMConfig
     train: TrainConfig
+    ranks: int = 1  # data-parallel ranks (train.ranks): the rule's GPUs at paper scale, gloo CPU processes otherwise
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,8 @@ def train_config(params: TttParams, size: str, seed: int) -> TrainConfig:
         seed=seed,
         threads=t.threads,
         device=t.device,
+        parallel=t.parallel,
+        activation_checkpointing=t.activation_checkpointing,
     )
 
 
@@ -105,6 +107,7 @@ def run_specs(params: TttParams) -> dict[str, dict[str, Any]]:
             "name": name,
             "model": asdict(model),
             "train": tcfg.to_dict(),
+            "ranks": params.train.ranks,
             "roles": [role],
             "label": model.name,
         }

@@ -23,6 +23,7 @@ from repro.common.declarations import step
 from repro.common.devices import resolve_device
 from repro.common.io import fingerprint, read_json
 from repro.common.lm.evaluate import position_loss_curve
+from repro.common.lm.launch import ranks_here, run_ranks
 from repro.common.lm.ngram import bigram_heldout_loss, unigram_heldout_loss
 from repro.common.lm.tokenizer import encode_document_stream, unigram_entropy
 from repro.common.lm.trainer import CHECKPOINT_FILE, load_tokens, save_token_stream, train
@@ -113,25 +114,24 @@ def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> 
     """Train one run with the shared trainer in ``<run>/train`` (a killed job resumes exactly), then publish
     the final checkpoint at the ``weights`` output (hard link, else copy) and its history record.
 
-    The resume key fingerprints the run spec, the token files and the library code (``code``): after a
-    parameter, data or code change an old checkpoint is not resumed and the run trains afresh.
+    ``config.ranks`` data-parallel ranks (issue 29): the rule's GPUs at paper scale, CPU processes on gloo
+    otherwise; more than one are started by torchrun (:func:`repro.common.lm.launch.run_ranks`), each running
+    :func:`train_ranks`. The resume key fingerprints the run spec, the token files and the library code
+    (``code``): after a parameter, data or code change an old checkpoint is not resumed and the run trains afresh.
     """
     work_dir = outputs["weights"].parent / "train"
     code = [str(p) for p in inputs.get("code", [])]
     spec = {"name": config.name, "label": config.label, "model": asdict(config.model), "train": config.train.to_dict()}
     resume_key = fingerprint([str(inputs["train"]), str(inputs["heldout"]), *code], extra=spec)
-    train_tokens, held_tokens = load_tokens(inputs["train"]), load_tokens(inputs["heldout"])
-    cfg, tcfg = config.model, config.train
-    top = int(np.max(train_tokens)) if len(train_tokens) else 0
-    if top >= cfg.vocab_size:
-        raise ValueError(f"token id {top} >= model vocab_size {cfg.vocab_size}")
-    torch.manual_seed(tcfg.seed)  # the initial weights depend on the run's seed only
-    model = build_model(cfg)
+    train_tokens = load_tokens(inputs["train"])
+    top = int(train_tokens.max()) if len(train_tokens) else 0  # .max(): a shard folder is not copied whole
+    if top >= config.model.vocab_size:
+        raise ValueError(f"token id {top} >= model vocab_size {config.model.vocab_size}")
     work_dir.mkdir(parents=True, exist_ok=True)
-    log.info("run %s: %s", config.name, config.label)
-    history = train(
-        model, train_tokens, tcfg, eval_tokens=held_tokens, out_dir=work_dir, progress=True, resume_key=resume_key
-    )
+    ranks = ranks_here(config.ranks)
+    log.info("run %s: %s (%d rank%s)", config.name, config.label, ranks, "s" if ranks > 1 else "")
+    run = {"train_path": inputs["train"], "heldout_path": inputs["heldout"], "config": config, "work_dir": work_dir}
+    history, n_params = run_ranks(ranks, train_ranks, {**run, "resume_key": resume_key}, threads=config.train.threads)
     tmp = outputs["weights"].with_name(outputs["weights"].name + ".tmp")
     tmp.unlink(missing_ok=True)
     try:
@@ -142,12 +142,33 @@ def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> 
     record = {
         "name": config.name,
         "label": config.label,
-        "n_params": model.num_parameters(),
-        "flops_per_token": training_flops_per_token(cfg),
-        "tokens_per_step": tcfg.tokens_per_step,
+        "n_params": n_params,
+        "ranks": ranks,
+        "flops_per_token": training_flops_per_token(config.model),
+        "tokens_per_step": config.train.tokens_per_step,
         "history": history,
     }
     return StepResult(records={"history": record}, files=("weights",))
+
+
+def train_ranks(
+    train_path: Path, heldout_path: Path, config: RunSpec, work_dir: Path, resume_key: str
+) -> tuple[list[dict[str, Any]], int]:
+    """One rank of a run (or the whole run in one process): build the model from the run's seed (every rank the
+    same initial weights) and train it; returns (history, parameter count)."""
+    torch.manual_seed(config.train.seed)  # the initial weights depend on the run's seed only
+    model = build_model(config.model)
+    n_params = model.num_parameters()  # before training: an FSDP model's parameters are shards afterwards
+    history = train(
+        model,
+        load_tokens(train_path),
+        config.train,
+        eval_tokens=load_tokens(heldout_path),
+        out_dir=work_dir,
+        progress=True,
+        resume_key=resume_key,
+    )
+    return history, n_params
 
 
 @step(
