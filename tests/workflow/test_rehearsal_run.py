@@ -46,6 +46,9 @@ def test_the_rehearsal_runs_every_paper(tmp_path):
     # The stand-ins were built and read through the paper-scale code paths.
     ttt = json.loads((repo / "results/paper_toy/ttt/numbers.json").read_text())
     assert ttt["tokenizer.kind"] == "hf" and ttt["data.train_documents"] > 0 and ttt["data.heldout_documents"] > 0
+    # The tokens went through the paper-scale data path: tokenised by 2 processes into shard folders (issue 29, item 3).
+    index = json.loads((repo / "results/paper_toy/ttt/data/train/index.json").read_text())
+    assert len(index["shards"]) > 1 and sum(s["tokens"] for s in index["shards"]) == ttt["data.train_tokens"]
     assert plan.get("ttt__train", 0) == 24, "the rehearsal trains every run of Table 3 (6 archs x 4 sizes)"
     # ... each on 2 CPU ranks started by torchrun, where the paper scale starts one rank per GPU (issue 29, item 4).
     histories = [json.loads(p.read_text()) for p in (repo / "results/paper_toy/ttt/runs").glob("*/history.json")]

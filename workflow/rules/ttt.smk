@@ -136,15 +136,15 @@ rule ttt__tokenizer:
 
 
 rule ttt__data:
-    """Train / held-out token arrays (held out by document; EOS between documents)."""
+    """Train / held-out token shard folders (held out by document; EOS between documents; repro.common.lm.shards)."""
     input:
         **step_inputs("ttt", "data"),
         corpora=TTT_CORPORA,
         tokenizer=rules.ttt__tokenizer.output.tokenizer,
     output:
         numbers=f"{TTT_OUT}/data/numbers.json",
-        train=f"{TTT_OUT}/data/train.npy",
-        heldout=f"{TTT_OUT}/data/heldout.npy",
+        train=directory(f"{TTT_OUT}/data/train"),
+        heldout=directory(f"{TTT_OUT}/data/heldout"),
     log:
         f"{TTT_LOG}/data.log",
     benchmark:

@@ -150,11 +150,14 @@ def fingerprint(paths: list[str | os.PathLike[str]] | tuple[str | os.PathLike[st
     """sha256 over the contents of ``paths`` (in order, with their names) and a JSON-able ``extra``.
 
     Used to tell whether a saved intermediate state (e.g. a resumable training
-    checkpoint) was produced from exactly the same inputs.
+    checkpoint) was produced from exactly the same inputs. A folder (e.g. token shards) counts as its files, by
+    relative name, in sorted order.
     """
     h = hashlib.sha256()
     for p in paths:
-        h.update(str(p).encode() + b"\0" + sha256_file(p).encode() + b"\0")
+        files = sorted(f for f in Path(p).rglob("*") if f.is_file()) if Path(p).is_dir() else [Path(p)]
+        for f in files:
+            h.update(str(f).encode() + b"\0" + sha256_file(f).encode() + b"\0")
     h.update(dumps_json(extra).encode())
     return h.hexdigest()
 

@@ -27,6 +27,8 @@ class DataSettings:
     corpora: tuple[str, ...]  # mirror: corpus names of repro.common.lm.corpora
     heldout_frac: float  # mirror: document-level held-out fraction
     split_seed: int
+    workers: int = 1  # tokenizer processes (repro.common.lm.shards.encode_parallel); 1 = in the step's process
+    shard_tokens: int = 1 << 28  # tokens per .npy shard of the token folders
 
 
 @dataclass(frozen=True)

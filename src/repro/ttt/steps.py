@@ -25,8 +25,9 @@ from repro.common.io import fingerprint, read_json
 from repro.common.lm.evaluate import position_loss_curve
 from repro.common.lm.launch import ranks_here, run_ranks
 from repro.common.lm.ngram import bigram_heldout_loss, unigram_heldout_loss
-from repro.common.lm.tokenizer import encode_document_stream, unigram_entropy
-from repro.common.lm.trainer import CHECKPOINT_FILE, load_tokens, save_token_stream, train
+from repro.common.lm.shards import encode_parallel, write_shards
+from repro.common.lm.tokenizer import unigram_entropy
+from repro.common.lm.trainer import CHECKPOINT_FILE, load_tokens, train
 from repro.common.machine import speed_probe
 from repro.common.steps import StepResult, build_config
 from repro.ttt import latency as lat
@@ -74,7 +75,9 @@ def tokenizer_step(inputs: Inputs, config: TokenizerConfig, outputs: Mapping[str
 
 @step(reads=("data", "tokenizer", "context"))
 def data_step(inputs: Inputs, config: DataConfig, outputs: Mapping[str, Path]) -> StepResult:
-    """Encode the train / held-out documents (EOS between documents) into ``.npy`` token arrays."""
+    """Encode the train / held-out documents (EOS between documents) into token shard folders (issue 29, item 3):
+    streamed, tokenised by ``data.workers`` processes, written shard by shard, so the paper's corpus (the Pile) is
+    never held in memory; :func:`repro.common.lm.trainer.load_tokens` reads a folder as one flat array."""
     train_texts, held_texts = split_texts(config.data, corpora_root(inputs["corpora"]))
     tk = load_tokenizer(inputs["tokenizer"], config.tokenizer)
     documents = {"train": 0, "heldout": 0}
@@ -84,15 +87,18 @@ def data_step(inputs: Inputs, config: DataConfig, outputs: Mapping[str, Path]) -
             documents[split] += 1
             yield text
 
-    # Streamed to disk batch by batch: the paper's corpus (the Pile) is never held in memory (issue 28).
-    n_tokens = {
-        split: save_token_stream(outputs[split], encode_document_stream(tk, counted(texts, split)), tk.token_dtype)
-        for split, texts in (("train", train_texts), ("heldout", held_texts))
-    }
+    n_tokens = {}
+    for split, texts in (("train", train_texts), ("heldout", held_texts)):
+        chunks = encode_parallel(tk, counted(texts, split), workers=config.data.workers)
+        index = write_shards(outputs[split], chunks, tk.token_dtype, shard_tokens=config.data.shard_tokens)
+        n_tokens[split] = index.total_tokens
+        log.info(
+            "%s: %d documents, %d tokens in %d shard(s)", split, documents[split], n_tokens[split], len(index.files)
+        )
     need = config.context + 1
     if n_tokens["heldout"] < need or n_tokens["train"] < need:
         for split in n_tokens:  # nothing half-written
-            outputs[split].unlink(missing_ok=True)
+            shutil.rmtree(outputs[split], ignore_errors=True)
         raise ValueError(
             f"too few tokens for ttt.context {config.context}: train {n_tokens['train']}, "
             f"held-out {n_tokens['heldout']}"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from repro.common.io import sha256_file, write_json
-from repro.common.lm.trainer import checkpoint_resume_key
+from repro.common.lm.trainer import checkpoint_resume_key, load_tokens
 from repro.common.steps import ConfigError, StepResult, build_config, write_step_outputs
 from repro.ttt import results, runs, steps
 from repro.ttt.archs import ARCHS, get_arch
@@ -58,17 +58,24 @@ TEXTS = ["the quick brown fox jumps over the lazy dog. " * 20, "a b c d e f g h 
 
 def test_tokenizer_and_data_steps(ttt_params, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(steps, "split_texts", lambda data, resources: (TEXTS, TEXTS[:1]))
-    out = {"tokenizer": tmp_path / "tok", "train": tmp_path / "train.npy", "heldout": tmp_path / "held.npy"}
+    out = {"tokenizer": tmp_path / "tok", "train": tmp_path / "train", "heldout": tmp_path / "held"}
     tcfg = TokenizerConfig(data=ttt_params.data, tokenizer=ttt_params.tokenizer)
     tok = steps.tokenizer_step({"corpora": []}, tcfg, out)
     assert tok.numbers["tokenizer"]["kind"] == "char" and tok.numbers["tokenizer"]["vocab_size"] <= 64
     dcfg = DataConfig(data=ttt_params.data, tokenizer=ttt_params.tokenizer, context=ttt_params.context)
     res = steps.data_step({"corpora": [], "tokenizer": out["tokenizer"]}, dcfg, out)
     stats = res.numbers["data"]
-    assert stats["train_tokens"] == len(np.load(out["train"])) == sum(len(t) for t in TEXTS) + 2  # EOS per document
+    assert stats["train_tokens"] == len(load_tokens(out["train"])) == sum(len(t) for t in TEXTS) + 2  # EOS per doc
     assert stats["heldout_documents"] == 1 and stats["heldout_unigram_entropy"] > 0
+    # Several shards, and 2 tokenizer processes: the same tokens (issue 29, item 3).
+    sharded = replace(dcfg, data=replace(dcfg.data, workers=2, shard_tokens=100))
+    out2 = {**out, "train": tmp_path / "train2", "heldout": tmp_path / "held2"}
+    assert steps.data_step({"corpora": [], "tokenizer": out["tokenizer"]}, sharded, out2).numbers == res.numbers
+    assert len(list(out2["train"].glob("shard-*.npy"))) > 1
+    assert np.array_equal(np.asarray(load_tokens(out2["train"])), np.asarray(load_tokens(out["train"])))
     with pytest.raises(ValueError, match="too few tokens for ttt.context"):
         steps.data_step({"corpora": [], "tokenizer": out["tokenizer"]}, replace(dcfg, context=10_000), out)
+    assert not out["train"].exists() and not out["heldout"].exists()  # nothing half-written
 
 
 @pytest.fixture

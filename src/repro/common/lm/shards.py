@@ -28,10 +28,12 @@ order does not depend on the number of ranks or on where a run resumed.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import multiprocessing
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +93,9 @@ def encode_parallel(
     ctx = multiprocessing.get_context("spawn")
     # The with-block terminates the pool on every exit: the end, an error in the reader or a worker, or a consumer
     # that stops early (GeneratorExit at the yield).
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(tokenizer, eos_between)) as pool:
+    with _main_not_rerun():
+        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(tokenizer, eos_between))
+    with pool:
         pending: collections.deque[Any] = collections.deque()
         for batch in _batches(texts, batch_docs):
             pending.append(pool.apply_async(_encode_batch, (batch,)))
@@ -100,6 +104,24 @@ def encode_parallel(
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
+
+
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """Start spawned workers without running the parent's main script again. A spawned child prepares itself by
+    executing the parent's ``__main__`` file as ``__mp_main__`` when that module has a file but no import name: a
+    Snakemake ``script:`` job is such a file, unguarded, so each worker would rerun the whole step (and spawn workers
+    of its own). The workers need only this module, which they import by name; so while the pool starts, the main
+    module's ``__file__`` is hidden (a main module run by name, ``python -m``, is imported by name and left alone)."""
+    main = sys.modules.get("__main__")
+    hidden = None
+    if main is not None and getattr(main, "__spec__", None) is None:
+        hidden = main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        if hidden is not None:
+            main.__file__ = hidden  # type: ignore[union-attr]
 
 
 def _batches(texts: Iterable[str], batch_docs: int) -> Iterator[list[str]]:

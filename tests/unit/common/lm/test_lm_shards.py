@@ -322,3 +322,27 @@ def test_a_missing_or_corrupt_file_names_itself(tmp_path):
     (d / INDEX_FILE).unlink()
     with pytest.raises(ValueError, match=r"index\.json: not a readable token shard index"):
         load_tokens(d)
+
+
+UNGUARDED_MAIN = """
+# A main script without an `if __name__ == "__main__"` guard, as Snakemake runs a rule's script: the spawned workers
+# must not run it again (each would rerun the step and spawn workers of its own).
+import sys
+print("main ran", flush=True)
+from repro.common.lm.shards import encode_parallel
+from repro.common.lm.tokenizer import train_tokenizer
+tok = train_tokenizer(["abc def"] * 10, kind="char")
+out = list(encode_parallel(tok, ["abc"] * 40, workers=2, batch_docs=4))
+print("arrays", len(out), flush=True)
+"""
+
+
+def test_workers_do_not_rerun_an_unguarded_main_script(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "step.py"
+    script.write_text(UNGUARDED_MAIN)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == ["main ran", "arrays 10"], proc.stdout
