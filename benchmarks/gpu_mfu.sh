@@ -10,16 +10,7 @@
 # lent machines' python3 has them). Wheels in .whl/ are installed into /tmp/site first, as gpu_check.sh does.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-}"
-if [ -z "$PY" ]; then
-  if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
-fi
-if compgen -G ".whl/*.whl" >/dev/null; then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 REPRO_MIRROR="${REPRO_MIRROR:-../shared/mirror}"
-unset TRITON_INTERPRET REPRO_TTT_KERNEL
+. benchmarks/gpu_env.sh  # $PY, carried wheels, PYTHONPATH
 
 nvidia-smi -L 2>/dev/null || true
 "$PY" - <<'EOF'
