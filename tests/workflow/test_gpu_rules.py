@@ -34,14 +34,13 @@ STEP_ADAPTER = "../scripts/common/step.py"
 # Multi-GPU rules that do not launch a distributed run yet (b). Each entry says why; remove it when the step gets
 # a launcher (the test fails on a stale entry, so the list only shrinks).
 SINGLE_DEVICE_MULTI_GPU = {
-    "entigraph__cpt": "the trainer runs data-parallel under torchrun (repro.common.lm.distributed), but the rule "
-    "starts one process; issue 29 launches N ranks (the paper-scale Llama 3 8B path raises NotImplementedError today)",
-    "maskembed__align": "the rule starts one process; issue 29 launches N ranks (the paper-scale timm "
-    "backbones raise PaperScaleError today)",
-    "maskembed__vlm": "not implemented at paper scale (raises PaperScaleError: Prismatic VLM stack); "
-    "issue 29 adds torch.distributed",
+    "entigraph__cpt": "the step trains in one process: its paper-scale path (Llama 3 8B from the hub, FSDP over 8 "
+    "GPUs with repro.common.lm.launch.run_ranks, load_pretrained / save_pretrained) is issue 33",
+    "maskembed__align": "the step trains its ViT in one process with its own loop: the paper-scale timm backbones "
+    "raise PaperScaleError today (issue 38)",
+    "maskembed__vlm": "not implemented at paper scale (raises PaperScaleError: Prismatic VLM stack; issue 38)",
     "pplcorr__paper_pretrain": "not implemented at paper scale (raises NotImplementedError; count from "
-    "params pplcorr.paper_pretrain.gpus); issue 29 adds torch.distributed",
+    "params pplcorr.paper_pretrain.gpus): Pythia-160M on the selected tokens through the training engine is issue 36",
 }
 
 
