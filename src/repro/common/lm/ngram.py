@@ -57,6 +57,7 @@ __all__ = [
     "bigram_heldout_loss",
     "heldout_loss",
     "train_ngram",
+    "train_ngram_stream",
     "unigram_heldout_loss",
 ]
 
@@ -209,25 +210,110 @@ def heldout_loss(model: NGramModel, sequences: Sequence[Tokens], *, skip_first: 
     return float(-np.log(p).mean())
 
 
-def bigram_heldout_loss(train: np.ndarray, heldout: np.ndarray, vocab_size: int) -> float:
+STREAM_CHUNK = 1 << 24  # tokens read at a time from a long stream (a paper-scale corpus, issue 28 item 7)
+
+
+def bigram_heldout_loss(train: Tokens, heldout: Tokens, vocab_size: int, *, chunk: int = STREAM_CHUNK) -> float:
     """The ttt floor (Sec. 3.2): held-out nats per token of the interpolated Witten-Bell bigram.
 
     ``P(w | v) = (c(v, w) + T(v) P1(w)) / (c(v) + T(v))``, with ``P1`` the add-one unigram; a
     context never seen in training falls back to ``P1``. ``train`` and ``heldout`` are each
-    one token stream (no padding); every held-out token after the first is scored.
+    one token stream (no padding; an array, a memory map or token shards); every held-out token after the
+    first is scored. Both are read ``chunk`` tokens at a time (:func:`train_ngram_stream`), so a paper-scale
+    corpus is never held: memory grows with the distinct bigrams, not the tokens.
     """
-    train, heldout = np.asarray(train, dtype=np.int64), np.asarray(heldout, dtype=np.int64)
-    if train.size < 2 or heldout.size < 2:
+    if len(train) < 2 or len(heldout) < 2:
         raise ValueError("bigram floor: need at least two training and two held-out tokens")
-    if max(int(train.max()), int(heldout.max())) >= vocab_size:
-        raise ValueError(f"bigram floor: token id >= vocab_size {vocab_size}")
-    model = train_ngram([train], 2, vocab_size, smoothing="witten_bell", pad=None)
-    return heldout_loss(model, [heldout], skip_first=1)
+    model = train_ngram_stream(train, 2, vocab_size, chunk=chunk, where="bigram floor")
+    return _stream_heldout_loss(model, heldout, 1, chunk, "bigram floor")
 
 
-def unigram_heldout_loss(train: np.ndarray, heldout: np.ndarray, vocab_size: int) -> float:
-    """The ttt unigram floor (Sec. 3.2): held-out nats per token of the add-one unigram of ``train``."""
-    return heldout_loss(train_ngram([train], 1, vocab_size), [heldout])
+def unigram_heldout_loss(train: Tokens, heldout: Tokens, vocab_size: int, *, chunk: int = STREAM_CHUNK) -> float:
+    """The ttt unigram floor (Sec. 3.2): held-out nats per token of the add-one unigram of ``train`` (both read
+    ``chunk`` tokens at a time, as :func:`bigram_heldout_loss`)."""
+    model = train_ngram_stream(train, 1, vocab_size, chunk=chunk, where="unigram floor")
+    return _stream_heldout_loss(model, heldout, 0, chunk, "unigram floor")
+
+
+def _chunks(stream: Tokens, size: int, overlap: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of the chunks of a stream: each starts ``overlap`` tokens before its new tokens (the
+    contexts of its first positions), except the first."""
+    n = len(stream)  # type: ignore[arg-type]
+    return [(max(0, s - overlap), min(n, s + size)) for s in range(0, n, size)] or [(0, 0)]
+
+
+def _merge_counts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique codes with summed counts, from per-chunk (codes, counts)."""
+    if len(parts) == 1:
+        return parts[0]
+    codes = np.concatenate([c for c, _ in parts])
+    counts = np.concatenate([n for _, n in parts])
+    merged, inverse = np.unique(codes, return_inverse=True)
+    return merged, np.bincount(inverse, weights=counts, minlength=merged.size).astype(np.int64)
+
+
+def train_ngram_stream(
+    stream: Tokens, order: int, vocab_size: int, *, chunk: int = STREAM_CHUNK, where: str = "train_ngram_stream"
+) -> NGramModel:
+    """:func:`train_ngram` of one long sequence (``[stream]``, Witten-Bell, no pad), read ``chunk`` tokens at a
+    time: the same counts, so the same model, bit for bit. Each chunk repeats the ``order - 1`` tokens before it
+    for the contexts of its first positions; counts are merged by code (integers, so exactly)."""
+    if order < 1 or vocab_size < 1 or vocab_size**order > _INT64_MAX:
+        return train_ngram([np.asarray(stream)], order, vocab_size)  # its argument errors
+    k_max = order - 1
+    v = np.int64(vocab_size)
+    unigram = np.zeros(vocab_size, dtype=np.int64)
+    parts: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(k_max)]
+    seen = 0
+    for start, end in _chunks(stream, chunk, k_max):
+        (x,) = _as_id_arrays([np.asarray(stream[start:end])], vocab_size, where)  # type: ignore[index]
+        new = seen - start  # local index of the chunk's first new token
+        unigram += np.bincount(x[new:], minlength=vocab_size)
+        for k in range(1, order):
+            ctx, _ = _contexts([x], k, vocab_size, None)
+            keep = np.arange(x.size) >= max(new, k)  # new positions with k real preceding tokens
+            parts[k - 1].append(np.unique(ctx[keep] * v + x[keep], return_counts=True))
+        seen = end
+    if seen == 0:
+        raise ValueError("cannot train an n-gram model on no sequences")
+    tables = []
+    for k in range(1, order):
+        joint, joint_counts = _merge_counts(parts[k - 1])
+        # c(h) sums the joint counts of h; T(h) counts its distinct joint codes (joint is sorted by code).
+        context, first = np.unique(joint // v, return_index=True)
+        context_counts = np.add.reduceat(joint_counts, first) if joint.size else joint_counts
+        context_types = np.diff(np.append(first, joint.size))
+        tables.append(NGramTable(joint, joint_counts, context, context_counts, context_types))
+    return NGramModel(
+        order=order,
+        vocab_size=vocab_size,
+        smoothing="witten_bell",
+        add_k=0.1,
+        pad=None,
+        unigram=unigram.astype(np.float64),
+        tables=tuple(tables),
+    )
+
+
+def _stream_heldout_loss(model: NGramModel, stream: Tokens, skip_first: int, chunk: int, where: str) -> float:
+    """:func:`heldout_loss` of one long sequence, scored ``chunk`` tokens at a time. A stream of one chunk is
+    scored exactly as :func:`heldout_loss` (the same mean, bit for bit); longer ones sum the chunks' log-losses
+    (another order of the same additions)."""
+    spans = _chunks(stream, chunk, model.order - 1)
+    if len(spans) == 1:
+        (x,) = _as_id_arrays([np.asarray(stream)], model.vocab_size, where)
+        return heldout_loss(model, [x], skip_first=skip_first)
+    total, count, seen = 0.0, 0, 0
+    for start, end in spans:
+        (x,) = _as_id_arrays([np.asarray(stream[start:end])], model.vocab_size, where)  # type: ignore[index]
+        # The repeated tokens only give context: score positions from the first new one (and >= skip_first).
+        p = model.probs([x])[max(seen - start, skip_first - start) :]
+        total += float(-np.log(p).sum())
+        count += p.size
+        seen = end
+    if count == 0:
+        raise ValueError("heldout_loss: no token to score")
+    return total / count
 
 
 def _as_id_arrays(sequences: Sequence[Tokens], vocab_size: int, where: str) -> list[np.ndarray]:

@@ -166,3 +166,52 @@ def test_model_rejects_bad_inputs():
         model.probs([np.array([5])])
     with pytest.raises(ValueError, match="no token to score"):
         heldout_loss(model, [np.array([1])], skip_first=1)
+
+
+def test_the_floors_read_a_long_stream_in_chunks_to_the_same_model(tmp_path):
+    """Issue 28, item 7 (no step holds a whole corpus): the ttt floors count a paper-scale stream chunk by chunk
+    (token shards, a memory map). The counts are integers, so the model is the one-shot model bit for bit, for every
+    chunk size (1, a prime, larger than the stream) and order; the held-out mean is the same sum in another order."""
+    from repro.common.lm.ngram import train_ngram_stream
+    from repro.common.lm.shards import open_shards, write_shards
+
+    rng = np.random.default_rng(5)
+    V = 11
+    train, held = rng.integers(0, V, 997), rng.integers(0, V, 301)
+    write_shards(tmp_path, [train[:500], train[500:]], np.uint16, shard_tokens=97)
+    shards = open_shards(tmp_path)
+    for order in (1, 2, 3):
+        one_shot = train_ngram([train], order, V)
+        for chunk in (1, 7, 128, 5000):
+            for stream in (train, shards):
+                model = train_ngram_stream(stream, order, V, chunk=chunk)
+                assert np.array_equal(model.unigram, one_shot.unigram)
+                for got, want in zip(model.tables, one_shot.tables, strict=True):
+                    for field in ("joint", "joint_counts", "context", "context_counts", "context_types"):
+                        assert np.array_equal(getattr(got, field), getattr(want, field)), (order, chunk, field)
+    want_bigram = heldout_loss(train_ngram([train], 2, V), [held], skip_first=1)
+    want_unigram = heldout_loss(train_ngram([train], 1, V), [held])
+    assert bigram_heldout_loss(shards, held, V) == want_bigram  # one chunk: the same mean, bit for bit
+    for chunk in (1, 7, 64):
+        assert bigram_heldout_loss(shards, held, V, chunk=chunk) == pytest.approx(want_bigram, rel=1e-12)
+        assert unigram_heldout_loss(shards, held, V, chunk=chunk) == pytest.approx(want_unigram, rel=1e-12)
+
+
+def test_the_bigram_floor_of_a_long_stream_needs_memory_for_a_chunk_not_the_stream(tmp_path):
+    """A 10M-token memory-mapped stream counted 2^20 tokens at a time: the peak of traced allocations stays near what
+    one chunk needs (measured 82 MiB: int64 codes, contexts and the sort of np.unique, about 80 bytes per chunk token)
+    whatever the stream's length; counting it whole needs about 40 bytes per stream token (390 MiB here)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "train.npy", rng.integers(0, 50, 10_000_000).astype(np.uint16))
+    np.save(tmp_path / "held.npy", rng.integers(0, 50, 100_000).astype(np.uint16))
+    train, held = np.load(tmp_path / "train.npy", mmap_mode="r"), np.load(tmp_path / "held.npy", mmap_mode="r")
+    tracemalloc.start()
+    try:
+        loss = bigram_heldout_loss(train, held, 50, chunk=1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert loss == pytest.approx(np.log(50), rel=0.01)  # uniform ids: nothing to learn beyond the vocabulary size
+    assert peak < 150 * 2**20, f"peak {peak / 2**20:.0f} MiB"
