@@ -12,15 +12,15 @@ run's model from its checkpoint.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, replace
 from collections.abc import Mapping
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from repro.common.lm.models import flops_per_token
-from repro.common.lm.trainer import TrainConfig, load_checkpoint
+from repro.common.lm.trainer import TrainConfig, load_checkpoint, load_tokens, train
 from repro.ttt.archs import get_arch
 from repro.ttt.config import RunSpec, SizeSpec, TttParams
 from repro.ttt.models import LMConfig, build_model, count_parameters, equal_parameter_configs
@@ -229,3 +229,23 @@ def load_trained(spec: RunSpec, weights: str | os.PathLike[str]) -> torch.nn.Mod
     model = build_model(spec.model)
     load_checkpoint(Path(weights), model, restore_rng=False)
     return model.eval()
+
+
+def train_ranks(
+    train_path: Path, heldout_path: Path, config: RunSpec, work_dir: Path, resume_key: str
+) -> tuple[list[dict[str, Any]], int]:
+    """One rank of a run (or the whole run in one process): build the model from the run's seed (every rank the
+    same initial weights) and train it; returns (history, parameter count)."""
+    torch.manual_seed(config.train.seed)  # the initial weights depend on the run's seed only
+    model = build_model(config.model)
+    n_params = model.num_parameters()  # before training: an FSDP model's parameters are shards afterwards
+    history = train(
+        model,
+        load_tokens(train_path),
+        config.train,
+        eval_tokens=load_tokens(heldout_path),
+        out_dir=work_dir,
+        progress=True,
+        resume_key=resume_key,
+    )
+    return history, n_params

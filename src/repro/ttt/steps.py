@@ -27,7 +27,7 @@ from repro.common.lm.launch import ranks_here, run_ranks
 from repro.common.lm.ngram import bigram_heldout_loss, unigram_heldout_loss
 from repro.common.lm.shards import encode_parallel, write_shards
 from repro.common.lm.tokenizer import unigram_entropy
-from repro.common.lm.trainer import CHECKPOINT_FILE, load_tokens, train
+from repro.common.lm.trainer import CHECKPOINT_FILE, load_tokens
 from repro.common.machine import speed_probe
 from repro.common.steps import StepResult, build_config
 from repro.ttt import latency as lat
@@ -50,7 +50,7 @@ from repro.ttt.experiments import binned_curve, late_minus_early_loss
 from repro.ttt.models import build_model
 from repro.ttt.recall_results import inner_loss_results, ladder_results, minibatch_results, recall_results
 from repro.ttt.results import latency_numbers, text_results
-from repro.ttt.runs import load_trained, training_flops_per_token, transformer_config
+from repro.ttt.runs import load_trained, train_ranks, training_flops_per_token, transformer_config
 from repro.ttt.speed import dual_vs_primal
 
 log = logging.getLogger(__name__)
@@ -155,26 +155,6 @@ def train_step(inputs: Inputs, config: RunSpec, outputs: Mapping[str, Path]) -> 
         "history": history,
     }
     return StepResult(records={"history": record}, files=("weights",))
-
-
-def train_ranks(
-    train_path: Path, heldout_path: Path, config: RunSpec, work_dir: Path, resume_key: str
-) -> tuple[list[dict[str, Any]], int]:
-    """One rank of a run (or the whole run in one process): build the model from the run's seed (every rank the
-    same initial weights) and train it; returns (history, parameter count)."""
-    torch.manual_seed(config.train.seed)  # the initial weights depend on the run's seed only
-    model = build_model(config.model)
-    n_params = model.num_parameters()  # before training: an FSDP model's parameters are shards afterwards
-    history = train(
-        model,
-        load_tokens(train_path),
-        config.train,
-        eval_tokens=load_tokens(heldout_path),
-        out_dir=work_dir,
-        progress=True,
-        resume_key=resume_key,
-    )
-    return history, n_params
 
 
 @step(
