@@ -90,7 +90,7 @@ def test_paper_scale_here_leaves_out_what_cannot_run(repo_copy):
         if (path := repo_copy / f"results/paper/{slug}/params/not_run.json").is_file()
     }
     ttt = not_run["ttt"]
-    assert "gpus: ttt__train requests 1 GPU(s); 0 visible here" in ttt["not_run.train"]
+    assert "gpus: ttt__train requests 8 GPU(s); 0 visible here" in ttt["not_run.train"]  # ttt.train.ranks
     assert "network: monology/pile-uncopyrighted" in ttt["not_run.data"]
     assert ttt["not_run.text"].startswith("needs ttt__")  # derived through the DAG: it reads what they write
     assert "OPENAI_API_KEY is not set" in not_run["distalign"]["not_run.live"]

@@ -91,7 +91,7 @@ def preflight_not_run():
     root = Path(workflow.basedir)
     declared = {slug: declarations(root, slug) for slug in PAPERS}
     cluster = workflow.global_resources["_nodes"].value is not None  # --jobs: a cluster gives each job its GPUs
-    found = unrunnable(config, plan_from_declarations(root, PAPERS, "paper"), declared, cluster=cluster)
+    found = unrunnable(config, plan_from_declarations(root, PAPERS, "paper", config), declared, cluster=cluster)
     write_json(PREFLIGHT_NOT_RUN_FILE, found)
     steps = [f"{slug}__{step}" for slug, why in found.items() for step in why]
     print(

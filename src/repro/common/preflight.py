@@ -662,9 +662,13 @@ _RULE = re.compile(r"^rule (\w+):", re.MULTILINE)
 _GPUS = re.compile(r"\bgpu=gpus\(([^)]*)\)")
 
 
-def plan_from_rules(root: Path, paper: str) -> dict[str, int | None]:
+_PARAMS_REF = re.compile(r'^[A-Z][A-Z0-9_]*((?:\["[^"\]]+"\])+)$')
+
+
+def plan_from_rules(root: Path, paper: str, params: Mapping[str, Any] | None = None) -> dict[str, int | None]:
     """rule -> ``gpu`` request in ``workflow/rules/<paper>.smk`` at paper scale (``gpus()`` = 1, ``gpus(N)`` = N,
-    a non-literal = None; a rule without one requests 0). Read as text: the command line plans without a parse."""
+    ``gpus(TTT["train"]["ranks"])`` = that key of the paper's paper-scale ``params`` when given, another expression =
+    None; a rule without one requests 0). Read as text: the command line plans without a parse."""
     text = (root / "workflow" / "rules" / f"{paper}.smk").read_text(encoding="utf-8")
     heads = list(_RULE.finditer(text))
     out: dict[str, int | None] = {}
@@ -672,16 +676,33 @@ def plan_from_rules(root: Path, paper: str) -> dict[str, int | None]:
         body = text[head.end() : heads[i + 1].start() if i + 1 < len(heads) else len(text)]
         m = _GPUS.search(body)
         arg = m.group(1).strip() if m else "0"
-        out[head.group(1)] = 1 if arg == "" else int(arg) if arg.isdigit() else None
+        out[head.group(1)] = 1 if arg == "" else int(arg) if arg.isdigit() else _params_count(arg, params)
     return out
 
 
-def plan_from_declarations(root: Path, papers: Sequence[str], scale: str) -> list[PlannedJob]:
-    """The command line's plan: every rule ``<paper>__<step>`` of a declared step that runs at ``scale``."""
+def _params_count(arg: str, params: Mapping[str, Any] | None) -> int | None:
+    """The integer a ``NAME["a"]["b"]`` argument names in the paper's params (a rules file's ``PAPER = paper_params(
+    ...)``), or None when it is another expression or the key is not an integer there."""
+    m = _PARAMS_REF.match(arg)
+    if params is None or m is None:
+        return None
+    value: Any = params
+    for key in re.findall(r'\["([^"\]]+)"\]', m.group(1)):
+        if not isinstance(value, Mapping) or key not in value:
+            return None
+        value = value[key]
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def plan_from_declarations(
+    root: Path, papers: Sequence[str], scale: str, config: Mapping[str, Any] | None = None
+) -> list[PlannedJob]:
+    """The command line's plan: every rule ``<paper>__<step>`` of a declared step that runs at ``scale``; with
+    ``config`` (params.yaml), GPU requests that name a params key are read from the paper's paper-scale params."""
     jobs = []
     for paper in papers:
         declared = declarations(root, paper)
-        gpu = plan_from_rules(root, paper)
+        gpu = plan_from_rules(root, paper, resolve(config, paper, "paper") if config is not None else None)
         for name, decl in declared.items():
             if decl.runs_at(scale):
                 rule = f"{paper}__{name}"
@@ -887,7 +908,7 @@ def main(
     if unknown:
         ap.error(f"unknown paper(s) {unknown}; registered: {list(registered)}")
     declared = {p: declarations(root, p) for p in papers}
-    jobs = plan_from_declarations(root, papers, args.scale)
+    jobs = plan_from_declarations(root, papers, args.scale, config)
     report = run_preflight(config, jobs, declared, environ=environ, probe=probe, workdir=root)
     # Papers with no planned step still get a row, so the table has one per paper asked for.
     for p in papers:

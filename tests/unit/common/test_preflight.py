@@ -306,3 +306,20 @@ def test_unrunnable_over_budget_leaves_out_the_paid_steps_only(params_yaml: dict
     out = unrunnable(config, jobs, declared, environ=KEYS, probe=answers, visible=8, workdir=EMPTY)
     assert set(out["ideagen"]) == {"seeds"}
     assert "budget: estimate $" in out["ideagen"]["seeds"] and "exceeds $1" in out["ideagen"]["seeds"]
+
+
+def test_a_gpu_request_that_names_a_params_key_is_read_from_the_papers_params(tmp_path):
+    """gpus(TTT["train"]["ranks"]) in a rules file plans that many GPUs at paper scale (issue 29: one rank per GPU)."""
+    from repro.common.preflight import plan_from_rules
+
+    rules = tmp_path / "workflow" / "rules"
+    rules.mkdir(parents=True)
+    (rules / "fake.smk").write_text(
+        'rule fake__a:\n    resources:\n        gpu=gpus(FAKE["train"]["ranks"]),\n'
+        "rule fake__b:\n    resources:\n        gpu=gpus(4),\n"
+        "rule fake__c:\n    resources:\n        gpu=gpus(n_gpus()),\n"
+        'rule fake__d:\n    resources:\n        gpu=gpus(FAKE["train"]["missing"]),\n'
+    )
+    plan = plan_from_rules(tmp_path, "fake", {"train": {"ranks": 8}})
+    assert plan == {"fake__a": 8, "fake__b": 4, "fake__c": None, "fake__d": None}
+    assert plan_from_rules(tmp_path, "fake")["fake__a"] is None  # without params: an expression
