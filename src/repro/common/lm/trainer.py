@@ -511,6 +511,7 @@ def save_sharded_checkpoint(
         with atomic_open(tmp / _SHARDED_META, "w") as fh:
             json.dump(meta, fh)
         old = path.with_name(path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)  # left by a save killed between the two renames below
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
@@ -711,15 +712,18 @@ def _resume(
         meta = _file_metadata(file)
         if meta.get("resume_key", "") == resume_key:
             found.append((int(meta["step"]), "file"))
-    meta = sharded_checkpoint_meta(sharded)
-    if meta is not None and meta.get("resume_key", "") == resume_key:
-        found.append((int(meta["step"]), "sharded"))
+    # A save killed between its two renames leaves the new checkpoint whole in .tmp (meta.json is written last)
+    # and the previous one in .old: both are candidates.
+    for folder in (sharded, sharded.with_name(sharded.name + ".tmp"), sharded.with_name(sharded.name + ".old")):
+        meta = sharded_checkpoint_meta(folder)
+        if meta is not None and meta.get("resume_key", "") == resume_key:
+            found.append((int(meta["step"]), str(folder)))
     if not found:
         return None
-    _, kind = max(found)
-    if kind == "file":
+    _, where = max(found, key=lambda f: f[0])
+    if where == "file":
         return load_checkpoint(file, model, optimizer)
-    return load_sharded_checkpoint(sharded, model, optimizer)
+    return load_sharded_checkpoint(Path(where), model, optimizer)
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -244,3 +244,28 @@ def test_an_fsdp_run_exports_to_a_hugging_face_checkpoint(tmp_path: Path, fsdp_t
     ids = torch.arange(32).reshape(1, 32) % 64
     with torch.no_grad():
         assert torch.equal(loaded(input_ids=ids).logits, model.eval()(ids))
+
+
+@pytest.mark.parametrize("killed", ["between the renames", "before removing .old"])
+def test_a_sharded_save_killed_between_its_renames_still_resumes(tmp_path: Path, killed: str) -> None:
+    """A save renames the previous checkpoint to .old, the new one from .tmp into place, then removes .old. Killed
+    between the renames, no checkpoint.dcp is left: the resume finds the newest whole one (.tmp holds meta.json only
+    once complete). Killed before the removal, a stale .old is left: the next save must not stop on it. One process,
+    FSDP over a world of one; either way the losses are those of the uninterrupted run."""
+    cfg = TrainConfig(steps=8, batch_size=2, context=16, warmup=0, eval_every=0, log_every=1, device="cpu")
+    cfg = TrainConfig(**{**cfg.to_dict(), "betas": cfg.betas, "parallel": "fsdp", "ckpt_every": 2})
+    model, tokens = _toy()
+    whole = [e["train_loss"] for e in train(model, tokens, cfg, progress=False)]
+    model, tokens = _toy()
+    first = train(model, tokens, cfg, out_dir=tmp_path, stop_at=4, progress=False)  # shards at steps 2 and 4
+    dcp_dir = tmp_path / SHARDED_CHECKPOINT
+    stale = tmp_path / (SHARDED_CHECKPOINT + ".old")
+    stale.mkdir()
+    (stale / "__0_0.distcp").write_bytes(b"an older shard")
+    if killed == "between the renames":
+        dcp_dir.rename(tmp_path / (SHARDED_CHECKPOINT + ".tmp"))
+    model, tokens = _toy()
+    resumed = train(model, tokens, cfg, out_dir=tmp_path, progress=False)  # saves shards at step 6 on the way
+    assert resumed[:4] == first  # resumed at step 4: its history (timings included) came back, not a rerun
+    assert [e["train_loss"] for e in resumed] == whole
+    assert not stale.exists()
